@@ -1,0 +1,1 @@
+"""The textcall sender: light (no torch), sends text over a WebRTC data channel."""

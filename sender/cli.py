@@ -108,6 +108,18 @@ def register_send(subparsers) -> None:
         help="seconds to wait for every utterance to be rendered before giving up (default 600)",
     )
     sub.add_argument(
+        "--outbox",
+        metavar="PATH",
+        help="journal of unacked utterances, resent after a restart "
+        "(default ~/.local/state/textcall/outbox-<sender id>.jsonl; 'none' keeps it in memory)",
+    )
+    sub.add_argument(
+        "--ice-server",
+        action="append",
+        metavar="URL",
+        help="STUN/TURN server URL (repeatable), e.g. stun:stun.example.org:3478",
+    )
+    sub.add_argument(
         "--loopback",
         action="store_true",
         help="offer only loopback ICE candidates (sender and receiver on one machine)",

@@ -1,0 +1,191 @@
+"""The receiver's aiohttp app: signaling (``POST /offer``), ``GET /health``, and session ownership."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import uuid
+from typing import Callable
+
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription
+
+from model import Generator
+from model.pipeline import load_generator
+from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
+from receiver.gallery import Gallery
+from receiver.player import Player
+from receiver.render_log import RenderLog
+from receiver.session import Rendered, Session
+from receiver.worker import GenerationWorker
+
+logger = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", ReceiverConfig)
+GENERATOR = web.AppKey("generator", Generator)
+WORKER = web.AppKey("worker", GenerationWorker)
+SESSIONS = web.AppKey("sessions", dict)
+RENDER_LOG = web.AppKey("render_log", RenderLog)
+GALLERY = web.AppKey("gallery", Gallery)
+SINKS = web.AppKey("sinks", list)
+READY = web.AppKey("ready", asyncio.Event)
+
+
+def make_app(
+    config: ReceiverConfig,
+    *,
+    generator: Generator | None = None,
+    sinks: list[Callable[[Rendered], None]] | None = None,
+) -> web.Application:
+    """Build the receiver. ``generator`` overrides ``config.model`` (tests pass a stub or a fake);
+    ``sinks`` are called with every rendered clip, after it is recorded."""
+    app = web.Application(client_max_size=MAX_OFFER_BYTES)
+    app[CONFIG] = config
+    app[SESSIONS] = {}
+    app[RENDER_LOG] = RenderLog(config.out_dir / "rendered.json" if config.record else None)
+    app[GALLERY] = Gallery(config.gallery_dir)
+    app[SINKS] = list(sinks or [])
+    app[READY] = asyncio.Event()
+    app.cleanup_ctx.append(_generation(generator))
+    app.cleanup_ctx.append(_playback)
+    app.on_shutdown.append(_close_sessions)
+    app.router.add_post("/offer", offer)
+    app.router.add_get("/health", health)
+    return app
+
+
+def _generation(generator: Generator | None):
+    async def context(app: web.Application):
+        config = app[CONFIG]
+        worker = GenerationWorker(config.device)
+        app[WORKER] = worker
+        if generator is None:
+            logger.info("loading model %r on %s", config.model, config.device)
+            app[GENERATOR] = await worker.run(load_generator, config.model, config.device)
+        else:
+            app[GENERATOR] = generator
+        app[READY].set()
+        logger.info("receiver ready: model %s", app[GENERATOR].name)
+        yield
+        worker.close()
+
+    return context
+
+
+async def _playback(app: web.Application):
+    player = Player.create() if app[CONFIG].play else None
+    if player is not None:
+        app[SINKS].append(lambda r: player.play(f"textcall {r.sender_id}", r.clip))
+    elif app[CONFIG].play and not app[CONFIG].record:
+        logger.warning("nothing would show the clips: recording them to %s", app[CONFIG].out_dir)
+    yield
+    if player is not None:
+        await asyncio.get_running_loop().run_in_executor(None, player.close)
+
+
+async def _close_sessions(app: web.Application) -> None:
+    sessions = list(app[SESSIONS].values())
+    await asyncio.gather(*(s.close("receiver shutting down") for s in sessions), return_exceptions=True)
+
+
+def authorized(request: web.Request, tokens: frozenset[str]) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return False
+    # Compare against every token so timing says nothing about which (or how much) matched.
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(presented.encode(), token.encode())
+    return matched
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    ready = app[READY].is_set()
+    body = {
+        "status": "ok" if ready else "loading",
+        "model": app[GENERATOR].name if ready else app[CONFIG].model,
+        "sessions": len(app[SESSIONS]),
+    }
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def offer(request: web.Request) -> web.Response:
+    app = request.app
+    config = app[CONFIG]
+    if not authorized(request, config.tokens):
+        return web.Response(
+            status=401,
+            text="missing or wrong bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="textcall"'},
+        )
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        return web.Response(status=413, text=f"offer larger than {MAX_OFFER_BYTES} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return web.Response(status=413, text=f"offer larger than {MAX_OFFER_BYTES} bytes")
+    try:
+        params = json.loads(raw)
+        if not isinstance(params, dict):
+            raise ValueError("expected a JSON object")
+        sdp, kind = params.get("sdp"), params.get("type")
+        if not isinstance(sdp, str) or not sdp.strip() or kind != "offer":
+            raise ValueError('expected {"sdp": "<offer SDP>", "type": "offer"}')
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return web.Response(status=400, text=f"malformed offer: {exc}")
+    if not app[READY].is_set():
+        return web.Response(status=503, text="receiver is still loading its model")
+    if len(app[SESSIONS]) >= config.max_peers:
+        return web.Response(status=503, text=f"receiver is full ({config.max_peers} peers)")
+
+    pc = RTCPeerConnection(
+        RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in config.ice_servers])
+    )
+    try:
+        if not any(m.kind == "application" for m in SessionDescription.parse(sdp).media):
+            raise ValueError("the offer has no data channel (m=application)")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:  # aiortc raises a variety of errors for bad SDP
+        await pc.close()
+        logger.info("refused offer from %s: %s", request.remote, exc)
+        return web.Response(status=400, text=f"malformed SDP: {type(exc).__name__}: {exc}")
+    session = _new_session(app, pc)  # before ICE completes, so the data channel finds it
+    logger.info("session %s: offer from %s accepted", session.id, request.remote)
+    return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+
+
+def _new_session(app: web.Application, pc: RTCPeerConnection) -> Session:
+    sessions: dict[str, Session] = app[SESSIONS]
+
+    def on_hello(session: Session) -> None:
+        for other in list(sessions.values()):
+            if other is not session and other.sender_id == session.sender_id:
+                asyncio.get_running_loop().create_task(other.close("replaced by a newer connection"))
+
+    session = Session(
+        uuid.uuid4().hex[:12],
+        pc,
+        config=app[CONFIG],
+        generator=app[GENERATOR],
+        worker=app[WORKER],
+        render_log=app[RENDER_LOG],
+        gallery=app[GALLERY],
+        sinks=app[SINKS],
+        on_hello=on_hello,
+        on_closed=lambda s: sessions.pop(s.id, None),
+    )
+    sessions[session.id] = session
+    pc.on("datachannel", session.attach)
+
+    @pc.on("connectionstatechange")
+    def _state() -> None:
+        if pc.connectionState in ("failed", "closed"):
+            session._schedule_close(f"peer connection {pc.connectionState}")
+
+    return session

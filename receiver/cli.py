@@ -1,0 +1,125 @@
+"""``textcall receive`` and ``textcall demo``. Importing this module stays light: the receiver's
+stack (aiortc, torch, ...) is imported only when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_PORT = 8765
+
+
+def _add_common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--model",
+        default="stub",
+        help="generator to run: 'stub' (instant test pattern) (default %(default)s)",
+    )
+    sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
+
+
+def register_receive(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "receive",
+        help="run a receiver: accept senders, generate, play and record clips",
+        description=(
+            "Run a textcall receiver. Senders connect with `textcall send --receiver URL --token T`.\n"
+            "Every utterance becomes a clip recorded under --out/<session>/NNNN.mp4 (plus\n"
+            "session.mp4, session.jsonl and bitrate.json), and is played live with --play."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    _add_common(sub)
+    sub.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; "
+                     "use 0.0.0.0 to accept other machines)")
+    sub.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    sub.add_argument("--token", action="append", help="accepted bearer token (repeatable; env "
+                     "TEXTCALL_TOKEN); a random one is made and printed when none is given")
+    sub.add_argument("--token-file", type=Path, help="file with one accepted token per line")
+    sub.add_argument("--out", type=Path, default=Path("textcall-out"),
+                     help="folder for recordings (default %(default)s)")
+    sub.add_argument("--play", action="store_true",
+                     help="play clips live (OpenCV window + sound card); falls back to recording")
+    sub.add_argument("--no-record", action="store_true", help="do not write MP4s (needs --play)")
+    sub.add_argument("--gallery", type=Path, help="folder of style images; each file's stem is its id")
+    sub.add_argument("--ice-server", action="append", metavar="URL",
+                     help="STUN/TURN URL offered to peers (repeatable)")
+    sub.add_argument("--loopback", action="store_true",
+                     help="use only 127.0.0.1 ICE candidates (sender on this machine)")
+    sub.add_argument("--max-peers", type=int, default=16, help="concurrent senders (default %(default)s)")
+    sub.add_argument("--queue-size", type=int, default=8,
+                     help="utterances a sender may have waiting (default %(default)s)")
+    sub.set_defaults(run=_run_receive)
+
+
+def register_demo(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "demo",
+        help="sender and receiver on loopback: render sample utterances, write MP4s and a bitrate report",
+        description=(
+            "Start a receiver and a sender on this machine, send a few utterances that cover every\n"
+            "input option (caption only, speech text only, both, nothing, a style image), and leave\n"
+            "the MP4s, a contact sheet and the bitrate JSON in --out."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    _add_common(sub)
+    sub.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder (default %(default)s)")
+    sub.add_argument("--play", action="store_true", help="also play the clips live")
+    sub.set_defaults(run=_run_demo)
+
+
+def _tokens(args: argparse.Namespace) -> tuple[frozenset[str], bool]:
+    tokens = set(args.token or ())
+    if os.environ.get("TEXTCALL_TOKEN"):
+        tokens.add(os.environ["TEXTCALL_TOKEN"])
+    if args.token_file:
+        for line in args.token_file.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                tokens.add(line.strip())
+    if tokens:
+        return frozenset(tokens), False
+    import secrets
+
+    return frozenset({secrets.token_urlsafe(18)}), True
+
+
+def _run_receive(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from receiver.config import ReceiverConfig
+    from receiver.serve import serve
+
+    try:
+        tokens, generated = _tokens(args)
+        if args.no_record and not args.play:
+            raise ValueError("--no-record without --play would throw every clip away")
+        config = ReceiverConfig(
+            tokens=tokens,
+            out_dir=args.out,
+            host=args.host,
+            port=args.port,
+            model=args.model,
+            device=args.device,
+            record=not args.no_record,
+            play=args.play,
+            gallery_dir=args.gallery,
+            ice_servers=tuple(args.ice_server or ()),
+            loopback=args.loopback,
+            max_peers=args.max_peers,
+            queue_size=args.queue_size,
+        )
+    except (ValueError, OSError) as exc:
+        print(f"textcall receive: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(serve(config, show_token=next(iter(tokens)) if generated else None))
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from receiver.demo import run_demo
+
+    return asyncio.run(run_demo(out_dir=args.out, model=args.model, device=args.device, play=args.play))

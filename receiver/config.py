@@ -1,0 +1,39 @@
+"""The receiver's settings, built once in the CLI and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protocol.codec import DEFAULT_LIMITS, Limits
+
+MAX_OFFER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    tokens: frozenset[str]
+    out_dir: Path = Path("textcall-out")
+    host: str = "127.0.0.1"
+    port: int = 8765
+    model: str = "stub"
+    device: str = "cpu"
+    record: bool = True
+    play: bool = False
+    gallery_dir: Path | None = None
+    ice_servers: tuple[str, ...] = ()
+    loopback: bool = False
+    max_peers: int = 16
+    queue_size: int = 8
+    max_utterances_per_second: float = 20.0
+    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+
+    def __post_init__(self) -> None:
+        if not self.tokens or any(len(token) < 8 for token in self.tokens):
+            raise ValueError("at least one token of 8 or more characters is required")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is out of range")
+        if self.queue_size < 1 or self.max_peers < 1:
+            raise ValueError("queue_size and max_peers must be at least 1")
+        if self.max_utterances_per_second <= 0:
+            raise ValueError("max_utterances_per_second must be positive")

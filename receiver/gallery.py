@@ -1,0 +1,133 @@
+"""Style images: a receiver-side gallery of id -> image file, plus images senders upload."""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protocol import textcall_pb2 as pb
+from protocol.codec import Code, ProtocolError
+
+logger = logging.getLogger(__name__)
+
+MAX_STYLE_PIXELS = 4096 * 4096
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class Gallery:
+    """Images in a folder, each addressed by its file stem (``anna.png`` -> ``anna``)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._images: dict[str, Path] = {}
+        if folder is not None:
+            if not folder.is_dir():
+                raise ValueError(f"gallery folder {folder} does not exist")
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in IMAGE_SUFFIXES and _ID.fullmatch(path.stem):
+                    self._images[path.stem] = path
+            logger.info("gallery %s: %d image(s)", folder, len(self._images))
+
+    def ids(self) -> list[str]:
+        return sorted(self._images)
+
+    def get(self, image_id: str) -> Path | None:
+        return self._images.get(image_id)
+
+
+def image_dimensions(data: bytes) -> tuple[str, int, int]:
+    """(format, width, height) read from a PNG or JPEG header without decoding the pixels."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return "png", width, height
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+                return "jpeg", width, height
+            i += 2 + length
+        raise ProtocolError("JPEG without a frame header", Code.BAD_IMAGE)
+    raise ProtocolError("style image must be a PNG or JPEG file", Code.BAD_IMAGE)
+
+
+def check_image(data: bytes, max_bytes: int, max_pixels: int = MAX_STYLE_PIXELS) -> str:
+    """Validate an uploaded image before anything decodes it; returns its file suffix."""
+    if len(data) > max_bytes:
+        raise ProtocolError(f"style image of {len(data)} bytes exceeds {max_bytes}", Code.TOO_LARGE)
+    kind, width, height = image_dimensions(data)
+    if width < 1 or height < 1:
+        raise ProtocolError(f"style image has no pixels ({width}x{height})", Code.BAD_IMAGE)
+    if width * height > max_pixels:
+        raise ProtocolError(
+            f"style image of {width}x{height} pixels exceeds {max_pixels} pixels", Code.TOO_LARGE
+        )
+    import cv2  # receiver extra
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ProtocolError(f"style image is not a readable {kind.upper()}", Code.BAD_IMAGE)
+    return ".png" if kind == "png" else ".jpg"
+
+
+@dataclass
+class Upload:
+    total_bytes: int
+    chunk_count: int
+    parts: list[bytes] = field(default_factory=list)
+
+
+class Uploads:
+    """Style images one session's sender uploads, assembled from in-order chunks and stored under
+    ``folder``."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self._partial: dict[str, Upload] = {}
+        self._done: dict[str, Path] = {}
+
+    def get(self, image_id: str) -> Path | None:
+        return self._done.get(image_id)
+
+    def add(self, chunk: pb.StyleImage) -> Path | None:
+        """Take one chunk; returns the stored file once the last chunk arrived."""
+        upload = self._partial.get(chunk.id)
+        if chunk.chunk_index == 0:
+            upload = self._partial[chunk.id] = Upload(chunk.total_bytes, chunk.chunk_count)
+        if upload is None or chunk.chunk_index != len(upload.parts):
+            self._partial.pop(chunk.id, None)
+            raise ProtocolError(f"style image {chunk.id!r}: chunk {chunk.chunk_index} out of order")
+        if (upload.total_bytes, upload.chunk_count) != (chunk.total_bytes, chunk.chunk_count):
+            self._partial.pop(chunk.id, None)
+            raise ProtocolError(f"style image {chunk.id!r}: chunk sizes disagree")
+        upload.parts.append(chunk.data)
+        received = sum(len(part) for part in upload.parts)
+        if received > upload.total_bytes:
+            self._partial.pop(chunk.id, None)
+            raise ProtocolError(f"style image {chunk.id!r}: more bytes than announced", Code.TOO_LARGE)
+        if len(upload.parts) < upload.chunk_count:
+            return None
+        del self._partial[chunk.id]
+        data = b"".join(upload.parts)
+        if len(data) != upload.total_bytes:
+            raise ProtocolError(f"style image {chunk.id!r}: {len(data)} of {upload.total_bytes} bytes")
+        suffix = check_image(data, self.max_bytes)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{chunk.id}{suffix}"
+        path.write_bytes(data)
+        self._done[chunk.id] = path
+        return path

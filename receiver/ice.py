@@ -1,0 +1,16 @@
+"""ICE settings of the receiver process."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def use_loopback_candidates() -> None:
+    """Answer with 127.0.0.1 as the only host candidate (aioice skips it when gathering), so a
+    sender on the same machine connects even where loopback is the only interface. Process-wide."""
+    import aioice.ice
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    logger.debug("ICE host candidates restricted to 127.0.0.1")

@@ -1,0 +1,343 @@
+"""One Session per peer: decodes its frames, queues its utterances, renders them in order, acks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from aiortc import RTCDataChannel, RTCPeerConnection
+
+from model import Clip, Generator, Request
+from protocol import codec
+from protocol import textcall_pb2 as pb
+from protocol.codec import Code, Outcome, ProtocolError
+from receiver.bitrate import BitrateMeter
+from receiver.config import ReceiverConfig
+from receiver.gallery import Gallery, Uploads
+from receiver.recorder import SessionRecorder
+from receiver.render_log import RenderLog
+from receiver.worker import GenerationWorker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What observers (tests, the viewer) learn about each finished clip."""
+
+    session_id: str
+    sender_id: str
+    seq: int
+    clip: Clip
+    request: Request
+    files: tuple[Path, ...]
+
+
+@dataclass
+class _Job:
+    utterance: pb.Utterance
+    arrived: float
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Session:
+    def __init__(
+        self,
+        session_id: str,
+        pc: RTCPeerConnection,
+        *,
+        config: ReceiverConfig,
+        generator: Generator,
+        worker: GenerationWorker,
+        render_log: RenderLog,
+        gallery: Gallery,
+        sinks: list[Callable[[Rendered], None]],
+        on_hello: Callable[[Session], None],
+        on_closed: Callable[[Session], None],
+        dead_after: float = 10.0,
+    ) -> None:
+        self.id = session_id
+        self.pc = pc
+        self.config = config
+        self.generator = generator
+        self.worker = worker
+        self.render_log = render_log
+        self.gallery = gallery
+        self.sinks = sinks
+        self._on_hello_cb = on_hello
+        self._on_closed_cb = on_closed
+        self.dead_after = dead_after
+        self.folder = config.out_dir / session_id
+        self.meter = BitrateMeter(session_id)
+        self.uploads = Uploads(self.folder / "styles", config.limits.max_style_image_bytes)
+        self.recorder = SessionRecorder(self.folder) if config.record else None
+        self.sender_id: str | None = None
+        self.channel: RTCDataChannel | None = None
+        self.inbox: asyncio.Queue[_Job] = asyncio.Queue(maxsize=config.queue_size)
+        self.closed = asyncio.Event()
+        self._queued: set[int] = set()
+        self._rate = TokenBucket(config.max_utterances_per_second, config.queue_size)
+        self._last_heard = time.monotonic()
+        self._log = None
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._consume(), name=f"session-{session_id}-consume"),
+            loop.create_task(self._watchdog(), name=f"session-{session_id}-watchdog"),
+        ]
+
+    # -------------------------------------------------------------------------------- channel
+
+    def attach(self, channel: RTCDataChannel) -> None:
+        if self.channel is not None or channel.label != codec.CHANNEL_LABEL:
+            logger.warning("session %s: refusing extra data channel %r", self.id, channel.label)
+            channel.close()
+            return
+        self.channel = channel
+        channel.on("message", self._on_message)
+        channel.on("close", lambda: self._schedule_close("data channel closed"))
+        logger.info("session %s: data channel open", self.id)
+
+    def _on_message(self, frame: bytes | str) -> None:
+        """Data-channel handler: never raises; every bad frame is answered with an Error."""
+        self._last_heard = time.monotonic()
+        size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "replace"))
+        try:
+            envelope = codec.decode(frame, self.config.limits)
+            kind = envelope.WhichOneof("body")
+            self.meter.received(size, utterance=kind == "utterance")
+            handler = getattr(self, f"_on_{kind}", None)
+            if handler is None:
+                raise ProtocolError(f"{kind} is not something a sender sends", Code.UNEXPECTED)
+            handler(getattr(envelope, kind))
+        except ProtocolError as exc:
+            if not isinstance(frame, bytes) or exc.code in (Code.BAD_FRAME, Code.TOO_LARGE):
+                self.meter.received(size)
+            logger.info("session %s: %s (%s)", self.id, exc.reason, codec.code_name(exc.code))
+            self._journal("error", code=codec.code_name(exc.code), reason=exc.reason, seq=exc.seq)
+            self._send(codec.error_from(exc))
+        except Exception:  # a bug of ours: tell the sender, keep serving
+            logger.exception("session %s: handling a frame failed", self.id)
+            self._send(codec.error(Code.INTERNAL, "internal error while handling the message"))
+
+    def _on_hello(self, msg: pb.Hello) -> None:
+        if self.sender_id is not None and self.sender_id != msg.sender_id:
+            raise ProtocolError("sender id cannot change within a session", Code.UNEXPECTED)
+        self.sender_id = msg.sender_id
+        self._on_hello_cb(self)  # the app closes older sessions of the same sender
+        last = self.render_log.last(msg.sender_id)
+        logger.info("session %s: hello from %s (rendered up to #%d)", self.id, msg.sender_id, last)
+        self._journal("hello", sender_id=msg.sender_id, capabilities=list(msg.capabilities))
+        self._send(
+            codec.welcome(
+                self.id,
+                last_rendered_seq=last,
+                window=self.config.queue_size,
+                model=self.generator.name,
+                limits=self.config.limits,
+            )
+        )
+
+    def _on_utterance(self, msg: pb.Utterance) -> None:
+        if self.sender_id is None:
+            raise ProtocolError("send Hello before utterances", Code.UNEXPECTED, msg.seq)
+        if msg.seq <= self.render_log.last(self.sender_id):
+            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+            return
+        if msg.seq in self._queued:
+            self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize()))
+            return
+        if msg.style_image_id and self._style_path(msg.style_image_id) is None:
+            known = ", ".join(self.gallery.ids()[:10]) or "none"
+            raise ProtocolError(
+                f"unknown style image {msg.style_image_id!r} (gallery: {known}; or upload it first)",
+                Code.UNKNOWN_STYLE,
+                msg.seq,
+            )
+        if not self._rate.take():
+            raise ProtocolError(
+                f"more than {self.config.max_utterances_per_second:g} utterances per second",
+                Code.RATE_LIMITED,
+                msg.seq,
+            )
+        try:
+            self.inbox.put_nowait(_Job(msg, time.monotonic()))
+        except asyncio.QueueFull:
+            raise ProtocolError(
+                f"queue of {self.config.queue_size} utterances is full; wait for acks",
+                Code.QUEUE_FULL,
+                msg.seq,
+            ) from None
+        self._queued.add(msg.seq)
+        self._journal("utterance", seq=msg.seq, caption=msg.caption, text=msg.text,
+                      style_image_id=msg.style_image_id, sent_unix_ms=msg.sent_unix_ms)
+        self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize() - 1))
+
+    def _on_style_image(self, msg: pb.StyleImage) -> None:
+        if self.sender_id is None:
+            raise ProtocolError("send Hello before style images", Code.UNEXPECTED)
+        if self.gallery.get(msg.id) is not None:
+            raise ProtocolError(f"style image id {msg.id!r} is taken by the gallery", Code.BAD_MESSAGE)
+        path = self.uploads.add(msg)
+        if path is not None:
+            logger.info("session %s: style image %r stored at %s", self.id, msg.id, path)
+            self._journal("style_image", id=msg.id, path=str(path))
+
+    def _on_ping(self, msg: pb.Ping) -> None:
+        self._send(codec.pong(msg))
+
+    def _on_pong(self, msg: pb.Pong) -> None:
+        pass
+
+    def _on_bye(self, msg: pb.Bye) -> None:
+        self._schedule_close(f"sender said bye: {msg.reason or 'no reason'}")
+
+    def _style_path(self, image_id: str) -> Path | None:
+        return self.uploads.get(image_id) or self.gallery.get(image_id)
+
+    def _send(self, envelope: pb.Envelope) -> None:
+        if self.channel is None or self.channel.readyState != "open":
+            return
+        frame = envelope.SerializeToString()
+        try:
+            self.channel.send(frame)
+        except Exception as exc:  # closing underneath us
+            logger.debug("session %s: send failed: %s", self.id, exc)
+            return
+        self.meter.sent(len(frame))
+
+    # ------------------------------------------------------------------------------ rendering
+
+    async def _consume(self) -> None:
+        while True:
+            job = await self.inbox.get()
+            try:
+                await self._render(job)
+            finally:
+                self._queued.discard(job.utterance.seq)
+
+    async def _render(self, job: _Job) -> None:
+        msg = job.utterance
+        sender_id = self.sender_id or ""
+        if msg.seq <= self.render_log.last(sender_id):  # rendered by an earlier session meanwhile
+            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+            return
+        request = Request(
+            caption=msg.caption,
+            text=msg.text,
+            style_image=self._style_path(msg.style_image_id) if msg.style_image_id else None,
+            seed=zlib.crc32(f"{sender_id}/{msg.seq}".encode()),
+        )
+        try:
+            clip = await self.worker.run(self.generator.generate, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # includes MemoryError and CUDA out-of-memory RuntimeErrors
+            logger.exception("session %s: generating #%d failed", self.id, msg.seq)
+            reason = f"generation failed: {type(exc).__name__}: {exc}"
+            self._journal("error", seq=msg.seq, code="GENERATION_FAILED", reason=reason)
+            self._send(codec.error(Code.GENERATION_FAILED, reason, msg.seq))
+            return
+        files: tuple[Path, ...] = ()
+        if self.recorder is not None:
+            files = await asyncio.get_running_loop().run_in_executor(
+                None, self.recorder.write, msg.seq, clip
+            )
+        self.render_log.mark(sender_id, msg.seq)
+        self.meter.rendered(clip.seconds)
+        render_ms = int((time.monotonic() - job.arrived) * 1000)
+        self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
+                      render_ms=render_ms, mode=request.mode, files=[str(f) for f in files])
+        self._update_wire()
+        self._send(
+            codec.ack(
+                msg.seq,
+                Outcome.RENDERED,
+                media_seconds=clip.seconds,
+                render_ms=render_ms,
+                queue_depth=self.inbox.qsize(),
+            )
+        )
+        rendered = Rendered(self.id, sender_id, msg.seq, clip, request, files)
+        for sink in self.sinks:
+            try:
+                sink(rendered)
+            except Exception:
+                logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.dead_after / 4))
+            silent = time.monotonic() - self._last_heard
+            if silent > self.dead_after:
+                self._schedule_close(f"sender silent for {silent:.1f} s")
+                return
+
+    # --------------------------------------------------------------------------------- closing
+
+    def _schedule_close(self, reason: str) -> None:
+        if not self.closed.is_set():
+            asyncio.get_running_loop().create_task(self.close(reason))
+
+    async def close(self, reason: str = "closed") -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        logger.info("session %s: closing (%s)", self.id, reason)
+        if reason.startswith("replaced") and self.channel is not None:
+            self._send(codec.bye(reason))
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        self._update_wire()
+        await self.pc.close()
+        if self.recorder is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.recorder.close)
+        if self.meter.messages_received:
+            self.meter.write(self.folder / "bitrate.json")
+            logger.info("%s", self.meter.summary())
+        self._journal("closed", reason=reason)
+        if self._log is not None:
+            self._log.close()
+        self._on_closed_cb(self)
+
+    def _update_wire(self) -> None:
+        sctp = self.pc.sctp
+        if sctp is None:
+            return
+        for stats in sctp.transport._get_stats().values():  # aiortc has no public byte counter
+            self.meter.wire(stats.bytesSent, stats.bytesReceived)
+
+    def _journal(self, event: str, **fields) -> None:
+        """Append to the session file (session.jsonl): what arrived, what was made, what failed."""
+        if not self.config.record:
+            return
+        if self._log is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._log = (self.folder / "session.jsonl").open("a", encoding="utf-8")
+        record = {"t": round(time.time(), 3), "event": event, **fields}
+        self._log.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._log.flush()

@@ -1,0 +1,257 @@
+"""``textcall send``: interactive prompt, script, or a single utterance."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import re
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protocol.codec import ProtocolError
+from sender.client import (
+    Connected,
+    Disconnected,
+    Event,
+    FatalError,
+    Queued,
+    ReceiverError,
+    Refused,
+    Rendered,
+    Sender,
+    SenderConfig,
+    Waiting,
+)
+from sender.ice import use_loopback_candidates
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Line:
+    caption: str = ""
+    text: str = ""
+    style_image_id: str = ""
+
+
+def parse_line(line: str) -> Line:
+    """``speech text`` or ``caption | speech text | style id`` (parts may be empty)."""
+    parts = [part.strip() for part in line.split("|")]
+    if len(parts) == 1:
+        return Line(text=parts[0])
+    if len(parts) > 3:
+        raise ValueError("use at most two '|': caption | speech text | style id")
+    parts += [""] * (3 - len(parts))
+    return Line(caption=parts[0], text=parts[1], style_image_id=parts[2])
+
+
+def read_script(path: Path) -> list[Line]:
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            lines.append(parse_line(stripped))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
+    return lines
+
+
+def default_sender_id() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "user"
+    raw = f"{user}-{socket.gethostname()}"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw)[:64] or "sender"
+
+
+def default_outbox(sender_id: str) -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return state / "textcall" / f"outbox-{sender_id}.jsonl"
+
+
+def image_id_for(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64] or "image"
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    config: SenderConfig
+    script: list[Line] | None = None
+    single: Line | None = None
+    style_images: dict[str, bytes] = field(default_factory=dict)
+    timeout: float = 600.0
+    loopback: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SendOptions:
+        sender_id = args.sender_id or default_sender_id()
+        outbox = None if args.outbox == "none" else Path(args.outbox or default_outbox(sender_id))
+        config = SenderConfig(
+            receiver_url=args.receiver,
+            token=args.token,
+            sender_id=sender_id,
+            outbox_path=outbox,
+            ice_servers=tuple(args.ice_server or ()),
+        )
+        script = read_script(Path(args.script)) if args.script else None
+        single = None
+        if args.once or args.text is not None or args.caption or args.style:
+            if script is not None:
+                raise ValueError("--caption/--style/--once apply to a single utterance, not --script")
+            single = Line(args.caption or "", args.text or "", args.style or "")
+        images = {}
+        if args.style_image:
+            path = Path(args.style_image)
+            images[image_id_for(path)] = path.read_bytes()
+        return cls(config, script, single, images, args.timeout, args.loopback)
+
+
+class Console:
+    """Prints sender events for a person."""
+
+    def __init__(self, sender: Sender, out=sys.stdout) -> None:
+        self.sender = sender
+        self.out = out
+        self.rendered = 0
+        self.refused = 0
+        self._last_waiting: tuple[int, int] | None = None
+
+    def show(self, event: Event) -> None:
+        rtt = self.sender.counters.rtt_ms
+        rtt_text = f", rtt {rtt:.0f} ms" if rtt is not None else ""
+        match event:
+            case Connected():
+                again = f", {event.pending} utterance(s) to send" if event.pending else ""
+                self._print(
+                    f"connected: session {event.session_id}, model {event.model}, "
+                    f"window {event.window}{again}"
+                )
+            case Queued():
+                logger.info("#%d queued (%d ahead)", event.seq, event.queue_depth)
+            case Rendered(duplicate=True):
+                self.rendered += 1
+                self._print(f"#{event.seq} was already rendered before a reconnect")
+            case Rendered():
+                self.rendered += 1
+                self._print(
+                    f"#{event.seq} rendered: {event.media_seconds:.2f} s of video in "
+                    f"{event.render_ms / 1000:.2f} s (ack after {event.latency_s:.2f} s{rtt_text})"
+                )
+            case Refused():
+                self.refused += 1
+                self._print(f"#{event.seq} refused by the receiver: {event.code}: {event.reason}")
+            case ReceiverError():
+                self._print(f"receiver error: {event.code}: {event.reason}")
+            case Disconnected(retry_in=None):
+                self._print(f"disconnected: {event.reason}")
+            case Disconnected():
+                self._print(f"disconnected: {event.reason}; reconnecting in {event.retry_in:.1f} s")
+            case Waiting():
+                key = (event.in_flight, event.pending)
+                if key != self._last_waiting:
+                    self._print(
+                        f"waiting: {event.in_flight} in flight fill the receiver's window, "
+                        f"{event.pending} queued behind"
+                    )
+                self._last_waiting = key
+
+    async def run(self) -> None:
+        while True:
+            self.show(await self.sender.events.get())
+
+    def summary(self) -> str:
+        c = self.sender.counters
+        return (
+            f"{self.rendered} rendered, {self.refused} refused, {len(self.sender.outbox)} unsent; "
+            f"payload {c.payload_bytes_sent} B sent / {c.payload_bytes_received} B received, "
+            f"wire (DTLS) {c.wire_bytes_sent} B sent / {c.wire_bytes_received} B received"
+        )
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+async def run_send(options: SendOptions) -> int:
+    if options.loopback:
+        use_loopback_candidates()
+    sender = Sender(options.config)
+    console = Console(sender)
+    printer = asyncio.get_running_loop().create_task(console.run())
+    try:
+        for image_id, data in options.style_images.items():
+            sender.upload_style_image(image_id, data)
+            console._print(f"style image {image_id!r} ({len(data)} bytes) will be uploaded")
+        await sender.start()
+        if options.script is not None or options.single is not None:
+            lines = options.script if options.script is not None else [options.single]
+            for line in lines:
+                _say(sender, console, line)
+            ok = await sender.drain(options.timeout)
+        else:
+            ok = await _interactive(sender, console, options)
+        await asyncio.sleep(0)  # let the printer show the last events
+        while not sender.events.empty():
+            console.show(sender.events.get_nowait())
+        if sender.fatal is not None:
+            console._print(f"giving up: {sender.fatal}")
+            return 3
+        if not ok:
+            console._print(f"timed out with {len(sender.outbox)} utterance(s) not yet rendered")
+        return 0 if ok and console.refused == 0 else 1
+    finally:
+        printer.cancel()
+        await sender.close()
+        console._print(console.summary())
+
+
+def _say(sender: Sender, console: Console, line: Line) -> None:
+    try:
+        item = sender.say(caption=line.caption, text=line.text, style_image_id=line.style_image_id)
+        logger.info("#%d queued locally", item.seq)
+    except (ProtocolError, FatalError) as exc:
+        console._print(f"not sent: {exc}")
+
+
+async def _interactive(sender: Sender, console: Console, options: SendOptions) -> bool:
+    loop = asyncio.get_running_loop()
+    console._print(
+        "type speech text, or 'caption | speech text | style id'; /image PATH [ID] uploads a style "
+        "image; /quit (or Ctrl-D) leaves"
+    )
+    while True:
+        raw = await loop.run_in_executor(None, sys.stdin.readline)
+        if not raw:
+            break
+        line = raw.strip()
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line.startswith("/image"):
+            parts = line.split()
+            if len(parts) not in (2, 3):
+                console._print("usage: /image PATH [ID]")
+                continue
+            path = Path(parts[1]).expanduser()
+            image_id = parts[2] if len(parts) == 3 else image_id_for(path)
+            try:
+                sender.upload_style_image(image_id, path.read_bytes())
+                console._print(f"style image {image_id!r} uploaded; use it as '| text | {image_id}'")
+            except (OSError, ProtocolError) as exc:
+                console._print(f"cannot upload {path}: {exc}")
+            continue
+        try:
+            _say(sender, console, parse_line(line))
+        except ValueError as exc:
+            console._print(f"not sent: {exc}")
+    if len(sender.outbox):
+        console._print(f"waiting for {len(sender.outbox)} utterance(s) to be rendered...")
+    return await sender.drain(options.timeout)

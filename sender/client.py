@@ -1,0 +1,461 @@
+"""The sender: one peer connection at a time to a receiver, an outbox, acks, heartbeats, reconnects.
+
+``Sender.say()`` only ever puts an utterance into the outbox (on disk when configured); a pump sends
+what is pending while fewer than the receiver's window are in flight, and forgets an utterance only
+when the receiver acks it as rendered (or refuses it for good). If the connection drops, a new peer
+connection is signalled (aiortc has no ICE restart) with backoff, and everything unacked is sent again;
+the receiver de-duplicates by sender id and sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiortc import RTCDataChannel, RTCPeerConnection
+
+from protocol import codec
+from protocol import textcall_pb2 as pb
+from protocol.codec import Code, Outcome, ProtocolError
+from sender.ice import rtc_configuration
+from sender.outbox import Outbox, Pending
+from sender.signaling import SignalingError, exchange_offer
+
+logger = logging.getLogger(__name__)
+
+RETRY_LATER = {Code.QUEUE_FULL, Code.RATE_LIMITED}
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    receiver_url: str
+    token: str
+    sender_id: str
+    outbox_path: Path | None = None
+    ice_servers: tuple[str, ...] = ()
+    ping_interval: float = 2.0
+    dead_after: float = 8.0
+    connect_timeout: float = 20.0
+    reconnect: bool = True
+    max_backoff: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.receiver_url.startswith(("http://", "https://")):
+            raise ValueError(f"receiver URL must start with http:// or https://: {self.receiver_url!r}")
+        if not self.token:
+            raise ValueError("a token is required")
+        codec._check_id(self.sender_id, "sender id")
+        if self.dead_after <= self.ping_interval:
+            raise ValueError("dead_after must exceed ping_interval")
+
+
+# ------------------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class Connected:
+    session_id: str
+    model: str
+    window: int
+    pending: int
+
+
+@dataclass(frozen=True)
+class Queued:
+    seq: int
+    queue_depth: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    seq: int
+    media_seconds: float
+    render_ms: int
+    latency_s: float
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The receiver will not render this utterance; it is dropped from the outbox."""
+
+    seq: int
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReceiverError:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str
+    retry_in: float | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The receiver's window is full: the sender holds back until acks arrive."""
+
+    in_flight: int
+    pending: int
+
+
+Event = Connected | Queued | Rendered | Refused | ReceiverError | Disconnected | Waiting
+
+
+@dataclass
+class Counters:
+    payload_bytes_sent: int = 0
+    payload_bytes_received: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    wire_bytes_sent: int = 0
+    wire_bytes_received: int = 0
+    rtt_ms: float | None = None
+
+
+class FatalError(Exception):
+    """The receiver refused us in a way retrying cannot fix (bad token, unsupported version)."""
+
+
+@dataclass
+class _Connection:
+    pc: RTCPeerConnection
+    channel: RTCDataChannel
+    welcome: asyncio.Future
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_reason: str = "connection closed"
+    in_flight: set[int] = field(default_factory=set)
+    last_heard: float = field(default_factory=time.monotonic)
+    window: int = 1
+    wire_recorded: bool = False
+
+
+class Sender:
+    def __init__(self, config: SenderConfig) -> None:
+        self.config = config
+        self.outbox = Outbox(config.outbox_path)
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.counters = Counters()
+        self._uploads: dict[str, bytes] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._conn: _Connection | None = None
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self._fatal: Exception | None = None
+        self._retry_at: dict[int, float] = {}
+        self._nonce = 0
+        self._update_idle()
+
+    # ------------------------------------------------------------------------------ public verbs
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="textcall-sender")
+
+    def say(self, *, caption: str = "", text: str = "", style_image_id: str = "") -> Pending:
+        """Queue one utterance; raises ProtocolError when the receiver would refuse it anyway."""
+        if self._fatal is not None:
+            raise FatalError(str(self._fatal))
+        probe = codec.utterance(1, caption=caption, text=text, style_image_id=style_image_id)
+        codec.validate(probe)  # fail fast, before anything is stored
+        item = self.outbox.add(
+            caption=caption, text=text, style_image_id=style_image_id, sent_unix_ms=codec.now_ms()
+        )
+        self._update_idle()
+        self._wake.set()
+        return item
+
+    def upload_style_image(self, image_id: str, data: bytes) -> None:
+        """Share a style image once per connection (re-sent after a reconnect)."""
+        chunks = codec.style_image_chunks(image_id, data)  # validates size and id
+        self._uploads[image_id] = data
+        if self._conn is not None and self._conn.welcome.done():
+            for chunk in chunks:
+                self._send(self._conn, chunk)
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued utterance is rendered or refused. False on timeout or fatal."""
+        try:
+            await asyncio.wait_for(self._wait_idle(), timeout)
+        except TimeoutError:
+            return False
+        return self._fatal is None
+
+    @property
+    def fatal(self) -> Exception | None:
+        return self._fatal
+
+    async def close(self, reason: str = "bye") -> None:
+        if self._closing:
+            return
+        self._closing = True
+        conn = self._conn
+        if conn is not None and conn.channel.readyState == "open":
+            self._send(conn, codec.bye(reason))
+            await asyncio.sleep(0.05)  # let the Bye leave before the transport closes
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if conn is not None:
+            self._record_wire(conn)
+            await conn.pc.close()
+        self.outbox.close()
+
+    # ---------------------------------------------------------------------------- connection
+
+    async def _wait_idle(self) -> None:
+        while not (self._idle.is_set() or self._fatal is not None):
+            await asyncio.sleep(0.05)
+
+    def _update_idle(self) -> None:
+        if len(self.outbox) == 0:
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            conn = None
+            reason = "connection closed"
+            try:
+                conn = await asyncio.wait_for(self._connect(), self.config.connect_timeout)
+                attempt = 0
+                await self._serve(conn)
+                reason = conn.close_reason
+            except SignalingError as exc:
+                reason = str(exc)
+                if not exc.retryable:
+                    self._fail(FatalError(reason))
+                    return
+            except FatalError as exc:
+                self._fail(exc)
+                return
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            finally:
+                if conn is not None:
+                    self._record_wire(conn)
+                    self._conn = None
+                    await conn.pc.close()
+            if self._closing:
+                return
+            if not self.config.reconnect:
+                self._fail(FatalError(f"disconnected: {reason}"))
+                return
+            delay = min(self.config.max_backoff, 0.5 * 2**attempt) * (0.75 + 0.5 * random.random())
+            attempt += 1
+            logger.info("sender %s: %s; reconnecting in %.1f s", self.config.sender_id, reason, delay)
+            self.events.put_nowait(Disconnected(reason, delay))
+            await asyncio.sleep(delay)
+
+    def _fail(self, exc: Exception) -> None:
+        self._fatal = exc
+        self.events.put_nowait(Disconnected(str(exc), None))
+        self._idle.set()
+
+    async def _connect(self) -> _Connection:
+        pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
+        try:
+            channel = pc.createDataChannel(codec.CHANNEL_LABEL, ordered=True)
+            conn = _Connection(pc, channel, asyncio.get_running_loop().create_future())
+            opened = asyncio.Event()
+            channel.on("open", opened.set)
+            channel.on("message", lambda frame: self._on_message(conn, frame))
+            channel.on("close", lambda: self._on_closed(conn, "data channel closed"))
+
+            @pc.on("connectionstatechange")
+            def _state() -> None:
+                if pc.connectionState in ("failed", "closed"):
+                    self._on_closed(conn, f"peer connection {pc.connectionState}")
+
+            await pc.setLocalDescription(await pc.createOffer())
+            answer = await exchange_offer(self.config.receiver_url, self.config.token, pc.localDescription)
+            await pc.setRemoteDescription(answer)
+            await opened.wait()
+            self._send(conn, codec.hello(self.config.sender_id, ("style-upload",)))
+            welcome: pb.Welcome = await conn.welcome
+            conn.window = welcome.window
+            conn.last_heard = time.monotonic()
+            return conn
+        except BaseException:
+            await pc.close()
+            raise
+
+    async def _serve(self, conn: _Connection) -> None:
+        self._conn = conn
+        welcome: pb.Welcome = conn.welcome.result()
+        for item in self.outbox.skip_to(welcome.last_rendered_seq):
+            self.events.put_nowait(Rendered(item.seq, 0.0, 0, 0.0, duplicate=True))
+        self._update_idle()
+        for image_id, data in self._uploads.items():
+            for chunk in codec.style_image_chunks(image_id, data):
+                self._send(conn, chunk)
+        self.events.put_nowait(
+            Connected(welcome.session_id, welcome.model, welcome.window, pending=len(self.outbox))
+        )
+        next_ping = 0.0
+        while not conn.closed.is_set():
+            now = time.monotonic()
+            if now - conn.last_heard > self.config.dead_after:
+                conn.close_reason = f"receiver silent for {now - conn.last_heard:.1f} s"
+                return
+            if now >= next_ping:
+                self._nonce += 1
+                self._send(conn, codec.ping(self._nonce))
+                next_ping = now + self.config.ping_interval
+            self._pump(conn)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(0.5, self.config.ping_interval))
+            except TimeoutError:
+                pass
+
+    def _pump(self, conn: _Connection) -> None:
+        now = time.monotonic()
+        waiting = 0
+        for item in self.outbox.pending():
+            if item.seq in conn.in_flight or self._retry_at.get(item.seq, 0.0) > now:
+                continue
+            if len(conn.in_flight) >= conn.window:
+                waiting += 1
+                continue
+            envelope = codec.utterance(
+                item.seq,
+                caption=item.caption,
+                text=item.text,
+                style_image_id=item.style_image_id,
+                sent_unix_ms=item.sent_unix_ms,
+            )
+            self._send(conn, envelope)
+            conn.in_flight.add(item.seq)
+        if waiting:
+            self.events.put_nowait(Waiting(len(conn.in_flight), waiting))
+
+    def _send(self, conn: _Connection, envelope: pb.Envelope) -> None:
+        frame = codec.encode(envelope)
+        try:
+            conn.channel.send(frame)
+        except Exception as exc:  # aiortc raises InvalidStateError once the channel is closing
+            self._on_closed(conn, f"send failed: {exc}")
+            return
+        self.counters.payload_bytes_sent += len(frame)
+        self.counters.messages_sent += 1
+
+    def _on_closed(self, conn: _Connection, reason: str) -> None:
+        if not conn.closed.is_set():
+            conn.close_reason = reason
+            conn.closed.set()
+            if not conn.welcome.done():
+                conn.welcome.set_exception(ConnectionError(reason))
+            self._wake.set()
+
+    # ------------------------------------------------------------------------------ messages
+
+    def _on_message(self, conn: _Connection, frame: bytes | str) -> None:
+        """Channel event handler: never raises."""
+        conn.last_heard = time.monotonic()
+        size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
+        self.counters.payload_bytes_received += size
+        self.counters.messages_received += 1
+        try:
+            envelope = codec.decode(frame)
+        except ProtocolError as exc:
+            logger.warning("sender %s: bad frame from receiver: %s", self.config.sender_id, exc)
+            return
+        kind = envelope.WhichOneof("body")
+        try:
+            handler = getattr(self, f"_on_{kind}", None)
+            if handler is None:
+                logger.warning("sender %s: unexpected %s from receiver", self.config.sender_id, kind)
+            else:
+                handler(conn, getattr(envelope, kind))
+        except Exception:
+            logger.exception("sender %s: handling %s failed", self.config.sender_id, kind)
+
+    def _on_welcome(self, conn: _Connection, msg: pb.Welcome) -> None:
+        if not conn.welcome.done():
+            conn.welcome.set_result(msg)
+
+    def _on_ack(self, conn: _Connection, msg: pb.Ack) -> None:
+        if msg.outcome == Outcome.QUEUED:
+            self.events.put_nowait(Queued(msg.seq, msg.queue_depth))
+            return
+        conn.in_flight.discard(msg.seq)
+        self._retry_at.pop(msg.seq, None)
+        item = self.outbox.done(msg.seq)
+        if item is not None:
+            latency = max(0.0, (codec.now_ms() - item.sent_unix_ms) / 1000)
+            self.events.put_nowait(
+                Rendered(
+                    msg.seq,
+                    msg.media_seconds,
+                    msg.render_ms,
+                    latency,
+                    duplicate=msg.outcome == Outcome.DUPLICATE,
+                )
+            )
+        self._update_idle()
+        self._wake.set()
+
+    def _on_error(self, conn: _Connection, msg: pb.Error) -> None:
+        code = codec.code_name(msg.code)
+        if not msg.HasField("seq"):
+            self.events.put_nowait(ReceiverError(code, msg.reason))
+            if msg.code == Code.UNSUPPORTED_VERSION:
+                self._on_closed(conn, msg.reason)
+                self._fail(FatalError(f"{code}: {msg.reason}"))
+            return
+        conn.in_flight.discard(msg.seq)
+        if msg.code in RETRY_LATER:
+            self._retry_at[msg.seq] = time.monotonic() + 1.0
+            self.events.put_nowait(ReceiverError(code, msg.reason))
+        else:
+            if self.outbox.done(msg.seq) is not None:
+                self.events.put_nowait(Refused(msg.seq, code, msg.reason))
+            self._update_idle()
+        self._wake.set()
+
+    def _on_pong(self, conn: _Connection, msg: pb.Pong) -> None:
+        rtt = max(0.0, float(codec.now_ms() - msg.ping_sent_unix_ms))
+        previous = self.counters.rtt_ms
+        self.counters.rtt_ms = rtt if previous is None else 0.8 * previous + 0.2 * rtt
+
+    def _on_ping(self, conn: _Connection, msg: pb.Ping) -> None:
+        self._send(conn, codec.pong(msg))
+
+    def _on_bye(self, conn: _Connection, msg: pb.Bye) -> None:
+        self._on_closed(conn, f"receiver said bye: {msg.reason or 'no reason'}")
+
+    # ---------------------------------------------------------------------------- wire bytes
+
+    @staticmethod
+    def _wire_bytes(conn: _Connection) -> tuple[int, int]:
+        """DTLS-level bytes (SCTP + DTLS framing included) of this connection so far."""
+        sctp = conn.pc.sctp
+        if sctp is None:
+            return (0, 0)
+        for stats in sctp.transport._get_stats().values():  # aiortc exposes no public counter
+            return (stats.bytesSent, stats.bytesReceived)
+        return (0, 0)
+
+    def _record_wire(self, conn: _Connection) -> None:
+        if conn.wire_recorded:
+            return
+        conn.wire_recorded = True
+        sent, received = self._wire_bytes(conn)
+        self.counters.wire_bytes_sent += sent
+        self.counters.wire_bytes_received += received

@@ -1,0 +1,123 @@
+"""Utterances the receiver has not rendered yet, kept on disk so a restart loses nothing.
+
+The file is an append-only JSON-lines journal: ``{"add": {...}}`` when an utterance is queued,
+``{"done": seq}`` when it is rendered or finally refused. Opening replays the journal and rewrites it
+compactly. A torn last line (a crash mid-write) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pending:
+    seq: int
+    caption: str = ""
+    text: str = ""
+    style_image_id: str = ""
+    sent_unix_ms: int = 0
+
+
+class Outbox:
+    """Ordered pending utterances with the next sequence number. ``path=None`` keeps it in memory."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._pending: OrderedDict[int, Pending] = OrderedDict()
+        self._next_seq = 1
+        self._journal = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._replay(path)
+            self._rewrite(path)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self._pending
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def pending(self) -> list[Pending]:
+        return list(self._pending.values())
+
+    def get(self, seq: int) -> Pending | None:
+        return self._pending.get(seq)
+
+    def add(self, *, caption: str = "", text: str = "", style_image_id: str = "", sent_unix_ms: int) -> Pending:
+        item = Pending(self._next_seq, caption, text, style_image_id, sent_unix_ms)
+        self._next_seq += 1
+        self._pending[item.seq] = item
+        self._write({"add": asdict(item)})
+        return item
+
+    def done(self, seq: int) -> Pending | None:
+        item = self._pending.pop(seq, None)
+        if item is not None:
+            self._write({"done": seq})
+        return item
+
+    def skip_to(self, last_rendered_seq: int) -> list[Pending]:
+        """The receiver says it rendered everything up to ``last_rendered_seq``: forget those, and
+        never reuse their numbers (a sender that lost its journal must not collide)."""
+        finished = [self.done(seq) for seq in list(self._pending) if seq <= last_rendered_seq]
+        if last_rendered_seq >= self._next_seq:
+            self._next_seq = last_rendered_seq + 1
+            self._write({"next": self._next_seq})
+        return [item for item in finished if item is not None]
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    # ------------------------------------------------------------------------------------ journal
+
+    def _replay(self, path: Path) -> None:
+        if not path.exists():
+            return
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                record = json.loads(line)
+                if "add" in record:
+                    item = Pending(**record["add"])
+                    self._pending[item.seq] = item
+                    self._next_seq = max(self._next_seq, item.seq + 1)
+                elif "done" in record:
+                    self._pending.pop(int(record["done"]), None)
+                    self._next_seq = max(self._next_seq, int(record["done"]) + 1)
+                elif "next" in record:
+                    self._next_seq = max(self._next_seq, int(record["next"]))
+            except (ValueError, TypeError, KeyError):
+                logger.warning("outbox %s: ignoring unreadable line %d", path, number)
+        if self._pending:
+            logger.info("outbox %s: %d unsent utterance(s) recovered", path, len(self._pending))
+
+    def _rewrite(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(json.dumps({"next": self._next_seq}) + "\n")
+            for item in self._pending.values():
+                out.write(json.dumps({"add": asdict(item)}) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        self._journal = path.open("a", encoding="utf-8")
+
+    def _write(self, record: dict) -> None:
+        if self._journal is None:
+            return
+        self._journal.write(json.dumps(record) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())

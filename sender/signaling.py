@@ -1,0 +1,44 @@
+"""The sender's side of signaling: POST the SDP offer, get the answer."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiortc import RTCSessionDescription
+
+
+class SignalingError(Exception):
+    """The receiver refused or could not be reached. ``status`` is the HTTP status, 0 if none."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 0 or self.status >= 500
+
+
+async def exchange_offer(
+    receiver_url: str, token: str, offer: RTCSessionDescription, *, timeout: float = 15.0
+) -> RTCSessionDescription:
+    url = receiver_url.rstrip("/") + "/offer"
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"sdp": offer.sdp, "type": offer.type}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+            async with http.post(url, json=body, headers=headers) as response:
+                text = await response.text()
+                if response.status != 200:
+                    reason = text.strip() or response.reason or "no reason given"
+                    raise SignalingError(
+                        f"receiver answered {response.status}: {reason}", response.status
+                    )
+                try:
+                    answer = await response.json(content_type=None)
+                    return RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise SignalingError(f"receiver sent a malformed answer: {exc}", 502) from exc
+    except aiohttp.ClientError as exc:
+        raise SignalingError(f"cannot reach receiver at {url}: {exc}") from exc
+    except TimeoutError as exc:
+        raise SignalingError(f"receiver at {url} did not answer within {timeout:.0f} s") from exc
