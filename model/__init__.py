@@ -1,10 +1,7 @@
 """textcall's generative side: networks, diffusion, voices, lip sync, corpora, training.
 
-This top-level module stays light (numpy only): ``model.clip`` holds the request/clip types and the
-``Generator`` interface the receiver talks to, and ``model.pipeline.load_generator`` is the one
-facade through which the receiver gets a generator. torch is imported only by the modules that need it.
+Importing ``model`` itself loads nothing (the ``textcall`` CLI imports its subcommand modules for
+``--help``). ``model.clip`` holds the request/clip types and the ``Generator`` interface the receiver
+talks to, and ``model.pipeline.load_generator`` is the one facade through which the receiver gets a
+generator.
 """
-
-from model.clip import Clip, Generator, Request
-
-__all__ = ["Clip", "Generator", "Request"]

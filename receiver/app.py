@@ -13,7 +13,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
-from model import Generator
+from model.clip import Generator
 from model.pipeline import load_generator
 from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
 from receiver.gallery import Gallery

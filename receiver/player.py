@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from model import Clip
+from model.clip import Clip
 
 logger = logging.getLogger(__name__)
 

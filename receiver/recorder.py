@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from model import Clip
+from model.clip import Clip
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from model import Clip, Generator, Request
+from model.clip import Clip, Generator, Request
 from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError

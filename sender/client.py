@@ -272,6 +272,8 @@ class Sender:
         try:
             channel = pc.createDataChannel(codec.CHANNEL_LABEL, ordered=True)
             conn = _Connection(pc, channel, asyncio.get_running_loop().create_future())
+            # a connection that dies before Welcome fails this future with nobody awaiting it
+            conn.welcome.add_done_callback(lambda f: f.cancelled() or f.exception())
             opened = asyncio.Event()
             channel.on("open", opened.set)
             channel.on("message", lambda frame: self._on_message(conn, frame))

@@ -1,0 +1,137 @@
+"""Bad frames are answered with an Error naming the problem, and the session keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from protocol import codec
+from protocol import textcall_pb2 as pb
+from protocol.codec import Code, Outcome
+
+
+async def _hello(peer, sender_id="raw"):
+    peer.send(codec.encode(codec.hello(sender_id)))
+    return (await peer.next("welcome")).welcome
+
+
+def _unknown_body() -> bytes:
+    # field 99, length-delimited: a body from a protocol this receiver does not know
+    return bytes([0x9A, 0x06, 0x02]) + b"hi"
+
+
+BAD_FRAMES = [
+    ("text frame", "hello as text", Code.BAD_FRAME),
+    ("garbage bytes", b"\xff\xff\xff\xff\x0f garbage", Code.BAD_FRAME),
+    ("unknown body", _unknown_body(), Code.BAD_MESSAGE),
+    ("oversized frame", b"\x00" * (60 * 1024), Code.TOO_LARGE),
+    ("blank speech text", pb.Envelope(utterance=pb.Utterance(seq=1, text="   ")).SerializeToString(), Code.EMPTY_FIELD),
+    ("seq zero", pb.Envelope(utterance=pb.Utterance(seq=0, text="x")).SerializeToString(), Code.BAD_MESSAGE),
+    ("control characters", pb.Envelope(utterance=pb.Utterance(seq=1, text="a\x00b")).SerializeToString(), Code.BAD_MESSAGE),
+    ("unknown style", codec.encode(codec.utterance(1, text="x", style_image_id="nobody")), Code.UNKNOWN_STYLE),
+    ("a receiver-only message", codec.encode(codec.ack(1, Outcome.RENDERED)), Code.UNEXPECTED),
+]
+
+
+@pytest.mark.parametrize("name,frame,code", BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
+async def test_bad_frame_is_answered_and_session_goes_on(receiver, raw_peer, name, frame, code):
+    peer = await raw_peer(receiver)
+    await _hello(peer)
+    peer.send(frame)
+    error = (await peer.next("error")).error
+    assert error.code == code, error.reason
+    assert error.reason
+    # the same session still renders a valid utterance
+    peer.send(codec.encode(codec.utterance(1, text="still here")))
+    ack = (await peer.next("ack")).ack
+    assert ack.outcome == Outcome.QUEUED
+    ack = (await peer.next("ack")).ack
+    assert (ack.seq, ack.outcome) == (1, Outcome.RENDERED)
+    rendered = await asyncio.wait_for(receiver.rendered.get(), 10)
+    assert rendered.request.text == "still here"
+
+
+async def test_utterance_before_hello_is_refused(receiver, raw_peer):
+    peer = await raw_peer(receiver)
+    peer.send(codec.encode(codec.utterance(1, text="too early")))
+    error = (await peer.next("error")).error
+    assert error.code == Code.UNEXPECTED and error.seq == 1
+
+
+async def test_wrong_protocol_version_is_refused(receiver, raw_peer):
+    peer = await raw_peer(receiver)
+    peer.send(pb.Envelope(hello=pb.Hello(sender_id="x", protocol_version=99)).SerializeToString())
+    assert (await peer.next("error")).error.code == Code.UNSUPPORTED_VERSION
+
+
+async def test_resent_utterance_is_a_duplicate_not_a_second_clip(receiver, raw_peer):
+    peer = await raw_peer(receiver)
+    await _hello(peer)
+    frame = codec.encode(codec.utterance(1, text="once"))
+    peer.send(frame)
+    while (await peer.next("ack")).ack.outcome != Outcome.RENDERED:
+        pass
+    peer.send(frame)
+    assert (await peer.next("ack")).ack.outcome == Outcome.DUPLICATE
+    await asyncio.sleep(0.2)
+    assert receiver.rendered.qsize() == 1
+
+
+async def test_other_sessions_unaffected_by_a_bad_peer(receiver, raw_peer, make_sender):
+    bad = await raw_peer(receiver)
+    await _hello(bad, "bad")
+    good = await make_sender(receiver, sender_id="good")
+    for _ in range(20):
+        bad.send(b"\x00garbage")
+    good.say(text="unbothered")
+    assert await good.drain(30)
+    rendered = await asyncio.wait_for(receiver.rendered.get(), 10)
+    assert rendered.sender_id == "good"
+
+
+async def test_style_image_upload_then_use(receiver, make_sender, tmp_path):
+    import cv2
+    import numpy as np
+
+    image = np.full((48, 48, 3), 200, np.uint8)
+    ok, png = cv2.imencode(".png", image)
+    sender = await make_sender(receiver)
+    sender.upload_style_image("mine", png.tobytes())
+    sender.say(text="my own face", style_image_id="mine")
+    assert await sender.drain(30)
+    rendered = await asyncio.wait_for(receiver.rendered.get(), 10)
+    assert rendered.request.style_image is not None and rendered.request.style_image.exists()
+
+
+async def test_upload_that_is_not_an_image_is_refused(receiver, raw_peer):
+    peer = await raw_peer(receiver)
+    await _hello(peer)
+    for chunk in codec.style_image_chunks("junk", b"this is not an image at all"):
+        peer.send(codec.encode(chunk))
+    error = (await peer.next("error")).error
+    assert error.code == Code.BAD_IMAGE and "PNG or JPEG" in error.reason
+
+
+class FailsOnce:
+    name = "flaky"
+
+    def __init__(self):
+        from model.stub import StubGenerator
+
+        self.stub = StubGenerator()
+
+    def generate(self, request):
+        if request.text == "boom":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return self.stub.generate(request)
+
+
+async def test_generation_failure_answers_that_utterance_and_session_continues(make_receiver, make_sender):
+    receiver = await make_receiver(generator=FailsOnce())
+    sender = await make_sender(receiver)
+    for text in ("before", "boom", "after"):
+        sender.say(text=text)
+    assert await sender.drain(30)
+    texts = [(await asyncio.wait_for(receiver.rendered.get(), 10)).request.text for _ in range(2)]
+    assert texts == ["before", "after"]

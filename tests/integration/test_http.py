@@ -1,0 +1,46 @@
+"""Signaling over HTTP: each bad request gets the right status and creates no session."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from tests.integration.conftest import TOKEN
+
+GOOD_HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+SDP_WITHOUT_DATA = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+@pytest.mark.parametrize(
+    "headers,body,status",
+    [
+        ({}, {"sdp": "x", "type": "offer"}, 401),
+        ({"Authorization": "Bearer wrong-token-0000"}, {"sdp": "x", "type": "offer"}, 401),
+        ({"Authorization": TOKEN}, {"sdp": "x", "type": "offer"}, 401),
+        (GOOD_HEADERS, "{not json", 400),
+        (GOOD_HEADERS, {"sdp": "x"}, 400),
+        (GOOD_HEADERS, {"sdp": "x", "type": "answer"}, 400),
+        (GOOD_HEADERS, ["sdp", "offer"], 400),
+        (GOOD_HEADERS, {"sdp": "this is not SDP", "type": "offer"}, 400),
+        (GOOD_HEADERS, {"sdp": SDP_WITHOUT_DATA, "type": "offer"}, 400),
+        (GOOD_HEADERS, {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "type": "offer"}, 413),
+    ],
+    ids=["no token", "wrong token", "no scheme", "malformed json", "no type", "an answer",
+         "json list", "malformed sdp", "no data channel", "oversized body"],
+)
+async def test_bad_offer(receiver, headers, body, status):
+    data = body if isinstance(body, str) else json.dumps(body)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(receiver.url + "/offer", data=data, headers=headers) as response:
+            assert response.status == status
+            assert (await response.text()).strip()
+    assert receiver.sessions() == {}
+
+
+async def test_health(receiver):
+    async with aiohttp.ClientSession() as http:
+        async with http.get(receiver.url + "/health") as response:
+            assert response.status == 200
+            assert (await response.json())["model"] == "stub"

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from protocol import codec
+from protocol.codec import Code, ProtocolError
+from receiver.gallery import Gallery, Uploads, check_image, image_dimensions
+
+
+def _png(width, height) -> bytes:
+    ok, data = cv2.imencode(".png", np.zeros((height, width, 3), np.uint8))
+    return data.tobytes()
+
+
+def _png_header_only(width, height) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+def test_dimensions_from_headers():
+    assert image_dimensions(_png(40, 30)) == ("png", 40, 30)
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((30, 40, 3), np.uint8))
+    assert image_dimensions(jpeg.tobytes()) == ("jpeg", 40, 30)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    with pytest.raises(ProtocolError) as info:
+        check_image(_png_header_only(100_000, 100_000), max_bytes=1 << 20)
+    assert info.value.code == Code.TOO_LARGE
+
+
+@pytest.mark.parametrize("data", [b"GIF89a....", b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, b"\xff\xd8\xff"])
+def test_not_an_image(data):
+    with pytest.raises(ProtocolError) as info:
+        check_image(data, max_bytes=1 << 20)
+    assert info.value.code == Code.BAD_IMAGE
+
+
+def test_uploads_assemble_in_order(tmp_path):
+    data = _png(300, 300) + b""  # a few KB
+    uploads = Uploads(tmp_path, max_bytes=1 << 20)
+    chunks = codec.style_image_chunks("me", data)
+    for chunk in chunks[:-1]:
+        assert uploads.add(chunk.style_image) is None
+    path = uploads.add(chunks[-1].style_image)
+    assert path is not None and path.read_bytes() == data and uploads.get("me") == path
+
+
+def test_gallery_maps_stems(tmp_path):
+    (tmp_path / "anna.png").write_bytes(_png(8, 8))
+    (tmp_path / "notes.txt").write_text("x")
+    gallery = Gallery(tmp_path)
+    assert gallery.ids() == ["anna"] and gallery.get("anna") == tmp_path / "anna.png"
+    with pytest.raises(ValueError):
+        Gallery(tmp_path / "missing")
