@@ -1,0 +1,19 @@
+"""The joint audio-video diffusion model (paper sections III, IV-A..IV-D, V-A..V-C).
+
+Pieces, each swappable and testable alone (k-diffusion's split):
+
+- ``config``      frozen dataclasses: network widths, schedule, captions; ``paper`` and ``small`` presets.
+- ``av``          the ``AV(video, audio)`` pair; schedule math is written once and mapped over it.
+- ``unet``        the double-branch U-Net: (2+1)D video blocks, dilated 1-D audio blocks, AdaGN,
+                  cross-modal attention both ways.
+- ``classifier``  the noisy joint video-audio classifier (U-Net encoder + pool + linear).
+- ``schedule``    the linear beta schedule as tensors, and pure functions over it.
+- ``sampling``    DDPM ancestral, DDIM, DPM-Solver++(2M): pure loops over ``(denoiser, x, steps)``.
+- ``guidance``    ``denoiser -> denoiser`` wrappers: caption (conditional / classifier-free),
+                  classifier guidance (Eq. 8), audio replacement + reconstruction guidance (Eq. 10-11).
+- ``checkpoint``  ``model.safetensors`` + ``config.json``, EMA.
+- ``train``       the resumable training loops (diffusion and classifier), DDP, AMP, loss curves.
+- ``generate``    ``generate_av``: the one call the receiver makes.
+
+This ``__init__`` stays light: nothing here imports torch.
+"""

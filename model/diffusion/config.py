@@ -1,0 +1,321 @@
+"""Typed, frozen configuration of the diffusion model; it travels with the weights as ``config.json``.
+
+Two presets share all code and differ only in numbers:
+
+``paper``
+    MM-Diffusion-like widths as in the paper (section V-A): 64x64 RGB, 16 frames at 16 fps, 16,000
+    audio samples (1 s at 16 kHz) on the raw waveform, base width 128, channel multipliers (1, 2, 3, 4),
+    2 residual blocks per level, 64-channel attention heads, cross-modal attention at the three lower
+    levels. Trains on a GPU, not on 2 CPU cores (one forward pass alone takes tens of seconds there).
+
+``small``
+    The embedded default, sized so that ~1 s of video + audio comes out of DPM-Solver++ at 20 steps in
+    a few seconds on a 2-core CPU and the weights stay well under 30 MB:
+
+    - video keeps its native 64x64 output but enters through a 2x2 pixel-unshuffle (``video_patch=2``:
+      [3, 64, 64] -> [12, 32, 32], lossless, undone by a pixel-shuffle at the output), so every
+      convolution runs at 32x32 or below;
+    - audio enters through a 1-D unshuffle of 20 samples (``audio_patch=20``: [1, 16000] -> [20, 800],
+      i.e. a strided stem of 1.25 ms patches), then strides 2, 2: the audio branch works on 800, 400
+      and 200 positions (50, 25 and 12.5 per video frame), which is what keeps its cost tiny;
+    - base width 48, multipliers (1, 2, 2), one residual block per level (the paper has two; two
+      doubles the cost), cross-modal attention at the two lower levels and the middle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NULL_CAPTION = 0
+DEFAULT_CAPTIONS = ("", "A man is talking", "A woman is talking")
+
+# keyword -> caption text, for captions outside the fixed vocabulary (matched on whole words)
+_CAPTION_KEYWORDS = {
+    "man": "A man is talking",
+    "male": "A man is talking",
+    "boy": "A man is talking",
+    "guy": "A man is talking",
+    "woman": "A woman is talking",
+    "female": "A woman is talking",
+    "girl": "A woman is talking",
+    "lady": "A woman is talking",
+}
+
+
+def caption_index(text: str, captions: tuple[str, ...] = DEFAULT_CAPTIONS) -> int:
+    """Caption text -> index in the fixed vocabulary; 0 (the learned null caption) for empty text.
+
+    An exact (case-insensitive) match wins; otherwise the text is mapped by keyword
+    (man/male/... -> "A man is talking", woman/female/... -> "A woman is talking").
+    Raises ValueError with a message the caller can show the user when neither works.
+    """
+    cleaned = " ".join(text.strip().lower().split())
+    if not cleaned:
+        return NULL_CAPTION
+    lowered = [c.lower() for c in captions]
+    if cleaned in lowered:
+        return lowered.index(cleaned)
+    words = {w.strip(".,;:!?\"'") for w in cleaned.split()}
+    hits = {_CAPTION_KEYWORDS[w] for w in words if w in _CAPTION_KEYWORDS}
+    hits = {h for h in hits if h.lower() in lowered}
+    if len(hits) == 1:
+        return lowered.index(hits.pop().lower())
+    known = ", ".join(repr(c) for c in captions if c)
+    if len(hits) > 1:
+        raise ValueError(f"caption {text!r} is ambiguous; use one of {known}")
+    raise ValueError(f"caption {text!r} is not understood; use one of {known} (or leave it empty)")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Shape and widths of the double-branch U-Net (and of the classifier's encoder).
+
+    Levels: level ``l`` has ``base_channels * channel_mult[l]`` channels in both branches; between
+    levels video halves H and W (frames are kept) and audio is divided by ``audio_down[l]``.
+    Cross-modal attention runs after each residual block of the levels in ``attention_levels``
+    and in the middle; it attends between ``cross_grid`` x ``cross_grid`` pooled spatial tokens per
+    frame and ``cross_audio_tokens`` pooled audio tokens per frame, within +-``cross_window`` frames.
+    """
+
+    frames: int = 16
+    image_size: int = 64
+    video_channels: int = 3
+    audio_samples: int = 16_000
+    video_patch: int = 1
+    audio_patch: int = 1
+    base_channels: int = 128
+    channel_mult: tuple[int, ...] = (1, 2, 3, 4)
+    num_res_blocks: int = 2
+    audio_down: tuple[int, ...] = (4, 4, 4)
+    audio_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    attention_levels: tuple[int, ...] = (1, 2, 3)
+    head_channels: int = 64
+    cross_grid: int = 4
+    cross_audio_tokens: int = 8
+    cross_window: int = 1
+    norm_groups: int = 32
+    dropout: float = 0.0
+    num_captions: int = len(DEFAULT_CAPTIONS)
+
+    def __post_init__(self) -> None:
+        levels = len(self.channel_mult)
+        if levels < 1 or self.num_res_blocks < 1:
+            raise ValueError("need at least one level and one residual block per level")
+        if len(self.audio_down) != levels - 1:
+            raise ValueError(f"audio_down needs {levels - 1} strides (one per level change)")
+        if any(s < 1 or (s > 1 and s % 2) for s in self.audio_down):
+            raise ValueError("audio strides must be 1 or even")
+        if any(not 0 <= lvl < levels for lvl in self.attention_levels):
+            raise ValueError(f"attention_levels must lie in [0, {levels})")
+        size = self.image_size
+        if size % self.video_patch:
+            raise ValueError("image_size must be divisible by video_patch")
+        size //= self.video_patch
+        if size % (2 ** (levels - 1)):
+            raise ValueError(f"image size {size} after the patch cannot be halved {levels - 1} times")
+        length = self.audio_samples
+        if length % self.audio_patch:
+            raise ValueError("audio_samples must be divisible by audio_patch")
+        length //= self.audio_patch
+        for stride in self.audio_down:
+            if length % stride:
+                raise ValueError(f"audio length {length} is not divisible by stride {stride}")
+            length //= stride
+        for mult in self.channel_mult:
+            ch = self.base_channels * mult
+            if ch % self.norm_groups:
+                raise ValueError(f"{ch} channels do not split into {self.norm_groups} groups")
+            if ch % self.head_channels and ch > self.head_channels:
+                raise ValueError(f"{ch} channels do not split into heads of {self.head_channels}")
+        if self.num_captions < 1:
+            raise ValueError("num_captions must be >= 1 (index 0 is the null caption)")
+
+    @property
+    def levels(self) -> int:
+        return len(self.channel_mult)
+
+    def channels(self, level: int) -> int:
+        return self.base_channels * self.channel_mult[level]
+
+    @property
+    def emb_channels(self) -> int:
+        return 4 * self.base_channels
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear beta schedule of DDPM (paper sections III and V-A): T = 1000, betas 1e-4 .. 0.02."""
+
+    timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.timesteps < 1 or not 0 < self.beta_start <= self.beta_end < 1:
+            raise ValueError("need T >= 1 and 0 < beta_start <= beta_end < 1")
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Everything that must travel with the weights: network, schedule, captions, data scaling.
+
+    Model inputs: video uint8 -> [-1, 1]; audio float in [-1, 1] times ``audio_scale``.
+    """
+
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    captions: tuple[str, ...] = DEFAULT_CAPTIONS
+    audio_scale: float = 1.0
+    video_fps: int = 16
+    sample_rate: int = 16_000
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.captions[NULL_CAPTION] != "":
+            raise ValueError("caption 0 must be the empty (null) caption")
+        if len(self.captions) != self.unet.num_captions:
+            raise ValueError("unet.num_captions must equal the number of captions")
+        if self.audio_scale <= 0:
+            raise ValueError("audio_scale must be positive")
+        if self.unet.audio_samples * self.video_fps != self.unet.frames * self.sample_rate:
+            raise ValueError("frames / video_fps must equal audio_samples / sample_rate")
+
+    def caption_index(self, text: str) -> int:
+        return caption_index(text, self.captions)
+
+    # -- JSON round trip ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"kind": "diffusion", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DiffusionConfig:
+        data = {k: v for k, v in data.items() if k != "kind"}
+        unet = _build(UNetConfig, data.pop("unet", {}))
+        schedule = _build(ScheduleConfig, data.pop("schedule", {}))
+        if "captions" in data:
+            data["captions"] = tuple(data["captions"])
+        return cls(unet=unet, schedule=schedule, **data)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The noisy joint classifier (section IV-C): the U-Net's encoder, a pool and a linear head.
+
+    Classes are the non-null captions: class ``k`` is caption index ``k + 1``.
+    """
+
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    captions: tuple[str, ...] = DEFAULT_CAPTIONS
+    audio_scale: float = 1.0
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if len(self.captions) < 3 or self.captions[NULL_CAPTION] != "":
+            raise ValueError("a classifier needs the null caption and at least two real captions")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.captions) - 1
+
+    def to_dict(self) -> dict:
+        return {"kind": "classifier", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClassifierConfig:
+        data = {k: v for k, v in data.items() if k != "kind"}
+        unet = _build(UNetConfig, data.pop("unet", {}))
+        schedule = _build(ScheduleConfig, data.pop("schedule", {}))
+        if "captions" in data:
+            data["captions"] = tuple(data["captions"])
+        return cls(unet=unet, schedule=schedule, **data)
+
+
+def _build(cls, data: dict):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def load_config(path: str | Path) -> DiffusionConfig | ClassifierConfig:
+    """Read a ``config.json`` (a file or the folder that holds it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    data = json.loads(path.read_text())
+    kind = data.get("kind", "diffusion")
+    if kind == "classifier":
+        return ClassifierConfig.from_dict(data)
+    if kind == "diffusion":
+        return DiffusionConfig.from_dict(data)
+    raise ValueError(f"{path}: unknown config kind {kind!r}")
+
+
+def save_config(config: DiffusionConfig | ClassifierConfig, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+# -- presets ---------------------------------------------------------------------------------------
+PAPER_UNET = UNetConfig()
+
+SMALL_UNET = UNetConfig(
+    video_patch=2,
+    audio_patch=20,
+    base_channels=48,
+    channel_mult=(1, 2, 2),
+    num_res_blocks=1,
+    audio_down=(2, 2),
+    audio_dilations=(1, 2, 4),
+    attention_levels=(1, 2),
+    head_channels=48,
+    cross_grid=4,
+    cross_audio_tokens=4,
+    norm_groups=16,
+)
+
+# tests only: seconds on CPU
+TINY_UNET = UNetConfig(
+    frames=4,
+    image_size=16,
+    audio_samples=4000,
+    video_patch=2,
+    audio_patch=20,
+    base_channels=16,
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    audio_down=(2,),
+    audio_dilations=(1, 2),
+    attention_levels=(0, 1),
+    head_channels=16,
+    cross_grid=2,
+    cross_audio_tokens=2,
+    norm_groups=8,
+)
+
+
+def preset(name: str) -> DiffusionConfig:
+    """``paper``, ``small`` or ``tiny`` (tests)."""
+    if name == "paper":
+        return DiffusionConfig(unet=PAPER_UNET, name="paper")
+    if name == "small":
+        return DiffusionConfig(unet=SMALL_UNET, name="small")
+    if name == "tiny":
+        return DiffusionConfig(unet=TINY_UNET, name="tiny", video_fps=4, sample_rate=4000)
+    raise ValueError(f"unknown preset {name!r}; use paper, small or tiny (or a config.json path)")
+
+
+def classifier_preset(name: str) -> ClassifierConfig:
+    base = preset(name)
+    return ClassifierConfig(unet=base.unet, schedule=base.schedule, captions=base.captions, name=name)
+
+
+def resolve_config(spec: str) -> DiffusionConfig | ClassifierConfig:
+    """A preset name or a path to a ``config.json``."""
+    if spec in ("paper", "small", "tiny"):
+        return preset(spec)
+    return load_config(spec)

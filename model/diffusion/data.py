@@ -1,0 +1,106 @@
+"""Training data for the diffusion model and the classifier, as three aligned arrays.
+
+The interface is deliberately tiny: ``Segments(video uint8 [N, F, C, H, W], audio float32 [N, S],
+caption int64 [N])`` with caption indices into the model's caption vocabulary (0 = none).
+``load_segments(DIR)`` reads ``*.npz`` files holding ``video``, ``audio`` and ``caption`` (indices, or
+caption strings) arrays, or asks the corpus cache (``model.corpus.cache.SegmentCache``) when the
+folder is one of its caches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.diffusion.config import DEFAULT_CAPTIONS, caption_index
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segments:
+    video: np.ndarray  # uint8 [N, F, C, H, W], RGB
+    audio: np.ndarray  # float32 [N, S] in [-1, 1]
+    caption: np.ndarray  # int64 [N], 0 = no caption
+
+    def __post_init__(self) -> None:
+        if self.video.dtype != np.uint8 or self.video.ndim != 5:
+            raise ValueError(f"video must be uint8 [N, F, C, H, W], got {self.video.dtype} {self.video.shape}")
+        if self.audio.ndim != 2:
+            raise ValueError(f"audio must be [N, S], got {self.audio.shape}")
+        n = self.video.shape[0]
+        if self.audio.shape[0] != n or self.caption.shape != (n,):
+            raise ValueError("video, audio and caption must hold the same number of segments")
+        if n == 0:
+            raise ValueError("no segments")
+
+    def __len__(self) -> int:
+        return self.video.shape[0]
+
+
+def _captions_to_indices(captions: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    if captions.dtype.kind in "iu":
+        return captions.astype(np.int64)
+    return np.array([caption_index(str(c), vocabulary) for c in captions], dtype=np.int64)
+
+
+def load_npz(folder: Path, vocabulary: tuple[str, ...]) -> Segments:
+    files = sorted(folder.glob("*.npz"))
+    videos, audios, captions = [], [], []
+    for path in files:
+        with np.load(path, allow_pickle=False) as data:
+            videos.append(data["video"])
+            audios.append(data["audio"].astype(np.float32).reshape(data["audio"].shape[0], -1))
+            captions.append(_captions_to_indices(data["caption"], vocabulary))
+    return Segments(np.concatenate(videos), np.concatenate(audios), np.concatenate(captions))
+
+
+def _from_corpus_cache(folder: Path, vocabulary: tuple[str, ...]) -> Segments:
+    """Adapter to the corpus cache (another package): any object with ``arrays()`` or segment items."""
+    from model.corpus.cache import SegmentCache  # noqa: PLC0415 (optional sibling)
+
+    cache = SegmentCache(folder)
+    for name in ("arrays", "load_arrays", "to_arrays"):
+        if hasattr(cache, name):
+            video, audio, captions = getattr(cache, name)()
+            return Segments(np.asarray(video), np.asarray(audio, np.float32), _captions_to_indices(np.asarray(captions), vocabulary))
+    items = list(cache)
+    return Segments(
+        np.stack([np.asarray(s.video) for s in items]),
+        np.stack([np.asarray(s.audio, np.float32) for s in items]),
+        _captions_to_indices(np.array([s.caption for s in items]), vocabulary),
+    )
+
+
+def load_segments(folder: str | Path, vocabulary: tuple[str, ...] = DEFAULT_CAPTIONS) -> Segments:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data folder {folder} does not exist")
+    if any(folder.glob("*.npz")):
+        segments = load_npz(folder, vocabulary)
+    else:
+        try:
+            segments = _from_corpus_cache(folder, vocabulary)
+        except ImportError as exc:
+            raise FileNotFoundError(f"{folder} holds no *.npz segments and the corpus cache is unavailable ({exc})") from exc
+    logger.info("loaded %d segments from %s: video %s, audio %s", len(segments), folder, segments.video.shape, segments.audio.shape)
+    return segments
+
+
+def toy_segments(
+    n: int, frames: int, size: int, samples: int, *, seed: int = 0
+) -> Segments:
+    """An easy synthetic set for tests: class 1 is bright with a low tone, class 2 dark with a high tone."""
+    rng = np.random.default_rng(seed)
+    caption = rng.integers(1, 3, size=n).astype(np.int64)
+    level = np.where(caption == 1, 200, 55).astype(np.float32)
+    video = level[:, None, None, None, None] + rng.normal(0, 10, size=(n, frames, 3, size, size))
+    tone = np.where(caption == 1, 4.0, 40.0)
+    t = np.arange(samples) / samples
+    audio = 0.5 * np.sin(2 * np.pi * tone[:, None] * t[None]) + rng.normal(0, 0.01, size=(n, samples))
+    return Segments(np.clip(video, 0, 255).astype(np.uint8), audio.astype(np.float32), caption)
+
+

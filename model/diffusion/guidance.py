@@ -1,0 +1,169 @@
+"""Guidance: ``network -> denoiser`` and ``denoiser -> denoiser`` wrappers with the sampler's signature.
+
+A denoiser is ``(x: AV, t: long [B]) -> eps: AV``. Every conditioning mode of the paper is one of
+these wrappers, and they compose:
+
+1. no input (section IV-B): ``conditioned(net, null caption)``;
+2. caption through the conditional model (AdaGN, section IV-C): ``conditioned(net, caption)``, or
+   ``with_cfg(net, caption, scale)`` for classifier-free guidance against the learned null caption;
+3. caption through classifier guidance (Eq. 8): ``with_classifier(denoiser, classifier, ...)``;
+4. speech (section IV-D): ``with_replacement`` (Eq. 10) around ``with_reconstruction`` (Eq. 11).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.diffusion.av import AV
+from model.diffusion.config import NULL_CAPTION
+from model.diffusion.sampling import Denoiser
+from model.diffusion.schedule import Schedule, extract, predict_eps, predict_x0, q_sample, q_step_literal
+
+Network = Callable[[AV, Tensor, Tensor], AV]  # (x, t, caption) -> eps
+
+
+def conditioned(net: Network, caption: Tensor) -> Denoiser:
+    """Bind a caption index per sample ``[B]`` (0 = the learned null caption: no caption)."""
+
+    def denoiser(x: AV, t: Tensor) -> AV:
+        return net(x, t, caption)
+
+    return denoiser
+
+
+def with_cfg(net: Network, caption: Tensor, scale: float) -> Denoiser:
+    """Classifier-free guidance: eps_null + scale * (eps_caption - eps_null); scale 1 = plain caption.
+
+    Conditional and null passes run as one batch of 2B.
+    """
+    if scale == 1.0:
+        return conditioned(net, caption)
+    null = torch.full_like(caption, NULL_CAPTION)
+
+    def guided(x: AV, t: Tensor) -> AV:
+        eps = net(x.cat(x), torch.cat([t, t]), torch.cat([caption, null]))
+        cond, uncond = eps.chunk(2)
+        return uncond + scale * (cond - uncond)
+
+    return guided
+
+
+def with_classifier(
+    denoiser: Denoiser, classifier: nn.Module, schedule: Schedule, label: Tensor, scale: float
+) -> Denoiser:
+    """Classifier guidance (Eq. 8) for any sampler, through the score (Dhariwal & Nichol, Alg. 2).
+
+    p(x_{t-1} | x_t, y) ~ p(x_{t-1} | x_t) p_phi(y | x_{t-1}) shifts the mean by
+    ``s * Sigma * grad log p_phi(y | x_t, t)``; in eps form, with eps = -sqrt(1 - ab_t) * score,
+    ``eps' = eps - s * sqrt(1 - ab_t) * grad_x log p_phi(y | x_t, t)``, taken on video and audio jointly.
+    ``label`` is the classifier's class per sample ``[B]`` (caption index - 1).
+    """
+
+    def guided(x: AV, t: Tensor) -> AV:
+        eps = denoiser(x, t)
+        with torch.enable_grad():
+            xi = x.detach().map(lambda v: v.requires_grad_(True))
+            log_probs = F.log_softmax(classifier(xi, t).float(), dim=-1)  # [B, K]
+            chosen = log_probs[torch.arange(label.shape[0], device=label.device), label].sum()
+            gv, ga = torch.autograd.grad(chosen, [xi.video, xi.audio])
+        grad = AV(gv, ga)
+        sigma = grad.map(lambda g: extract((1.0 - schedule.alphas_cumprod).sqrt(), t, g))
+        return eps - scale * sigma * grad
+
+    return guided
+
+
+def with_replacement(
+    denoiser: Denoiser,
+    schedule: Schedule,
+    *,
+    audio: Tensor | None = None,
+    video_prefix: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    paper_literal: bool = False,
+) -> Denoiser:
+    """Replacement conditioning (Eq. 10): known audio (and/or the first video frames) is re-noised.
+
+    audio: the clean condition a0-hat ``[B, 1, S]``; video_prefix: clean first frames ``[B, K, C, H, W]``
+    (continuation from the previous chunk). At every step the network sees
+    ``a_t-hat ~ q(a_t | a0-hat) = N(sqrt(ab_t) a0-hat, (1 - ab_t) I)`` in place of its own a_t, the
+    marginal that Video Diffusion Models [32] use. Eq. 10 as printed, ``N(sqrt(1 - beta_t) a0-hat,
+    beta_t I)``, is the one-step kernel q(x_t | x_{t-1}) applied to a0-hat; it leaves almost no noise at
+    large t, which the network never saw in training. ``paper_literal=True`` uses it anyway.
+
+    The eps returned for the known parts makes the sampler's own x0 prediction equal to the condition,
+    so the sampler's state follows q(x_{t-1} | x_t, x0 = condition) and ends on the condition (up to
+    float rounding; ``generate_av`` returns the condition verbatim).
+    """
+    if audio is None and video_prefix is None:
+        return denoiser
+    renoise = q_step_literal if paper_literal else q_sample
+
+    def noisy(clean: Tensor, t: Tensor) -> Tensor:
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+        return renoise(schedule, clean, t, noise)
+
+    def replaced(x: AV, t: Tensor) -> AV:
+        video, aud = x.video, x.audio
+        if video_prefix is not None:
+            k = video_prefix.shape[1]
+            video = torch.cat([noisy(video_prefix, t), video[:, k:]], dim=1)
+        if audio is not None:
+            aud = noisy(audio, t)
+        eps = denoiser(AV(video, aud), t)
+        eps_video, eps_audio = eps.video, eps.audio
+        if video_prefix is not None:
+            k = video_prefix.shape[1]
+            pinned = predict_eps(schedule, x.video[:, :k], t, video_prefix)
+            eps_video = torch.cat([pinned, eps_video[:, k:]], dim=1)
+        if audio is not None:
+            eps_audio = predict_eps(schedule, x.audio, t, audio)
+        return AV(eps_video, eps_audio)
+
+    return replaced
+
+
+def with_reconstruction(denoiser: Denoiser, schedule: Schedule, audio: Tensor, scale: float) -> Denoiser:
+    """Reconstruction guidance (Eq. 11): pull the video towards what explains the given audio.
+
+    g = grad_{v_t} || a0-hat - a0_theta(v_t, a_t) ||^2, through the network (the cross-attention is
+    what couples the branches), and the video's data prediction becomes ``v0_theta - scale * g``;
+    this is [32]'s form, whose weight w_r * alpha_t / 2 is the user's constant C here. The audio eps
+    is left as the network's. Use inside ``with_replacement`` (so a_t is the re-noised condition).
+    """
+    if scale == 0.0:
+        return denoiser
+
+    def guided(x: AV, t: Tensor) -> AV:
+        with torch.enable_grad():
+            video = x.video.detach().requires_grad_(True)
+            eps = denoiser(AV(video, x.audio), t)
+            a0 = predict_x0(schedule, x.audio, t, eps.audio)
+            error = (audio - a0).pow(2).sum()
+            (grad,) = torch.autograd.grad(error, [video])
+        eps = eps.detach()
+        v0 = predict_x0(schedule, x.video, t, eps.video) - scale * grad
+        return AV(predict_eps(schedule, x.video, t, v0), eps.audio)
+
+    return guided
+
+
+def speech_conditioned(
+    denoiser: Denoiser,
+    schedule: Schedule,
+    audio: Tensor,
+    scale: float,
+    *,
+    video_prefix: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    paper_literal: bool = False,
+) -> Denoiser:
+    """Section IV-D in one call: replacement of the audio (Eq. 10) + reconstruction guidance (Eq. 11)."""
+    inner = with_reconstruction(denoiser, schedule, audio, scale)
+    return with_replacement(
+        inner, schedule, audio=audio, video_prefix=video_prefix, generator=generator, paper_literal=paper_literal
+    )

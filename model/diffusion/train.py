@@ -1,0 +1,280 @@
+"""Training loops for the joint diffusion model (Eq. 5) and the noisy joint classifier (section V-B).
+
+One loop serves both; a task supplies the loss. Features: fixed lr 1e-4 for the diffusion model (the
+paper), AdamW lr 1e-3 with linear decay and weight decay 0.05 for the classifier; EMA weights;
+``model.safetensors`` + ``config.json`` (EMA weights) and a resumable training state every
+``save_every`` steps; a progress bar with loss and steps/s; ``loss.csv`` and ``loss.png``;
+CPU or CUDA (bf16 autocast on CUDA); several processes through ``torchrun`` (DDP, gloo on CPU, nccl
+on CUDA); every process draws its own batches.
+
+Batches are drawn from a per-(seed, rank, step) random stream, so a resumed run sees exactly the
+batches and noise the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from model.diffusion.av import AV
+from model.diffusion.checkpoint import EMA, build_model, load_train_state, save_model, save_train_state
+from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig, UNetConfig
+from model.diffusion.data import Segments
+from model.diffusion.schedule import Schedule, linear_schedule, q_sample
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (not architecture: that lives in the model's config.json)."""
+
+    steps: int = 50_000
+    batch_size: int = 8  # per process
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    lr_decay: bool = False  # linear decay to 0 over ``steps``
+    ema_decay: float = 0.9999
+    caption_dropout: float = 0.1  # diffusion: share of captions replaced by the null caption
+    grad_clip: float = 1.0
+    save_every: int = 5_000
+    log_every: int = 10
+    seed: int = 0
+    amp: bool = True  # CUDA only
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
+            raise ValueError("steps, batch_size, save_every and log_every must be positive")
+        if self.lr <= 0 or not 0 <= self.caption_dropout <= 1:
+            raise ValueError("lr must be positive and caption_dropout in [0, 1]")
+
+
+def diffusion_defaults(**overrides) -> TrainConfig:
+    return TrainConfig(**{"lr": 1e-4, "ema_decay": 0.9999, **overrides})
+
+
+def classifier_defaults(**overrides) -> TrainConfig:
+    return TrainConfig(**{"lr": 1e-3, "weight_decay": 0.05, "lr_decay": True, "ema_decay": 0.999,
+                          "caption_dropout": 0.0, "steps": 300_000, **overrides})
+
+
+# -- batches -----------------------------------------------------------------------------------------
+def to_model_batch(segments: Segments, idx: np.ndarray, unet: UNetConfig, audio_scale: float, device) -> tuple[AV, Tensor]:
+    """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio [B, 1, S]), caption [B]."""
+    video = torch.from_numpy(segments.video[idx]).to(device).float().div(127.5).sub(1.0)
+    if video.shape[1] != unet.frames or video.shape[2] != unet.video_channels:
+        raise ValueError(f"data has video {tuple(video.shape[1:])}, the model wants {unet.frames} frames of {unet.video_channels} channels")
+    if video.shape[-1] != unet.image_size or video.shape[-2] != unet.image_size:
+        b, f, c, h, w = video.shape
+        video = F.interpolate(video.reshape(b * f, c, h, w), size=(unet.image_size, unet.image_size), mode="area")
+        video = video.reshape(b, f, c, unet.image_size, unet.image_size)
+    audio = torch.from_numpy(segments.audio[idx]).to(device).float()
+    if audio.shape[1] != unet.audio_samples:
+        raise ValueError(f"data has {audio.shape[1]} audio samples per segment, the model wants {unet.audio_samples}")
+    audio = (audio * audio_scale).unsqueeze(1)
+    caption = torch.from_numpy(segments.caption[idx]).to(device).long()
+    return AV(video, audio), caption
+
+
+# -- losses --------------------------------------------------------------------------------------------
+LossFn = Callable[[nn.Module, AV, Tensor, torch.Generator], tuple[Tensor, dict[str, float]]]
+
+
+def diffusion_loss(schedule: Schedule, caption_dropout: float) -> LossFn:
+    """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed."""
+
+    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+        b, device = x0.batch_size, x0.device
+        t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
+        noise = AV.randn_like(x0, gen)
+        drop = torch.rand(b, generator=gen, device=device) < caption_dropout
+        caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
+        eps = model(q_sample(schedule, x0, t, noise), t, caption)
+        lv = F.mse_loss(eps.video.float(), noise.video)
+        la = F.mse_loss(eps.audio.float(), noise.audio)
+        return lv + la, {"loss_video": lv.item(), "loss_audio": la.item()}
+
+    return loss_fn
+
+
+def classifier_loss(schedule: Schedule) -> LossFn:
+    """Cross-entropy of p_phi(y | x_t, t) with t uniform over [0, T) (section V-B)."""
+
+    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+        b, device = x0.batch_size, x0.device
+        t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
+        x_t = q_sample(schedule, x0, t, AV.randn_like(x0, gen))
+        logits = model(x_t, t).float()
+        label = caption - 1
+        loss = F.cross_entropy(logits, label)
+        return loss, {"accuracy": (logits.argmax(-1) == label).float().mean().item()}
+
+    return loss_fn
+
+
+# -- distributed ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str | None = None) -> Dist:
+    """Read torchrun's environment; start the process group when there is more than one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank, world, dev)
+
+
+# -- the loop ------------------------------------------------------------------------------------------
+def _write_curve(folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(folder / "loss.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in [k for k in rows[0] if k.startswith("loss")]:
+        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "loss.png", dpi=100)
+    plt.close(fig)
+
+
+def run_training(
+    config: DiffusionConfig | ClassifierConfig,
+    train: TrainConfig,
+    segments: Segments,
+    out_dir: str | Path,
+    *,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) the model described by ``config`` into ``out_dir``; returns the last log row."""
+    out = Path(out_dir)
+    env = setup_distributed(device)
+    torch.manual_seed(train.seed)  # same initial weights on every rank
+    model = build_model(config).to(env.device)
+    schedule = linear_schedule(config.schedule)
+    if isinstance(config, ClassifierConfig):
+        keep = segments.caption != NULL_CAPTION
+        segments = Segments(segments.video[keep], segments.audio[keep], segments.caption[keep])
+        loss_fn = classifier_loss(schedule)
+    else:
+        loss_fn = diffusion_loss(schedule, train.caption_dropout)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    ema = EMA(model, train.ema_decay)
+    meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if (out / "train_state.json").is_file() else None
+    start = int(meta["step"]) if meta else 0
+    if meta:
+        logger.info("resuming %s at step %d", out, start)
+    if start >= train.steps:
+        logger.info("%s is already at step %d >= %d", out, start, train.steps)
+        return {"step": start}
+
+    net = model
+    if env.world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+    use_amp = train.amp and env.device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    csv_path = out / "loss.csv"
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if start == 0 or not csv_path.is_file():
+            with open(csv_path, "w", newline="") as fh:
+                csv.writer(fh).writerow(["step", "loss", *_extra_columns(config), "lr", "steps_per_s"])
+
+    def save(step: int) -> None:
+        if env.main:
+            save_model(out, ema.state_dict(), config)
+            save_train_state(out, module=model, optimizer=optimizer, ema=ema, meta={"step": step, "seed": train.seed})
+            _write_curve(out)
+        if env.world > 1:
+            dist.barrier()
+
+    model.train()
+    bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)
+    window: list[tuple[float, dict[str, float]]] = []
+    tick = time.perf_counter()
+    last: dict = {}
+    for step in range(start, train.steps):
+        lr = train.lr * (1 - step / train.steps) if train.lr_decay else train.lr
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        rng = np.random.default_rng([train.seed, env.rank, step])
+        idx = rng.integers(0, len(segments), size=train.batch_size)
+        gen = torch.Generator(device=env.device).manual_seed(int(rng.integers(2**62)))
+        x0, caption = to_model_batch(segments, idx, config.unet, config.audio_scale, env.device)
+        with torch.autocast(env.device.type, dtype=amp_dtype, enabled=use_amp):
+            loss, parts = loss_fn(net, x0, caption, gen)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        ema.update(model)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
+        window.append((loss.item(), parts))
+        done = step + 1
+        bar.update(1)
+        if done % train.log_every == 0 or done == train.steps:
+            now = time.perf_counter()
+            rate = len(window) / (now - tick)
+            tick = now
+            mean = float(np.mean([w[0] for w in window]))
+            extras = {k: float(np.mean([w[1][k] for w in window])) for k in window[0][1]}
+            window.clear()
+            last = {"step": done, "loss": mean, **extras, "lr": lr, "steps_per_s": rate}
+            bar.set_postfix(loss=f"{mean:.4f}", steps_per_s=f"{rate:.2f}")
+            if env.main:
+                with open(csv_path, "a", newline="") as fh:
+                    csv.writer(fh).writerow([done, f"{mean:.6f}", *(f"{extras[k]:.6f}" for k in extras), f"{lr:.3g}", f"{rate:.4f}"])
+        if done % train.save_every == 0 or done == train.steps:
+            save(done)
+    bar.close()
+    return last or {"step": train.steps}
+
+
+def _extra_columns(config: DiffusionConfig | ClassifierConfig) -> list[str]:
+    return ["accuracy"] if isinstance(config, ClassifierConfig) else ["loss_video", "loss_audio"]

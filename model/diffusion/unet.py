@@ -1,0 +1,373 @@
+"""The double-branch U-Net of the paper (section IV-A, Fig. 3), after MM-Diffusion's coupled U-Net.
+
+Boundary layouts (paper section V-A): video ``[B, F, C, H, W]`` in [-1, 1], audio ``[B, 1, S]``.
+Inside the network video is channels-first ``[B, C, F, H, W]`` (so ``conv_nd(3, ...)`` applies) and
+audio is ``[B, C, L]``; every layer takes and returns an ``AV`` in these internal layouts.
+
+- Video residual blocks use (2+1)D convolutions: a 1x3x3 convolution per frame, then a 3x1x1
+  convolution over time (Fig. 3b).
+- Audio residual blocks use dilated 1-D convolutions on the (patched) waveform (Fig. 3c).
+- Both use GroupNorm + Swish, and take the timestep and caption through AdaGN (Eq. 9):
+  ``AdaGN(h, y) = y_s * GroupNorm(h) + y_b`` with ``[y_s, y_b]`` a linear projection of the sum of
+  the timestep and caption embeddings, as in [31] (Dhariwal & Nichol), which the paper cites; the
+  paper's ``y_t``/``y_c`` notation reads as scale-from-time and shift-from-caption, a special case.
+- ``CrossModalAttention`` (Eq. 6-7) attends audio -> video and video -> audio.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.diffusion.av import AV
+from model.diffusion.config import UNetConfig
+
+
+# -- shared building blocks ------------------------------------------------------------------------
+def conv_nd(dims: int, *args, **kwargs) -> nn.Module:
+    """A 1-D (audio) or 3-D (video, ``[B, C, F, H, W]``) convolution."""
+    return {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims](*args, **kwargs)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """Sinusoidal embedding of integer timesteps ``[B]`` -> ``[B, dim]``."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+class VideoConv(nn.Module):
+    """(2+1)D convolution on ``[B, C, F, H, W]``: 1x3x3 per frame, then 3x1x1 across frames."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.spatial = conv_nd(3, cin, cout, (1, 3, 3), padding=(0, 1, 1))
+        self.temporal = conv_nd(3, cout, cout, (3, 1, 1), padding=(1, 0, 0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.temporal(self.spatial(x))
+
+
+class AudioConv(nn.Module):
+    """Dilated 1-D convolution on ``[B, C, L]`` (length preserved)."""
+
+    def __init__(self, cin: int, cout: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.conv = conv_nd(1, cin, cout, 3, padding=dilation, dilation=dilation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class ResBlock(nn.Module):
+    """GN-Swish-conv, AdaGN(emb), Swish-dropout-conv, plus a skip; ``conv`` makes the modality's conv.
+
+    x ``[B, cin, ...]``, emb ``[B, E]`` -> ``[B, cout, ...]`` (the ``...`` is unchanged).
+    """
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        emb_channels: int,
+        conv: Callable[[int, int], nn.Module],
+        dims: int,
+        groups: int,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm_in = group_norm(cin, groups)
+        self.conv_in = conv(cin, cout)
+        self.emb = nn.Linear(emb_channels, 2 * cout)  # -> [y_s, y_b] of AdaGN
+        self.norm_out = group_norm(cout, groups)
+        self.dropout = nn.Dropout(dropout)
+        self.conv_out = zero_module(conv(cout, cout))
+        self.skip = nn.Identity() if cin == cout else conv_nd(dims, cin, cout, 1)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv_in(F.silu(self.norm_in(x)))
+        scale, shift = self.emb(F.silu(emb)).chunk(2, dim=1)  # [B, cout] each
+        shape = (*scale.shape, *([1] * (h.ndim - 2)))
+        h = self.norm_out(h) * (1 + scale.reshape(shape)) + shift.reshape(shape)  # AdaGN, Eq. 9
+        h = self.conv_out(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class AVResBlock(nn.Module):
+    """One video (2+1)D residual block and one dilated audio residual block, side by side."""
+
+    def __init__(self, cin: int, cout: int, cfg: UNetConfig, dilation: int) -> None:
+        super().__init__()
+        e, g = cfg.emb_channels, cfg.norm_groups
+        self.video = ResBlock(cin, cout, e, VideoConv, 3, g, cfg.dropout)
+        self.audio = ResBlock(cin, cout, e, lambda i, o: AudioConv(i, o, dilation), 1, g, cfg.dropout)
+
+    def forward(self, x: AV, emb: Tensor) -> AV:
+        return AV(self.video(x.video, emb), self.audio(x.audio, emb))
+
+
+class AVDownsample(nn.Module):
+    """Video: H, W halved by a strided 1x3x3 conv (frames kept). Audio: length / ``stride``."""
+
+    def __init__(self, channels: int, audio_stride: int) -> None:
+        super().__init__()
+        self.video = conv_nd(3, channels, channels, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        s = audio_stride
+        self.audio = nn.Identity() if s == 1 else conv_nd(1, channels, channels, 2 * s, stride=s, padding=s // 2)
+
+    def forward(self, x: AV, emb: Tensor | None = None) -> AV:
+        return AV(self.video(x.video), self.audio(x.audio))
+
+
+class AVUpsample(nn.Module):
+    """Nearest upsampling (video H, W x2; audio x ``stride``), then a convolution."""
+
+    def __init__(self, channels: int, audio_stride: int) -> None:
+        super().__init__()
+        self.stride = audio_stride
+        self.video = conv_nd(3, channels, channels, (1, 3, 3), padding=(0, 1, 1))
+        self.audio = conv_nd(1, channels, channels, 3, padding=1)
+
+    def forward(self, x: AV, emb: Tensor | None = None) -> AV:
+        video = F.interpolate(x.video, scale_factor=(1, 2, 2), mode="nearest")
+        audio = F.interpolate(x.audio, scale_factor=self.stride, mode="nearest") if self.stride > 1 else x.audio
+        return AV(self.video(video), self.audio(audio))
+
+
+class CrossModalAttention(nn.Module):
+    """Cross-attention between the branches in both directions (Eq. 6-7), local in time.
+
+    Tokens: each frame's features are pooled to a ``grid`` x ``grid`` spatial grid (``grid**2``
+    video tokens per frame) and the audio is pooled to ``audio_tokens`` tokens per frame. Video
+    tokens of frame f attend to the audio tokens of frames f-w..f+w, and audio tokens of frame f to
+    the video tokens of the same window (frame indices clamped at the clip's ends). This follows
+    MM-Diffusion's idea (video frames <-> aligned audio windows) at a cost that does not grow with
+    the resolution: the attention outputs are projected (zero-initialised, so a new block starts
+    as the identity), upsampled back by nearest neighbour and added to each branch.
+
+    video ``[B, C, F, H, W]``, audio ``[B, C, L]`` -> same shapes.
+    """
+
+    def __init__(self, channels: int, cfg: UNetConfig) -> None:
+        super().__init__()
+        self.heads = max(1, channels // cfg.head_channels)
+        self.grid, self.audio_tokens, self.window = cfg.cross_grid, cfg.cross_audio_tokens, cfg.cross_window
+        self.norm_video = group_norm(channels, cfg.norm_groups)
+        self.norm_audio = group_norm(channels, cfg.norm_groups)
+        self.q_video = nn.Linear(channels, channels)  # video queries audio: A(v_t, a_t)
+        self.kv_audio = nn.Linear(channels, 2 * channels)
+        self.out_video = zero_module(nn.Linear(channels, channels))
+        self.q_audio = nn.Linear(channels, channels)  # audio queries video: A(a_t, v_t), Eq. 6
+        self.kv_video = nn.Linear(channels, 2 * channels)  # K_v = linear(flatten(v_t)), Eq. 7
+        self.out_audio = zero_module(nn.Linear(channels, channels))
+
+    def forward(self, x: AV, emb: Tensor | None = None) -> AV:
+        v, a = x.video, x.audio
+        b, c, f, h, w = v.shape
+        g = min(self.grid, h, w)
+        n = self.audio_tokens
+        v_tok = F.adaptive_avg_pool3d(self.norm_video(v), (f, g, g))  # [B, C, F, g, g]
+        v_tok = v_tok.flatten(3).permute(0, 2, 3, 1)  # [B, F, g*g, C]
+        a_tok = F.adaptive_avg_pool1d(self.norm_audio(a), f * n)  # [B, C, F*n]
+        a_tok = a_tok.reshape(b, c, f, n).permute(0, 2, 3, 1)  # [B, F, n, C]
+
+        v_out = self._attend(self.q_video(v_tok), self.kv_audio(self._window(a_tok)))  # [B, F, g*g, C]
+        a_out = self._attend(self.q_audio(a_tok), self.kv_video(self._window(v_tok)))  # [B, F, n, C]
+
+        v_out = self.out_video(v_out).permute(0, 3, 1, 2).reshape(b, c, f, g, g)
+        a_out = self.out_audio(a_out).permute(0, 3, 1, 2).reshape(b, c, f * n)
+        v_up = F.interpolate(v_out, size=(f, h, w), mode="nearest")
+        a_up = F.interpolate(a_out, size=a.shape[-1], mode="nearest")
+        return AV(v + v_up, a + a_up)
+
+    def _window(self, tokens: Tensor) -> Tensor:
+        """``[B, F, N, C]`` -> ``[B, F, (2w+1)*N, C]``: each frame with its +-w neighbours."""
+        f = tokens.shape[1]
+        offsets = torch.arange(-self.window, self.window + 1, device=tokens.device)
+        idx = (torch.arange(f, device=tokens.device)[:, None] + offsets[None]).clamp(0, f - 1)  # [F, 2w+1]
+        return tokens[:, idx].flatten(2, 3)
+
+    def _attend(self, q: Tensor, kv: Tensor) -> Tensor:
+        """q ``[B, F, Nq, C]``, kv ``[B, F, Nk, 2C]`` -> ``[B, F, Nq, C]``; softmax(QK^T/sqrt(d)) V."""
+        b, f, nq, c = q.shape
+        k, v = kv.chunk(2, dim=-1)
+        heads = self.heads
+
+        def split(x: Tensor) -> Tensor:  # [B, F, N, C] -> [B*F, heads, N, C/heads]
+            return x.reshape(b * f, x.shape[2], heads, c // heads).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        return out.transpose(1, 2).reshape(b, f, nq, c)
+
+
+class AVSequential(nn.ModuleList):
+    """Layers called in turn as ``layer(x: AV, emb) -> AV``."""
+
+    def forward(self, x: AV, emb: Tensor) -> AV:
+        for layer in self:
+            x = layer(x, emb)
+        return x
+
+
+class ConditionEmbedding(nn.Module):
+    """Timestep (sinusoidal + MLP) plus, optionally, a learned caption embedding: ``[B]`` -> ``[B, E]``.
+
+    Caption 0 is the learned null caption ("no caption"), used for unconditional generation and
+    classifier-free guidance.
+    """
+
+    def __init__(self, cfg: UNetConfig, with_caption: bool = True) -> None:
+        super().__init__()
+        self.base = cfg.base_channels
+        e = cfg.emb_channels
+        self.time = nn.Sequential(nn.Linear(self.base, e), nn.SiLU(), nn.Linear(e, e))
+        self.caption = nn.Embedding(cfg.num_captions, e) if with_caption else None
+
+    def forward(self, t: Tensor, caption: Tensor | None = None) -> Tensor:
+        emb = self.time(timestep_embedding(t, self.base))
+        if self.caption is not None:
+            if caption is None:
+                raise ValueError("this network needs a caption index per sample (0 = no caption)")
+            emb = emb + self.caption(caption)
+        return emb
+
+
+# -- patching: lossless reshapes at the network's boundary ------------------------------------------
+def patch_video(video: Tensor, p: int) -> Tensor:
+    """``[B, F, C, H, W]`` -> ``[B, C*p*p, F, H/p, W/p]`` (pixel-unshuffle per frame)."""
+    b, f, c, h, w = video.shape
+    x = F.pixel_unshuffle(video.reshape(b * f, c, h, w), p) if p > 1 else video.reshape(b * f, c, h, w)
+    return x.reshape(b, f, c * p * p, h // p, w // p).transpose(1, 2)
+
+
+def unpatch_video(x: Tensor, p: int) -> Tensor:
+    """``[B, C*p*p, F, h, w]`` -> ``[B, F, C, h*p, w*p]``."""
+    b, cp, f, h, w = x.shape
+    x = x.transpose(1, 2).reshape(b * f, cp, h, w)
+    x = F.pixel_shuffle(x, p) if p > 1 else x
+    return x.reshape(b, f, cp // (p * p), h * p, w * p)
+
+
+def patch_audio(audio: Tensor, p: int) -> Tensor:
+    """``[B, 1, S]`` -> ``[B, p, S/p]`` (consecutive samples become channels)."""
+    b, _, s = audio.shape
+    return audio.reshape(b, s // p, p).transpose(1, 2)
+
+
+def unpatch_audio(x: Tensor, p: int) -> Tensor:
+    """``[B, p, L]`` -> ``[B, 1, L*p]``."""
+    b, _, length = x.shape
+    return x.transpose(1, 2).reshape(b, 1, length * p)
+
+
+# -- the network -------------------------------------------------------------------------------------
+class Encoder(nn.Module):
+    """Stems, down levels and middle of the U-Net; also the classifier's trunk.
+
+    ``forward`` returns the middle features and the skip features of every input block.
+    """
+
+    def __init__(self, cfg: UNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels(0)
+        vin = cfg.video_channels * cfg.video_patch**2
+        self.video_in = conv_nd(3, vin, ch, (1, 3, 3), padding=(0, 1, 1))
+        self.audio_in = conv_nd(1, cfg.audio_patch, ch, 3, padding=1)
+        self.blocks = nn.ModuleList()
+        self.skip_channels = [ch]
+        for level in range(cfg.levels):
+            out = cfg.channels(level)
+            for i in range(cfg.num_res_blocks):
+                layers = [AVResBlock(ch, out, cfg, cfg.audio_dilations[i % len(cfg.audio_dilations)])]
+                ch = out
+                if level in cfg.attention_levels:
+                    layers.append(CrossModalAttention(ch, cfg))
+                self.blocks.append(AVSequential(layers))
+                self.skip_channels.append(ch)
+            if level < cfg.levels - 1:
+                self.blocks.append(AVSequential([AVDownsample(ch, cfg.audio_down[level])]))
+                self.skip_channels.append(ch)
+        self.middle = AVSequential(
+            [AVResBlock(ch, ch, cfg, 1), CrossModalAttention(ch, cfg), AVResBlock(ch, ch, cfg, 1)]
+        )
+        self.out_channels = ch
+
+    def forward(self, x: AV, emb: Tensor) -> tuple[AV, list[AV]]:
+        """x: boundary layout -> (middle features, skips) in internal layout."""
+        cfg = self.cfg
+        h = AV(
+            self.video_in(patch_video(x.video, cfg.video_patch)),  # [B, C0, F, H/p, W/p]
+            self.audio_in(patch_audio(x.audio, cfg.audio_patch)),  # [B, C0, S/pa]
+        )
+        skips = [h]
+        for block in self.blocks:
+            h = block(h, emb)
+            skips.append(h)
+        return self.middle(h, emb), skips
+
+
+class AVUNet(nn.Module):
+    """eps_theta(x_t, t, caption): predicts the noise of both modalities (Eq. 5).
+
+    x: ``AV(video [B, F, C, H, W], audio [B, 1, S])``, t: long ``[B]`` in [0, T),
+    caption: long ``[B]`` (0 = null caption) -> eps with x's shapes.
+    """
+
+    def __init__(self, cfg: UNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = ConditionEmbedding(cfg, with_caption=True)
+        self.encoder = Encoder(cfg)
+        skips = list(self.encoder.skip_channels)
+        ch = self.encoder.out_channels
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(cfg.levels)):
+            out = cfg.channels(level)
+            for i in range(cfg.num_res_blocks + 1):
+                dilation = cfg.audio_dilations[i % len(cfg.audio_dilations)]
+                layers: list[nn.Module] = [AVResBlock(ch + skips.pop(), out, cfg, dilation)]
+                ch = out
+                if level in cfg.attention_levels:
+                    layers.append(CrossModalAttention(ch, cfg))
+                if level > 0 and i == cfg.num_res_blocks:
+                    layers.append(AVUpsample(ch, cfg.audio_down[level - 1]))
+                self.decoder.append(AVSequential(layers))
+        g = cfg.norm_groups
+        self.video_out = nn.Sequential(
+            group_norm(ch, g), nn.SiLU(),
+            zero_module(conv_nd(3, ch, cfg.video_channels * cfg.video_patch**2, (1, 3, 3), padding=(0, 1, 1))),
+        )
+        self.audio_out = nn.Sequential(
+            group_norm(ch, g), nn.SiLU(), zero_module(conv_nd(1, ch, cfg.audio_patch, 3, padding=1))
+        )
+
+    def forward(self, x: AV, t: Tensor, caption: Tensor) -> AV:
+        emb = self.embed(t, caption)  # [B, E]
+        h, skips = self.encoder(x, emb)
+        for block in self.decoder:
+            h = block(h.cat(skips.pop(), dim=1), emb)
+        return AV(
+            unpatch_video(self.video_out(h.video), self.cfg.video_patch),  # [B, F, C, H, W]
+            unpatch_audio(self.audio_out(h.audio), self.cfg.audio_patch),  # [B, 1, S]
+        )
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

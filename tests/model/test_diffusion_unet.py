@@ -1,0 +1,119 @@
+"""The double-branch U-Net, the classifier and the configuration."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.diffusion.av import AV, over_av
+from model.diffusion.classifier import AVClassifier
+from model.diffusion.config import (
+    DiffusionConfig,
+    classifier_preset,
+    caption_index,
+    load_config,
+    preset,
+    save_config,
+)
+from model.diffusion.unet import AVUNet, CrossModalAttention, patch_audio, patch_video, unpatch_audio, unpatch_video
+
+
+def _batch(cfg, b=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return AV(
+        torch.randn(b, cfg.frames, 3, cfg.image_size, cfg.image_size, generator=g),
+        torch.randn(b, 1, cfg.audio_samples, generator=g),
+    )
+
+
+def test_shapes_through_both_branches() -> None:
+    cfg = preset("tiny").unet
+    net = AVUNet(cfg)
+    x = _batch(cfg)
+    eps = net(x, torch.tensor([0, 999]), torch.tensor([0, 2]))
+    assert eps.video.shape == (2, 4, 3, 16, 16)
+    assert eps.audio.shape == (2, 1, 4000)
+
+
+def test_patching_is_lossless() -> None:
+    x = _batch(preset("tiny").unet)
+    assert torch.equal(unpatch_video(patch_video(x.video, 2), 2), x.video)
+    assert torch.equal(unpatch_audio(patch_audio(x.audio, 20), 20), x.audio)
+
+
+def test_gradients_reach_both_branches_and_cross_attention() -> None:
+    torch.manual_seed(0)
+    net = AVUNet(preset("tiny").unet)
+    # zero-initialised output layers would block gradients at init: give them small values
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.02)
+    x = _batch(net.cfg)
+    eps = net(x, torch.tensor([10, 500]), torch.tensor([1, 2]))
+    (eps.video.pow(2).mean() + eps.audio.pow(2).mean()).backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, missing
+    names = [n for n, _ in net.named_parameters()]
+    assert any("video" in n for n in names) and any(".audio." in n for n in names)
+    assert any(isinstance(m, CrossModalAttention) for m in net.modules())
+
+
+def test_cross_attention_couples_the_branches() -> None:
+    torch.manual_seed(0)
+    cfg = preset("tiny").unet
+    attn = CrossModalAttention(16, cfg)
+    torch.nn.init.normal_(attn.out_video.weight, std=0.1)
+    torch.nn.init.normal_(attn.out_audio.weight, std=0.1)
+    v = torch.randn(1, 16, 4, 8, 8)
+    a = torch.randn(1, 16, 200)
+    out1 = attn(AV(v, a))
+    out2 = attn(AV(v, a + 1.0 * torch.randn_like(a)))
+    assert not torch.allclose(out1.video, out2.video)  # video output depends on the audio input
+
+
+def test_classifier_logits() -> None:
+    config = classifier_preset("tiny")
+    clf = AVClassifier(config)
+    logits = clf(_batch(config.unet), torch.tensor([3, 7]))
+    assert logits.shape == (2, 2)
+
+
+def test_config_json_round_trip(tmp_path) -> None:
+    for name in ("paper", "small", "tiny"):
+        config = preset(name)
+        save_config(config, tmp_path / "config.json")
+        assert load_config(tmp_path) == config
+    clf = classifier_preset("small")
+    save_config(clf, tmp_path / "config.json")
+    assert load_config(tmp_path) == clf
+
+
+def test_config_validates() -> None:
+    with pytest.raises(ValueError):
+        DiffusionConfig(captions=("A man", "", "x"))
+    with pytest.raises(ValueError):
+        preset("huge")
+
+
+def test_caption_index() -> None:
+    assert caption_index("") == 0
+    assert caption_index("A man is talking") == 1
+    assert caption_index("a WOMAN is talking") == 2
+    assert caption_index("an old man speaks") == 1
+    assert caption_index("female presenter") == 2
+    with pytest.raises(ValueError, match="not understood"):
+        caption_index("a dog barks")
+    with pytest.raises(ValueError, match="ambiguous"):
+        caption_index("a man and a woman")
+
+
+def test_over_av_maps_once_per_modality() -> None:
+    @over_av
+    def double(x, k):
+        return x * k
+
+    pair = AV(torch.ones(1, 2), torch.ones(1, 3))
+    out = double(pair, 2.0)
+    assert torch.equal(out.video, 2 * torch.ones(1, 2)) and torch.equal(out.audio, 2 * torch.ones(1, 3))
+    assert torch.equal((pair + pair * 3 - 1).audio, 3 * torch.ones(1, 3))
