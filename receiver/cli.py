@@ -88,6 +88,10 @@ def _tokens(args: argparse.Namespace) -> tuple[frozenset[str], bool]:
 
 def _run_receive(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
+
+    if not args.verbose:  # sessions opening/closing and their bitrate summaries are the console
+        logging.getLogger("receiver").setLevel(logging.INFO)
 
     from receiver.config import ReceiverConfig
     from receiver.serve import serve

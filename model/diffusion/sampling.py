@@ -121,6 +121,10 @@ def dpmpp_2m(
 ) -> AV:
     """DPM-Solver++(2M) in lambda = log(alpha / sigma); the last step returns the data prediction.
 
+    The step into t = 0 is first order (diffusers' ``lower_order_final``): on the linear schedule its
+    lambda interval is several times the previous one, and the second-order extrapolation overshoots
+    there (on Gaussian data the sample variance comes out 25 % too large at 20 steps).
+
     ``generator`` is unused (the solver is deterministic) and accepted for a uniform signature.
     """
     grid = spaced_timesteps(schedule.timesteps, steps)
@@ -140,8 +144,8 @@ def dpmpp_2m(
         _, sigma, lam = coeffs(t)
         alpha_n, sigma_n, lam_n = coeffs(grid[i + 1])
         h = lam_n - lam
-        if x0_prev is None:
-            d = x0
+        if x0_prev is None or i + 2 == len(grid):
+            d = x0  # first order on the first step and into the last grid point (lower_order_final)
         else:
             r = h_prev / h
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
