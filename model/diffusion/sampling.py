@@ -45,6 +45,36 @@ def spaced_timesteps(timesteps: int, steps: int) -> list[int]:
     return [int(t) for t in grid]
 
 
+def logsnr_timesteps(schedule: Schedule, steps: int) -> list[int]:
+    """``steps`` distinct timesteps from T-1 down to 0, evenly spaced in lambda = log(alpha / sigma).
+
+    DPM-Solver's recommended grid for low-resolution pixel models: on the linear schedule, evenly
+    spaced t leaves one huge lambda interval between t ~ T/20 and 0, where a 64x64 face gets its
+    detail; on Gaussian test data 20 DPM-Solver++ steps then give 25 % too little variance.
+    """
+    timesteps = schedule.timesteps
+    if not 1 <= steps <= timesteps:
+        raise ValueError(f"steps must be in [1, {timesteps}], got {steps}")
+    ab = schedule.alphas_cumprod
+    lam = 0.5 * torch.log(ab / (1 - ab))  # [T], decreasing in t
+    targets = torch.linspace(float(lam[-1]), float(lam[0]), steps, dtype=torch.float64)
+    grid = [int(torch.argmin((lam - v).abs())) for v in targets]
+    grid[0], grid[-1] = timesteps - 1, 0 if steps > 1 else timesteps - 1
+    # keep them distinct: leave room for the steps on either side, push crowded low steps upwards
+    grid = [min(max(t, steps - 1 - i), timesteps - 1 - i) for i, t in enumerate(grid)]
+    for i in range(len(grid) - 2, -1, -1):
+        grid[i] = max(grid[i], grid[i + 1] + 1)
+    return grid
+
+
+def timestep_grid(schedule: Schedule, steps: int, spacing: str) -> list[int]:
+    if spacing == "uniform":
+        return spaced_timesteps(schedule.timesteps, steps)
+    if spacing == "logsnr":
+        return logsnr_timesteps(schedule, steps)
+    raise ValueError(f"unknown spacing {spacing!r}; use uniform or logsnr")
+
+
 def _t(x: AV, t: int) -> Tensor:
     return torch.full((x.batch_size,), t, dtype=torch.long, device=x.device)
 
@@ -90,12 +120,13 @@ def ddim(
     steps: int = 50,
     *,
     eta: float = 0.0,
+    spacing: str = "uniform",
     generator: torch.Generator | None = None,
     clip_denoised: bool = True,
     progress: bool = False,
 ) -> AV:
-    """DDIM: x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z."""
-    grid = spaced_timesteps(schedule.timesteps, steps)
+    """DDIM: x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z (uniform t grid)."""
+    grid = timestep_grid(schedule, steps, spacing)
     x = noise
     for i, t in enumerate(tqdm(grid, desc="ddim", disable=not progress, leave=False)):
         t_prev = grid[i + 1] if i + 1 < len(grid) else -1
@@ -115,6 +146,7 @@ def dpmpp_2m(
     noise: AV,
     steps: int = 20,
     *,
+    spacing: str = "logsnr",
     generator: torch.Generator | None = None,
     clip_denoised: bool = True,
     progress: bool = False,
@@ -127,7 +159,7 @@ def dpmpp_2m(
 
     ``generator`` is unused (the solver is deterministic) and accepted for a uniform signature.
     """
-    grid = spaced_timesteps(schedule.timesteps, steps)
+    grid = timestep_grid(schedule, steps, spacing)
 
     def coeffs(t: int) -> tuple[float, float, float]:
         ab = float(schedule.alphabar(t))
