@@ -1,0 +1,165 @@
+"""``textcall train WHAT``: training commands of the model package.
+
+Each trainer is a sub-subcommand registered from the ``TRAINERS`` table ("module:function" of a
+``register(subparsers)`` that adds one parser with ``set_defaults(run=handler)``). Another trainer
+(``syncnet``, ``lipsync``, ...) is one more line in the table. Module import stays light (argparse
+only): torch is imported inside the handlers, because ``textcall --help`` imports this module.
+
+Several processes or nodes: ``torchrun --nproc_per_node=N -m model.train_cli diffusion ...``
+(or ``torchrun --no-python textcall train diffusion ...``); gloo on CPU, nccl on CUDA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+TRAINERS: dict[str, str] = {
+    "diffusion": "model.train_cli:register_diffusion",
+    "classifier": "model.train_cli:register_classifier",
+}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train the receiver's models (diffusion, classifier, ...)",
+        description="Train one of the receiver's models on the cached corpus segments.",
+    )
+    kinds = parser.add_subparsers(dest="train_command", metavar="WHAT")
+    for name, target in TRAINERS.items():
+        module, func = target.split(":")
+        try:
+            getattr(importlib.import_module(module), func)(kinds)
+        except ImportError as exc:  # a trainer whose package is not there in this install
+            logger.debug("trainer %s unavailable: %s", name, exc)
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(run=show_help)
+
+
+def _common(parser: argparse.ArgumentParser, *, lr: float, steps: int, save_every: int, ema: float) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DIR", help="corpus segments: a folder of *.npz or a corpus cache")
+    source.add_argument("--toy", type=int, metavar="N", help="train on N synthetic toy segments (smoke runs)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
+    parser.add_argument(
+        "--config", default=None,
+        help="architecture: preset paper|small|tiny or a config.json (default: the run's own when resuming, else small)",
+    )
+    parser.add_argument("--steps", type=int, default=steps, help="total optimisation steps (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="per process (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=lr, help="learning rate (default %(default)s)")
+    parser.add_argument("--save-every", type=int, default=save_every, help="checkpoint interval in steps (default %(default)s)")
+    parser.add_argument("--log-every", type=int, default=10, help="loss.csv interval in steps (default %(default)s)")
+    parser.add_argument("--ema-decay", type=float, default=ema, help="EMA decay (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register_diffusion(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "diffusion",
+        help="train the joint audio-video diffusion model",
+        description=(
+            "Train the double-branch U-Net on the loss of Eq. 5 (both modalities), fixed lr 1e-4 as in the\n"
+            "paper, EMA weights. Writes OUT/model.safetensors + config.json (EMA), a resumable training\n"
+            "state, loss.csv and loss.png. Run it again with the same --out to resume."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    _common(sub, lr=1e-4, steps=50_000, save_every=5_000, ema=0.9999)
+    sub.add_argument("--caption-dropout", type=float, default=0.1, help="share of null captions (default %(default)s)")
+    sub.set_defaults(run=lambda args: _train(args, "diffusion"))
+
+
+def register_classifier(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "classifier",
+        help="train the noisy joint video-audio caption classifier (classifier guidance)",
+        description=(
+            "Train the noisy classifier p(caption | video_t, audio_t, t) for classifier guidance: AdamW,\n"
+            "lr 1e-3 decaying linearly, weight decay 0.05, t uniform over [0, T) (paper section V-B)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    _common(sub, lr=1e-3, steps=300_000, save_every=5_000, ema=0.999)
+    sub.add_argument("--weight-decay", type=float, default=0.05)
+    sub.set_defaults(run=lambda args: _train(args, "classifier"))
+
+
+def _train(args: argparse.Namespace, kind: str) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from model.diffusion import config as cfgs
+    from model.diffusion.data import load_segments, toy_segments
+    from model.diffusion.train import TrainConfig, run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    try:
+        config = _resolve(cfgs, args.config, out, kind)
+        unet = config.unet
+        if args.toy:
+            segments = toy_segments(args.toy, unet.frames, unet.image_size, unet.audio_samples, seed=args.seed)
+        else:
+            segments = load_segments(args.data, config.captions)
+        extra = {"caption_dropout": args.caption_dropout} if kind == "diffusion" else {
+            "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
+        train = TrainConfig(
+            steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
+            log_every=args.log_every, ema_decay=args.ema_decay, seed=args.seed, amp=not args.no_amp, **extra,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"textcall train {kind}: {exc}", file=sys.stderr)
+        return 2
+    last = run_training(config, train, segments, out, device=args.device, progress=not args.no_progress)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in last.items())
+        print(f"{kind}: {summary}; checkpoint in {out}")
+    return 0
+
+
+def _resolve(cfgs, spec: str | None, out, kind: str):
+    """The run's own config when resuming (it must agree with --config), else --config or small."""
+    want = None
+    if spec is not None:
+        want = cfgs.resolve_config(spec)
+        if kind == "classifier" and not isinstance(want, cfgs.ClassifierConfig):
+            want = cfgs.ClassifierConfig(unet=want.unet, schedule=want.schedule, captions=want.captions,
+                                         audio_scale=want.audio_scale, name=want.name)
+    if (out / "train_state.json").is_file():
+        have = cfgs.load_config(out)
+        if want is not None and want != have:
+            raise ValueError(f"{out} holds a run with another architecture; pick a new --out or drop --config")
+        return have
+    if want is None:
+        want = cfgs.classifier_preset("small") if kind == "classifier" else cfgs.preset("small")
+    return want
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model.train_cli WHAT ...`` (what torchrun runs)."""
+    parser = argparse.ArgumentParser(prog="textcall train")
+    sub = parser.add_subparsers(dest="cmd")
+    register(sub)
+    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

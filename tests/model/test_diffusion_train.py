@@ -1,0 +1,157 @@
+"""Training: the loss falls, checkpoints round-trip, a killed run resumes, DDP on two CPU processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.diffusion.av import AV
+from model.diffusion.checkpoint import EMA, load_model, save_model
+from model.diffusion.config import classifier_preset, preset
+from model.diffusion.data import Segments, load_segments, toy_segments
+from model.diffusion.train import TrainConfig, run_training
+from model.diffusion.unet import AVUNet
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _toy(n: int = 8) -> Segments:
+    return toy_segments(n, 4, 16, 4000, seed=0)
+
+
+def test_loss_falls_when_overfitting_a_tiny_batch(tmp_path) -> None:
+    torch.manual_seed(0)
+    train = TrainConfig(steps=60, batch_size=4, lr=2e-3, save_every=1000, log_every=10, ema_decay=0.9)
+    run_training(preset("tiny"), train, _toy(4), tmp_path, device="cpu", progress=False)
+    with open(tmp_path / "loss.csv") as fh:
+        losses = [float(r["loss"]) for r in csv.DictReader(fh)]
+    assert len(losses) == 6
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_classifier_training_runs(tmp_path) -> None:
+    train = TrainConfig(steps=20, batch_size=8, lr=1e-3, weight_decay=0.05, lr_decay=True, save_every=20, log_every=10)
+    last = run_training(classifier_preset("tiny"), train, _toy(16), tmp_path, device="cpu", progress=False)
+    assert 0.0 <= last["accuracy"] <= 1.0
+    clf, config = load_model(tmp_path)
+    assert clf(AV(torch.zeros(1, 4, 3, 16, 16), torch.zeros(1, 1, 4000)), torch.tensor([0])).shape == (1, 2)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path) -> None:
+    torch.manual_seed(0)
+    config = preset("tiny")
+    net = AVUNet(config.unet)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_model(tmp_path, net, config)
+    loaded, loaded_config = load_model(tmp_path)
+    assert loaded_config == config
+    x = AV(torch.randn(1, 4, 3, 16, 16), torch.randn(1, 1, 4000))
+    t, c = torch.tensor([7]), torch.tensor([1])
+    with torch.no_grad():
+        a, b = net.eval()(x, t, c), loaded(x, t, c)
+    assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
+    assert json.loads((tmp_path / "config.json").read_text())["unet"]["frames"] == 4
+
+
+def test_ema() -> None:
+    net = torch.nn.Linear(2, 2)
+    ema = EMA(net, 0.5)
+    with torch.no_grad():
+        net.weight.add_(2.0)
+    before = ema.shadow["weight"].clone()
+    ema.update(net)
+    assert torch.allclose(ema.shadow["weight"], before + 1.0)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path) -> None:
+    config = preset("tiny")
+    full = TrainConfig(steps=6, batch_size=2, save_every=3, log_every=1, lr=1e-3)
+    run_training(config, full, _toy(), tmp_path / "a", device="cpu", progress=False)
+    run_training(config, TrainConfig(steps=3, batch_size=2, save_every=3, log_every=1, lr=1e-3), _toy(), tmp_path / "b", device="cpu", progress=False)
+    run_training(config, full, _toy(), tmp_path / "b", device="cpu", progress=False)
+    a, _ = load_model(tmp_path / "a")
+    b, _ = load_model(tmp_path / "b")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "model.train_cli", *args]
+
+
+def test_resume_after_a_kill_continues_the_step_count(tmp_path) -> None:
+    out = tmp_path / "run"
+    common = ["diffusion", "--toy", "8", "--config", "tiny", "--out", str(out), "--batch-size", "2",
+              "--save-every", "2", "--log-every", "1", "--threads", "1", "--no-progress"]
+    proc = subprocess.Popen(_cli(*common, "--steps", "100000"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "train_state.json"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if state.is_file() and json.loads(state.read_text())["step"] >= 4:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoint within 60 s")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = json.loads(state.read_text())["step"]
+    result = subprocess.run(_cli(*common, "--steps", str(killed_at + 3)), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(state.read_text())["step"] == killed_at + 3
+    with open(out / "loss.csv") as fh:
+        steps = [int(r["step"]) for r in csv.DictReader(fh)]
+    assert steps[-3:] == [killed_at + 1, killed_at + 2, killed_at + 3]
+
+
+def test_resume_refuses_another_architecture(tmp_path) -> None:
+    run_training(preset("tiny"), TrainConfig(steps=1, batch_size=1, save_every=1), _toy(), tmp_path, device="cpu", progress=False)
+    result = subprocess.run(_cli("diffusion", "--toy", "4", "--config", "small", "--out", str(tmp_path), "--steps", "2"),
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "another architecture" in result.stderr
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    train = TrainConfig(steps=2, batch_size=2, save_every=2, log_every=1, lr=1e-3)
+    run_training(preset("tiny"), train, toy_segments(8, 4, 16, 4000), out, device="cpu", progress=False)
+    dist.destroy_process_group()
+
+
+def test_ddp_two_cpu_processes_gloo(tmp_path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    meta = json.loads((tmp_path / "train_state.json").read_text())
+    assert meta["step"] == 2
+    with open(tmp_path / "loss.csv") as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [1, 2]
+
+
+def test_npz_data_folder(tmp_path) -> None:
+    seg = _toy(3)
+    np.savez(tmp_path / "part0.npz", video=seg.video, audio=seg.audio, caption=np.array(["A man is talking", "A woman is talking", ""]))
+    loaded = load_segments(tmp_path)
+    assert loaded.caption.tolist() == [1, 2, 0] and loaded.video.shape == seg.video.shape
