@@ -342,6 +342,7 @@ class Sender:
                 style_image_id=item.style_image_id,
                 sent_unix_ms=item.sent_unix_ms,
             )
+            self.outbox.mark_sent(item.seq)
             self._send(conn, envelope)
             conn.in_flight.add(item.seq)
         if waiting:

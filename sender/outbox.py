@@ -1,7 +1,7 @@
 """Utterances the receiver has not rendered yet, kept on disk so a restart loses nothing.
 
 The file is an append-only JSON-lines journal: ``{"add": {...}}`` when an utterance is queued,
-``{"done": seq}`` when it is rendered or finally refused. Opening replays the journal and rewrites it
+``{"sent": seq}`` the first time it leaves, ``{"done": seq}`` when it is rendered or finally refused. Opening replays the journal and rewrites it
 compactly. A torn last line (a crash mid-write) is ignored.
 """
 
@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class Outbox:
         self._path = path
         self._pending: OrderedDict[int, Pending] = OrderedDict()
         self._next_seq = 1
+        self._sent: set[int] = set()
         self._journal = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,26 +57,51 @@ class Outbox:
         return self._pending.get(seq)
 
     def add(self, *, caption: str = "", text: str = "", style_image_id: str = "", sent_unix_ms: int) -> Pending:
-        item = Pending(self._next_seq, caption, text, style_image_id, sent_unix_ms)
-        self._next_seq += 1
+        return self._add(Pending(self._next_seq, caption, text, style_image_id, sent_unix_ms))
+
+    def _add(self, item: Pending) -> Pending:
+        self._next_seq = item.seq + 1
         self._pending[item.seq] = item
         self._write({"add": asdict(item)})
         return item
 
+    def mark_sent(self, seq: int) -> None:
+        if seq in self._pending and seq not in self._sent:
+            self._sent.add(seq)
+            self._write({"sent": seq})
+
     def done(self, seq: int) -> Pending | None:
         item = self._pending.pop(seq, None)
+        self._sent.discard(seq)
         if item is not None:
             self._write({"done": seq})
         return item
 
     def skip_to(self, last_rendered_seq: int) -> list[Pending]:
-        """The receiver says it rendered everything up to ``last_rendered_seq``: forget those, and
-        never reuse their numbers (a sender that lost its journal must not collide)."""
-        finished = [self.done(seq) for seq in list(self._pending) if seq <= last_rendered_seq]
+        """The receiver says it rendered everything of ours up to ``last_rendered_seq``.
+
+        Utterances at or below it that we sent were rendered: forget them (returned). Ones we never
+        sent collide with numbers an earlier run of this sender used (its journal was lost): they get
+        fresh numbers above ``last_rendered_seq``, in order, so nothing is lost.
+        """
         if last_rendered_seq >= self._next_seq:
             self._next_seq = last_rendered_seq + 1
             self._write({"next": self._next_seq})
-        return [item for item in finished if item is not None]
+        finished, renumber = [], []
+        for seq in [s for s in self._pending if s <= last_rendered_seq]:
+            (finished if seq in self._sent else renumber).append(seq)
+        done = [self.done(seq) for seq in finished]
+        if renumber:
+            moved = [self._pending.pop(seq) for seq in renumber]
+            later = list(self._pending.values())
+            self._pending.clear()
+            for item in moved:
+                self._write({"done": item.seq})
+                self._add(replace(item, seq=self._next_seq))
+            for item in later:  # keep the send order: renumbered ones were queued first
+                self._write({"done": item.seq})
+                self._add(replace(item, seq=self._next_seq))
+        return [item for item in done if item is not None]
 
     def close(self) -> None:
         if self._journal is not None:
@@ -94,8 +120,11 @@ class Outbox:
                     item = Pending(**record["add"])
                     self._pending[item.seq] = item
                     self._next_seq = max(self._next_seq, item.seq + 1)
+                elif "sent" in record:
+                    self._sent.add(int(record["sent"]))
                 elif "done" in record:
                     self._pending.pop(int(record["done"]), None)
+                    self._sent.discard(int(record["done"]))
                     self._next_seq = max(self._next_seq, int(record["done"]) + 1)
                 elif "next" in record:
                     self._next_seq = max(self._next_seq, int(record["next"]))
@@ -110,6 +139,8 @@ class Outbox:
             out.write(json.dumps({"next": self._next_seq}) + "\n")
             for item in self._pending.values():
                 out.write(json.dumps({"add": asdict(item)}) + "\n")
+                if item.seq in self._sent:
+                    out.write(json.dumps({"sent": item.seq}) + "\n")
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

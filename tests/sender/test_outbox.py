@@ -28,12 +28,35 @@ def test_torn_last_line_is_ignored(tmp_path):
     again.close()
 
 
-def test_skip_to_forgets_rendered_and_never_reuses_numbers(tmp_path):
+def test_skip_to_forgets_sent_and_rendered(tmp_path):
     box = Outbox(None)
     box.add(text="a", sent_unix_ms=1)
     box.add(text="b", sent_unix_ms=1)
+    box.mark_sent(1)
     finished = box.skip_to(1)
     assert [p.seq for p in finished] == [1]
     assert [p.seq for p in box.pending()] == [2]
-    box.skip_to(10)
-    assert box.next_seq == 11 and len(box) == 0
+
+
+def test_unsent_utterances_colliding_with_an_old_run_are_renumbered(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    box = Outbox(path)  # a sender whose earlier journal was lost: receiver has 1..10 of it
+    for text in ("a", "b", "c"):
+        box.add(text=text, sent_unix_ms=1)
+    assert box.skip_to(10) == []
+    assert [(p.seq, p.text) for p in box.pending()] == [(11, "a"), (12, "b"), (13, "c")]
+    assert box.next_seq == 14
+    box.close()
+    again = Outbox(path)
+    assert [(p.seq, p.text) for p in again.pending()] == [(11, "a"), (12, "b"), (13, "c")]
+    again.close()
+
+
+def test_sent_marks_survive_restart(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    box = Outbox(path)
+    box.add(text="a", sent_unix_ms=1)
+    box.mark_sent(1)
+    box.close()
+    again = Outbox(path)
+    assert [p.seq for p in again.skip_to(1)] == [1] and len(again) == 0
