@@ -222,12 +222,18 @@ def run_training(
         if start == 0 or not csv_path.is_file():
             with open(csv_path, "w", newline="") as fh:
                 csv.writer(fh).writerow(["step", "loss", *_extra_columns(config), "lr", "steps_per_s"])
+        else:  # drop rows logged after the checkpoint we resume from (a killed run logs ahead of its saves)
+            with open(csv_path, newline="") as fh:
+                rows = list(csv.reader(fh))
+            with open(csv_path, "w", newline="") as fh:
+                csv.writer(fh).writerows([rows[0], *(r for r in rows[1:] if int(r[0]) <= start)])
 
     def save(step: int) -> None:
         if env.main:
             save_model(out, ema.state_dict(), config)
             save_train_state(out, module=model, optimizer=optimizer, ema=ema, meta={"step": step, "seed": train.seed})
             _write_curve(out)
+            _write_card(out, config, train, step, len(segments), env.world, last)
         if env.world > 1:
             dist.barrier()
 
@@ -274,6 +280,22 @@ def run_training(
             save(done)
     bar.close()
     return last or {"step": train.steps}
+
+
+def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: int, world: int, last: dict) -> None:
+    """A short model card beside the weights: data, steps, metrics, limits."""
+    kind = "noisy joint caption classifier" if isinstance(config, ClassifierConfig) else "joint audio-video diffusion model"
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "lr")) or "n/a"
+    (folder / "README.md").write_text(
+        f"# {config.name}: {kind}\n\n"
+        f"- weights: `model.safetensors` (EMA, decay {train.ema_decay}), architecture: `config.json`\n"
+        f"- data: {segments} segments of {config.unet.frames} frames {config.unet.image_size}x{config.unet.image_size} "
+        f"+ {config.unet.audio_samples} audio samples\n"
+        f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es), lr {train.lr:g}, "
+        f"weight decay {train.weight_decay:g}, seed {train.seed}\n"
+        f"- last logged: {metrics} (full curve: `loss.csv`, `loss.png`)\n"
+        f"- limits: trained only on the data above; two captions (man / woman); one-second chunks\n"
+    )
 
 
 def _extra_columns(config: DiffusionConfig | ClassifierConfig) -> list[str]:

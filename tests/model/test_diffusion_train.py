@@ -115,7 +115,7 @@ def test_resume_after_a_kill_continues_the_step_count(tmp_path) -> None:
     assert json.loads(state.read_text())["step"] == killed_at + 3
     with open(out / "loss.csv") as fh:
         steps = [int(r["step"]) for r in csv.DictReader(fh)]
-    assert steps[-3:] == [killed_at + 1, killed_at + 2, killed_at + 3]
+    assert steps == list(range(1, killed_at + 4))  # rows logged after the last save were dropped
 
 
 def test_resume_refuses_another_architecture(tmp_path) -> None:
