@@ -1,0 +1,139 @@
+"""Reading and writing audio-video files with PyAV (which bundles FFmpeg).
+
+Whatever FFmpeg opens is read: GRID's MPEG-1 ``.mpg``, ``.mp4``, ``.avi``. ``read_clip`` returns the
+frames and the audio on one clock: audio sample 0 is heard when frame 0 is shown (containers may
+start their streams at different times; the difference is applied here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+class MediaError(RuntimeError):
+    """A file PyAV cannot open or that holds no usable stream."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    frames: np.ndarray  # uint8 [F, H, W, 3] RGB
+    fps: float
+    audio: np.ndarray | None  # float32 [S] mono in [-1, 1], aligned to frame 0
+    sample_rate: int
+
+
+def read_video(path: str | Path) -> tuple[np.ndarray, float]:
+    """All frames as uint8 ``[F, H, W, 3]`` RGB and the frame rate."""
+    frames, fps, _ = _read_frames(path)
+    return frames, fps
+
+
+def _read_frames(path: str | Path) -> tuple[np.ndarray, float, float]:
+    import av  # noqa: PLC0415
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames, start = [], None
+            for frame in container.decode(stream):
+                if start is None:
+                    start = float(frame.time or 0.0)
+                frames.append(frame.to_ndarray(format="rgb24"))
+            rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+            fps = float(rate) if rate else 25.0
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: {exc}") from exc
+    if not frames:
+        raise MediaError(f"{path}: no decodable frames")
+    return np.stack(frames), fps, start or 0.0
+
+
+def read_audio_track(path: str | Path) -> tuple[np.ndarray, int]:
+    audio, rate, _ = _read_audio(path)
+    return audio, rate
+
+
+def _read_audio(path: str | Path) -> tuple[np.ndarray, int, float]:
+    import av  # noqa: PLC0415
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            rate = int(stream.rate or stream.codec_context.sample_rate)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            chunks, start = [], None
+            for frame in container.decode(stream):
+                if start is None:
+                    start = float(frame.time or 0.0)
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: {exc}") from exc
+    if not chunks:
+        raise MediaError(f"{path}: no decodable audio")
+    return np.concatenate(chunks).astype(np.float32), rate, start or 0.0
+
+
+def read_clip(path: str | Path, wav: str | Path | None = None) -> Clip:
+    """Frames and audio of one clip; audio from ``wav`` when given, else from the file's own track.
+
+    A wav file (GRID's ``audio_25k``) is taken to start with frame 0, as GRID's do.
+    """
+    frames, fps, video_start = _read_frames(path)
+    if wav is not None:
+        import soundfile as sf  # noqa: PLC0415
+
+        try:
+            data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+        except (RuntimeError, sf.LibsndfileError) as exc:
+            raise MediaError(f"{wav}: {exc}") from exc
+        return Clip(frames, fps, data.mean(axis=1), int(rate))
+    try:
+        audio, rate, audio_start = _read_audio(path)
+    except MediaError:
+        return Clip(frames, fps, None, 0)
+    shift = int(round((audio_start - video_start) * rate))
+    if shift > 0:
+        audio = np.concatenate([np.zeros(shift, np.float32), audio])
+    elif shift < 0:
+        audio = audio[-shift:]
+    return Clip(frames, fps, audio, rate)
+
+
+def write_mp4(path: str | Path, frames_rgb: np.ndarray, audio: np.ndarray, *, fps: int, sample_rate: int) -> None:
+    """H.264 (libx264, ultrafast) + AAC in MP4; frames uint8 ``[F, H, W, 3]`` RGB, audio float32 mono."""
+    import av  # noqa: PLC0415
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = frames_rgb.shape[2], frames_rgb.shape[1], "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "20"}
+        sound = container.add_stream("aac", rate=sample_rate, layout="mono")
+        for i, img in enumerate(frames_rgb):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        pcm = np.clip(audio, -1, 1).astype(np.float32)
+        step = 1024
+        for start in range(0, pcm.size, step):
+            chunk = pcm[start : start + step]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
