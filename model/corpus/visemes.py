@@ -6,7 +6,8 @@ neighbours (lips must close for /p b m/, while /t d n/ borrow the shape of the v
 The track blends the targets with Cohen & Massaro's dominance functions (1993): at time t,
 shape(t) = sum_i D_i(t) T_i / sum_i D_i(t), with D_i a Gaussian bump over phoneme i scaled by its
 dominance. The blend is symmetric in time (anticipation and carry-over alike), so the mouth neither
-leads nor lags the sound on average; per-frame values are means over each frame's interval, the
+leads nor lags the sound by much (a 40 ms anticipation offsets the early loudness of syllables,
+measured with ``textcall corpus check``); per-frame values are means over each frame's interval, the
 same interval the audio envelope of that frame covers.
 """
 
@@ -69,8 +70,18 @@ class MouthTrack:
     viseme: np.ndarray  # int16 [F], index into NAMES of the phoneme sounding at the frame's centre
 
 
-def mouth_track(phonemes: list[tuple[str, float, float]], n_frames: int, fps: float, resolution: float = 0.002) -> MouthTrack:
-    """Per-frame mouth shape for ``phonemes`` given as ``(label, start_s, end_s)`` on the clip's clock."""
+ANTICIPATION = 0.04  # seconds the lips move ahead of the sound they shape
+
+
+def mouth_track(
+    phonemes: list[tuple[str, float, float]], n_frames: int, fps: float, resolution: float = 0.002,
+    anticipation: float = ANTICIPATION,
+) -> MouthTrack:
+    """Per-frame mouth shape for ``phonemes`` given as ``(label, start_s, end_s)`` on the clip's clock.
+
+    The lips reach for a shape slightly before its sound (``anticipation`` seconds); without it the
+    loud vowel onsets come first and the mouth trails the envelope by about 40 ms.
+    """
     duration = n_frames / fps
     t = (np.arange(int(np.ceil(duration / resolution))) + 0.5) * resolution  # [T]
     # rest before the first and after the last phoneme
@@ -82,7 +93,7 @@ def mouth_track(phonemes: list[tuple[str, float, float]], n_frames: int, fps: fl
     den = np.full_like(t, 1e-9)
     for label, start, end in items:
         v = viseme_of(label)
-        centre, half = (start + end) / 2, (end - start) / 2
+        centre, half = (start + end) / 2 - anticipation, (end - start) / 2
         tau = half + 0.02
         d = v.dominance * np.exp(-0.5 * (np.maximum(np.abs(t - centre) - half * 0.6, 0.0) / tau) ** 2)
         num_open += d * v.opening
