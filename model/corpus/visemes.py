@@ -94,8 +94,8 @@ def mouth_track(
     for label, start, end in items:
         v = viseme_of(label)
         centre, half = (start + end) / 2 - anticipation, (end - start) / 2
-        tau = half + 0.02
-        d = v.dominance * np.exp(-0.5 * (np.maximum(np.abs(t - centre) - half * 0.6, 0.0) / tau) ** 2)
+        tau = 0.3 * half + 0.03
+        d = v.dominance * np.exp(-0.5 * (np.maximum(np.abs(t - centre) - half * 0.8, 0.0) / tau) ** 2)
         num_open += d * v.opening
         num_width += d * v.width
         den += d

@@ -13,8 +13,8 @@ from model.diffusion.data import toy_segments
 from model.diffusion.generate import generate_av
 from model.diffusion.guidance import conditioned, speech_conditioned, with_cfg, with_classifier, with_reconstruction
 from model.diffusion.sampling import ddim, ddpm, dpmpp_2m, logsnr_timesteps, sample, spaced_timesteps
-from model.diffusion.schedule import linear_schedule, q_sample
-from model.diffusion.train import TrainConfig, classifier_loss, to_model_batch
+from model.diffusion.schedule import linear_schedule
+from model.diffusion.train import classifier_loss, to_model_batch
 from model.diffusion.unet import AVUNet
 
 SHORT = linear_schedule(ScheduleConfig(timesteps=50, beta_start=2e-3, beta_end=0.2))

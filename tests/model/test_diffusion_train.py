@@ -84,7 +84,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path) -> None:
     run_training(config, full, _toy(), tmp_path / "b", device="cpu", progress=False)
     a, _ = load_model(tmp_path / "a")
     b, _ = load_model(tmp_path / "b")
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6), name
 
 
