@@ -77,7 +77,7 @@ class AV:
         return self.zip(other, lambda a, b: torch.cat([a, b], dim))
 
     def chunk(self, n: int) -> tuple[AV, ...]:
-        return tuple(AV(v, a) for v, a in zip(self.video.chunk(n), self.audio.chunk(n)))
+        return tuple(AV(v, a) for v, a in zip(self.video.chunk(n), self.audio.chunk(n), strict=True))
 
     @staticmethod
     def randn_like(x: AV, generator: torch.Generator | None = None) -> AV:
@@ -98,7 +98,7 @@ def over_av(fn: Callable) -> Callable:
         video = fn(*(a.video if isinstance(a, AV) else a for a in args), **kwargs)
         audio = fn(*(a.audio if isinstance(a, AV) else a for a in args), **kwargs)
         if isinstance(video, tuple):
-            return tuple(AV(v, a) for v, a in zip(video, audio))
+            return tuple(AV(v, a) for v, a in zip(video, audio, strict=True))
         return AV(video, audio)
 
     return lifted

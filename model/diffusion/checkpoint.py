@@ -25,6 +25,7 @@ CONFIG = "config.json"
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    os.chmod(tmp, 0o644)  # safetensors creates files owner-only
     os.replace(tmp, path)
 
 

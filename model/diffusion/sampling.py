@@ -208,7 +208,3 @@ def sample(
         return ddpm(denoiser, schedule, noise, generator=generator, progress=progress)
     return SAMPLERS[name](denoiser, schedule, noise, steps or 20, generator=generator, progress=progress)
 
-
-def evaluations(name: str, steps: int | None, timesteps: int) -> int:
-    """Network evaluations a sampler makes (before guidance multiplies them)."""
-    return timesteps if name == "ddpm" else (steps or 20)

@@ -40,8 +40,9 @@ class Schedule:
         return padded[t + 1]
 
 
-def linear_schedule(config: ScheduleConfig = ScheduleConfig()) -> Schedule:
+def linear_schedule(config: ScheduleConfig | None = None) -> Schedule:
     """DDPM's linear betas (Ho et al.), T = 1000 from 1e-4 to 0.02 by default."""
+    config = config or ScheduleConfig()
     betas = torch.linspace(config.beta_start, config.beta_end, config.timesteps, dtype=torch.float64)
     alphas = 1.0 - betas
     alphas_cumprod = torch.cumprod(alphas, dim=0)
@@ -67,11 +68,6 @@ def extract(coef: Tensor, t: int | Tensor, x: Tensor) -> Tensor:
     if value.ndim == 0:
         return value
     return value.reshape(-1, *([1] * (x.ndim - 1)))
-
-
-def _bcast(value: Tensor, x: Tensor) -> Tensor:
-    value = value.to(device=x.device, dtype=x.dtype)
-    return value if value.ndim == 0 else value.reshape(-1, *([1] * (x.ndim - 1)))
 
 
 @over_av
@@ -118,7 +114,3 @@ def posterior_variance(schedule: Schedule, t: int | Tensor) -> Tensor:
     """beta tilde_t = beta_t (1 - alphabar_{t-1}) / (1 - alphabar_t), float64 like ``t``."""
     return schedule.posterior_variance[torch.as_tensor(t, dtype=torch.long)]
 
-
-def sigma_data_ratio(schedule: Schedule, t: int | Tensor) -> Tensor:
-    """sqrt(1 - alphabar_t): the factor between eps and the score, eps = -sqrt(1 - ab) * score."""
-    return (1.0 - schedule.alphabar(t)).sqrt()

@@ -62,15 +62,6 @@ class TrainConfig:
             raise ValueError("lr must be positive and caption_dropout in [0, 1]")
 
 
-def diffusion_defaults(**overrides) -> TrainConfig:
-    return TrainConfig(**{"lr": 1e-4, "ema_decay": 0.9999, **overrides})
-
-
-def classifier_defaults(**overrides) -> TrainConfig:
-    return TrainConfig(**{"lr": 1e-3, "weight_decay": 0.05, "lr_decay": True, "ema_decay": 0.999,
-                          "caption_dropout": 0.0, "steps": 300_000, **overrides})
-
-
 # -- batches -----------------------------------------------------------------------------------------
 def to_model_batch(segments: Segments, idx: np.ndarray, unet: UNetConfig, audio_scale: float, device) -> tuple[AV, Tensor]:
     """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio [B, 1, S]), caption [B]."""
