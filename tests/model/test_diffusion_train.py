@@ -155,3 +155,17 @@ def test_npz_data_folder(tmp_path) -> None:
     np.savez(tmp_path / "part0.npz", video=seg.video, audio=seg.audio, caption=np.array(["A man is talking", "A woman is talking", ""]))
     loaded = load_segments(tmp_path)
     assert loaded.caption.tolist() == [1, 2, 0] and loaded.video.shape == seg.video.shape
+
+
+def test_corpus_cache_folder(tmp_path) -> None:
+    cache = pytest.importorskip("model.corpus.cache")
+    writer = cache.CacheWriter(tmp_path, frames=4, size=16, samples=4000, fps=16, sample_rate=16000)
+    seg = _toy(2)
+    for i, caption in enumerate(["A woman is talking", "A man is talking"]):
+        meta = {"caption": caption, "speaker": "s1", "sentence": "bin blue", "start": 0.0}
+        writer.add("train", seg.video[i], seg.audio[i], meta)
+    writer.close()
+    loaded = load_segments(tmp_path)
+    assert loaded.caption.tolist() == [2, 1]
+    assert np.array_equal(loaded.video, seg.video)
+    assert np.allclose(loaded.audio, seg.audio, atol=1e-4)
