@@ -187,12 +187,13 @@ def _get_cascade():
     return _cascade
 
 
-def detect_face(frame_rgb: np.ndarray) -> tuple[float, float, float] | None:
-    """Centre x, centre y and side of the largest frontal face, on a half-size grey image."""
+def detect_face(frame_rgb: np.ndarray, full_size: bool = False) -> tuple[float, float, float] | None:
+    """Centre x, centre y and side of the largest frontal face, on a half-size grey image (or the
+    full-size one: slower, finds a few more)."""
     import cv2  # noqa: PLC0415
 
     h, w = frame_rgb.shape[:2]
-    scale = 0.5 if min(h, w) >= 200 else 1.0
+    scale = 0.5 if min(h, w) >= 200 and not full_size else 1.0
     grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
     if scale != 1.0:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -209,15 +210,25 @@ def detect_face(frame_rgb: np.ndarray) -> tuple[float, float, float] | None:
 
 def face_track(frames: np.ndarray, indices: np.ndarray, every: int) -> tuple[np.ndarray, float]:
     """Smoothed square box ``[len(indices), 3]`` (cx, cy, side) for the given frames, and the share
-    of probed frames where a face was found (0: none)."""
+    of probed frames where a face was found (0: none).
+
+    Frames around ``indices`` are probed first; when none shows a face, the whole clip is probed,
+    then again at full size: the head moves little within a clip, so boxes from elsewhere in it
+    still place the crop."""
     lo, hi = int(indices.min()), int(indices.max())
     probe = np.unique(np.concatenate([np.arange(lo, hi + 1, max(every, 1)), [hi]]))
     found = [(i, detect_face(frames[i])) for i in probe]
     hits = [(i, box) for i, box in found if box is not None]
+    for full_size in (False, True):
+        if hits:
+            break
+        found = [(i, detect_face(frames[i], full_size)) for i in range(0, len(frames), 2)]
+        hits = [(i, box) for i, box in found if box is not None]
     if not hits:
         return np.zeros((indices.size, 3)), 0.0
     at = np.array([i for i, _ in hits], np.float64)
     boxes = np.array([box for _, box in hits], np.float64)
+    lo, hi = min(lo, int(at.min())), max(hi, int(at.max()))
     span = np.arange(lo, hi + 1)
     cx = np.interp(span, at, boxes[:, 0])
     cy = np.interp(span, at, boxes[:, 1])
