@@ -21,7 +21,7 @@ Two presets share all code and differ only in numbers:
     - base width 48, multipliers (1, 2, 2), one residual block per level (the paper has two; two
       doubles the cost), cross-modal attention at the two lower levels and the middle.
 
-Measured on the 2-core CPU (benchmarks/bench_diffusion.py): ``small`` 4.7 M parameters (18 MiB),
+Measured on the 2-core CPU (tests/benchmarks/bench_diffusion.py): ``small`` 4.7 M parameters (18 MiB),
 0.14 s per denoising step, 2.6 s for one second with DPM-Solver++ at 20 steps; ``paper`` 158 M
 parameters, 8.2 s per step (DDPM-1000 would take 2.3 h per generated second).
 """

@@ -1,7 +1,7 @@
 """Benchmark of the joint diffusion model: parameters, seconds per denoising step, seconds per
 generated second of video for DDPM-1000 / DDIM-50 / DPM-Solver++-20, and training throughput.
 
-    python benchmarks/bench_diffusion.py [--configs small,paper] [--threads 2] [--device cpu]
+    python tests/benchmarks/bench_diffusion.py [--configs small,paper] [--threads 2] [--device cpu]
 
 Per-step time is one network forward at batch 1 (median of a few). The fast samplers on ``small``
 are also timed end to end; DDPM-1000 is always extrapolated from the measured per-step time
