@@ -64,19 +64,31 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
 
 
 class EMA:
-    """Exponential moving average of a module's parameters (buffers copied)."""
+    """Exponential moving average of a module's parameters (buffers copied).
 
-    def __init__(self, module: nn.Module, decay: float = 0.9999) -> None:
+    With ``warmup`` the decay at step n is ``min(decay, (1 + n) / (10 + n))``, so a short run's EMA
+    is not dominated by the random initial weights (0.9999 ** 1000 still leaves 90 % of them).
+    """
+
+    def __init__(self, module: nn.Module, decay: float = 0.9999, *, warmup: bool = True) -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError("EMA decay must be in [0, 1)")
         self.decay = decay
+        self.warmup = warmup
         self.shadow = {k: v.detach().clone().float() for k, v in module.state_dict().items()}
 
+    def decay_at(self, step: int | None) -> float:
+        if not self.warmup or step is None:
+            return self.decay
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
+    def update(self, module: nn.Module, step: int | None = None) -> None:
+        """Blend in the module's weights; ``step`` (0-based optimisation step) drives the warmup."""
+        decay = self.decay_at(step)
         for k, v in module.state_dict().items():
             if v.dtype.is_floating_point:
-                self.shadow[k].lerp_(v.detach().float(), 1.0 - self.decay)
+                self.shadow[k].lerp_(v.detach().float(), 1.0 - decay)
             else:
                 self.shadow[k].copy_(v)
 

@@ -249,7 +249,7 @@ def run_training(
         nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        ema.update(model)
+        ema.update(model, step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
         window.append((loss.item(), parts))

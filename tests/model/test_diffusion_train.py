@@ -83,6 +83,8 @@ def test_ema() -> None:
     before = ema.shadow["weight"].clone()
     ema.update(net)
     assert torch.allclose(ema.shadow["weight"], before + 1.0)
+    warm = EMA(net, 0.9999)
+    assert warm.decay_at(0) == 0.1 and warm.decay_at(10**6) == 0.9999
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path) -> None:
