@@ -18,12 +18,14 @@ class Request:
 
     ``style_image`` is a path to an image file the receiver has already validated (gallery or upload).
     ``seed`` makes generation repeatable; the receiver derives it from sender id and sequence number.
+    ``session`` names the conversation (the sender id), so a voice chosen for it can be kept.
     """
 
     caption: str = ""
     text: str = ""
     style_image: Path | None = None
     seed: int = 0
+    session: str = ""
 
     @property
     def mode(self) -> str:

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from model.clip import Generator
 
-GENERATORS = ("stub",)
+GENERATORS = ("default", "stub", "<folder>")
 
 
-def load_generator(name: str = "stub", device: str = "cpu") -> Generator:
+def load_generator(name: str = "default", device: str = "cpu", **settings) -> Generator:
     """Return the named generator, ready to ``generate()``.
 
-    ``stub`` is the instant numpy generator for tests and dry runs.
+    - ``default``: the talking-head generator on the weights shipped in ``model/weights``;
+    - a folder path: the same generator on other weights (``diffusion/`` and optionally
+      ``classifier/`` and ``lipsync/`` inside it);
+    - ``stub``: the instant numpy generator for tests and dry runs.
+
+    ``settings`` are ``TalkingHeadSettings`` fields (sampler, steps, voice, ...).
     """
     if name == "stub":
         from model.stub import StubGenerator
 
+        if settings:
+            raise ValueError(f"the stub generator takes no settings (got {', '.join(settings)})")
         return StubGenerator()
-    raise ValueError(f"unknown model {name!r}; available: {', '.join(GENERATORS)}")
+    from model.talking_head import WEIGHTS_DIR, TalkingHead, TalkingHeadSettings
+
+    folder = WEIGHTS_DIR if name == "default" else Path(name).expanduser()
+    if name != "default" and not folder.is_dir():
+        raise ValueError(f"unknown model {name!r}: not 'default', 'stub' or a weights folder")
+    return TalkingHead.from_weights(folder, device=device, settings=TalkingHeadSettings(**settings))

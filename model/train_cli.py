@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 TRAINERS: dict[str, str] = {
     "diffusion": "model.train_cli:register_diffusion",
     "classifier": "model.train_cli:register_classifier",
+    "gender": "model.train_cli:register_gender",
 }
 
 
@@ -96,6 +97,42 @@ def register_classifier(subparsers) -> None:
     _common(sub, lr=1e-3, steps=300_000, save_every=5_000, ema=0.999)
     sub.add_argument("--weight-decay", type=float, default=0.05)
     sub.set_defaults(run=lambda args: _train(args, "classifier"))
+
+
+def register_gender(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "gender",
+        help="train the face-gender classifier that `textcall eval` uses to judge caption adherence",
+        description="Train a small frame classifier (male/female) on clean corpus frames; it is the\n"
+        "evaluation's judge, independent of the generator.",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("--data", required=True, metavar="DIR", help="corpus segment cache (textcall corpus prepare)")
+    sub.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sub.add_argument("--steps", type=int, default=400, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=64, help="frames per step (default %(default)s)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-progress", action="store_true")
+
+    def run(args: argparse.Namespace) -> int:
+        import torch
+
+        from model.evaluation.gender import GenderTrainConfig, train_gender
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        try:
+            train = GenderTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+            metrics = train_gender(args.data, args.out, train=train, progress=not args.no_progress)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"textcall train gender: {exc}", file=sys.stderr)
+            return 2
+        print(f"gender: test frame accuracy {metrics['test_frame_accuracy']:.4f} after {metrics['steps']} steps "
+              f"({metrics['seconds']} s); written to {args.out}")
+        return 0
+
+    sub.set_defaults(run=run)
 
 
 def _train(args: argparse.Namespace, kind: str) -> int:

@@ -1,0 +1,335 @@
+"""The receiver's real generator: request -> talking-head clip (paper sections IV and V, end to end).
+
+    caption      -> caption index (AdaGN conditioning, or classifier guidance, Eq. 8-9)
+    speech text  -> normalised text -> voice (espeak-ng or YourTTS) -> 16 kHz waveform
+                 -> one-second chunks -> joint sampling per chunk with the TTS audio replacing the
+                    audio branch (Eq. 10) and reconstruction guidance on the video (Eq. 11); every
+                    chunk after the first starts with the last ``prefix_frames`` frames of the chunk
+                    before, imposed by the same replacement, so the face does not jump
+                 -> lip-sync refinement over the frames with the whole utterance's audio (IV-F)
+    no text      -> one chunk of video and audio jointly from noise (the paper's unconditional or
+                    caption-only generation)
+    style image  -> the still face driven by the speech (or by audio the joint model generated) (IV-E)
+
+Chunks overlap: chunk ``k`` covers frames ``[k*S, k*S + F)`` with stride ``S = F - prefix_frames``,
+and the audio under those frames. Only the frames a chunk adds beyond its prefix are kept, so the
+video is exactly as long as the speech and the audio in the clip is the whole TTS waveform.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SAMPLERS = ("ddpm", "ddim", "dpm++")
+
+
+class GenerationError(ValueError):
+    """A request the generator cannot render; the message is meant for the sender."""
+
+
+@dataclass(frozen=True)
+class TalkingHeadSettings:
+    """How the default generator samples. The defaults are the fast path measured in
+    ``tests/benchmarks/bench_talking_head.py``; ``sampler='ddpm', steps=1000`` is the paper's path."""
+
+    sampler: str = "dpm++"
+    steps: int = 10
+    cfg_scale: float = 1.0  # > 1 adds classifier-free guidance to the caption
+    classifier_scale: float = 0.0  # > 0 (and a classifier loaded): caption by classifier guidance, Eq. 8
+    recon_scale: float = 1.0  # C of Eq. 11
+    prefix_frames: int = 4  # frames a chunk inherits from the chunk before
+    lipsync: bool = True  # refine with the lip-sync network after the last denoising step
+    unconditional_seconds: float = 1.0  # clip length when there is no speech text
+    max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
+    voice: str = "espeak"  # "espeak" or a folder with YourTTS files
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.steps < 1 or self.prefix_frames < 0:
+            raise ValueError("steps must be positive and prefix_frames non-negative")
+        if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
+            raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
+
+
+def plan_chunks(n_frames: int, chunk_frames: int, prefix_frames: int) -> list[int]:
+    """First frame of every chunk needed to cover ``n_frames`` frames.
+
+    >>> plan_chunks(40, 16, 4)
+    [0, 12, 24]
+    """
+    if chunk_frames < 1 or not 0 <= prefix_frames < chunk_frames:
+        raise ValueError(f"need 0 <= prefix_frames ({prefix_frames}) < chunk_frames ({chunk_frames})")
+    stride = chunk_frames - prefix_frames
+    extra = max(0, n_frames - chunk_frames)
+    return [k * stride for k in range(1 + math.ceil(extra / stride))]
+
+
+class TalkingHead:
+    """``Generator`` over the joint diffusion model, a voice and the lip-sync network.
+
+    Every component is passed in (see ``from_weights``) so tests can build it from tiny models.
+    Not thread-safe by design: the receiver calls it from its one generation thread.
+    """
+
+    name = "talking-head"
+
+    def __init__(
+        self,
+        diffusion,
+        config,
+        *,
+        voice=None,
+        lipsync=None,
+        classifier=None,
+        settings: TalkingHeadSettings = TalkingHeadSettings(),
+        sources: dict[str, str] | None = None,
+    ) -> None:
+        self.diffusion = diffusion.eval()
+        self.config = config
+        self.voice = voice
+        self.lipsync = lipsync
+        self.classifier = classifier.eval() if classifier is not None else None
+        self.settings = settings
+        self.sources = dict(sources or {})
+        cfg = config.unet
+        if settings.prefix_frames >= cfg.frames:
+            raise ValueError(f"prefix_frames must be below the model's {cfg.frames} frames per chunk")
+        if config.video_fps != VIDEO_FPS or config.sample_rate != AUDIO_RATE:
+            raise ValueError(f"the model runs at {config.video_fps} fps / {config.sample_rate} Hz, textcall at {VIDEO_FPS} / {AUDIO_RATE}")
+        if cfg.audio_samples * config.video_fps != cfg.frames * config.sample_rate:
+            raise ValueError("a chunk's audio and video must span the same time")
+        self._speakers: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------ loading
+    @classmethod
+    def from_weights(
+        cls,
+        folder: str | Path = WEIGHTS_DIR,
+        *,
+        device: str = "cpu",
+        settings: TalkingHeadSettings = TalkingHeadSettings(),
+    ) -> TalkingHead:
+        """Load ``folder/{diffusion,classifier,lipsync}`` (the last two optional) and the voice."""
+        from model.diffusion.checkpoint import load_model
+        from model.speech import load_voice
+
+        folder = Path(folder)
+        if not (folder / "diffusion" / "config.json").is_file():
+            raise FileNotFoundError(f"{folder / 'diffusion'} holds no diffusion model (config.json + model.safetensors)")
+        diffusion, config = load_model(folder / "diffusion", device)
+        sources = {"diffusion": str(folder / "diffusion")}
+        classifier = None
+        if (folder / "classifier" / "config.json").is_file():
+            classifier, _ = load_model(folder / "classifier", device)
+            sources["classifier"] = str(folder / "classifier")
+        lipsync = None
+        if settings.lipsync and (folder / "lipsync" / "config.json").is_file():
+            from model.lipsync import LipSync
+
+            lipsync = LipSync.load(folder / "lipsync", device=device)
+            sources["lipsync"] = str(folder / "lipsync")
+        voice = load_voice(settings.voice, device=device)
+        sources["voice"] = settings.voice
+        return cls(diffusion, config, voice=voice, lipsync=lipsync, classifier=classifier, settings=settings, sources=sources)
+
+    # --------------------------------------------------------------------------------- generation
+    def generate(self, request: Request) -> Clip:
+        with self._lock:
+            return self._generate(request)
+
+    def _generate(self, request: Request) -> Clip:
+        timings: dict[str, float] = {}
+        try:
+            caption = self.config.caption_index(request.caption)
+        except ValueError as exc:
+            raise GenerationError(str(exc)) from None
+        gender = _gender(self.config.captions[caption]) if caption else None
+
+        speech = None
+        text = request.text.strip()
+        if text:
+            t0 = time.perf_counter()
+            speech = self._speak(text, gender, request)
+            timings["voice"] = time.perf_counter() - t0
+            if speech.size == 0:  # nothing sayable in the text: the no-text path
+                logger.warning("nothing sayable in %r; rendering without speech", text[:60])
+                speech = None
+
+        t0 = time.perf_counter()
+        if request.style_image is not None:
+            video, audio = self._animate_still(request, caption, speech, timings)
+        elif speech is None:
+            video, audio = self._sample_chunk(caption, None, None, request.seed)
+            timings["sampling"] = time.perf_counter() - t0
+            video, audio = self._extend_unconditional(video, audio, caption, request.seed, timings)
+            video = self._refine(video, audio, timings)
+        else:
+            video = self._sample_speech(caption, speech, request.seed)
+            timings["sampling"] = time.perf_counter() - t0
+            audio = _pad(speech, video.shape[0] * AUDIO_RATE // VIDEO_FPS)
+            video = self._refine(video, audio, timings)
+        info: dict[str, Any] = {
+            "generator": self.name,
+            "mode": request.mode,
+            "caption_index": caption,
+            "sampler": f"{self.settings.sampler}-{self.settings.steps}",
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        }
+        return Clip(np.ascontiguousarray(video), audio.astype(np.float32), VIDEO_FPS, AUDIO_RATE, info=info)
+
+    # -- speech ------------------------------------------------------------------------------------
+    def _speak(self, text: str, gender: str | None, request: Request) -> np.ndarray:
+        if self.voice is None:
+            raise GenerationError("this receiver has no voice loaded; speech text cannot be rendered")
+        speaker = self._speaker_for(request, gender)
+        speech = self.voice.synthesize(text, speaker=speaker)
+        if speech.sample_rate != AUDIO_RATE:
+            raise RuntimeError(f"voice {self.voice.name} returned {speech.sample_rate} Hz, expected {AUDIO_RATE}")
+        seconds = speech.audio.shape[0] / AUDIO_RATE
+        if seconds > self.settings.max_speech_seconds:
+            raise GenerationError(
+                f"the text makes {seconds:.0f} s of speech, more than this receiver's limit of "
+                f"{self.settings.max_speech_seconds:.0f} s per utterance; send it in parts"
+            )
+        return np.asarray(speech.audio, dtype=np.float32)
+
+    def _speaker_for(self, request: Request, gender: str | None) -> str:
+        """A speaker of the caption's gender, chosen once per session and gender and then kept."""
+        from model.speech import choose_speaker
+
+        key = (request.session, gender or "")
+        if key not in self._speakers:
+            rng = np.random.default_rng(zlib.crc32(f"{request.session}|{gender}".encode()))
+            self._speakers[key] = choose_speaker(self.voice, gender, rng)
+            while len(self._speakers) > 1024:
+                self._speakers.popitem(last=False)
+        self._speakers.move_to_end(key)
+        return self._speakers[key]
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def _sample_chunk(self, caption: int, audio: np.ndarray | None, prefix: np.ndarray | None, seed: int):
+        from model.diffusion.generate import generate_av
+
+        s = self.settings
+        use_classifier = self.classifier is not None and s.classifier_scale > 0
+        return generate_av(
+            self.diffusion,
+            self.config,
+            caption_index=caption,
+            audio_condition=audio,
+            sampler=s.sampler,
+            steps=None if s.sampler == "ddpm" and s.steps >= self.config.schedule.timesteps else s.steps,
+            cfg_scale=s.cfg_scale,
+            classifier=self.classifier if use_classifier else None,
+            classifier_scale=s.classifier_scale,
+            recon_scale=s.recon_scale,
+            video_prefix=prefix,
+            seed=seed,
+        )
+
+    def _sample_speech(self, caption: int, speech: np.ndarray, seed: int) -> np.ndarray:
+        """Chunked joint sampling under the speech; returns uint8 ``[N, H, W, 3]`` for N frames of speech."""
+        cfg = self.config.unet
+        spf = AUDIO_RATE // VIDEO_FPS  # audio samples per video frame
+        n_frames = max(1, math.ceil(speech.shape[0] / spf))
+        starts = plan_chunks(n_frames, cfg.frames, self.settings.prefix_frames)
+        padded = _pad(speech, (starts[-1] + cfg.frames) * spf)
+        video = np.zeros((starts[-1] + cfg.frames, cfg.image_size, cfg.image_size, 3), np.uint8)
+        p = self.settings.prefix_frames
+        for k, start in enumerate(starts):
+            chunk_audio = padded[start * spf : (start + cfg.frames) * spf]
+            prefix = video[start : start + p] if k > 0 and p > 0 else None
+            frames, _ = self._sample_chunk(caption, chunk_audio, prefix, seed + k)
+            video[start : start + cfg.frames] = frames
+        return video[:n_frames]
+
+    def _extend_unconditional(self, video, audio, caption: int, seed: int, timings):
+        """No speech: the paper's one-second joint sample, continued in chunks up to
+        ``unconditional_seconds`` (the video continues its prefix; the audio of each new chunk is
+        sampled jointly with it)."""
+        cfg = self.config.unet
+        spf = AUDIO_RATE // VIDEO_FPS
+        n_frames = max(1, round(self.settings.unconditional_seconds * VIDEO_FPS))
+        if n_frames <= cfg.frames:
+            return video[:n_frames], audio[: n_frames * spf]
+        t0 = time.perf_counter()
+        starts = plan_chunks(n_frames, cfg.frames, self.settings.prefix_frames)
+        p = self.settings.prefix_frames
+        frames_out, audio_out = [video], [audio]
+        for k, start in enumerate(starts[1:], start=1):
+            prefix = np.concatenate(frames_out)[start : start + p]
+            v, a = self._sample_chunk(caption, None, prefix if p else None, seed + k)
+            frames_out.append(v[p:])
+            audio_out.append(a[p * spf :])
+        timings["sampling"] = timings.get("sampling", 0.0) + time.perf_counter() - t0
+        return np.concatenate(frames_out)[:n_frames], np.concatenate(audio_out)[: n_frames * spf]
+
+    # -- lip sync and style images -----------------------------------------------------------------
+    def _refine(self, video: np.ndarray, audio: np.ndarray, timings: dict) -> np.ndarray:
+        if self.lipsync is None or not self.settings.lipsync:
+            return video
+        t0 = time.perf_counter()
+        out = self.lipsync.refine(video, audio, fps=VIDEO_FPS)
+        timings["lipsync"] = time.perf_counter() - t0
+        return out
+
+    def _animate_still(self, request: Request, caption: int, speech, timings):
+        if self.lipsync is None:
+            raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
+        image = _read_image(request.style_image)
+        if speech is None:  # the paper: audio generated from noise by the joint model drives the image
+            t0 = time.perf_counter()
+            _, audio = self._sample_chunk(caption, None, None, request.seed)
+            timings["sampling"] = time.perf_counter() - t0
+            audio = audio[: round(self.settings.unconditional_seconds * AUDIO_RATE)]
+        else:
+            audio = speech
+        t0 = time.perf_counter()
+        try:
+            video = self.lipsync.animate(image, audio, fps=VIDEO_FPS)
+        except Exception as exc:
+            if type(exc).__name__ == "NoFaceError":
+                raise GenerationError(f"style image: {exc}") from None
+            raise
+        timings["lipsync"] = time.perf_counter() - t0
+        audio = _pad(audio, video.shape[0] * AUDIO_RATE // VIDEO_FPS)
+        return video, audio
+
+
+def _gender(caption: str) -> str | None:
+    from model.speech import gender_of_caption
+
+    return gender_of_caption(caption)
+
+
+def _pad(audio: np.ndarray, samples: int) -> np.ndarray:
+    out = np.zeros(samples, np.float32)
+    n = min(samples, audio.shape[0])
+    out[:n] = audio[:n]
+    return out
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise GenerationError(f"style image {Path(path).name} could not be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
