@@ -8,7 +8,6 @@ start their streams at different times; the difference is applied here).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -112,28 +111,7 @@ def read_clip(path: str | Path, wav: str | Path | None = None) -> Clip:
 
 
 def write_mp4(path: str | Path, frames_rgb: np.ndarray, audio: np.ndarray, *, fps: int, sample_rate: int) -> None:
-    """H.264 (libx264, ultrafast) + AAC in MP4; frames uint8 ``[F, H, W, 3]`` RGB, audio float32 mono."""
-    import av  # noqa: PLC0415
+    """H.264 (ultrafast: the corpus is written once and read many times) + AAC in MP4."""
+    from model.media import write_mp4 as write  # noqa: PLC0415
 
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = frames_rgb.shape[2], frames_rgb.shape[1], "yuv420p"
-        video.options = {"preset": "ultrafast", "crf": "20"}
-        sound = container.add_stream("aac", rate=sample_rate, layout="mono")
-        for i, img in enumerate(frames_rgb):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        pcm = np.clip(audio, -1, 1).astype(np.float32)
-        step = 1024
-        for start in range(0, pcm.size, step):
-            chunk = pcm[start : start + step]
-            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
+    write(path, frames_rgb, audio, fps=fps, sample_rate=sample_rate, crf=20, preset="ultrafast")
