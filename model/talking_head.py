@@ -212,7 +212,7 @@ class TalkingHead:
 
     def _speaker_for(self, request: Request, gender: str | None) -> str:
         """A speaker of the caption's gender, chosen once per session and gender and then kept."""
-        from model.speech import choose_speaker
+        from model.speech.voice import choose_speaker
 
         key = (request.session, gender or "")
         if key not in self._speakers:
@@ -296,9 +296,9 @@ class TalkingHead:
         image = _read_image(request.style_image)
         if speech is None:  # the paper: audio generated from noise by the joint model drives the image
             t0 = time.perf_counter()
-            _, audio = self._sample_chunk(caption, None, None, request.seed)
+            video, audio = self._sample_chunk(caption, None, None, request.seed)
             timings["sampling"] = time.perf_counter() - t0
-            audio = audio[: round(self.settings.unconditional_seconds * AUDIO_RATE)]
+            _, audio = self._extend_unconditional(video, audio, caption, request.seed, timings)
         else:
             audio = speech
         t0 = time.perf_counter()
@@ -314,7 +314,7 @@ class TalkingHead:
 
 
 def _gender(caption: str) -> str | None:
-    from model.speech import gender_of_caption
+    from model.speech.voice import gender_of_caption
 
     return gender_of_caption(caption)
 

@@ -144,7 +144,13 @@ def with_reconstruction(denoiser: Denoiser, schedule: Schedule, audio: Tensor, s
             eps = denoiser(AV(video, x.audio), t)
             a0 = predict_x0(schedule, x.audio, t, eps.audio)
             error = (audio - a0).pow(2).sum()
-            (grad,) = torch.autograd.grad(error, [video])
+            # a network whose audio does not depend on the video (no cross-attention) gets no push
+            if error.requires_grad:
+                (grad,) = torch.autograd.grad(error, [video], allow_unused=True)
+            else:
+                grad = None
+            if grad is None:
+                grad = torch.zeros_like(video)
         eps = eps.detach()
         v0 = predict_x0(schedule, x.video, t, eps.video) - scale * grad
         return AV(predict_eps(schedule, x.video, t, v0), eps.audio)
