@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from aiortc import RTCConfiguration, RTCIceServer
+
+from protocol.ice import IceServer
+
 logger = logging.getLogger(__name__)
 
 
@@ -14,3 +18,16 @@ def use_loopback_candidates() -> None:
 
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     logger.debug("ICE host candidates restricted to 127.0.0.1")
+
+
+def rtc_configuration(ice_servers: tuple[IceServer | str, ...] = ()) -> RTCConfiguration:
+    """Exactly these STUN/TURN servers (with their TURN credentials); none means host candidates
+    only (aiortc's own default would add a public STUN server). A plain string is a bare URL."""
+    servers = []
+    for server in ice_servers:
+        if isinstance(server, str):
+            server = IceServer((server,))
+        servers.append(
+            RTCIceServer(urls=list(server.urls), username=server.username, credential=server.credential)
+        )
+    return RTCConfiguration(iceServers=servers)

@@ -18,6 +18,7 @@ class RenderLog:
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._last: dict[str, int] = {}
+        self._claimed: set[tuple[str, int]] = set()  # being written right now (by one session)
         if path is not None and path.exists():
             try:
                 self._last = {str(k): int(v) for k, v in json.loads(path.read_text()).items()}
@@ -26,6 +27,17 @@ class RenderLog:
 
     def last(self, sender_id: str) -> int:
         return self._last.get(sender_id, 0)
+
+    def claim(self, sender_id: str, seq: int) -> bool:
+        """Reserve ``seq`` for the one session about to record and mark it. False when it is rendered
+        already or another session (an older connection of the same sender) is recording it."""
+        if seq <= self.last(sender_id) or (sender_id, seq) in self._claimed:
+            return False
+        self._claimed.add((sender_id, seq))
+        return True
+
+    def release(self, sender_id: str, seq: int) -> None:
+        self._claimed.discard((sender_id, seq))
 
     def mark(self, sender_id: str, seq: int) -> None:
         if seq <= self.last(sender_id):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ipaddress
 import signal
+import ssl
+import sys
 
 from aiohttp import web
 
@@ -20,24 +23,57 @@ async def start(config: ReceiverConfig, **app_kwargs) -> tuple[web.AppRunner, st
     if config.loopback:
         use_loopback_candidates()
     app = make_app(config, **app_kwargs)
+    context = tls_context(config)  # before anything listens: a bad certificate fails fast
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=context)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     port = site._server.sockets[0].getsockname()[1]
     host = f"[{config.host}]" if ":" in config.host else config.host
-    return runner, f"http://{host}:{port}"
+    return runner, f"{'https' if context else 'http'}://{host}:{port}"
+
+
+def tls_context(config: ReceiverConfig) -> ssl.SSLContext | None:
+    """An https server context from ``--tls-cert``/``--tls-key`` (PEM), or None for plain http."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use {config.tls_cert} / {config.tls_key} for TLS: {exc}") from exc
+    return context
+
+
+def is_public(host: str) -> bool:
+    """True unless ``host`` is a loopback name or address (0.0.0.0 and :: listen on every interface)."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True  # a host name: whatever it resolves to, assume others can reach it
 
 
 async def serve(config: ReceiverConfig, *, show_token: str | None = None) -> int:
     try:
         runner, url = await start(config)
     except OSError as exc:
-        print(f"textcall receive: cannot listen on {config.host}:{config.port}: {exc}")
+        print(f"textcall receive: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 2
-    if config.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"WARNING: listening publicly on {config.host}:{config.port}; anyone who has the token "
-              "can connect. Put TLS in front of it (see deploy/README.md).")
+    except ValueError as exc:
+        print(f"textcall receive: {exc}", file=sys.stderr)
+        return 2
+    if is_public(config.host):
+        tls = "over TLS" if config.tls_cert else "WITHOUT TLS: tokens and SDP cross the network in clear text"
+        print(f"WARNING: listening on a public address {config.host}:{config.port} {tls}. Anyone who "
+              "can reach this port may try tokens; see deploy/README.md (TLS proxy or --tls-cert/--tls-key, "
+              "per-sender --tokens, firewall).", file=sys.stderr)
     generator = runner.app[GENERATOR]
     print(f"textcall receiver on {url} (model {generator.name}); recordings in {config.out_dir}")
     if show_token:

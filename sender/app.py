@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import hashlib
+import json
 import logging
 import os
 import re
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from protocol.codec import ProtocolError
+from protocol.ice import ice_servers
 from sender.client import (
     Connected,
     Disconnected,
@@ -99,7 +102,13 @@ class SendOptions:
             token=args.token,
             sender_id=sender_id,
             outbox_path=outbox,
-            ice_servers=tuple(args.ice_server or ()),
+            ice_servers=ice_servers(
+                args.ice_server or (),
+                username=args.ice_username,
+                credential=args.ice_credential,
+                config_file=Path(args.ice_config) if args.ice_config else None,
+            ),
+            tls_ca=Path(args.tls_ca) if args.tls_ca else None,
         )
         script = read_script(Path(args.script)) if args.script else None
         single = None
@@ -190,10 +199,18 @@ async def run_send(options: SendOptions) -> int:
             sender.upload_style_image(image_id, data)
             console._print(f"style image {image_id!r} ({len(data)} bytes) will be uploaded")
         await sender.start()
-        if options.script is not None or options.single is not None:
-            lines = options.script if options.script is not None else [options.single]
-            for line in lines:
-                _say(sender, console, line)
+        if options.script is not None:
+            # A restarted script resumes: lines an earlier run queued are in the outbox (or done).
+            key = script_key(options.script)
+            start = sender.outbox.progress(key)
+            if start:
+                console._print(f"resuming the script: {start} of {len(options.script)} line(s) were "
+                               f"queued by an earlier run, {len(sender.outbox)} still unacked")
+            for number, line in enumerate(options.script[start:], start + 1):
+                _say(sender, console, line, source=f"{key}:{number}")
+            ok = await sender.drain(options.timeout)
+        elif options.single is not None:
+            _say(sender, console, options.single)
             ok = await sender.drain(options.timeout)
         else:
             ok = await _interactive(sender, console, options)
@@ -212,9 +229,17 @@ async def run_send(options: SendOptions) -> int:
         console._print(console.summary())
 
 
-def _say(sender: Sender, console: Console, line: Line) -> None:
+def script_key(lines: list[Line]) -> str:
+    """Names a script by its content, so a restart with the same script resumes it."""
+    digest = hashlib.sha256(json.dumps([astuple(line) for line in lines]).encode()).hexdigest()
+    return f"script-{digest[:16]}"
+
+
+def _say(sender: Sender, console: Console, line: Line, source: str = "") -> None:
     try:
-        item = sender.say(caption=line.caption, text=line.text, style_image_id=line.style_image_id)
+        item = sender.say(
+            caption=line.caption, text=line.text, style_image_id=line.style_image_id, source=source
+        )
         logger.info("#%d queued locally", item.seq)
     except (ProtocolError, FatalError) as exc:
         console._print(f"not sent: {exc}")

@@ -6,6 +6,8 @@ import logging
 
 from aiortc import RTCConfiguration, RTCIceServer
 
+from protocol.ice import IceServer
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,7 +24,15 @@ def use_loopback_candidates() -> None:
     logger.debug("ICE host candidates restricted to 127.0.0.1")
 
 
-def rtc_configuration(ice_servers: tuple[str, ...] = ()) -> RTCConfiguration:
-    """An RTCConfiguration with exactly these STUN/TURN URLs (aiortc's default adds a public STUN
-    server, which a closed network cannot reach and which a loopback call does not need)."""
-    return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers])
+def rtc_configuration(ice_servers: tuple[IceServer | str, ...] = ()) -> RTCConfiguration:
+    """An RTCConfiguration with exactly these STUN/TURN servers (aiortc's default adds a public STUN
+    server, which a closed network cannot reach and which a loopback call does not need). A plain
+    string is a URL without credentials."""
+    servers = []
+    for server in ice_servers:
+        if isinstance(server, str):
+            server = IceServer((server,))
+        servers.append(
+            RTCIceServer(urls=list(server.urls), username=server.username, credential=server.credential)
+        )
+    return RTCConfiguration(iceServers=servers)

@@ -3,6 +3,10 @@
 The file is an append-only JSON-lines journal: ``{"add": {...}}`` when an utterance is queued,
 ``{"sent": seq}`` the first time it leaves, ``{"done": seq}`` when it is rendered or finally refused. Opening replays the journal and rewrites it
 compactly. A torn last line (a crash mid-write) is ignored.
+
+An utterance may name its ``source`` (``"<key>:<n>"``: the n-th line of a script), written in the same
+record as the utterance itself, so a restarted ``textcall send --script`` knows exactly how many of
+its lines an earlier run already queued (:meth:`Outbox.progress`), even if it was killed mid-write.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Pending:
     text: str = ""
     style_image_id: str = ""
     sent_unix_ms: int = 0
+    source: str = ""  # "<key>:<n>": the n-th item queued from source <key> (a script), or ""
 
 
 class Outbox:
@@ -34,6 +39,7 @@ class Outbox:
         self._pending: OrderedDict[int, Pending] = OrderedDict()
         self._next_seq = 1
         self._sent: set[int] = set()
+        self._progress: dict[str, int] = {}
         self._journal = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,11 +62,24 @@ class Outbox:
     def get(self, seq: int) -> Pending | None:
         return self._pending.get(seq)
 
-    def add(self, *, caption: str = "", text: str = "", style_image_id: str = "", sent_unix_ms: int) -> Pending:
-        return self._add(Pending(self._next_seq, caption, text, style_image_id, sent_unix_ms))
+    def add(
+        self, *, caption: str = "", text: str = "", style_image_id: str = "", sent_unix_ms: int, source: str = ""
+    ) -> Pending:
+        return self._add(Pending(self._next_seq, caption, text, style_image_id, sent_unix_ms, source))
+
+    def progress(self, key: str) -> int:
+        """How many items from source ``key`` were ever queued (by this run or an earlier one)."""
+        return self._progress.get(key, 0)
+
+    def _note_source(self, source: str) -> None:
+        key, _, number = source.rpartition(":")
+        if key and number.isdigit():
+            self._progress[key] = max(self._progress.get(key, 0), int(number))
 
     def _add(self, item: Pending) -> Pending:
         self._next_seq = item.seq + 1
+        if item.source:
+            self._note_source(item.source)
         self._pending[item.seq] = item
         self._write({"add": asdict(item)})
         return item
@@ -119,6 +138,8 @@ class Outbox:
                 if "add" in record:
                     item = Pending(**record["add"])
                     self._pending[item.seq] = item
+                    if item.source:
+                        self._note_source(item.source)
                     self._next_seq = max(self._next_seq, item.seq + 1)
                 elif "sent" in record:
                     self._sent.add(int(record["sent"]))
@@ -128,6 +149,9 @@ class Outbox:
                     self._next_seq = max(self._next_seq, int(record["done"]) + 1)
                 elif "next" in record:
                     self._next_seq = max(self._next_seq, int(record["next"]))
+                elif "progress" in record:
+                    for key, count in dict(record["progress"]).items():
+                        self._note_source(f"{key}:{int(count)}")
             except (ValueError, TypeError, KeyError):
                 logger.warning("outbox %s: ignoring unreadable line %d", path, number)
         if self._pending:
@@ -137,6 +161,8 @@ class Outbox:
         tmp = path.with_suffix(path.suffix + ".tmp")
         with tmp.open("w", encoding="utf-8") as out:
             out.write(json.dumps({"next": self._next_seq}) + "\n")
+            if self._progress:
+                out.write(json.dumps({"progress": self._progress}) + "\n")
             for item in self._pending.values():
                 out.write(json.dumps({"add": asdict(item)}) + "\n")
                 if item.seq in self._sent:

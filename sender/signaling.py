@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import aiohttp
 from aiortc import RTCSessionDescription
 
@@ -19,14 +22,27 @@ class SignalingError(Exception):
 
 
 async def exchange_offer(
-    receiver_url: str, token: str, offer: RTCSessionDescription, *, timeout: float = 15.0
+    receiver_url: str,
+    token: str,
+    offer: RTCSessionDescription,
+    *,
+    timeout: float = 15.0,
+    tls_ca: Path | None = None,
 ) -> RTCSessionDescription:
+    """POST the offer; ``tls_ca`` is a PEM file to trust for an https:// receiver (otherwise the
+    system's certificate authorities are used; certificates are always verified)."""
     url = receiver_url.rstrip("/") + "/offer"
     headers = {"Authorization": f"Bearer {token}"}
     body = {"sdp": offer.sdp, "type": offer.type}
+    ssl_context: ssl.SSLContext | bool = True
+    if tls_ca is not None:
+        try:
+            ssl_context = ssl.create_default_context(cafile=str(tls_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise SignalingError(f"cannot use {tls_ca} as a trusted certificate: {exc}", 400) from exc
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-            async with http.post(url, json=body, headers=headers) as response:
+            async with http.post(url, json=body, headers=headers, ssl=ssl_context) as response:
                 text = await response.text()
                 if response.status != 200:
                     reason = text.strip() or response.reason or "no reason given"
@@ -38,6 +54,11 @@ async def exchange_offer(
                     return RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
                 except (ValueError, KeyError, TypeError) as exc:
                     raise SignalingError(f"receiver sent a malformed answer: {exc}", 502) from exc
+    except aiohttp.ClientConnectorCertificateError as exc:  # retrying will not fix a certificate
+        raise SignalingError(
+            f"the certificate of {url} is not trusted ({exc.certificate_error}); "
+            "pass --tls-ca with the receiver's certificate or its CA", 495
+        ) from exc
     except aiohttp.ClientError as exc:
         raise SignalingError(f"cannot reach receiver at {url}: {exc}") from exc
     except TimeoutError as exc:

@@ -131,10 +131,11 @@ def resolve_config(folder: Path, config: dict) -> dict:
         needs.append(("d_vector_file", "the speakers' d-vectors, use_d_vector_file is set"))
     elif _flag(config, "use_speaker_embedding") and not config.get("speakers"):
         needs.append(("speakers_file", "the speaker ids, use_speaker_embedding is set"))
-    if _flag(config, "use_language_embedding") and (
-        _configured_names(config, "language_ids_file") or not config.get("languages")
-    ):
-        needs.append(("language_ids_file", "the language ids, use_language_embedding is set"))
+    if _flag(config, "use_language_embedding"):
+        if _configured_names(config, "language_ids_file"):
+            needs.append(("language_ids_file", "the language ids, use_language_embedding is set"))
+        elif (folder / _DEFAULT_NAMES["language_ids_file"][0]).is_file():  # as coqui's model manager does
+            _set(config, "language_ids_file", folder / _DEFAULT_NAMES["language_ids_file"][0])
     if _configured_names(config, "speaker_encoder_model_path") or _flag(config, "use_speaker_encoder_as_loss"):
         needs.append(("speaker_encoder_model_path", "the speaker encoder the config refers to"))
         needs.append(("speaker_encoder_config_path", "the speaker encoder's config"))

@@ -102,14 +102,14 @@ class RawPeer:
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.channel.on("message", lambda frame: self.inbox.put_nowait(codec.decode(frame)))
 
-    async def connect(self, url: str) -> None:
+    async def connect(self, url: str, token: str = TOKEN) -> None:
         opened = asyncio.Event()
         self.channel.on("open", opened.set)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = {"sdp": self.pc.localDescription.sdp, "type": "offer"}
         async with aiohttp.ClientSession() as http:
             async with http.post(
-                url + "/offer", data=json.dumps(offer), headers={"Authorization": f"Bearer {TOKEN}"}
+                url + "/offer", data=json.dumps(offer), headers={"Authorization": f"Bearer {token}"}
             ) as response:
                 assert response.status == 200, await response.text()
                 answer = await response.json()

@@ -1,0 +1,111 @@
+"""Faults with real processes killed by SIGKILL: nothing is lost, nothing is rendered twice, order holds.
+
+- the receiver (``textcall receive --model stub``) is killed mid-stream and started again on the same
+  port and folder; the sender notices by its heartbeats, reconnects with backoff and resends;
+- the sender (``textcall send --script``) is killed with utterances unacked and started again with the
+  same outbox; it resumes the script where the earlier run left it.
+
+The evidence is what the receiver wrote: its session journals (``rendered`` events) and clips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sender.client import Sender, SenderConfig
+from sender.outbox import Outbox
+from tests.integration.conftest import TOKEN
+from tests.integration.processes import (
+    Process,
+    free_port,
+    rendered_events,
+    start_receiver,
+    textcall_command,
+)
+from tests.integration.test_faults import SlowStub
+
+LINES = [f"Sentence number {i}, long enough to make a clip of a few seconds." for i in range(1, 25)]
+
+
+async def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_receiver_process_killed_mid_stream_and_restarted(tmp_path):
+    out, port = tmp_path / "out", free_port()
+    receiver = start_receiver(out, port, TOKEN)
+    sender = Sender(
+        SenderConfig(
+            receiver_url=f"http://127.0.0.1:{port}",
+            token=TOKEN,
+            sender_id="survivor",
+            outbox_path=tmp_path / "outbox.jsonl",
+            ping_interval=0.3,
+            dead_after=1.5,
+            max_backoff=0.5,
+        )
+    )
+    again = None
+    try:
+        await sender.start()
+        for line in LINES:
+            sender.say(text=line)
+        await _wait_for(lambda: len(rendered_events(out)) >= 4, 60, "the first clips")
+        receiver.kill()
+        before = len(rendered_events(out))
+        assert before < len(LINES), "the kill came too late to be mid-stream"
+        assert len(sender.outbox) > 0
+        again = start_receiver(out, port, TOKEN, log=tmp_path / "receiver-again.log")
+        assert await sender.drain(90), f"not drained; receiver log:\n{again.output()}"
+    finally:
+        await sender.close()
+        receiver.stop()
+        if again is not None:
+            again.stop()
+    events = [e for e in rendered_events(out) if e.sender_id == "survivor"]
+    assert [e.seq for e in events] == list(range(1, len(LINES) + 1))
+    assert [e.text for e in events] == LINES
+    assert len({e.session for e in events}) >= 2  # rendered by both lives of the receiver
+    assert 0 < before < len(events)
+
+
+async def test_sender_process_killed_with_unacked_utterances_and_restarted(make_receiver, tmp_path):
+    receiver = await make_receiver(generator=SlowStub(0.25))
+    script = tmp_path / "lines.txt"
+    script.write_text("\n".join(LINES[:12]) + "\n")
+    outbox = tmp_path / "outbox.jsonl"
+    argv = textcall_command(
+        "send", "--receiver", receiver.url, "--token", TOKEN, "--sender-id", "phoenix",
+        "--script", str(script), "--outbox", str(outbox), "--loopback", "--timeout", "90",
+    )  # fmt: skip
+    first = Process(argv, tmp_path / "sender-1.log")
+    try:
+        await _wait_for(lambda: receiver.rendered.qsize() >= 3 or not first.alive(), 60, "the first clips")
+        first.kill()
+    finally:
+        first.kill()
+    box = Outbox(outbox)
+    unacked = len(box)
+    box.close()
+    assert unacked > 0, f"nothing was left unacked:\n{first.output()}"
+
+    second = Process(argv, tmp_path / "sender-2.log")
+    try:
+        loop = asyncio.get_running_loop()
+        code = await loop.run_in_executor(None, second.wait, 90)
+    finally:
+        second.kill()
+    assert code == 0, second.output()
+    assert "resuming the script" in second.output()
+    rendered = []
+    while not receiver.rendered.empty():
+        rendered.append(receiver.rendered.get_nowait())
+    assert [r.seq for r in rendered] == list(range(1, 13)), second.output()
+    assert [r.request.text for r in rendered] == LINES[:12]
+    journal = [e for e in rendered_events(receiver.out) if e.sender_id == "phoenix"]
+    assert [e.seq for e in journal] == list(range(1, 13))
