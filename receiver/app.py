@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import uuid
 from typing import Callable
 
 from aiohttp import web
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from model.clip import Generator
 from model.pipeline import load_generator
 from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
 from receiver.gallery import Gallery
+from receiver.ice import rtc_configuration
 from receiver.player import Player
 from receiver.render_log import RenderLog
 from receiver.session import Rendered, Session
+from receiver.tokens import authenticate
 from receiver.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
@@ -91,18 +92,6 @@ async def _close_sessions(app: web.Application) -> None:
     await asyncio.gather(*(s.close("receiver shutting down") for s in sessions), return_exceptions=True)
 
 
-def authorized(request: web.Request, tokens: frozenset[str]) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        return False
-    # Compare against every token so timing says nothing about which (or how much) matched.
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(presented.encode(), token.encode())
-    return matched
-
-
 async def health(request: web.Request) -> web.Response:
     app = request.app
     ready = app[READY].is_set()
@@ -117,7 +106,8 @@ async def health(request: web.Request) -> web.Response:
 async def offer(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
-    if not authorized(request, config.tokens):
+    identity = authenticate(request.headers.get("Authorization", ""), config.tokens, config.sender_tokens)
+    if identity is None:
         return web.Response(
             status=401,
             text="missing or wrong bearer token",
@@ -143,9 +133,7 @@ async def offer(request: web.Request) -> web.Response:
     if len(app[SESSIONS]) >= config.max_peers:
         return web.Response(status=503, text=f"receiver is full ({config.max_peers} peers)")
 
-    pc = RTCPeerConnection(
-        RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in config.ice_servers])
-    )
+    pc = RTCPeerConnection(rtc_configuration(config.ice_servers))
     try:
         if not any(m.kind == "application" for m in SessionDescription.parse(sdp).media):
             raise ValueError("the offer has no data channel (m=application)")
@@ -155,12 +143,12 @@ async def offer(request: web.Request) -> web.Response:
         await pc.close()
         logger.info("refused offer from %s: %s", request.remote, exc)
         return web.Response(status=400, text=f"malformed SDP: {type(exc).__name__}: {exc}")
-    session = _new_session(app, pc)  # before ICE completes, so the data channel finds it
+    session = _new_session(app, pc, identity.sender_id)  # before ICE completes, so the data channel finds it
     logger.info("session %s: offer from %s accepted", session.id, request.remote)
     return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
 
 
-def _new_session(app: web.Application, pc: RTCPeerConnection) -> Session:
+def _new_session(app: web.Application, pc: RTCPeerConnection, bound_sender_id: str | None) -> Session:
     sessions: dict[str, Session] = app[SESSIONS]
 
     def on_hello(session: Session) -> None:
@@ -178,6 +166,7 @@ def _new_session(app: web.Application, pc: RTCPeerConnection) -> Session:
         gallery=app[GALLERY],
         sinks=app[SINKS],
         on_hello=on_hello,
+        bound_sender_id=bound_sender_id,
         on_closed=lambda s: sessions.pop(s.id, None),
     )
     sessions[session.id] = session

@@ -38,6 +38,12 @@ def register_receive(subparsers) -> None:
     sub.add_argument("--token", action="append", help="accepted bearer token (repeatable; env "
                      "TEXTCALL_TOKEN); a random one is made and printed when none is given")
     sub.add_argument("--token-file", type=Path, help="file with one accepted token per line")
+    sub.add_argument("--tokens", type=Path, metavar="FILE",
+                     help="per-sender tokens: one 'sender_id token' per line, or JSON\n"
+                     '{"sender_id": "token"}; a session opened with one of them is that sender')
+    sub.add_argument("--tls-cert", type=Path, metavar="PEM",
+                     help="serve https:// with this certificate (chain); needs --tls-key")
+    sub.add_argument("--tls-key", type=Path, metavar="PEM", help="private key of --tls-cert")
     sub.add_argument("--out", type=Path, default=Path("textcall-out"),
                      help="folder for recordings (default %(default)s)")
     sub.add_argument("--play", action="store_true",
@@ -45,12 +51,21 @@ def register_receive(subparsers) -> None:
     sub.add_argument("--no-record", action="store_true", help="do not write MP4s (needs --play)")
     sub.add_argument("--gallery", type=Path, help="folder of style images; each file's stem is its id")
     sub.add_argument("--ice-server", action="append", metavar="URL",
-                     help="STUN/TURN URL offered to peers (repeatable)")
+                     help="STUN/TURN server the receiver gathers candidates through (repeatable),\n"
+                     "e.g. stun:turn.example.org:3478, turn:turn.example.org:3478?transport=udp")
+    sub.add_argument("--ice-username", default=os.environ.get("TEXTCALL_ICE_USERNAME"),
+                     help="TURN username for the --ice-server turn: URLs (env TEXTCALL_ICE_USERNAME)")
+    sub.add_argument("--ice-credential", default=os.environ.get("TEXTCALL_ICE_CREDENTIAL"),
+                     help="TURN password for the --ice-server turn: URLs (env TEXTCALL_ICE_CREDENTIAL)")
+    sub.add_argument("--ice-config", type=Path, metavar="FILE",
+                     help='JSON ICE servers: [{"urls": ..., "username": ..., "credential": ...}]')
     sub.add_argument("--loopback", action="store_true",
                      help="use only 127.0.0.1 ICE candidates (sender on this machine)")
     sub.add_argument("--max-peers", type=int, default=16, help="concurrent senders (default %(default)s)")
     sub.add_argument("--queue-size", type=int, default=8,
                      help="utterances a sender may have waiting (default %(default)s)")
+    sub.add_argument("--max-rate", type=float, default=20.0,
+                     help="utterances per second per sender, bursts of --queue-size (default %(default)s)")
     sub.set_defaults(run=_run_receive)
 
 
@@ -79,7 +94,7 @@ def _tokens(args: argparse.Namespace) -> tuple[frozenset[str], bool]:
         for line in args.token_file.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.startswith("#"):
                 tokens.add(line.strip())
-    if tokens:
+    if tokens or args.tokens:
         return frozenset(tokens), False
     import secrets
 
@@ -93,11 +108,14 @@ def _run_receive(args: argparse.Namespace) -> int:
     if not args.verbose:  # sessions opening/closing and their bitrate summaries are the console
         logging.getLogger("receiver").setLevel(logging.INFO)
 
+    from protocol.ice import ice_servers
     from receiver.config import ReceiverConfig
     from receiver.serve import serve
+    from receiver.tokens import load_sender_tokens
 
     try:
         tokens, generated = _tokens(args)
+        sender_tokens = load_sender_tokens(args.tokens) if args.tokens else ()
         if args.no_record and not args.play:
             raise ValueError("--no-record without --play would throw every clip away")
         config = ReceiverConfig(
@@ -110,10 +128,19 @@ def _run_receive(args: argparse.Namespace) -> int:
             record=not args.no_record,
             play=args.play,
             gallery_dir=args.gallery,
-            ice_servers=tuple(args.ice_server or ()),
+            ice_servers=ice_servers(
+                args.ice_server or (),
+                username=args.ice_username,
+                credential=args.ice_credential,
+                config_file=args.ice_config,
+            ),
             loopback=args.loopback,
             max_peers=args.max_peers,
             queue_size=args.queue_size,
+            max_utterances_per_second=args.max_rate,
+            sender_tokens=sender_tokens,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
     except (ValueError, OSError) as exc:
         print(f"textcall receive: {exc}", file=sys.stderr)

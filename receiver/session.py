@@ -37,6 +37,7 @@ class Rendered:
     clip: Clip
     request: Request
     files: tuple[Path, ...]
+    render_ms: int = 0  # from arrival to recorded clip, as acked
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Session:
         on_hello: Callable[[Session], None],
         on_closed: Callable[[Session], None],
         dead_after: float = 10.0,
+        bound_sender_id: str | None = None,
     ) -> None:
         self.id = session_id
         self.pc = pc
@@ -89,6 +91,8 @@ class Session:
         self._on_hello_cb = on_hello
         self._on_closed_cb = on_closed
         self.dead_after = dead_after
+        self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
+        self.bound_sender_id = bound_sender_id  # set when the token belongs to one sender (--tokens)
         self.folder = config.out_dir / session_id
         self.meter = BitrateMeter(session_id)
         self.uploads = Uploads(self.folder / "styles", config.limits.max_style_image_bytes)
@@ -101,6 +105,7 @@ class Session:
         self._rate = TokenBucket(config.max_utterances_per_second, config.queue_size)
         self._last_heard = time.monotonic()
         self._log = None
+        self._commits: set[asyncio.Task] = set()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._consume(), name=f"session-{session_id}-consume"),
@@ -142,6 +147,11 @@ class Session:
             self._send(codec.error(Code.INTERNAL, "internal error while handling the message"))
 
     def _on_hello(self, msg: pb.Hello) -> None:
+        if self.bound_sender_id is not None and msg.sender_id != self.bound_sender_id:
+            raise ProtocolError(
+                f"this token belongs to sender {self.bound_sender_id!r}, not {msg.sender_id!r}",
+                Code.UNEXPECTED,
+            )
         if self.sender_id is not None and self.sender_id != msg.sender_id:
             raise ProtocolError("sender id cannot change within a session", Code.UNEXPECTED)
         self.sender_id = msg.sender_id
@@ -259,16 +269,39 @@ class Session:
             self._journal("error", seq=msg.seq, code="GENERATION_FAILED", reason=reason)
             self._send(codec.error(Code.GENERATION_FAILED, reason, msg.seq))
             return
-        files: tuple[Path, ...] = ()
-        if self.recorder is not None:
-            files = await asyncio.get_running_loop().run_in_executor(
-                None, self.recorder.write, msg.seq, clip
-            )
-        self.render_log.mark(sender_id, msg.seq)
-        self.meter.rendered(clip.seconds)
-        render_ms = int((time.monotonic() - job.arrived) * 1000)
-        self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
-                      render_ms=render_ms, mode=request.mode, files=[str(f) for f in files])
+        if not self.render_log.claim(sender_id, msg.seq):  # an older session of ours got there first
+            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+            return
+
+        async def commit() -> tuple[tuple[Path, ...], int]:
+            try:
+                written: tuple[Path, ...] = ()
+                if self.recorder is not None:
+                    written = await asyncio.get_running_loop().run_in_executor(
+                        None, self.recorder.write, msg.seq, clip
+                    )
+                self.render_log.mark(sender_id, msg.seq)
+                elapsed_ms = int((time.monotonic() - job.arrived) * 1000)
+                self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
+                              render_ms=elapsed_ms, mode=request.mode, files=[str(f) for f in written])
+                self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
+                self._update_wire()
+                rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, elapsed_ms)
+                for sink in self.sinks:
+                    try:
+                        sink(rendered)
+                    except Exception:
+                        logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
+                return written, elapsed_ms
+            finally:
+                self.render_log.release(sender_id, msg.seq)
+
+        # Shielded, and awaited by close(): a session closed mid-write still marks, journals and shows
+        # what it wrote, so a resend of it is a duplicate and no clip is ever made twice.
+        commit_task = asyncio.get_running_loop().create_task(commit())
+        self._commits.add(commit_task)
+        commit_task.add_done_callback(self._commits.discard)
+        _, render_ms = await asyncio.shield(commit_task)
         self._update_wire()
         self._send(
             codec.ack(
@@ -279,12 +312,6 @@ class Session:
                 queue_depth=self.inbox.qsize(),
             )
         )
-        rendered = Rendered(self.id, sender_id, msg.seq, clip, request, files)
-        for sink in self.sinks:
-            try:
-                sink(rendered)
-            except Exception:
-                logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
 
     async def _watchdog(self) -> None:
         while True:
@@ -312,6 +339,7 @@ class Session:
             if task is not current:
                 task.cancel()
         await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        await asyncio.gather(*self._commits, return_exceptions=True)
         self._update_wire()
         await self.pc.close()
         if self.recorder is not None:
