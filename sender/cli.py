@@ -117,7 +117,29 @@ def register_send(subparsers) -> None:
         "--ice-server",
         action="append",
         metavar="URL",
-        help="STUN/TURN server URL (repeatable), e.g. stun:stun.example.org:3478",
+        help="STUN/TURN server URL (repeatable), e.g. stun:stun.example.org:3478 or\n"
+        "turn:turn.example.org:3478?transport=udp (TURN needs --ice-username/--ice-credential)",
+    )
+    sub.add_argument(
+        "--ice-username",
+        default=os.environ.get("TEXTCALL_ICE_USERNAME"),
+        help="TURN username for the --ice-server turn: URLs (env TEXTCALL_ICE_USERNAME)",
+    )
+    sub.add_argument(
+        "--ice-credential",
+        default=os.environ.get("TEXTCALL_ICE_CREDENTIAL"),
+        help="TURN password for the --ice-server turn: URLs (env TEXTCALL_ICE_CREDENTIAL)",
+    )
+    sub.add_argument(
+        "--ice-config",
+        metavar="FILE",
+        help='JSON ICE servers: [{"urls": ..., "username": ..., "credential": ...}] or {"iceServers": [...]}',
+    )
+    sub.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="PEM certificate(s) to trust for an https:// receiver (a self-signed or private CA);\n"
+        "the system's CAs are used without it",
     )
     sub.add_argument(
         "--loopback",

@@ -21,6 +21,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError
+from protocol.ice import IceServer
 from sender.ice import rtc_configuration
 from sender.outbox import Outbox, Pending
 from sender.signaling import SignalingError, exchange_offer
@@ -36,7 +37,8 @@ class SenderConfig:
     token: str
     sender_id: str
     outbox_path: Path | None = None
-    ice_servers: tuple[str, ...] = ()
+    ice_servers: tuple[IceServer | str, ...] = ()
+    tls_ca: Path | None = None  # PEM to trust for an https:// receiver (self-signed or private CA)
     ping_interval: float = 2.0
     dead_after: float = 8.0
     connect_timeout: float = 20.0
@@ -51,6 +53,8 @@ class SenderConfig:
         codec._check_id(self.sender_id, "sender id")
         if self.dead_after <= self.ping_interval:
             raise ValueError("dead_after must exceed ping_interval")
+        if self.tls_ca is not None and not self.tls_ca.is_file():
+            raise ValueError(f"--tls-ca {self.tls_ca} is not a file")
 
 
 # ------------------------------------------------------------------------------------------ events
@@ -162,14 +166,15 @@ class Sender:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="textcall-sender")
 
-    def say(self, *, caption: str = "", text: str = "", style_image_id: str = "") -> Pending:
-        """Queue one utterance; raises ProtocolError when the receiver would refuse it anyway."""
+    def say(self, *, caption: str = "", text: str = "", style_image_id: str = "", source: str = "") -> Pending:
+        """Queue one utterance; raises ProtocolError when the receiver would refuse it anyway.
+        ``source`` ("<key>:<n>") records where it came from (see ``Outbox.progress``)."""
         if self._fatal is not None:
             raise FatalError(str(self._fatal))
         probe = codec.utterance(1, caption=caption, text=text, style_image_id=style_image_id)
         codec.validate(probe)  # fail fast, before anything is stored
         item = self.outbox.add(
-            caption=caption, text=text, style_image_id=style_image_id, sent_unix_ms=codec.now_ms()
+            caption=caption, text=text, style_image_id=style_image_id, sent_unix_ms=codec.now_ms(), source=source
         )
         self._update_idle()
         self._wake.set()
@@ -285,7 +290,9 @@ class Sender:
                     self._on_closed(conn, f"peer connection {pc.connectionState}")
 
             await pc.setLocalDescription(await pc.createOffer())
-            answer = await exchange_offer(self.config.receiver_url, self.config.token, pc.localDescription)
+            answer = await exchange_offer(
+                self.config.receiver_url, self.config.token, pc.localDescription, tls_ca=self.config.tls_ca
+            )
             await pc.setRemoteDescription(answer)
             await opened.wait()
             self._send(conn, codec.hello(self.config.sender_id, ("style-upload",)))
