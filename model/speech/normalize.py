@@ -351,9 +351,9 @@ def _filter_characters(text: str, alphabet: frozenset[str] | None) -> str:
             else:
                 out.append("," if ch in ";:()" and "," in alphabet else " ")
         elif _is_latin_letter(ch):
-            if alphabet is None or ch in alphabet:
+            if alphabet is None or ch in alphabet or ch.lower() in alphabet:  # coqui's cleaners lowercase
                 out.append(ch)
-            elif (plain := _strip_accent(ch)) and all(c in alphabet for c in plain):
+            elif (plain := _strip_accent(ch)) and all(c in alphabet or c.lower() in alphabet for c in plain):
                 out.append(plain)  # the model has no "é": say "e"
             else:
                 dropped.append(ch)

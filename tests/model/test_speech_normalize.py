@@ -115,6 +115,8 @@ def test_alphabet_strips_accents_and_drops_unknown(caplog) -> None:
         assert normalize('Caf\u00e9 "na\u00efve"; stra\u00dfe', alphabet=alphabet) == "Cafe naive, strae"
     assert "U+00DF" in caplog.text  # sharp s has no plain form: dropped and named
     assert normalize("Caf\u00e9") == "Caf\u00e9"  # espeak-ng can say it
+    lower_only = set("abcdefghijklmnopqrstuvwxyz .,")
+    assert normalize("Hello \u00c9mile.", alphabet=lower_only) == "Hello Emile."  # the model's cleaner lowercases
 
 
 def test_paragraph_break_ends_a_sentence() -> None:
