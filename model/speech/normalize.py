@@ -359,6 +359,8 @@ def _filter_characters(text: str, alphabet: frozenset[str] | None) -> str:
                 dropped.append(ch)
         else:
             dropped.append(ch)
+            if unicodedata.category(ch)[0] not in "LM":  # an emoji or control between words separates them
+                out.append(" ")
     if dropped:
         shown = "".join(dict.fromkeys(dropped))
         logger.warning(

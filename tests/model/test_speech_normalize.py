@@ -107,6 +107,7 @@ def test_unsayable_characters_dropped_with_one_warning(caplog) -> None:
     assert len(warnings) == 1
     message = warnings[0].getMessage()
     assert "U+1F44B" in message and "U+4F60" in message and "U+0007" in message
+    assert normalize("one\x00two\U0001f600three") == "one two three"  # what separated words still does
 
 
 def test_alphabet_strips_accents_and_drops_unknown(caplog) -> None:
