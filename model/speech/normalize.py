@@ -429,7 +429,7 @@ _RE_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 
 
 def split_sentences(text: str, max_chars: int = 300) -> list[str]:
-    """Sentences of ``text``, each at most ``max_chars`` long; empty pieces are left out.
+    """Sentences of ``text``, each at most ``max_chars`` long; pieces with nothing to say are left out.
 
     A sentence longer than ``max_chars`` is cut at commas/semicolons/colons, then at spaces, and a
     single word longer than ``max_chars`` is cut hard.
@@ -450,7 +450,7 @@ def split_sentences(text: str, max_chars: int = 300) -> list[str]:
                 continue
             for part in _pack(clause.split(" "), max_chars):
                 pieces.extend(part[i : i + max_chars] for i in range(0, len(part), max_chars))
-    return [p for p in pieces if p.strip()]
+    return [p for p in pieces if any(c.isalnum() for c in p)]
 
 
 def _pack(parts: list[str], max_chars: int) -> list[str]:

@@ -365,8 +365,11 @@ class YourTTSVoice:
         devices = [device.index or 0] if device.type == "cuda" else []
         with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(zlib.crc32(f"{sid}|{text}".encode()))  # the same text sounds the same
-            out = self._synth.tts(text, speaker_name=self._names[sid], language_name=self.language,
-                                  split_sentences=True, return_dict=True)
+            try:
+                out = self._synth.tts(text, speaker_name=self._names[sid], language_name=self.language,
+                                      split_sentences=True, return_dict=True)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise VoiceError(f"YourTTS failed on {text[:60]!r}: {exc}") from exc
         wav = np.asarray(out["wav"], dtype=np.float32)
         pieces = split_padding(wav, out["segments"], self._segment_rate, PAD_SILENCE_SAMPLES)
         trimmed = [trim_silence(p, self.model_rate, margin_s=self.margin_s) for p in pieces]

@@ -127,6 +127,7 @@ def test_paragraph_break_ends_a_sentence() -> None:
 def test_split_sentences() -> None:
     assert split_sentences("One. Two! Three? Four") == ["One.", "Two!", "Three?", "Four"]
     assert split_sentences("") == [] and split_sentences("   ") == []
+    assert split_sentences("Hello. ... World. !?") == ["Hello.", "World."]
     long = "word, " * 60 + "end."
     pieces = split_sentences(long, max_chars=50)
     assert all(len(p) <= 50 for p in pieces) and len(pieces) > 5
