@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 TRAINERS: dict[str, str] = {
     "diffusion": "model.train_cli:register_diffusion",
     "classifier": "model.train_cli:register_classifier",
+    "syncnet": "model.lipsync.cli:register_train_syncnet",
+    "lipsync": "model.lipsync.cli:register_train_lipsync",
     "gender": "model.train_cli:register_gender",
 }
 

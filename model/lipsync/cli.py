@@ -1,0 +1,207 @@
+"""Command-line plugins of the lip-sync package (argparse only at import; torch inside handlers).
+
+* ``textcall lipsync convert IN.pth OUT_DIR [--kind wav2lip|syncnet]`` (entry point ``lipsync``);
+* ``textcall train syncnet`` / ``textcall train lipsync`` (rows of ``model.train_cli.TRAINERS``);
+* ``textcall eval sync VIDEO`` (a row of ``model.eval_cli.EVALUATORS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE = "~/.cache/textcall/corpus/cache64"
+SHIPPED_SYNCNET = Path(__file__).resolve().parents[1] / "weights" / "syncnet"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "lipsync", help="Wav2Lip tools (convert official checkpoints)",
+        description="Tools for the Wav2Lip lip-sync networks.",
+    )
+    sub = parser.add_subparsers(dest="lipsync_command", metavar="WHAT")
+    conv = sub.add_parser(
+        "convert", help="official wav2lip.pth / wav2lip_gan.pth / lipsync_expert.pth -> safetensors folder",
+        description=(
+            "Convert an official Wav2Lip checkpoint ({'state_dict': {'module.<key>': ...}}) into\n"
+            "OUT_DIR/model.safetensors + config.json. The file is read with torch.load(weights_only=True)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    conv.add_argument("checkpoint", metavar="IN.pth")
+    conv.add_argument("out", metavar="OUT_DIR")
+    conv.add_argument("--kind", choices=("wav2lip", "syncnet"), default=None,
+                      help="network in the file (default: guessed from its keys)")
+    conv.set_defaults(run=_run_convert)
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(run=show_help)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from model.lipsync.convert import ConversionError, convert  # noqa: PLC0415
+
+    try:
+        folder, config = convert(args.checkpoint, args.out, kind=args.kind)
+    except (ConversionError, FileNotFoundError) as exc:
+        print(f"textcall lipsync convert: {exc}", file=sys.stderr)
+        return 2
+    print(f"{config.kind} ({config.name}) -> {folder}/model.safetensors + config.json")
+    return 0
+
+
+# -- training --------------------------------------------------------------------------------------
+def _train_args(sub: argparse.ArgumentParser, *, steps: int, batch: int, save_every: int) -> None:
+    sub.add_argument("--data", default=DEFAULT_CACHE, metavar="DIR", help="corpus segment cache (default %(default)s)")
+    sub.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
+    sub.add_argument("--preset", choices=("official", "small", "tiny"), default=None,
+                     help="architecture: official (full width, GPU) or small (CPU); default: the run's own, else small")
+    sub.add_argument("--steps", type=int, default=steps, help="total optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=batch, help="(default %(default)s)")
+    sub.add_argument("--lr", type=float, default=None, help="AdamW lr (default: 1e-4 official, 5e-4 otherwise)")
+    sub.add_argument("--ema-decay", type=float, default=0.0, help="EMA of the weights, 0 = off (default %(default)s)")
+    sub.add_argument("--save-every", type=int, default=save_every, help="checkpoint + validation interval (default %(default)s)")
+    sub.add_argument("--log-every", type=int, default=10, help="loss.csv interval (default %(default)s)")
+    sub.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N training segments")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register_train_syncnet(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "syncnet", help="train Wav2Lip's SyncNet lip-sync expert (first)",
+        description=(
+            "Train the SyncNet_color expert: BCE on the cosine similarity of audio and lower-face\n"
+            "embeddings for in-sync and off-sync 5-frame windows of the corpus cache's train split;\n"
+            "the val split gives accuracy at every save. Writes OUT/model.safetensors + config.json,\n"
+            "README.md, loss.csv, val.csv, loss.png and a resumable state: run again to resume."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    _train_args(sub, steps=3000, batch=32, save_every=250)
+    sub.add_argument("--min-shift", type=int, default=2, help="off-sync windows at least this many frames away")
+    sub.add_argument("--other-segment", type=float, default=0.5,
+                     help="share of off-sync audio from another segment (default %(default)s)")
+    sub.set_defaults(run=lambda args: _train(args, "syncnet"))
+
+
+def register_train_lipsync(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "lipsync", help="train the Wav2Lip generator with a trained SyncNet expert",
+        description=(
+            "Train the Wav2Lip generator: L1 to the true frames plus the frozen expert's sync loss\n"
+            "(weight --sync-weight; no GAN). Needs --syncnet DIR from `textcall train syncnet`.\n"
+            "Writes the same files as the syncnet trainer; run again to resume."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    _train_args(sub, steps=20_000, batch=8, save_every=100)
+    sub.add_argument("--syncnet", required=True, metavar="DIR", help="trained expert folder (model.safetensors + config.json)")
+    sub.add_argument("--sync-weight", type=float, default=0.03, help="weight of the expert's sync loss (default %(default)s)")
+    sub.set_defaults(run=lambda args: _train(args, "lipsync"))
+
+
+def _train(args: argparse.Namespace, what: str) -> int:
+    import torch  # noqa: PLC0415
+
+    from model.lipsync.data import LipData  # noqa: PLC0415
+    from model.lipsync.train import TrainConfig, load_or_default_config, run_training  # noqa: PLC0415
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kind = "wav2lip" if what == "lipsync" else "syncnet"
+    out = Path(args.out).expanduser()
+    try:
+        config = load_or_default_config(out, kind, args.preset)
+        lr = args.lr if args.lr is not None else (1e-4 if config.official else 5e-4)
+        train = TrainConfig(
+            steps=args.steps, batch_size=args.batch_size, lr=lr, ema_decay=args.ema_decay,
+            save_every=args.save_every, log_every=args.log_every, seed=args.seed,
+            **({"sync_weight": args.sync_weight} if what == "lipsync"
+               else {"min_shift": args.min_shift, "other_segment": args.other_segment}),
+        )
+        data = LipData.from_cache(args.data, "train", limit=args.limit, progress=not args.no_progress)
+        try:
+            val = LipData.from_cache(args.data, "val", progress=not args.no_progress)
+        except ValueError as exc:
+            logger.warning("no validation data: %s", exc)
+            val = None
+        last = run_training(config, train, data, out, val=val, expert_dir=getattr(args, "syncnet", None),
+                            device=args.device, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"textcall train {what}: {exc}", file=sys.stderr)
+        return 2
+    summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in last.items())
+    print(f"{what}: {summary}; checkpoint in {out}")
+    return 0
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+def register_eval_sync(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "sync", help="lip-sync offset and confidence of a video (SyncNet LSE-D/LSE-C + a model-free measure)",
+        description=(
+            "Audio-visual sync of a talking-head video with audio (MP4, MPG, AVI ...), at 16 fps:\n"
+            "(a) SyncNet: mean embedding distance for audio offsets -15..15 frames; offset = the\n"
+            "    minimum, LSE-D = that minimum distance, LSE-C = median distance - minimum;\n"
+            "(b) model-free: correlation of mouth-region motion with the audio RMS envelope, best lag.\n"
+            "Offset convention: +k = the audio lags the video by k frames (sound comes k frames late)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("video", metavar="VIDEO")
+    sub.add_argument("--syncnet", default=None, metavar="DIR",
+                     help="SyncNet expert folder (default: $TEXTCALL_SYNCNET, else model/weights/syncnet if present)")
+    sub.add_argument("--max-offset", type=int, default=15, help="frames searched each way (default %(default)s)")
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.set_defaults(run=_run_eval_sync)
+
+
+def default_syncnet() -> Path | None:
+    env = os.environ.get("TEXTCALL_SYNCNET")
+    if env:
+        return Path(env).expanduser()
+    return SHIPPED_SYNCNET if (SHIPPED_SYNCNET / "model.safetensors").is_file() else None
+
+
+def _run_eval_sync(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from model.corpus.media import MediaError  # noqa: PLC0415
+    from model.lipsync.metric import evaluate_file  # noqa: PLC0415
+
+    if args.threads:
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(args.threads)
+    syncnet = Path(args.syncnet).expanduser() if args.syncnet else default_syncnet()
+    try:
+        report = evaluate_file(args.video, syncnet=syncnet, max_offset=args.max_offset)
+    except (MediaError, ValueError, FileNotFoundError) as exc:
+        print(f"textcall eval sync: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{args.video}: {report['frames']} frames at 16 fps ({report['seconds']:.2f} s)")
+    mf = report["model_free"]
+    print(f"  model-free: best lag {mf['lag']:+d} frames, correlation {mf['correlation']:.3f} "
+          f"(at lag 0: {mf['correlation_at_0']:.3f})")
+    sn = report.get("syncnet")
+    if sn is None:
+        print("  syncnet: skipped (no expert: pass --syncnet DIR or set TEXTCALL_SYNCNET)")
+    else:
+        print(f"  syncnet: offset {sn['offset']:+d} frames, LSE-D {sn['lse_d']:.3f}, LSE-C {sn['lse_c']:.3f} "
+              f"({sn['windows']} windows, expert {sn['expert']})")
+    return 0

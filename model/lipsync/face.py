@@ -1,0 +1,196 @@
+"""Face box, 96x96 crops, Wav2Lip's lower-half mask and a feathered paste-back.
+
+The box comes from OpenCV's frontal-face Haar cascade (``cv2.data.haarcascades``), grown as Wav2Lip
+pads its detections: squared on the box height, and 15 % longer downwards so the chin is in.
+One box serves a whole clip (the median of detections on a few frames): per-frame boxes jitter.
+
+Fallback for small frames: textcall's own video is 64x64 with the head filling the frame, where a
+detector may miss (nothing in front of the face to frame it). When no face is found in an image of
+at most ``SMALL_SIDE`` pixels whose content is not flat (grey-level standard deviation above
+``FLAT_STD``), the whole frame is taken as the face box. A flat (blank) image, or a larger image
+without a detection, raises :class:`NoFaceError`. A small textured non-face image therefore passes
+as a face: the fallback trusts that 64x64 frames are face crops.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+CROP = 96  # Wav2Lip's face size
+SMALL_SIDE = 128
+FLAT_STD = 4.0
+CHIN = 0.15  # extra box height below the detection, as a share of its height
+
+
+class NoFaceError(ValueError):
+    """No face could be found in an image."""
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """Pixel box ``[x0, x1) x [y0, y1)`` inside an image."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def __post_init__(self) -> None:
+        if self.x1 <= self.x0 or self.y1 <= self.y0 or self.x0 < 0 or self.y0 < 0:
+            raise ValueError(f"empty or negative face box {self}")
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @classmethod
+    def full(cls, image: np.ndarray) -> FaceBox:
+        return cls(0, 0, image.shape[1], image.shape[0])
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image uint8 [H, W, 3], got {getattr(image, 'dtype', type(image))} "
+                         f"{getattr(image, 'shape', '')}")
+    if min(image.shape[:2]) < 16:
+        raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} pixels is too small for a face")
+
+
+@lru_cache(maxsize=1)
+def _cascade():
+    import cv2  # noqa: PLC0415
+
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(f"OpenCV could not load its face cascade {path}")
+    return cascade
+
+
+def detect(image: np.ndarray) -> FaceBox | None:
+    """The largest Haar detection in an RGB image, grown for the chin and squared; None if none."""
+    import cv2  # noqa: PLC0415
+
+    _check_image(image)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    h, w = grey.shape
+    scale = 1.0
+    if max(h, w) > 640:  # detection at most 640 px wide: fast, and faces are large enough
+        scale = 640.0 / max(h, w)
+        grey = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    min_side = max(20, int(0.15 * min(grey.shape)))
+    found = []
+    for img in (grey, cv2.equalizeHist(grey)):
+        found = _cascade().detectMultiScale(img, scaleFactor=1.1, minNeighbors=3, minSize=(min_side, min_side))
+        if len(found):
+            break
+    if not len(found):
+        return None
+    x, y, bw, bh = (float(v) / scale for v in max(found, key=lambda r: r[2] * r[3]))
+    side = bh * (1.0 + CHIN)
+    cx = x + bw / 2
+    return _fit(cx - side / 2, y, side, w, h)
+
+
+def _fit(x0: float, y0: float, side: float, w: int, h: int) -> FaceBox:
+    """A square of ``side`` at (x0, y0), moved (then shrunk) to lie inside a w x h image."""
+    side = min(side, w, h)
+    x0 = min(max(x0, 0.0), w - side)
+    y0 = min(max(y0, 0.0), h - side)
+    x0i, y0i, s = int(round(x0)), int(round(y0)), int(round(side))
+    return FaceBox(x0i, y0i, min(w, x0i + s), min(h, y0i + s))
+
+
+def face_box(image: np.ndarray, *, fallback: bool = True) -> FaceBox:
+    """Detected face box, or the whole frame for a small non-flat image (see the module docstring)."""
+    box = detect(image)
+    if box is not None:
+        return box
+    h, w = image.shape[:2]
+    if fallback and max(h, w) <= SMALL_SIDE and float(image.mean(axis=2).std()) > FLAT_STD:
+        logger.debug("no face detected in a %dx%d image: using the whole frame", w, h)
+        return FaceBox.full(image)
+    if float(image.std()) <= FLAT_STD:
+        raise NoFaceError(f"no face in the {w}x{h} image: it is blank (flat colour)")
+    raise NoFaceError(f"no face found in the {w}x{h} image (OpenCV frontal-face cascade); "
+                      "use a frontal photo or drawing with the face clearly visible")
+
+
+def clip_box(frames: np.ndarray, *, probes: int = 3) -> FaceBox:
+    """One box for a clip ``uint8 [F, H, W, 3]``: the median of boxes on ``probes`` spread frames
+    (``4 * probes``, then every frame, when none of those shows a face).
+
+    Falls back to the whole frame for small frames (see the module docstring) when no probe finds a face.
+    """
+    if frames.ndim != 4 or frames.shape[0] == 0:
+        raise ValueError(f"frames must be uint8 [F, H, W, 3] with F >= 1, got {frames.shape}")
+    boxes: list[FaceBox] = []
+    for count in (probes, 4 * probes, len(frames)):  # a few frames first; more (then all) when none shows a face
+        picks = np.unique(np.linspace(0, len(frames) - 1, max(1, count)).round().astype(int))
+        boxes = [b for b in (detect(frames[i]) for i in picks) if b is not None]
+        if boxes or len(picks) >= len(frames):
+            break
+    if not boxes:
+        return face_box(frames[len(frames) // 2])
+    x0, y0, x1, y1 = np.median(np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes]), axis=0)
+    h, w = frames.shape[1:3]
+    return _fit(x0, y0, max(x1 - x0, y1 - y0), w, h)
+
+
+def crop(image: np.ndarray, box: FaceBox, size: int = CROP) -> np.ndarray:
+    """The box resized to ``size x size``: uint8 ``[size, size, 3]``."""
+    import cv2  # noqa: PLC0415
+
+    region = image[box.y0:box.y1, box.x0:box.x1]
+    interp = cv2.INTER_AREA if region.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(region, (size, size), interpolation=interp)
+
+
+def crop_frames(frames: np.ndarray, box: FaceBox, size: int = CROP) -> np.ndarray:
+    """``uint8 [F, H, W, 3] -> uint8 [F, size, size, 3]``."""
+    return np.stack([crop(f, box, size) for f in frames]) if len(frames) else np.zeros((0, size, size, 3), np.uint8)
+
+
+def mask_lower_half(faces):
+    """Wav2Lip's generator input: the lower half of ``[..., C, H, W]`` set to 0 (a copy; torch or numpy)."""
+    out = faces.clone() if hasattr(faces, "clone") else faces.copy()
+    out[..., faces.shape[-2] // 2:, :] = 0
+    return out
+
+
+@lru_cache(maxsize=32)
+def paste_mask(height: int, width: int, feather: float = 0.12) -> np.ndarray:
+    """Blend weights ``float32 [H, W]`` for pasting a generated face back: 0 above 40 % of the box
+    height rising smoothly to 1 at 55 % (the generator only redraws the lower half), and fading over
+    ``feather`` of the box at the left, right and bottom edges so no seam shows."""
+
+    def ramp(n: int, start: float, end: float) -> np.ndarray:
+        t = (np.arange(n) + 0.5) / n
+        x = np.clip((t - start) / max(end - start, 1e-6), 0.0, 1.0)
+        return x * x * (3 - 2 * x)  # smoothstep
+
+    vert = ramp(height, 0.40, 0.55) * (1.0 - ramp(height, 1.0 - feather / 2, 1.0))
+    horiz = ramp(width, 0.0, feather) * ramp(width, 0.0, feather)[::-1]
+    return (vert[:, None] * horiz[None, :]).astype(np.float32)
+
+
+def paste(image: np.ndarray, face: np.ndarray, box: FaceBox) -> np.ndarray:
+    """Blend a generated ``uint8 [S, S, 3]`` face into a copy of ``image`` at ``box`` (feathered)."""
+    import cv2  # noqa: PLC0415
+
+    out = image.copy()
+    patch = cv2.resize(face, (box.width, box.height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    alpha = paste_mask(box.height, box.width)[..., None]
+    region = out[box.y0:box.y1, box.x0:box.x1].astype(np.float32)
+    out[box.y0:box.y1, box.x0:box.x1] = np.clip(region * (1 - alpha) + patch * alpha + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,120 @@
+"""``LipSync``: the receiver's lip-sync facade (refinement after denoising, still-image animation).
+
+    >>> lips = LipSync.load("~/.cache/textcall/train/lipsync")        # model.safetensors + config.json
+    >>> frames = lips.refine(frames, audio)          # uint8 [F, H, W, 3], float32 [S] @ 16 kHz
+    >>> clip = lips.animate(image, audio)            # uint8 [H, W, 3] -> uint8 [ceil(S/16000*16), H, W, 3]
+
+Refinement (paper IV-F): after the last denoising step, one face box for the clip, the lower half of
+every 96x96 crop masked, the generator run per frame on ``[masked frame, frame]`` with the frame's
+mel window (``audio.mel_windows``), the result pasted back with a feathered lower-face mask
+(``face.paste``). Animation (paper IV-E): the same with the still image as every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.lipsync.audio import SAMPLE_RATE, mel_windows, melspectrogram
+from model.lipsync.checkpoint import load_model
+from model.lipsync.face import CROP, FaceBox, NoFaceError, clip_box, crop_frames, face_box, mask_lower_half, paste
+from model.lipsync.networks import LipSyncConfig, Wav2Lip
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LipSync", "NoFaceError"]
+
+MAX_SECONDS = 600.0
+
+
+class LipSync:
+    """A loaded Wav2Lip generator and what it needs around it; not thread-safe (one worker thread)."""
+
+    def __init__(self, generator: Wav2Lip, config: LipSyncConfig, *, device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+        if config.kind != "wav2lip":
+            raise ValueError(f"LipSync needs a wav2lip generator, got {config.kind}")
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.config = config
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu", *, batch_size: int = 32) -> LipSync:
+        generator, config = load_model(folder, device, kind="wav2lip")
+        return cls(generator, config, device=device, batch_size=batch_size)
+
+    # -- public verbs --------------------------------------------------------------------------------
+    def refine(self, frames: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
+        """Redraw the mouth of every frame to match ``audio``: ``uint8 [F, H, W, 3] -> uint8 [F, H, W, 3]``.
+
+        ``audio``: float32 ``[S]`` at 16 kHz, starting with frame 0 (a shorter track is padded by
+        repeating its last mel step, a longer one is cut to the frames' duration).
+        """
+        frames = _check_frames(frames)
+        audio = _check_audio(audio)
+        if len(frames) == 0:
+            return frames.copy()
+        box = clip_box(frames)
+        return self._drive(frames, frames, box, audio, fps)
+
+    def animate(self, image: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
+        """Drive a still face with ``audio``: ``uint8 [H, W, 3] -> uint8 [ceil(S / 16000 * fps), H, W, 3]``.
+
+        Raises :class:`NoFaceError` when the image holds no face.
+        """
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image must be uint8 [H, W, 3] RGB, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+        audio = _check_audio(audio)
+        box = face_box(image)  # NoFaceError when there is none
+        n = math.ceil(len(audio) / SAMPLE_RATE * fps)
+        if n == 0:
+            return np.zeros((0, *image.shape), np.uint8)
+        still = np.broadcast_to(image, (n, *image.shape))
+        return self._drive(still, image[None], box, audio, fps)
+
+    # -- the work ------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _drive(self, frames: np.ndarray, references: np.ndarray, box: FaceBox, audio: np.ndarray, fps: float) -> np.ndarray:
+        n = len(frames)
+        windows = mel_windows(melspectrogram(audio), n, fps).to(self.device)  # [F, 1, 80, 16]
+        ref_crops = _to_tensor(crop_frames(references, box, CROP)).to(self.device)  # [F or 1, 3, 96, 96]
+        out = np.empty(frames.shape, np.uint8)
+        for start in range(0, n, self.batch_size):
+            stop = min(n, start + self.batch_size)
+            crops = _to_tensor(crop_frames(frames[start:stop], box, CROP)).to(self.device)  # [b, 3, 96, 96]
+            refs = ref_crops[start:stop] if len(ref_crops) == n else ref_crops.expand(stop - start, -1, -1, -1)
+            inputs = torch.cat([mask_lower_half(crops), refs], dim=1)  # [b, 6, 96, 96]
+            gen = self.generator(windows[start:stop], inputs)  # [b, 3, 96, 96] in [0, 1]
+            faces = (gen.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+            for k, face in enumerate(faces):
+                out[start + k] = paste(frames[start + k], face, box)
+        return out
+
+
+def _to_tensor(crops: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be uint8 [F, H, W, 3] RGB, got {getattr(frames, 'dtype', type(frames))} {getattr(frames, 'shape', '')}")
+    return frames
+
+
+def _check_audio(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono float32 [S] at {SAMPLE_RATE} Hz, got shape {audio.shape}")
+    if audio.size == 0:
+        raise ValueError("audio is empty")
+    if audio.size > MAX_SECONDS * SAMPLE_RATE:
+        raise ValueError(f"audio of {audio.size / SAMPLE_RATE:.0f} s is longer than {MAX_SECONDS:.0f} s: split it")
+    if not np.isfinite(audio).all():
+        raise ValueError("audio holds NaN or infinite samples")
+    return audio

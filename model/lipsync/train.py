@@ -1,0 +1,318 @@
+"""Training Wav2Lip's SyncNet expert, then the generator with the frozen expert (no GAN).
+
+* ``syncnet``: binary cross-entropy on the cosine similarity of the audio and face embeddings of
+  in-sync (label 1) and off-sync (label 0) 5-frame windows (Wav2Lip's ``color_syncnet_train.py``).
+* ``lipsync``: ``(1 - w) * L1(generated, target) + w * BCE(cos(expert(mel), expert(generated)), 1)``
+  with the expert frozen in eval mode, ``w = sync_weight`` (Wav2Lip: 0.03; its optional visual
+  quality discriminator is left out).
+
+Shared: AdamW; optional EMA of the weights (what is saved as ``model.safetensors`` when on); a
+resumable training state every ``save_every`` steps; batches drawn from a per-(seed, step) random
+stream, so a resumed run sees the batches the uninterrupted one would have; ``loss.csv``,
+``val.csv``, ``loss.png``; a model card ``README.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from model.lipsync.checkpoint import CONFIG, EMA, STATE_META, load_model, load_train_state, save_model, save_train_state
+from model.lipsync.data import LipData, lower_halves
+from model.lipsync.networks import LipSyncConfig, SyncNet, Wav2Lip, build, count_parameters
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (the architecture lives in the network's config.json)."""
+
+    steps: int = 20_000
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    ema_decay: float = 0.0  # 0 = no EMA
+    sync_weight: float = 0.03  # lipsync only
+    min_shift: int = 2  # syncnet: off-sync windows are at least this many frames away
+    other_segment: float = 0.0  # syncnet: share of off-sync audio taken from another segment
+    grad_clip: float = 1.0
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch_size, self.save_every, self.log_every, self.min_shift) < 1:
+            raise ValueError("steps, batch_size, save_every, log_every and min_shift must be positive")
+        if self.lr <= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.sync_weight <= 1:
+            raise ValueError("lr must be positive, ema_decay in [0, 1) and sync_weight in [0, 1]")
+        if not 0 <= self.other_segment <= 1:
+            raise ValueError("other_segment must be in [0, 1]")
+
+
+def cosine_bce(audio: Tensor, face: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
+    """Wav2Lip's sync loss: BCE of the cosine similarity (unit embeddings) against the label."""
+    d = (audio * face).sum(dim=1).clamp(1e-6, 1 - 1e-6)  # [B]
+    return F.binary_cross_entropy(d, label), d
+
+
+# -- one step each -------------------------------------------------------------------------------
+def syncnet_loss(net: SyncNet, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, float]]:
+    mel, faces, label = batch
+    loss, d = cosine_bce(*net(mel, faces), label)
+    acc = ((d > 0.5).float() == label).float().mean().item()
+    return loss, {"accuracy": acc}
+
+
+def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, float]]:
+    mels, inputs, target, sync_mel = batch
+    gen = net(mels, inputs)  # [B, 3, 5, 96, 96]
+    l1 = F.l1_loss(gen, target)
+    a, v = expert(sync_mel, lower_halves(gen.permute(0, 2, 1, 3, 4)))
+    sync, _ = cosine_bce(a, v, torch.ones(len(a), device=a.device))
+    loss = (1 - sync_weight) * l1 + sync_weight * sync
+    return loss, {"l1": l1.item(), "sync": sync.item()}
+
+
+@torch.no_grad()
+def evaluate_syncnet(net: SyncNet, data: LipData, *, min_shift: int = 2, batch: int = 64, device="cpu") -> dict[str, float]:
+    """Accuracy (cosine > 0.5 for in-sync, <= 0.5 off-sync) and BCE on a fixed validation set."""
+    was = net.training
+    net.eval()
+    items = data.sync_eval_set(min_shift=min_shift)
+    losses, correct = [], 0.0
+    for k in range(0, len(items), batch):
+        n, s, a, y = (np.array(c) for c in zip(*items[k:k + batch]))
+        mel, faces, label = (t.to(device) for t in data._sync_items(n, s, a, y))
+        loss, d = cosine_bce(*net(mel, faces), label)
+        losses.append(loss.item() * len(label))
+        correct += ((d > 0.5).float() == label).float().sum().item()
+    net.train(was)
+    return {"val_loss": sum(losses) / len(items), "val_accuracy": correct / len(items)}
+
+
+@torch.no_grad()
+def evaluate_lipsync(net: Wav2Lip, expert: SyncNet, data: LipData, *, batch: int = 16, device="cpu") -> dict[str, float]:
+    """Validation L1 and expert sync loss (and the expert's mean cosine) on fixed windows."""
+    was = net.training
+    net.eval()
+    items = data.gen_eval_set()
+    l1s, syncs, cos = [], [], []
+    for k in range(0, len(items), batch):
+        n, s, r = (np.array(c) for c in zip(*items[k:k + batch]))
+        mels, inputs, target, sync_mel = (t.to(device) for t in data._gen_items(n, s, r))
+        gen = net(mels, inputs)
+        l1s.append(F.l1_loss(gen, target).item() * len(n))
+        a, v = expert(sync_mel, lower_halves(gen.permute(0, 2, 1, 3, 4)))
+        sync, d = cosine_bce(a, v, torch.ones(len(a), device=a.device))
+        syncs.append(sync.item() * len(n))
+        cos.append(d.sum().item())
+    net.train(was)
+    total = len(items)
+    return {"val_l1": sum(l1s) / total, "val_sync": sum(syncs) / total, "val_cosine": sum(cos) / total}
+
+
+# -- the loop --------------------------------------------------------------------------------------
+def run_training(
+    config: LipSyncConfig,
+    train: TrainConfig,
+    data: LipData,
+    out_dir: str | Path,
+    *,
+    val: LipData | None = None,
+    expert_dir: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) the network ``config`` describes into ``out_dir``; returns the last log row."""
+    out = Path(out_dir)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(train.seed)
+    net = build(config).to(dev)
+    expert = None
+    if config.kind == "wav2lip":
+        if expert_dir is None:
+            raise ValueError("training the lip-sync generator needs a trained SyncNet expert (--syncnet DIR)")
+        expert, _ = load_model(expert_dir, dev, kind="syncnet")
+        for p in expert.parameters():
+            p.requires_grad_(False)
+        loss_fn = lambda m, b: lipsync_loss(m, expert, train.sync_weight, b)  # noqa: E731
+        draw = lambda rng: data.gen_batch(rng, train.batch_size)  # noqa: E731
+        columns = ["l1", "sync"]
+    else:
+        loss_fn = syncnet_loss
+        draw = lambda rng: data.sync_batch(rng, train.batch_size, min_shift=train.min_shift,  # noqa: E731
+                                           other_segment=train.other_segment)
+        columns = ["accuracy"]
+
+    optimizer = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    ema = EMA(net, train.ema_decay) if train.ema_decay > 0 else None
+    start = 0
+    if (out / STATE_META).is_file():
+        meta = load_train_state(out, module=net, optimizer=optimizer, ema=ema)
+        start = int(meta["step"])
+        logger.info("resuming %s at step %d", out, start)
+    if start >= train.steps:
+        logger.info("%s is already at step %d >= %d", out, start, train.steps)
+        return {"step": start}
+    out.mkdir(parents=True, exist_ok=True)
+    loss_csv, val_csv = out / "loss.csv", out / "val.csv"
+    _restart_csv(loss_csv, ["step", "loss", *columns, "lr", "steps_per_s"], start)
+    _restart_csv(val_csv, ["step", *(["val_loss", "val_accuracy"] if expert is None else ["val_l1", "val_sync", "val_cosine"])], start)
+
+    last: dict = {}
+    last_val: dict = {}
+
+    def save(step: int) -> None:
+        nonlocal last_val
+        weights = ema.shadow if ema is not None else net.state_dict()
+        if val is not None:
+            probe = build(config).to(dev)
+            probe.load_state_dict(weights)
+            last_val = (evaluate_syncnet(probe, val, min_shift=train.min_shift, device=dev) if expert is None
+                        else evaluate_lipsync(probe, expert, val, device=dev))
+            with open(val_csv, "a", newline="") as fh:
+                csv.writer(fh).writerow([step, *(f"{v:.6f}" for v in last_val.values())])
+        save_model(out, weights, config)
+        save_train_state(out, module=net, optimizer=optimizer, ema=ema,
+                         meta={"step": step, "seed": train.seed, "train": asdict(train),
+                               "expert": str(expert_dir) if expert_dir else None})
+        _write_curve(out)
+        _write_card(out, config, train, step, len(data), len(val) if val is not None else 0, last, last_val, expert_dir,
+                    count_parameters(net))
+
+    net.train()
+    bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not progress, dynamic_ncols=True)
+    window: list[tuple[float, dict[str, float]]] = []
+    tick = time.perf_counter()
+    for step in range(start, train.steps):
+        rng = np.random.default_rng([train.seed, step])
+        batch = tuple(t.to(dev) for t in draw(rng))
+        loss, parts = loss_fn(net, batch)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), train.grad_clip)
+        optimizer.step()
+        if ema is not None:
+            ema.update(net, step)
+        window.append((loss.item(), parts))
+        done = step + 1
+        bar.update(1)
+        if done % train.log_every == 0 or done == train.steps:
+            now = time.perf_counter()
+            rate = len(window) / max(now - tick, 1e-9)
+            tick = now
+            mean = float(np.mean([w[0] for w in window]))
+            extras = {k: float(np.mean([w[1][k] for w in window])) for k in columns}
+            window.clear()
+            last = {"step": done, "loss": mean, **extras, "steps_per_s": rate}
+            bar.set_postfix(loss=f"{mean:.4f}", **{k: f"{v:.3f}" for k, v in extras.items()}, refresh=False)
+            with open(loss_csv, "a", newline="") as fh:
+                csv.writer(fh).writerow([done, f"{mean:.6f}", *(f"{extras[k]:.6f}" for k in columns), f"{train.lr:.3g}", f"{rate:.4f}"])
+        if done % train.save_every == 0 or done == train.steps:
+            save(done)
+            if last_val:
+                logger.info("step %d: %s", done, ", ".join(f"{k} {v:.4f}" for k, v in last_val.items()))
+    bar.close()
+    return {**last, **last_val}
+
+
+def _restart_csv(path: Path, header: list[str], start: int) -> None:
+    """New file at step 0; on resume keep only rows up to the checkpoint (a killed run logs ahead)."""
+    if start == 0 or not path.is_file():
+        with open(path, "w", newline="") as fh:
+            csv.writer(fh).writerow(header)
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([rows[0], *(r for r in rows[1:] if r and int(r[0]) <= start)])
+
+
+def _write_curve(folder: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    def rows(name: str) -> list[dict]:
+        path = folder / name
+        if not path.is_file():
+            return []
+        with open(path) as fh:
+            return list(csv.DictReader(fh))
+
+    train_rows, val_rows = rows("loss.csv"), rows("val.csv")
+    if not train_rows:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [int(r["step"]) for r in train_rows]
+    for key in (k for k in train_rows[0] if k in ("loss", "l1", "sync")):
+        ax.plot(steps, [float(r[key]) for r in train_rows], label=f"train {key}", lw=0.8)
+    for key in (k for k in (val_rows[0] if val_rows else {}) if k in ("val_loss", "val_l1", "val_sync")):
+        ax.plot([int(r["step"]) for r in val_rows], [float(r[key]) for r in val_rows], "o-", label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "loss.png", dpi=100)
+    plt.close(fig)
+
+
+def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: int, n_train: int, n_val: int,
+                last: dict, last_val: dict, expert_dir, params: int) -> None:
+    what = "Wav2Lip generator (no GAN), trained with a frozen SyncNet expert" if config.kind == "wav2lip" \
+        else "SyncNet_color lip-sync expert (Wav2Lip layout)"
+    fmt = lambda d: ", ".join(f"{k} {v:.4g}" for k, v in d.items() if k != "step") or "n/a"  # noqa: E731
+    lines = [
+        f"# {config.name}: {what}",
+        "",
+        f"- weights: `model.safetensors` ({'EMA ' + str(train.ema_decay) if train.ema_decay else 'raw'}), "
+        f"architecture: `config.json` (width {config.width}, residual units per stage "
+        f"{'official' if config.residuals is None else config.residuals}; {params:,} parameters)",
+        f"- data: {n_train} one-second training segments (16 fps, 16 kHz), {n_val} validation segments; "
+        "96x96 face crops from one Haar box per segment; mel windows as Wav2Lip's audio.py, centred on each frame",
+        f"- training: {step} of {train.steps} steps, batch {train.batch_size}, AdamW lr {train.lr:g}, seed {train.seed}"
+        + (f", sync weight {train.sync_weight}, expert `{expert_dir}`" if config.kind == "wav2lip" else
+           f", off-sync windows >= {train.min_shift} frames away ({train.other_segment:.0%} from other segments)"),
+        f"- last logged (train): {fmt(last)}",
+        f"- validation: {fmt(last_val)} (per save: `val.csv`; curves: `loss.csv`, `loss.png`)",
+        "- limits: trained on the synthetic drawn-face corpus only; one face box per clip; 16 fps; "
+        "not a substitute for the official weights on real faces",
+        "",
+    ]
+    (folder / "README.md").write_text("\n".join(lines))
+
+
+def load_or_default_config(out: Path, kind: str, preset_name: str | None) -> LipSyncConfig:
+    """The run's own config when resuming (it must agree with the preset asked for), else the preset."""
+    from model.lipsync.networks import load_config, preset  # noqa: PLC0415
+
+    want = preset(kind, preset_name) if preset_name else None
+    if (out / STATE_META).is_file() and (out / CONFIG).is_file():
+        have = load_config(out / CONFIG)
+        if have.kind != kind:
+            raise ValueError(f"{out} holds a {have.kind} run, not {kind}")
+        if want is not None and want != have:
+            raise ValueError(f"{out} holds a run with another architecture ({have.name}); pick a new --out or drop --preset")
+        return have
+    return want or preset(kind, "small")
+
+
+def read_meta(out: Path) -> dict:
+    return json.loads((out / STATE_META).read_text()) if (out / STATE_META).is_file() else {}
