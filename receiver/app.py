@@ -55,6 +55,10 @@ def make_app(
     app.on_shutdown.append(_close_sessions)
     app.router.add_post("/offer", offer)
     app.router.add_get("/health", health)
+    if config.viewer:
+        from receiver.viewer import setup_viewer  # imports this module: kept out of its import time
+
+        setup_viewer(app)
     return app
 
 

@@ -49,6 +49,9 @@ def register_receive(subparsers) -> None:
     sub.add_argument("--play", action="store_true",
                      help="play clips live (OpenCV window + sound card); falls back to recording")
     sub.add_argument("--no-record", action="store_true", help="do not write MP4s (needs --play)")
+    sub.add_argument("--viewer", action="store_true",
+                     help="serve a browser viewer at /view: live clips, captions and bitrate for\n"
+                     "holders of a token (a per-sender token sees only that sender)")
     sub.add_argument("--gallery", type=Path, help="folder of style images; each file's stem is its id")
     sub.add_argument("--ice-server", action="append", metavar="URL",
                      help="STUN/TURN server the receiver gathers candidates through (repeatable),\n"
@@ -83,6 +86,9 @@ def register_demo(subparsers) -> None:
     _add_common(sub)
     sub.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder (default %(default)s)")
     sub.add_argument("--play", action="store_true", help="also play the clips live")
+    sub.add_argument("--view", action="store_true",
+                     help="keep the receiver running after the script (until Ctrl-C) so the\n"
+                     "clips can be watched in a browser at the printed viewer URL")
     sub.set_defaults(run=_run_demo)
 
 
@@ -141,6 +147,7 @@ def _run_receive(args: argparse.Namespace) -> int:
             sender_tokens=sender_tokens,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            viewer=args.viewer,
         )
     except (ValueError, OSError) as exc:
         print(f"textcall receive: {exc}", file=sys.stderr)
@@ -153,4 +160,6 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     from receiver.demo import run_demo
 
-    return asyncio.run(run_demo(out_dir=args.out, model=args.model, device=args.device, play=args.play))
+    return asyncio.run(
+        run_demo(out_dir=args.out, model=args.model, device=args.device, play=args.play, view=args.view)
+    )

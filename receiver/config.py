@@ -48,3 +48,5 @@ class ReceiverConfig:
             raise ValueError("queue_size and max_peers must be at least 1")
         if self.max_utterances_per_second <= 0:
             raise ValueError("max_utterances_per_second must be positive")
+        if self.viewer and not self.record:
+            raise ValueError("the viewer plays the recorded MP4s: --viewer needs recording on")

@@ -7,13 +7,14 @@ import json
 import logging
 import secrets
 import shutil
+import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from receiver.config import ReceiverConfig
-from receiver.serve import start
+from receiver.serve import start, viewer_url
 from receiver.session import Rendered
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ def contact_sheet(rendered: list[Rendered], path: Path, columns: int = 6, scale:
     return path
 
 
-async def run_demo(*, out_dir: Path, model: str = "stub", device: str = "cpu", play: bool = False) -> int:
+async def run_demo(
+    *, out_dir: Path, model: str = "stub", device: str = "cpu", play: bool = False, view: bool = False
+) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     gallery = out_dir / "gallery"
     draw_style_face(gallery / f"{STYLE_ID}.png")
@@ -89,11 +92,13 @@ async def run_demo(*, out_dir: Path, model: str = "stub", device: str = "cpu", p
         play=play,
         gallery_dir=gallery,
         loopback=True,
+        viewer=True,
     )
     if model == "stub":
         print("demo: using the stub generator (a test pattern and tones), not a trained model")
     runner, url = await start(config, sinks=[rendered.append])
     print(f"demo: receiver on {url}; starting a sender process")
+    print(f"demo: watch in a browser: {viewer_url(url, token)}")
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sender", "send",
@@ -105,9 +110,42 @@ async def run_demo(*, out_dir: Path, model: str = "stub", device: str = "cpu", p
         async for line in process.stdout:
             print(f"  [sender] {line.decode(errors='replace').rstrip()}")
         code = await process.wait()
+        if view:  # summarise now, then keep serving the viewer until Ctrl-C
+            await _sessions_closed(runner.app)
+            result = _summarise(out_dir, rendered, code)
+            print(f"\ndemo: still serving the viewer at {viewer_url(url, token)} -- Ctrl-C to stop")
+            await _interrupted()
+            return result
     finally:
         await runner.cleanup()  # closes the session: session.mp4 and bitrate.json are written
     return _summarise(out_dir, rendered, code)
+
+
+async def _sessions_closed(app, timeout: float = 15.0) -> None:
+    """Wait for the sender's session to close (it writes session.mp4 and bitrate.json)."""
+    from receiver.app import SESSIONS
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while app[SESSIONS] and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+
+
+async def _interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
 
 
 def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int:

@@ -8,6 +8,7 @@ import ipaddress
 import signal
 import ssl
 import sys
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -60,6 +61,11 @@ def is_public(host: str) -> bool:
         return True  # a host name: whatever it resolves to, assume others can reach it
 
 
+def viewer_url(url: str, token: str | None = None) -> str:
+    """The browser viewer's address; with ``token`` the page takes it once and drops it from the URL."""
+    return f"{url}/view" + (f"?token={quote(token, safe='')}" if token else "")
+
+
 async def serve(config: ReceiverConfig, *, show_token: str | None = None) -> int:
     try:
         runner, url = await start(config)
@@ -79,6 +85,8 @@ async def serve(config: ReceiverConfig, *, show_token: str | None = None) -> int
     if show_token:
         print(f"token (generated for this run): {show_token}")
         print(f"  textcall send --receiver {url} --token {show_token}")
+    if config.viewer:
+        print(f"viewer: {viewer_url(url, show_token)}" + ("" if show_token else " (asks for a token)"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
