@@ -98,7 +98,8 @@ async def run_demo(
         print("demo: using the stub generator (a test pattern and tones), not a trained model")
     runner, url = await start(config, sinks=[rendered.append])
     print(f"demo: receiver on {url}; starting a sender process")
-    print(f"demo: watch in a browser: {viewer_url(url, token)}")
+    print(f"demo: watch in a browser: {viewer_url(url, token)}"
+          + ("" if view else " (until the script ends; --view keeps it up)"))
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sender", "send",
