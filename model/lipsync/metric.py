@@ -211,23 +211,39 @@ def resample_audio(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> n
     return resample_poly(audio.astype(np.float64), target // g, int(rate) // g).astype(np.float32)
 
 
-def evaluate_clip(frames: np.ndarray, audio: np.ndarray, *, syncnet: str | Path | None = None,
-                  max_offset: int = 15, fps: float = FPS) -> dict:
-    """Both measures on a 16 fps clip with 16 kHz audio; ``syncnet`` = expert folder or None."""
+def _load_expert(syncnet):
+    from model.lipsync.checkpoint import load_model  # noqa: PLC0415
+
+    return load_model(syncnet, "cpu", kind="syncnet")[0]
+
+
+def delay_audio(audio: np.ndarray, frames: int, fps: float = FPS) -> np.ndarray:
+    """The same track heard ``frames`` frames later (negative: earlier), same length, zero-filled."""
+    k = int(round(abs(frames) * SAMPLE_RATE / fps))
+    if k == 0:
+        return audio
+    pad = np.zeros(min(k, audio.size), np.float32)
+    return np.concatenate([pad, audio])[: audio.size] if frames > 0 else np.concatenate([audio, pad])[k:]
+
+
+def evaluate_clip(frames: np.ndarray, audio: np.ndarray, *, syncnet=None, max_offset: int = 15,
+                  fps: float = FPS, expert=None) -> dict:
+    """Both measures on a 16 fps clip with 16 kHz audio; ``syncnet`` = expert folder (or ``expert``
+    a loaded one), else the SyncNet part is left out."""
     box = clip_box(frames)
     report = {"frames": int(len(frames)), "seconds": len(frames) / fps,
               "box": [box.x0, box.y0, box.x1, box.y1],
               "model_free": asdict(motion_sync(frames, audio, fps=fps, max_lag=max_offset, box=box))}
-    if syncnet is not None:
-        from model.lipsync.checkpoint import load_model  # noqa: PLC0415
-
-        expert, _ = load_model(syncnet, "cpu", kind="syncnet")
-        report["syncnet"] = asdict(syncnet_sync(expert, frames, audio, fps=fps, max_offset=max_offset, box=box, name=str(syncnet)))
+    if expert is None and syncnet is not None:
+        expert = _load_expert(syncnet)
+    if expert is not None:
+        report["syncnet"] = asdict(syncnet_sync(expert, frames, audio, fps=fps, max_offset=max_offset, box=box,
+                                                name=str(syncnet or "")))
     return report
 
 
-def evaluate_file(path: str | Path, *, syncnet: str | Path | None = None, max_offset: int = 15) -> dict:
-    """Read a video with audio (PyAV), bring it to 16 fps / 16 kHz, and measure it."""
+def read_for_sync(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A video file's frames at 16 fps and its audio at 16 kHz."""
     from model.corpus.media import MediaError, read_clip  # noqa: PLC0415
 
     path = Path(path).expanduser()
@@ -236,8 +252,28 @@ def evaluate_file(path: str | Path, *, syncnet: str | Path | None = None, max_of
     clip = read_clip(path)
     if clip.audio is None or clip.audio.size == 0:
         raise MediaError(f"{path}: no audio track to measure sync against")
-    frames = resample_frames(clip.frames, clip.fps, FPS)
-    audio = resample_audio(clip.audio, clip.sample_rate, SAMPLE_RATE)
-    report = evaluate_clip(frames, audio, syncnet=syncnet, max_offset=max_offset)
-    report["source_fps"] = clip.fps
-    return report
+    return resample_frames(clip.frames, clip.fps, FPS), resample_audio(clip.audio, clip.sample_rate, SAMPLE_RATE)
+
+
+def evaluate_file(path: str | Path, *, syncnet=None, max_offset: int = 15, shift: int = 0) -> dict:
+    """Read a video with audio (PyAV), bring it to 16 fps / 16 kHz, optionally delay its audio by
+    ``shift`` frames, and measure it."""
+    frames, audio = read_for_sync(path)
+    return {"path": str(path), **evaluate_clip(frames, delay_audio(audio, shift), syncnet=syncnet, max_offset=max_offset)}
+
+
+def evaluate_files(paths, *, syncnet=None, max_offset: int = 15, shift: int = 0) -> dict:
+    """Every file measured alone, and both measures pooled over all of them."""
+    expert = _load_expert(syncnet) if syncnet is not None else None
+    clips, per_clip, scores = [], [], []
+    for path in paths:
+        frames, audio = read_for_sync(path)
+        audio = delay_audio(audio, shift)
+        clips.append((frames, audio))
+        per_clip.append({"path": str(path), **evaluate_clip(frames, audio, expert=expert, syncnet=syncnet, max_offset=max_offset)})
+        if expert is not None:
+            scores.append(SyncNetScore(**per_clip[-1]["syncnet"]))
+    pooled = {"model_free": asdict(pool_motion(clips, max_lag=max_offset))}
+    if scores:
+        pooled["syncnet"] = asdict(pool_syncnet(scores))
+    return {"clips": per_clip, "pooled": pooled, "shift": shift, "syncnet": str(syncnet) if syncnet else None}

@@ -13,8 +13,8 @@ from model.corpus.media import read_clip, write_mp4
 from model.corpus.synth import SynthConfig, plan, render_clip
 from model.lipsync.checkpoint import save_model
 from model.lipsync.cli import SHIPPED_SYNCNET, _run_eval_sync
-from model.lipsync.metric import (motion_sync, pool_motion, pool_syncnet, resample_audio, resample_frames,
-                                  syncnet_sync)
+from model.lipsync.metric import (delay_audio, motion_sync, pool_motion, pool_syncnet, resample_audio,
+                                  resample_frames, syncnet_sync)
 from model.lipsync.networks import build, preset
 
 SHIFT = 5  # frames at 16 fps = 5000 samples at 16 kHz
@@ -43,7 +43,9 @@ def clips(tmp_path_factory) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def delayed(audio: np.ndarray, frames: int) -> np.ndarray:
     """The audio heard ``frames`` 16 fps frames late (same length)."""
-    return np.concatenate([np.zeros(frames * 1000, np.float32), audio])[: audio.size]
+    out = delay_audio(audio, frames)
+    assert out.size == audio.size and np.array_equal(out[frames * 1000:], audio[: audio.size - frames * 1000])
+    return out
 
 
 def test_model_free_measure_finds_true_and_shifted_sync(clips) -> None:
@@ -80,19 +82,24 @@ def test_trained_syncnet_finds_true_and_shifted_sync(clips) -> None:
 
 
 def test_eval_sync_command(clips, tmp_path: Path, capsys) -> None:
-    frames, audio = clips[0]
-    video = tmp_path / "clip.mp4"
-    write_mp4(video, frames, audio, fps=16, sample_rate=16000)
+    videos = []
+    for k, (frames, audio) in enumerate(clips[:2]):
+        videos.append(str(tmp_path / f"clip{k}.mp4"))
+        write_mp4(videos[-1], frames, audio, fps=16, sample_rate=16000)
     expert = tmp_path / "expert"
     save_model(expert, build(preset("syncnet", "tiny")), preset("syncnet", "tiny"))
 
     class Args:
-        syncnet, max_offset, json, threads = str(expert), 15, True, None
+        syncnet, max_offset, json, threads, shift = str(expert), 15, True, None, 0
 
-    Args.video = str(video)
+    Args.video = videos[:1]
     assert _run_eval_sync(Args) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["frames"] == len(frames) and {"lag", "correlation"} <= report["model_free"].keys()
+    assert report["frames"] == len(clips[0][0]) and {"lag", "correlation"} <= report["model_free"].keys()
     assert {"offset", "lse_d", "lse_c"} <= report["syncnet"].keys()
-    Args.video, Args.json = str(tmp_path / "missing.mp4"), False
+    Args.video, Args.json, Args.shift = videos, False, 5
+    assert _run_eval_sync(Args) == 0
+    out = capsys.readouterr().out
+    assert "pooled over 2 clips" in out and "expect offset +5" in out and out.count("syncnet: offset") == 3
+    Args.video = [str(tmp_path / "missing.mp4")]
     assert _run_eval_sync(Args) == 2 and "no such file" in capsys.readouterr().err
