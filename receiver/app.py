@@ -69,7 +69,9 @@ def _generation(generator: Generator | None):
         app[WORKER] = worker
         if generator is None:
             logger.info("loading model %r on %s", config.model, config.device)
-            app[GENERATOR] = await worker.run(load_generator, config.model, config.device)
+            app[GENERATOR] = await worker.run(
+                lambda: load_generator(config.model, config.device, **config.generator_settings)
+            )
         else:
             app[GENERATOR] = generator
         app[READY].set()

@@ -14,10 +14,17 @@ DEFAULT_PORT = 8765
 def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--model",
-        default="stub",
-        help="generator to run: 'stub' (instant test pattern) (default %(default)s)",
+        default="default",
+        help="generator: 'default' (the talking-head model shipped in model/weights), a folder of\n"
+        "other weights (diffusion/, classifier/, lipsync/), or 'stub' (instant test pattern)\n"
+        "(default %(default)s)",
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
+    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default="dpm++",
+                     help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
+    sub.add_argument("--steps", type=int, default=10, help="denoising steps (default %(default)s)")
+    sub.add_argument("--voice", default="espeak",
+                     help="'espeak' (offline default) or a folder with YourTTS files (default %(default)s)")
 
 
 def register_receive(subparsers) -> None:
@@ -131,6 +138,7 @@ def _run_receive(args: argparse.Namespace) -> int:
             port=args.port,
             model=args.model,
             device=args.device,
+            generator_settings=_generator_settings(args),
             record=not args.no_record,
             play=args.play,
             gallery_dir=args.gallery,
@@ -155,11 +163,26 @@ def _run_receive(args: argparse.Namespace) -> int:
     return asyncio.run(serve(config, show_token=next(iter(tokens)) if generated else None))
 
 
+def _generator_settings(args: argparse.Namespace) -> dict:
+    """The talking-head settings given on the command line (the stub takes none)."""
+    if args.model == "stub":
+        return {}
+    if args.steps < 1:
+        raise ValueError("--steps must be positive")
+    return {"sampler": args.sampler, "steps": args.steps, "voice": args.voice}
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     import asyncio
 
     from receiver.demo import run_demo
 
+    try:
+        settings = _generator_settings(args)
+    except ValueError as exc:
+        print(f"textcall demo: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(
-        run_demo(out_dir=args.out, model=args.model, device=args.device, play=args.play, view=args.view)
+        run_demo(out_dir=args.out, model=args.model, device=args.device, play=args.play, generator_settings=settings,
+                 view=args.view)
     )

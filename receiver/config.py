@@ -19,6 +19,7 @@ class ReceiverConfig:
     port: int = 8765
     model: str = "stub"
     device: str = "cpu"
+    generator_settings: dict = field(default_factory=dict)  # TalkingHeadSettings fields
     record: bool = True
     play: bool = False
     gallery_dir: Path | None = None

@@ -74,7 +74,13 @@ def contact_sheet(rendered: list[Rendered], path: Path, columns: int = 6, scale:
 
 
 async def run_demo(
-    *, out_dir: Path, model: str = "stub", device: str = "cpu", play: bool = False, view: bool = False
+    *,
+    out_dir: Path,
+    model: str = "default",
+    device: str = "cpu",
+    play: bool = False,
+    generator_settings: dict | None = None,
+    view: bool = False,
 ) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     gallery = out_dir / "gallery"
@@ -89,6 +95,7 @@ async def run_demo(
         port=0,
         model=model,
         device=device,
+        generator_settings=dict(generator_settings or {}),
         play=play,
         gallery_dir=gallery,
         loopback=True,

@@ -1,0 +1,233 @@
+"""``textcall eval model``: generate clips for sentences outside the training corpus and measure them.
+
+Per input mode it reports:
+- caption adherence: the face-gender judge (``model/evaluation/gender.py``, trained on clean corpus
+  frames, independent of the generator) applied to the generated frames, against the caption asked for;
+- lip sync: offset and confidence (LSE-C) from the SyncNet expert, searched over +/-15 frames, and
+  the model-free mouth-motion / audio-envelope correlation with its best lag (``model/lipsync/metric.py``);
+- the same sync figures for held-out corpus clips (test-split sentences), as the reference;
+- generation time per second of output.
+
+The clips, a contact sheet and ``eval.json`` / ``eval.md`` are written to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from model.clip import Request
+from model.evaluation.cli import MODES  # one list, defined where `textcall --help` reads it cheaply
+
+logger = logging.getLogger(__name__)
+
+CAPTIONS = {"male": "A man is talking", "female": "A woman is talking"}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    clips: int = 32
+    modes: tuple[str, ...] = MODES
+    reference_clips: int = 16
+    max_offset: int = 15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.modes) - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+        if self.clips < 1 or self.reference_clips < 0 or self.max_offset < 1:
+            raise ValueError("clips and max_offset must be positive, reference_clips non-negative")
+
+
+def held_out_sentences(n: int, corpus: Path, rng: np.random.Generator) -> list[str]:
+    """``n`` GRID sentences that no speaker of the corpus says (so the voice, not memory, drives the lips)."""
+    from model.corpus.grammar import random_sentences
+
+    seen = {p.stem for p in Path(corpus).glob("s*/*.mpg")} | {p.stem for p in Path(corpus).glob("s*/*.mp4")}
+    out: list[str] = []
+    while len(out) < n:
+        for sentence in random_sentences(4 * n, rng):
+            if sentence.id not in seen and sentence.text not in out:
+                out.append(sentence.text)
+            if len(out) == n:
+                break
+    return out
+
+
+def plan_requests(config: EvalConfig, sentences: list[str], style_image: Path | None) -> list[tuple[str, str, Request]]:
+    """(mode, wanted gender or "", request) for ``config.clips`` clips, modes in turn, genders alternating."""
+    plan = []
+    for i in range(config.clips):
+        mode = config.modes[i % len(config.modes)]
+        gender = ("female", "male")[(i // len(config.modes)) % 2]
+        caption = CAPTIONS[gender] if mode in ("caption+text", "caption") else ""
+        text = sentences[i % len(sentences)] if "text" in mode else ""
+        style = style_image if mode.startswith("style") else None
+        request = Request(caption=caption, text=text, style_image=style, seed=config.seed * 1000 + i, session=f"eval-{i}")
+        plan.append((mode, gender if caption else "", request))
+    return plan
+
+
+def reference_clips(corpus: Path, n: int, *, seconds: float = 2.5, size: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n`` held-out (test-split) corpus clips, cropped exactly as the training cache was."""
+    from model.corpus.grid import PrepareConfig, SkipClip, assign_split, discover, process_clip
+
+    sources, _ = discover(corpus)
+    settings = PrepareConfig(root=Path(corpus), out=Path(corpus), size=size, seconds=seconds)
+    clips = []
+    for src in sources:
+        if len(clips) >= n:
+            break
+        if assign_split(src.speaker, src.sentence, settings) != "test":
+            continue
+        try:
+            item = process_clip(src, settings)
+        except SkipClip as exc:
+            logger.info("reference clip %s skipped: %s", src.video.name, exc)
+            continue
+        clips.append((item["video"].transpose(0, 2, 3, 1).copy(), item["audio"]))
+    return clips
+
+
+def _sync(video: np.ndarray, audio: np.ndarray, syncnet: Path | None, max_offset: int) -> dict:
+    from model.lipsync.metric import evaluate_clip
+
+    report = evaluate_clip(video, audio, syncnet=syncnet, max_offset=max_offset)
+    out = {"motion_lag": report["model_free"]["lag"], "motion_corr": round(report["model_free"]["correlation"], 4)}
+    if "syncnet" in report:
+        out.update(offset=report["syncnet"]["offset"], confidence=round(report["syncnet"]["lse_c"], 4),
+                   lse_d=round(report["syncnet"]["lse_d"], 4))
+    return out
+
+
+def run_eval(
+    generator,
+    out: Path,
+    *,
+    corpus: Path,
+    judge: Path,
+    syncnet: Path | None,
+    style_image: Path | None = None,
+    config: EvalConfig = EvalConfig(),
+    progress: bool = True,
+) -> dict:
+    """Generate, measure, and write ``out/eval.json``, ``out/eval.md``, ``out/contact_sheet.png``, ``out/clips/``."""
+    from model.evaluation.gender import GenderClassifier
+    from model.media import write_mp4
+
+    out = Path(out)
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.seed)
+    if any(m.startswith("style") for m in config.modes) and style_image is None:
+        raise ValueError("a style mode needs --style-image")
+    judge_net = GenderClassifier.load(judge)
+    sentences = held_out_sentences(config.clips, corpus, rng)
+    rows = []
+    sheet = []
+    for i, (mode, gender, request) in enumerate(tqdm(plan_requests(config, sentences, style_image), desc="eval", disable=not progress)):
+        start = time.perf_counter()
+        clip = generator.generate(request)
+        seconds = time.perf_counter() - start
+        path = write_mp4(out / "clips" / f"{i:03d}_{mode.replace('+', '_')}.mp4", clip.video, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate)
+        row = {"clip": path.name, "mode": mode, "caption": request.caption, "text": request.text,
+               "seconds": round(clip.seconds, 3), "generation_s": round(seconds, 2),
+               "s_per_output_s": round(seconds / clip.seconds, 2), "timings": clip.info.get("timings", {})}
+        if gender:
+            seen = judge_net.predict_clip(clip.video)
+            row.update(wanted=gender, judged=seen, adherent=seen == gender)
+        if request.text:
+            row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
+        rows.append(row)
+        sheet.append(clip.video[:: max(1, len(clip.video) // 8)][:8])
+    reference = []
+    for video, audio in tqdm(reference_clips(corpus, config.reference_clips), desc="reference", disable=not progress):
+        reference.append(_sync(video, audio, syncnet, config.max_offset))
+    summary = summarise(rows, reference)
+    report = {"config": asdict(config), "summary": summary, "clips": rows, "reference": reference,
+              "sources": getattr(generator, "sources", {})}
+    (out / "eval.json").write_text(json.dumps(report, indent=2))
+    (out / "eval.md").write_text(markdown(summary))
+    _contact_sheet(sheet, [r["mode"] for r in rows], out / "contact_sheet.png")
+    return report
+
+
+def summarise(rows: list[dict], reference: list[dict]) -> dict:
+    """Per-mode and overall figures, and the issue's bars."""
+    summary: dict = {"modes": {}}
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        mine = [r for r in rows if r["mode"] == mode]
+        entry = {"clips": len(mine), "s_per_output_s": round(float(np.mean([r["s_per_output_s"] for r in mine])), 2)}
+        judged = [r for r in mine if "adherent" in r]
+        if judged:
+            entry["caption_adherence"] = round(float(np.mean([r["adherent"] for r in judged])), 3)
+        synced = [r for r in mine if "motion_lag" in r]
+        if synced:
+            entry["motion_lag_within_1"] = round(float(np.mean([abs(r["motion_lag"]) <= 1 for r in synced])), 3)
+            entry["motion_corr"] = round(float(np.mean([r["motion_corr"] for r in synced])), 3)
+        if synced and "offset" in synced[0]:
+            entry["offset_within_1"] = round(float(np.mean([abs(r["offset"]) <= 1 for r in synced])), 3)
+            entry["confidence"] = round(float(np.mean([r["confidence"] for r in synced])), 3)
+        summary["modes"][mode] = entry
+    judged = [r for r in rows if "adherent" in r]
+    speech = [r for r in rows if "offset" in r]
+    if judged:
+        summary["caption_adherence"] = round(float(np.mean([r["adherent"] for r in judged])), 3)
+    if reference:
+        summary["reference"] = {
+            "clips": len(reference),
+            "motion_lag_within_1": round(float(np.mean([abs(r["motion_lag"]) <= 1 for r in reference])), 3),
+        }
+        if "offset" in reference[0]:
+            summary["reference"].update(
+                offset_within_1=round(float(np.mean([abs(r["offset"]) <= 1 for r in reference])), 3),
+                confidence=round(float(np.mean([r["confidence"] for r in reference])), 3),
+            )
+    if speech:
+        summary["offset_within_1"] = round(float(np.mean([abs(r["offset"]) <= 1 for r in speech])), 3)
+        summary["confidence"] = round(float(np.mean([r["confidence"] for r in speech])), 3)
+        ref_conf = summary.get("reference", {}).get("confidence")
+        if ref_conf:
+            summary["confidence_vs_reference"] = round(summary["confidence"] / ref_conf, 3)
+    summary["bars"] = {
+        "caption_adherence>=0.90": summary.get("caption_adherence", 0) >= 0.90,
+        "offset_within_1>=0.90": summary.get("offset_within_1", 0) >= 0.90,
+        "confidence>=0.8*reference": summary.get("confidence_vs_reference", 0) >= 0.80,
+    }
+    return summary
+
+
+def markdown(summary: dict) -> str:
+    lines = ["# textcall eval", "", "| mode | clips | caption adherence | SyncNet offset within ±1 | confidence | motion lag within ±1 | s per output s |",
+             "|---|---|---|---|---|---|---|"]
+    for mode, e in summary["modes"].items():
+        lines.append(f"| {mode} | {e['clips']} | {e.get('caption_adherence', '')} | {e.get('offset_within_1', '')} | "
+                     f"{e.get('confidence', '')} | {e.get('motion_lag_within_1', '')} | {e['s_per_output_s']} |")
+    ref = summary.get("reference")
+    if ref:
+        lines.append(f"| corpus reference | {ref['clips']} | | {ref.get('offset_within_1', '')} | {ref.get('confidence', '')} | "
+                     f"{ref['motion_lag_within_1']} | |")
+    lines += ["", "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in summary["bars"].items()), ""]
+    return "\n".join(lines)
+
+
+def _contact_sheet(rows: list[np.ndarray], labels: list[str], path: Path) -> None:
+    import cv2
+
+    if not rows:
+        return
+    h, w = rows[0].shape[1:3]
+    lines = []
+    for frames, label in zip(rows, labels):
+        frames = [cv2.resize(f, (w, h)) for f in frames] + [np.zeros((h, w, 3), np.uint8)] * (8 - len(frames))
+        line = np.concatenate(frames, axis=1)
+        line = cv2.resize(line, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        cv2.putText(line, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        lines.append(line)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(lines, axis=0), cv2.COLOR_RGB2BGR))
