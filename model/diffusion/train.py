@@ -17,6 +17,8 @@ import csv
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +231,7 @@ def run_training(
             dist.barrier()
 
     model.train()
+    stop = _GracefulStop(enabled=env.world == 1)  # DDP ranks must stop at the same step: torchrun's kill + resume
     bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)
     window: list[tuple[float, dict[str, float]]] = []
     tick = time.perf_counter()
@@ -269,8 +272,42 @@ def run_training(
                     csv.writer(fh).writerow([done, f"{mean:.6f}", *(f"{extras[k]:.6f}" for k in extras), f"{lr:.3g}", f"{rate:.4f}"])
         if done % train.save_every == 0 or done == train.steps:
             save(done)
+        elif stop.requested:
+            save(done)
+        if stop.requested:
+            logger.info("stopped by %s at step %d; checkpoint saved, run the same command to resume", stop.requested, done)
+            break
+    stop.restore()
     bar.close()
     return last or {"step": train.steps}
+
+
+class _GracefulStop:
+    """SIGTERM/SIGINT during training: finish the step, save, and return (the run resumes later).
+
+    Only in the main thread of the main process (signal handlers cannot be set elsewhere); a
+    second signal falls through to the previous handler, so a stuck run can still be killed.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.requested = ""
+        self._previous: dict[int, object] = {}
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # second signal: stop now
+            self.restore()
+            signal.raise_signal(signum)
+            return
+        self.requested = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: int, world: int, last: dict) -> None:

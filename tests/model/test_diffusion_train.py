@@ -180,3 +180,23 @@ def test_corpus_cache_folder(tmp_path) -> None:
     assert loaded.caption.tolist() == [2, 1]
     assert np.array_equal(loaded.video, seg.video)
     assert np.allclose(loaded.audio, seg.audio, atol=1e-4)
+
+
+def test_sigterm_saves_the_current_step_and_exits(tmp_path) -> None:
+    """A polite stop (SIGTERM, Ctrl-C) checkpoints the step it stopped at, not the last save."""
+    out = tmp_path / "run"
+    args = ["diffusion", "--toy", "8", "--config", "tiny", "--out", str(out), "--batch-size", "2",
+            "--save-every", "100000", "--log-every", "1", "--threads", "1", "--no-progress", "--steps", "100000"]
+    proc = subprocess.Popen(_cli(*args), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    curve = out / "loss.csv"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (curve.is_file() and len(curve.read_text().splitlines()) > 3):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    step = json.loads((out / "train_state.json").read_text())["step"]
+    assert step >= 3 and (out / "model.safetensors").is_file()
