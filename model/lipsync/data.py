@@ -32,6 +32,7 @@ class LipData:
     video: np.ndarray  # uint8 [N, F, 3, H, W] RGB
     boxes: np.ndarray  # int64 [N, 4] x0, y0, x1, y1
     windows: Tensor  # float32 [N, F, 1, 80, 16]
+    speakers: np.ndarray | None = None  # int64 [N] speaker index (other-segment negatives stay within it)
 
     def __post_init__(self) -> None:
         n = self.video.shape[0]
@@ -43,6 +44,8 @@ class LipData:
             raise ValueError(f"segments need at least {T + 1} frames, got {self.video.shape[1]}")
         if self.boxes.shape != (n, 4) or self.windows.shape[:2] != (n, self.video.shape[1]):
             raise ValueError("boxes and windows must match the segments")
+        if self.speakers is not None and self.speakers.shape != (n,):
+            raise ValueError("speakers must hold one index per segment")
 
     def __len__(self) -> int:
         return self.video.shape[0]
@@ -52,8 +55,9 @@ class LipData:
         return self.video.shape[1]
 
     @classmethod
-    def from_arrays(cls, video: np.ndarray, audio: np.ndarray, fps: int = 16, *, progress: bool = False) -> LipData:
-        """``video uint8 [N, F, 3, H, W]``, ``audio float32 [N, S]`` at 16 kHz."""
+    def from_arrays(cls, video: np.ndarray, audio: np.ndarray, fps: int = 16, *, speakers=None,
+                    progress: bool = False) -> LipData:
+        """``video uint8 [N, F, 3, H, W]``, ``audio float32 [N, S]`` at 16 kHz, optional speaker labels [N]."""
         from tqdm.auto import tqdm  # noqa: PLC0415
 
         if audio.ndim != 2 or audio.shape[0] != video.shape[0]:
@@ -66,7 +70,10 @@ class LipData:
             b = clip_box(frames)
             boxes[k] = (b.x0, b.y0, b.x1, b.y1)
             windows[k] = mel_windows(melspectrogram(np.asarray(audio[k], np.float32)), f, fps)
-        return cls(video, boxes, windows)
+        ids = None
+        if speakers is not None:
+            _, ids = np.unique(np.asarray(speakers), return_inverse=True)
+        return cls(video, boxes, windows, ids)
 
     @classmethod
     def from_cache(cls, folder: str | Path, split: str = "train", *, limit: int | None = None, progress: bool = True) -> LipData:
@@ -76,11 +83,12 @@ class LipData:
         if cache.sample_rate != SAMPLE_RATE:
             raise ValueError(f"{folder}: audio at {cache.sample_rate} Hz, the lip-sync networks need {SAMPLE_RATE} Hz")
         video, audio, _ = cache.arrays()
+        speakers = cache.speakers()
         if limit is not None:
-            video, audio = video[:limit], audio[:limit]
+            video, audio, speakers = video[:limit], audio[:limit], speakers[:limit]
         if len(video) == 0:
             raise ValueError(f"{folder}: the {split} split is empty")
-        return cls.from_arrays(video, audio, cache.fps, progress=progress)
+        return cls.from_arrays(video, audio, cache.fps, speakers=speakers, progress=progress)
 
     # -- crops --------------------------------------------------------------------------------------
     def faces(self, n: int, frames: np.ndarray) -> Tensor:
@@ -95,8 +103,9 @@ class LipData:
         """``(mel [B,1,80,16], lower halves [B,15,48,96], label [B])``: half in sync (1), half off (0).
 
         Off-sync audio comes from the same segment ``min_shift``+ frames away (Wav2Lip's negatives),
-        or, for a share ``other_segment`` of them, from another segment (easier: they teach "speech
-        or not" first, which gets the expert off chance level sooner on a small corpus).
+        or, for a share ``other_segment`` of them, from another segment of the same speaker (easier:
+        they teach "this mouth says this or not" first, which gets the expert off chance level sooner
+        on a small corpus; the same speaker, so that voice-to-face identity is no shortcut).
         """
         n = rng.integers(0, len(self), batch)
         start = rng.integers(0, self.frames - T + 1, batch)
@@ -106,10 +115,20 @@ class LipData:
         audio_start = np.where(label > 0, start, other)
         audio_n = n.copy()
         if other_segment > 0 and len(self) > 1:
-            swap = (label == 0) & (rng.random(batch) < other_segment)
-            audio_n[swap] = (n[swap] + rng.integers(1, len(self), int(swap.sum()))) % len(self)
-            audio_start[swap] = rng.integers(0, self.frames - T + 1, int(swap.sum()))
+            swap = np.nonzero((label == 0) & (rng.random(batch) < other_segment))[0]
+            for b in swap:
+                pool = self._same_speaker(int(n[b]))
+                if len(pool):
+                    audio_n[b] = int(rng.choice(pool))
+                    audio_start[b] = int(rng.integers(0, self.frames - T + 1))
         return self._sync_items(n, start, audio_start, label, audio_n)
+
+    def _same_speaker(self, n: int) -> np.ndarray:
+        """Other segments of segment ``n``'s speaker (all other segments when speakers are unknown)."""
+        if self.speakers is None:
+            return np.delete(np.arange(len(self)), n)
+        same = np.nonzero(self.speakers == self.speakers[n])[0]
+        return same[same != n]
 
     def sync_eval_set(self, *, min_shift: int = 2, starts_per_segment: int = 4, seed: int = 1234):
         """A fixed list of (segment, video start, audio start, label) for validation."""

@@ -87,19 +87,26 @@ def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple
 
 @torch.no_grad()
 def evaluate_syncnet(net: SyncNet, data: LipData, *, min_shift: int = 2, batch: int = 64, device="cpu") -> dict[str, float]:
-    """Accuracy (cosine > 0.5 for in-sync, <= 0.5 off-sync) and BCE on a fixed validation set."""
+    """On a fixed validation set of in-sync and same-segment off-sync windows: accuracy (cosine > 0.5
+    for in-sync, <= 0.5 off-sync), BCE, and the AUC (chance that an in-sync pair scores above an
+    off-sync one: what the offset search relies on, independent of the 0.5 threshold)."""
     was = net.training
     net.eval()
     items = data.sync_eval_set(min_shift=min_shift)
-    losses, correct = [], 0.0
+    losses, correct, sims, labels = [], 0.0, [], []
     for k in range(0, len(items), batch):
         n, s, a, y = (np.array(c) for c in zip(*items[k:k + batch]))
         mel, faces, label = (t.to(device) for t in data._sync_items(n, s, a, y))
         loss, d = cosine_bce(*net(mel, faces), label)
         losses.append(loss.item() * len(label))
         correct += ((d > 0.5).float() == label).float().sum().item()
+        sims.append(d.cpu().numpy())
+        labels.append(y)
     net.train(was)
-    return {"val_loss": sum(losses) / len(items), "val_accuracy": correct / len(items)}
+    d, y = np.concatenate(sims), np.concatenate(labels)
+    pos, neg = d[y > 0], d[y == 0]
+    auc = float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+    return {"val_loss": sum(losses) / len(items), "val_accuracy": correct / len(items), "val_auc": auc}
 
 
 @torch.no_grad()
@@ -169,7 +176,7 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     loss_csv, val_csv = out / "loss.csv", out / "val.csv"
     _restart_csv(loss_csv, ["step", "loss", *columns, "lr", "steps_per_s"], start)
-    _restart_csv(val_csv, ["step", *(["val_loss", "val_accuracy"] if expert is None else ["val_l1", "val_sync", "val_cosine"])], start)
+    _restart_csv(val_csv, ["step", *(["val_loss", "val_accuracy", "val_auc"] if expert is None else ["val_l1", "val_sync", "val_cosine"])], start)
 
     last: dict = {}
     last_val: dict = {}
@@ -184,6 +191,8 @@ def run_training(
                         else evaluate_lipsync(probe, expert, val, device=dev))
             with open(val_csv, "a", newline="") as fh:
                 csv.writer(fh).writerow([step, *(f"{v:.6f}" for v in last_val.values())])
+            if expert is not None:
+                _write_samples(out / "samples.png", probe, val, dev)
         save_model(out, weights, config)
         save_train_state(out, module=net, optimizer=optimizer, ema=ema,
                          meta={"step": step, "seed": train.seed, "train": asdict(train),
@@ -228,6 +237,26 @@ def run_training(
                 logger.info("step %d: %s", done, ", ".join(f"{k} {v:.4f}" for k, v in last_val.items()))
     bar.close()
     return {**last, **last_val}
+
+
+@torch.no_grad()
+def _write_samples(path: Path, net: Wav2Lip, data: LipData, device) -> None:
+    """A picture to look at: for 4 validation windows, the middle frame as it is, masked, generated."""
+    import cv2  # noqa: PLC0415
+
+    items = data.gen_eval_set()[:: max(1, len(data.gen_eval_set()) // 4)][:4]
+    n, s, r = (np.array(c) for c in zip(*items))
+    mels, inputs, target, _ = (t.to(device) for t in data._gen_items(n, s, r))
+    net.eval()
+    gen = net(mels, inputs)  # [B, 3, 5, 96, 96]
+    mid = 2
+    rows = [target[:, :, mid], inputs[:, :3, mid], gen[:, :, mid]]
+    grid = torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)  # [3, 3*96, B*96]
+    img = (grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    img = cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+    tmp = path.with_name(path.name + ".tmp.png")
+    cv2.imwrite(str(tmp), img[..., ::-1])
+    tmp.replace(path)
 
 
 def _restart_csv(path: Path, header: list[str], start: int) -> None:

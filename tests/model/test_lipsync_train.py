@@ -91,7 +91,7 @@ def test_training_resumes_and_writes_a_complete_folder(tmp_path: Path) -> None:
     assert json.loads((sync_dir / "train_state.json").read_text())["step"] == 6
     assert [int(r["step"]) for r in _rows(sync_dir / "loss.csv")] == [1, 2, 3, 4, 5, 6]
     assert [int(r["step"]) for r in _rows(sync_dir / "val.csv")] == [2, 4, 6]
-    assert 0 <= float(_rows(sync_dir / "val.csv")[-1]["val_accuracy"]) <= 1
+    assert 0 <= float(_rows(sync_dir / "val.csv")[-1]["val_accuracy"]) <= 1 and 0 <= float(_rows(sync_dir / "val.csv")[-1]["val_auc"]) <= 1
     for name in ("model.safetensors", "config.json", "README.md", "loss.png"):
         assert (sync_dir / name).is_file()
     expert, config = load_model(sync_dir, kind="syncnet")
@@ -103,6 +103,7 @@ def test_training_resumes_and_writes_a_complete_folder(tmp_path: Path) -> None:
     last = run_training(preset("wav2lip", "tiny"), TrainConfig(**{**gtrain.__dict__, "steps": 3}), data, gen_dir,
                         val=val, expert_dir=sync_dir, progress=False)
     assert last["step"] == 3 and {"l1", "sync", "val_l1", "val_sync"} <= last.keys()
+    assert (gen_dir / "samples.png").is_file()
     assert "SyncNet" in (gen_dir / "README.md").read_text() or "expert" in (gen_dir / "README.md").read_text()
     with pytest.raises(ValueError, match="expert"):
         run_training(preset("wav2lip", "tiny"), gtrain, data, tmp_path / "x", progress=False)
