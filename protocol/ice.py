@@ -9,17 +9,23 @@ Both ``textcall send`` and ``textcall receive`` take the same options, so they s
 - ``--ice-config FILE``: JSON in the browser's ``RTCConfiguration`` shape, either a list of servers or
   ``{"iceServers": [...]}``, each ``{"urls": "turn:..." | [...], "username": ..., "credential": ...}``.
 
-aiortc turns an :class:`IceServer` into ``RTCIceServer(urls, username, credential)``.
+aiortc turns an :class:`IceServer` into ``RTCIceServer(urls, username, credential)``. aiortc 1.16
+uses only the first STUN URL and the first TURN URL of the whole list (``turn:`` over udp or tcp,
+``turns:`` over tcp); :func:`ice_servers` warns when more are given.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 _URL = re.compile(r"(stuns?|turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?")
+
+
+logger = logging.getLogger(__name__)
 
 
 class IceConfigError(ValueError):
@@ -36,10 +42,16 @@ class IceServer:
         if not self.urls:
             raise IceConfigError("an ICE server needs at least one URL")
         for url in self.urls:
-            if not _URL.fullmatch(url):
+            match = _URL.fullmatch(url)
+            if not match:
                 raise IceConfigError(
                     f"ICE server URL {url!r} is not stun:HOST[:PORT] or turn(s):HOST[:PORT][?transport=udp|tcp]"
                 )
+            scheme, transport = match.group(1), match.group(5)
+            if scheme.startswith("stun") and transport:
+                raise IceConfigError(f"ICE server URL {url!r}: a STUN URL takes no ?transport")
+            if scheme == "turns" and transport == "udp":
+                raise IceConfigError(f"ICE server URL {url!r}: turns: (TURN over TLS) runs over tcp only")
         if self.is_turn and not (self.username and self.credential):
             raise IceConfigError(f"TURN server {self.urls[0]} needs a username and a credential")
 
@@ -66,6 +78,11 @@ def ice_servers(
         servers.append(IceServer((url,), username if turn else None, credential if turn else None))
     if config_file is not None:
         servers.extend(load_ice_config(config_file))
+    for kind in ("stun", "turn"):
+        found = [url for server in servers for url in server.urls if url.startswith(kind)]
+        if len(found) > 1:
+            logger.warning("aiortc uses only the first %s URL (%s); ignoring %s", kind.upper(), found[0],
+                           ", ".join(found[1:]))
     return tuple(servers)
 
 

@@ -216,7 +216,7 @@ class Sender:
                 pass
         if conn is not None:
             self._record_wire(conn)
-            await conn.pc.close()
+            await asyncio.shield(conn.pc.close())
         self.outbox.close()
 
     # ---------------------------------------------------------------------------- connection
@@ -255,7 +255,9 @@ class Sender:
                 if conn is not None:
                     self._record_wire(conn)
                     self._conn = None
-                    await conn.pc.close()
+                    # shielded: aiortc's close() awaits one future shared by every caller, and
+                    # cancelling this task mid-close would cancel it for them too (close() below)
+                    await asyncio.shield(conn.pc.close())
             if self._closing:
                 return
             if not self.config.reconnect:

@@ -154,7 +154,8 @@ def register_eval_sync(subparsers) -> None:
             "Audio-visual sync of a talking-head video with audio (MP4, MPG, AVI ...), at 16 fps:\n"
             "(a) SyncNet: mean embedding distance for audio offsets -15..15 frames; offset = the\n"
             "    minimum, LSE-D = that minimum distance, LSE-C = median distance - minimum;\n"
-            "(b) model-free: correlation of mouth-region motion with the audio RMS envelope, best lag.\n"
+            "(b) model-free: correlation of mouth-region motion with the change of the audio RMS\n"
+            "    envelope, best lag (noisy on one short clip: pass several files to pool them).\n"
             "Offset convention: +k = the audio lags the video by k frames (sound comes k frames late)."
         ),
         formatter_class=argparse.RawTextHelpFormatter,

@@ -10,7 +10,8 @@ so the receiver's window holds them back. The script prints:
 - lost: utterances that never got a rendered ack, or never appear in the receiver's session
   journals; duplicated: utterances rendered (journalled) more than once. The bar is 0 and 0.
 - ack latency p50/p99: from ``say()`` to the rendered ack, so it includes the wait for the window
-  and the queue behind the other senders (one generation thread serves them all);
+  and the queue behind the other senders (one generation thread serves them all); arrival->clip is
+  the receiver's own ``render_ms`` (from an utterance's arrival to its recorded clip);
 - receiver peak RSS (VmHWM) and RSS sampled at the start, middle and end of the run (flat = bounded);
 - wall time and clips per second.
 
@@ -66,6 +67,7 @@ async def run(args: argparse.Namespace) -> int:
     senders: list[Sender] = []
     said_at: dict[tuple[str, int], float] = {}
     latencies: list[float] = []
+    receiver_ms: list[int] = []  # arrival at the receiver -> clip recorded (its queue included)
     acked: collections.Counter[tuple[str, int]] = collections.Counter()
     refused: list[tuple[str, Refused]] = []
     total = args.senders * args.utterances
@@ -80,6 +82,8 @@ async def run(args: argparse.Namespace) -> int:
                 acked[key] += 1
                 if key in said_at and acked[key] == 1:
                     latencies.append(time.monotonic() - said_at[key])
+                    if not event.duplicate:
+                        receiver_ms.append(event.render_ms)
                     bar.update(1)
             elif isinstance(event, Refused):
                 refused.append((name, event))
@@ -131,6 +135,7 @@ async def run(args: argparse.Namespace) -> int:
         ("ack latency p50", f"{percentile(latencies, 50):.2f} s"),
         ("ack latency p99", f"{percentile(latencies, 99):.2f} s"),
         ("ack latency max", f"{max(latencies, default=float('nan')):.2f} s"),
+        ("arrival->clip p50/p99", f"{percentile(receiver_ms, 50) / 1000:.2f} / {percentile(receiver_ms, 99) / 1000:.2f} s"),
         ("receiver peak RSS", f"{peak / 1024:.0f} MiB"),
         ("receiver RSS start/mid/end", " / ".join(
             f"{rss_samples[i] / 1024:.0f}" for i in (0, len(rss_samples) // 2, -1)) + " MiB"),
