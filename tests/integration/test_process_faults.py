@@ -109,3 +109,27 @@ async def test_sender_process_killed_with_unacked_utterances_and_restarted(make_
     assert [r.request.text for r in rendered] == LINES[:12]
     journal = [e for e in rendered_events(receiver.out) if e.sender_id == "phoenix"]
     assert [e.seq for e in journal] == list(range(1, 13))
+
+
+async def test_a_failing_utterance_gets_an_error_and_the_rest_render(make_receiver, make_sender):
+    from sender.client import Refused
+    from tests.integration.test_bad_input import FailsOnce
+
+    receiver = await make_receiver(generator=FailsOnce())
+    sender = await make_sender(receiver, sender_id="unlucky")
+    texts = ["one", "two", "boom", "four", "five"]
+    for text in texts:
+        sender.say(text=text)
+    assert await sender.drain(30)
+    refused = []
+    while not sender.events.empty():
+        event = sender.events.get_nowait()
+        if isinstance(event, Refused):
+            refused.append(event)
+    assert [(r.seq, r.code) for r in refused] == [(3, "GENERATION_FAILED")]
+    assert "out of memory" in refused[0].reason
+    rendered = []
+    while not receiver.rendered.empty():
+        rendered.append(receiver.rendered.get_nowait())
+    assert [(r.seq, r.request.text) for r in rendered] == [(1, "one"), (2, "two"), (4, "four"), (5, "five")]
+    assert [e.seq for e in rendered_events(receiver.out)] == [1, 2, 4, 5]  # the journal agrees

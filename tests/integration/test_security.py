@@ -178,3 +178,19 @@ def test_default_host_is_loopback():
 
     args = build_parser().parse_args(["receive"])
     assert args.host == "127.0.0.1"
+
+
+async def test_oversized_chunked_body_is_refused_without_a_session(receiver):
+    """No Content-Length to trust: the body is cut off at the limit while it is read."""
+
+    async def body():
+        for _ in range(20):
+            yield b"x" * 8192
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            receiver.url + "/offer", data=body(), headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as response:
+            assert response.status == 413
+            assert "larger than" in await response.text()
+    assert receiver.sessions() == {}
