@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from protocol import textcall_pb2 as pb
+from protocol import textpack
 
 PROTOCOL_VERSION = 1
 CHANNEL_LABEL = "textcall"
@@ -72,8 +73,33 @@ def decode(frame: bytes | str, limits: Limits = DEFAULT_LIMITS) -> pb.Envelope:
         envelope.ParseFromString(frame)
     except DecodeError as exc:
         raise ProtocolError("malformed protobuf: not a textcall.v1.Envelope", Code.BAD_FRAME) from exc
+    if envelope.WhichOneof("body") == "utterance" and envelope.utterance.packed:
+        _expand(envelope.utterance, limits)
     validate(envelope, limits)
     return envelope
+
+
+def _inflate(msg: pb.Utterance, limits: Limits) -> tuple[str, str]:
+    seq = msg.seq or None
+    if msg.caption or msg.text:
+        raise ProtocolError("an utterance with packed text must leave caption and text empty", seq=seq)
+    if msg.dictionary not in textpack.DICTIONARIES:
+        raise ProtocolError(f"unknown text dictionary {msg.dictionary}", Code.BAD_MESSAGE, seq)
+    cap = 4 * (limits.max_caption_chars + limits.max_text_chars) + 1  # UTF-8: at most 4 bytes a char
+    try:
+        return textpack.unpack(msg.packed, msg.dictionary, max_bytes=cap)
+    except textpack.PackError as exc:
+        code = Code.TOO_LARGE if "more than" in str(exc) else Code.BAD_MESSAGE
+        raise ProtocolError(str(exc), code, seq) from None
+
+
+def _expand(msg: pb.Utterance, limits: Limits) -> None:
+    """Replace ``packed`` by the caption and text it holds, so the rest of the receiver sees a
+    plain utterance."""
+    caption, text = _inflate(msg, limits)
+    msg.ClearField("packed")
+    msg.ClearField("dictionary")
+    msg.caption, msg.text = caption, text
 
 
 def encode(envelope: pb.Envelope, limits: Limits = DEFAULT_LIMITS) -> bytes:
@@ -136,14 +162,21 @@ def _check_welcome(msg: pb.Welcome, limits: Limits) -> None:
     _check_id(msg.session_id, "session id")
     if msg.window < 1:
         raise ProtocolError("Welcome.window must be at least 1")
+    if len(msg.capabilities) > limits.max_capabilities:
+        raise ProtocolError("too many capabilities", Code.TOO_LARGE)
+    for capability in msg.capabilities:
+        _check_id(capability, "capability")
 
 
 def _check_utterance(msg: pb.Utterance, limits: Limits) -> None:
     if msg.seq < 1:
         raise ProtocolError("Utterance.seq must be 1 or more", Code.BAD_MESSAGE)
     seq = msg.seq
-    _check_text(msg.caption, "caption", limits.max_caption_chars, seq)
-    _check_text(msg.text, "speech text", limits.max_text_chars, seq)
+    caption, text = _inflate(msg, limits) if msg.packed else (msg.caption, msg.text)
+    if msg.dictionary and not msg.packed:
+        raise ProtocolError("Utterance.dictionary is set without packed text", Code.BAD_MESSAGE, seq)
+    _check_text(caption, "caption", limits.max_caption_chars, seq)
+    _check_text(text, "speech text", limits.max_text_chars, seq)
     if msg.style_image_id:
         try:
             _check_id(msg.style_image_id, "style image id")
@@ -216,6 +249,7 @@ def welcome(
     window: int,
     model: str,
     limits: Limits = DEFAULT_LIMITS,
+    capabilities: tuple[str, ...] = (),
 ) -> pb.Envelope:
     return pb.Envelope(
         welcome=pb.Welcome(
@@ -226,22 +260,39 @@ def welcome(
             max_text_chars=limits.max_text_chars,
             max_style_image_bytes=limits.max_style_image_bytes,
             model=model,
+            capabilities=list(capabilities),
         )
     )
 
 
 def utterance(
-    seq: int, *, caption: str = "", text: str = "", style_image_id: str = "", sent_unix_ms: int = 0
+    seq: int,
+    *,
+    caption: str = "",
+    text: str = "",
+    style_image_id: str = "",
+    sent_unix_ms: int = 0,
+    dictionary: int = 0,
 ) -> pb.Envelope:
-    return pb.Envelope(
-        utterance=pb.Utterance(
-            seq=seq,
-            caption=caption,
-            text=text,
-            style_image_id=style_image_id,
-            sent_unix_ms=sent_unix_ms or now_ms(),
-        )
-    )
+    """An utterance; with ``dictionary`` (a version the receiver announced as ``deflate-N``),
+    caption and text travel compressed in ``packed`` when that is smaller."""
+    message = pb.Utterance(seq=seq, style_image_id=style_image_id, sent_unix_ms=sent_unix_ms or now_ms())
+    packed = textpack.pack(caption, text, dictionary) if dictionary and (caption or text) else b""
+    if packed and len(packed) < len(caption.encode()) + len(text.encode()):
+        message.packed, message.dictionary = packed, dictionary
+    else:
+        message.caption, message.text = caption, text
+    return pb.Envelope(utterance=message)
+
+
+def capabilities() -> tuple[str, ...]:
+    """What a receiver with this codec understands beyond the core (Welcome.capabilities)."""
+    return tuple(textpack.capability(v) for v in sorted(textpack.DICTIONARIES)) + (QUIET,)
+
+
+# Hello/Welcome capability: the sender wants no QUEUED acks and pings only when the link is idle;
+# the receiver then tolerates longer silences (see receiver/session.py).
+QUIET = "quiet"
 
 
 def ack(

@@ -40,7 +40,7 @@ class Hello(_message.Message):
     def __init__(self, sender_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("session_id", "protocol_version", "last_rendered_seq", "window", "max_text_chars", "max_style_image_bytes", "model")
+    __slots__ = ("session_id", "protocol_version", "last_rendered_seq", "window", "max_text_chars", "max_style_image_bytes", "model", "capabilities")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     LAST_RENDERED_SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class Welcome(_message.Message):
     MAX_TEXT_CHARS_FIELD_NUMBER: _ClassVar[int]
     MAX_STYLE_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     protocol_version: int
     last_rendered_seq: int
@@ -55,21 +56,26 @@ class Welcome(_message.Message):
     max_text_chars: int
     max_style_image_bytes: int
     model: str
-    def __init__(self, session_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., last_rendered_seq: _Optional[int] = ..., window: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., max_style_image_bytes: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., last_rendered_seq: _Optional[int] = ..., window: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., max_style_image_bytes: _Optional[int] = ..., model: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Utterance(_message.Message):
-    __slots__ = ("seq", "caption", "text", "style_image_id", "sent_unix_ms")
+    __slots__ = ("seq", "caption", "text", "style_image_id", "sent_unix_ms", "packed", "dictionary")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CAPTION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     STYLE_IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SENT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    DICTIONARY_FIELD_NUMBER: _ClassVar[int]
     seq: int
     caption: str
     text: str
     style_image_id: str
     sent_unix_ms: int
-    def __init__(self, seq: _Optional[int] = ..., caption: _Optional[str] = ..., text: _Optional[str] = ..., style_image_id: _Optional[str] = ..., sent_unix_ms: _Optional[int] = ...) -> None: ...
+    packed: bytes
+    dictionary: int
+    def __init__(self, seq: _Optional[int] = ..., caption: _Optional[str] = ..., text: _Optional[str] = ..., style_image_id: _Optional[str] = ..., sent_unix_ms: _Optional[int] = ..., packed: _Optional[bytes] = ..., dictionary: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("seq", "outcome", "media_seconds", "render_ms", "queue_depth")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,6 +27,10 @@ class BitrateMeter:
     media_seconds: float = 0.0
     clips: int = 0
     utterance_payload_bytes: int = 0
+    # wire bytes when the first message (Hello) arrived: ICE/DTLS handshake, SCTP association and
+    # the channel's DCEP open. A one-off cost, reported apart from the steady-state rate.
+    setup_wire_bytes_received: int | None = None
+    setup_wire_bytes_sent: int | None = None
 
     def received(self, frame_bytes: int, *, utterance: bool = False) -> None:
         self.payload_bytes_received += frame_bytes
@@ -39,6 +46,11 @@ class BitrateMeter:
         """Latest DTLS transport counters (cumulative for the connection)."""
         self.wire_bytes_sent = max(self.wire_bytes_sent, sent)
         self.wire_bytes_received = max(self.wire_bytes_received, received)
+
+    def mark_setup(self) -> None:
+        if self.setup_wire_bytes_received is None:
+            self.setup_wire_bytes_received = self.wire_bytes_received
+            self.setup_wire_bytes_sent = self.wire_bytes_sent
 
     def rendered(self, seconds: float) -> None:
         self.media_seconds += seconds
@@ -57,6 +69,8 @@ class BitrateMeter:
                 "payload_both_ways": per_media(self.payload_bytes_received + self.payload_bytes_sent),
                 "wire_in": per_media(self.wire_bytes_received),
                 "wire_both_ways": per_media(self.wire_bytes_received + self.wire_bytes_sent),
+                "wire_in_after_setup": per_media(self.wire_bytes_received - (self.setup_wire_bytes_received or 0)),
+                "wire_out_after_setup": per_media(self.wire_bytes_sent - (self.setup_wire_bytes_sent or 0)),
             },
         }
 
@@ -70,6 +84,15 @@ class BitrateMeter:
             f"wire = {report['payload_in']} / {report['wire_in']} bit/s of media"
         )
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, *, report: bool = True) -> None:
+        """``bitrate.json`` at ``path``; with ``report`` also the session's text-link report
+        (report.json/.md/.html, no media baselines) beside it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.report(), indent=2) + "\n", encoding="utf-8")
+        if report:
+            try:
+                from receiver.report.session_report import write_session_report
+
+                write_session_report(path.parent, self.report())
+            except Exception:  # a report is a nicety: never lose the session over it
+                logger.exception("session %s: writing the bitrate report failed", self.session_id)

@@ -26,6 +26,8 @@ from receiver.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
 
+QUIET_DEAD_AFTER = 60.0  # seconds of silence a quiet sender's session survives (ICE consent still runs)
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -92,6 +94,7 @@ class Session:
         self._on_closed_cb = on_closed
         self.dead_after = dead_after
         self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
+        self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
         self.bound_sender_id = bound_sender_id  # set when the token belongs to one sender (--tokens)
         self.folder = config.out_dir / session_id
         self.meter = BitrateMeter(session_id)
@@ -155,6 +158,11 @@ class Session:
         if self.sender_id is not None and self.sender_id != msg.sender_id:
             raise ProtocolError("sender id cannot change within a session", Code.UNEXPECTED)
         self.sender_id = msg.sender_id
+        if codec.QUIET in msg.capabilities:
+            self.quiet = True  # its pings come only when the link is idle: tolerate longer silences
+            self.dead_after = max(self.dead_after, QUIET_DEAD_AFTER)
+        self._update_wire()
+        self.meter.mark_setup()  # what the connection cost before the first message
         self._on_hello_cb(self)  # the app closes older sessions of the same sender
         last = self.render_log.last(msg.sender_id)
         logger.info("session %s: hello from %s (rendered up to #%d)", self.id, msg.sender_id, last)
@@ -166,6 +174,7 @@ class Session:
                 window=self.config.queue_size,
                 model=self.generator.name,
                 limits=self.config.limits,
+                capabilities=codec.capabilities(),
             )
         )
 
@@ -202,7 +211,8 @@ class Session:
         self._queued.add(msg.seq)
         self._journal("utterance", seq=msg.seq, caption=msg.caption, text=msg.text,
                       style_image_id=msg.style_image_id, sent_unix_ms=msg.sent_unix_ms)
-        self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize() - 1))
+        if not self.quiet:  # a quiet sender learns of its utterance when it is rendered
+            self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize() - 1))
 
     def _on_style_image(self, msg: pb.StyleImage) -> None:
         if self.sender_id is None:

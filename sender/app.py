@@ -92,6 +92,8 @@ class SendOptions:
     style_images: dict[str, bytes] = field(default_factory=dict)
     timeout: float = 600.0
     loopback: bool = False
+    batch_seconds: float = 0.0  # join lines within this many seconds into one utterance (0: off)
+    pace_wpm: float = 0.0  # say a script at this many words per minute (0: all at once)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SendOptions:
@@ -109,6 +111,8 @@ class SendOptions:
                 config_file=Path(args.ice_config) if args.ice_config else None,
             ),
             tls_ca=Path(args.tls_ca) if args.tls_ca else None,
+            compress=bool(getattr(args, "compress", False) or getattr(args, "low_bitrate", False)),
+            quiet=bool(getattr(args, "quiet_heartbeat", False) or getattr(args, "low_bitrate", False)),
         )
         script = read_script(Path(args.script)) if args.script else None
         single = None
@@ -120,7 +124,13 @@ class SendOptions:
         if args.style_image:
             path = Path(args.style_image)
             images[image_id_for(path)] = path.read_bytes()
-        return cls(config, script, single, images, args.timeout, args.loopback)
+        batch = getattr(args, "batch", 0.0) or (15.0 if getattr(args, "low_bitrate", False) else 0.0)
+        pace = getattr(args, "pace", 0.0) or 0.0
+        if batch < 0 or pace < 0:
+            raise ValueError("--batch and --pace must not be negative")
+        if pace and script is None:
+            raise ValueError("--pace needs --script")
+        return cls(config, script, single, images, args.timeout, args.loopback, batch, pace)
 
 
 class Console:
@@ -199,7 +209,10 @@ async def run_send(options: SendOptions) -> int:
             sender.upload_style_image(image_id, data)
             console._print(f"style image {image_id!r} ({len(data)} bytes) will be uploaded")
         await sender.start()
-        if options.script is not None:
+        if options.script is not None and (options.pace_wpm or options.batch_seconds):
+            await _speak(sender, console, options)  # paced and/or batched: no resume bookkeeping
+            ok = await sender.drain(options.timeout)
+        elif options.script is not None:
             # A restarted script resumes: lines an earlier run queued are in the outbox (or done).
             key = script_key(options.script)
             start = sender.outbox.progress(key)
@@ -229,6 +242,24 @@ async def run_send(options: SendOptions) -> int:
         console._print(console.summary())
 
 
+async def _speak(sender: Sender, console: Console, options: SendOptions) -> None:
+    from sender.batcher import BatchConfig, Batcher
+    from sender.speaker import speak
+
+    batcher = Batcher(sender, BatchConfig(options.batch_seconds)) if options.batch_seconds else None
+    lines = [(line.caption, line.text, line.style_image_id) for line in options.script or ()]
+    if options.pace_wpm:
+        await speak(sender, lines, wpm=options.pace_wpm, batcher=batcher,
+                    on_error=lambda exc: console._print(f"not sent: {exc}"))
+        return
+    for caption, text, style in lines:
+        try:
+            batcher.add(caption=caption, text=text, style_image_id=style)
+        except (ProtocolError, FatalError) as exc:
+            console._print(f"not sent: {exc}")
+    batcher.flush()
+
+
 def script_key(lines: list[Line]) -> str:
     """Names a script by its content, so a restart with the same script resumes it."""
     digest = hashlib.sha256(json.dumps([astuple(line) for line in lines]).encode()).hexdigest()
@@ -247,6 +278,12 @@ def _say(sender: Sender, console: Console, line: Line, source: str = "") -> None
 
 async def _interactive(sender: Sender, console: Console, options: SendOptions) -> bool:
     loop = asyncio.get_running_loop()
+    batcher = None
+    if options.batch_seconds:
+        from sender.batcher import BatchConfig, Batcher
+
+        batcher = Batcher(sender, BatchConfig(options.batch_seconds))
+        console._print(f"lines are joined and sent every {options.batch_seconds:g} s")
     console._print(
         "type speech text, or 'caption | speech text | style id'; /image PATH [ID] uploads a style "
         "image; /quit (or Ctrl-D) leaves"
@@ -274,9 +311,15 @@ async def _interactive(sender: Sender, console: Console, options: SendOptions) -
                 console._print(f"cannot upload {path}: {exc}")
             continue
         try:
-            _say(sender, console, parse_line(line))
-        except ValueError as exc:
+            if batcher is not None:
+                parsed = parse_line(line)
+                batcher.add(caption=parsed.caption, text=parsed.text, style_image_id=parsed.style_image_id)
+            else:
+                _say(sender, console, parse_line(line))
+        except (ValueError, ProtocolError, FatalError) as exc:
             console._print(f"not sent: {exc}")
+    if batcher is not None:
+        batcher.flush()
     if len(sender.outbox):
         console._print(f"waiting for {len(sender.outbox)} utterance(s) to be rendered...")
     return await sender.drain(options.timeout)

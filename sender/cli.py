@@ -146,6 +146,18 @@ def register_send(subparsers) -> None:
         action="store_true",
         help="offer only loopback ICE candidates (sender and receiver on one machine)",
     )
+    low = sub.add_argument_group("low bitrate (see README 'Bitrate report')")
+    low.add_argument("--compress", action="store_true",
+                     help="send caption and text as DEFLATE with the shared dictionary (if offered)")
+    low.add_argument("--quiet-heartbeat", action="store_true",
+                     help="no QUEUED acks; ping only after 20 s without traffic (if offered)")
+    low.add_argument("--batch", type=float, metavar="SECONDS", default=0.0,
+                     help="join lines typed within SECONDS into one utterance (0: one per line)")
+    low.add_argument("--low-bitrate", action="store_true",
+                     help="all three: --compress --quiet-heartbeat --batch 15")
+    low.add_argument("--pace", type=float, metavar="WPM", default=0.0,
+                     help="with --script: send each line when a person would have said it at WPM "
+                     "words per minute (measurements; default: all at once)")
     sub.set_defaults(run=_run_send)
 
 

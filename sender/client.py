@@ -20,6 +20,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 
 from protocol import codec
 from protocol import textcall_pb2 as pb
+from protocol import textpack
 from protocol.codec import Code, Outcome, ProtocolError
 from protocol.ice import IceServer
 from sender.ice import rtc_configuration
@@ -41,6 +42,13 @@ class SenderConfig:
     tls_ca: Path | None = None  # PEM to trust for an https:// receiver (self-signed or private CA)
     ping_interval: float = 2.0
     dead_after: float = 8.0
+    # Low-bitrate link (see README "Bitrate report"): compress caption and text with the shared
+    # preset dictionary when the receiver offers it, and with `quiet` skip QUEUED acks and ping only
+    # after `quiet_ping_interval` seconds without traffic (utterances and acks prove liveness).
+    compress: bool = False
+    quiet: bool = False
+    quiet_ping_interval: float = 20.0
+    quiet_dead_after: float = 45.0
     connect_timeout: float = 20.0
     reconnect: bool = True
     max_backoff: float = 10.0
@@ -53,6 +61,8 @@ class SenderConfig:
         codec._check_id(self.sender_id, "sender id")
         if self.dead_after <= self.ping_interval:
             raise ValueError("dead_after must exceed ping_interval")
+        if self.quiet_dead_after <= self.quiet_ping_interval:
+            raise ValueError("quiet_dead_after must exceed quiet_ping_interval")
         if self.tls_ca is not None and not self.tls_ca.is_file():
             raise ValueError(f"--tls-ca {self.tls_ca} is not a file")
 
@@ -139,8 +149,11 @@ class _Connection:
     close_reason: str = "connection closed"
     in_flight: set[int] = field(default_factory=set)
     last_heard: float = field(default_factory=time.monotonic)
+    last_sent: float = field(default_factory=time.monotonic)
     window: int = 1
     wire_recorded: bool = False
+    dictionary: int = 0  # preset dictionary both sides have (0: send plain text)
+    quiet: bool = False  # both sides agreed on idle-only heartbeats
 
 
 class Sender:
@@ -297,9 +310,15 @@ class Sender:
             )
             await pc.setRemoteDescription(answer)
             await opened.wait()
-            self._send(conn, codec.hello(self.config.sender_id, ("style-upload",)))
+            wanted = ("style-upload",) + ((codec.QUIET,) if self.config.quiet else ())
+            self._send(conn, codec.hello(self.config.sender_id, wanted))
             welcome: pb.Welcome = await conn.welcome
             conn.window = welcome.window
+            offered = set(welcome.capabilities)
+            if self.config.compress:
+                known = [v for v in textpack.DICTIONARIES if textpack.capability(v) in offered]
+                conn.dictionary = max(known, default=0)
+            conn.quiet = self.config.quiet and codec.QUIET in offered
             conn.last_heard = time.monotonic()
             return conn
         except BaseException:
@@ -319,12 +338,18 @@ class Sender:
             Connected(welcome.session_id, welcome.model, welcome.window, pending=len(self.outbox))
         )
         next_ping = 0.0
+        dead_after = self.config.quiet_dead_after if conn.quiet else self.config.dead_after
         while not conn.closed.is_set():
             now = time.monotonic()
-            if now - conn.last_heard > self.config.dead_after:
+            if now - conn.last_heard > dead_after:
                 conn.close_reason = f"receiver silent for {now - conn.last_heard:.1f} s"
                 return
-            if now >= next_ping:
+            if conn.quiet:  # ping only when neither side has said anything for a while
+                idle = now - min(conn.last_sent, conn.last_heard)
+                due = idle >= self.config.quiet_ping_interval
+            else:
+                due = now >= next_ping
+            if due:
                 self._nonce += 1
                 self._send(conn, codec.ping(self._nonce))
                 next_ping = now + self.config.ping_interval
@@ -350,6 +375,7 @@ class Sender:
                 text=item.text,
                 style_image_id=item.style_image_id,
                 sent_unix_ms=item.sent_unix_ms,
+                dictionary=conn.dictionary,
             )
             self.outbox.mark_sent(item.seq)
             self._send(conn, envelope)
@@ -364,6 +390,7 @@ class Sender:
         except Exception as exc:  # aiortc raises InvalidStateError once the channel is closing
             self._on_closed(conn, f"send failed: {exc}")
             return
+        conn.last_sent = time.monotonic()
         self.counters.payload_bytes_sent += len(frame)
         self.counters.messages_sent += 1
 

@@ -1,0 +1,81 @@
+"""Caption and speech text as raw DEFLATE with a shared preset dictionary (``Utterance.packed``).
+
+A short sentence compresses poorly on its own: DEFLATE has nothing earlier to point back at. Both
+sides therefore prime the compressor with the same preset dictionary of common English words
+(``protocol/dictionaries/en-<version>.txt``, frozen once published: its SHA-256 is pinned below and
+checked when it is loaded). Raw DEFLATE (no zlib header or checksum) saves six bytes a message; the
+SCTP/DTLS layers below already protect integrity.
+
+Inflating is the dangerous direction (a few bytes can expand to megabytes), so :func:`unpack`
+stops at a fixed output cap and refuses anything longer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from functools import lru_cache
+from importlib import resources
+
+SEPARATOR = "\x1f"  # ASCII unit separator: a control character, so never inside a valid caption/text
+
+# version -> SHA-256 of the dictionary file; a published version never changes
+DICTIONARIES = {
+    1: "7b966376e8dd6d87c3bf34cb6336564dc72fc28b216563ef3010f877cfef8f5d",
+}
+LATEST = max(DICTIONARIES)
+
+
+class PackError(ValueError):
+    """``packed`` bytes that cannot be (or must not be) inflated."""
+
+
+def capability(version: int = LATEST) -> str:
+    """The Welcome capability that announces support for one dictionary version."""
+    return f"deflate-{version}"
+
+
+@lru_cache(maxsize=None)
+def dictionary(version: int) -> bytes:
+    if version not in DICTIONARIES:
+        raise PackError(f"unknown preset dictionary {version} (known: {sorted(DICTIONARIES)})")
+    data = resources.files("protocol").joinpath("dictionaries", f"en-{version}.txt").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != DICTIONARIES[version]:
+        raise PackError(f"preset dictionary {version} is corrupt (sha256 {digest[:12]}...)")
+    return data
+
+
+def pack(caption: str, text: str, version: int = LATEST) -> bytes:
+    """Raw DEFLATE of ``caption + SEPARATOR + text`` primed with dictionary ``version``."""
+    if SEPARATOR in caption or SEPARATOR in text:
+        raise PackError("caption and text may not contain the unit separator U+001F")
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary(version))
+    raw = f"{caption}{SEPARATOR}{text}".encode("utf-8")
+    return compressor.compress(raw) + compressor.flush()
+
+
+def unpack(data: bytes, version: int, *, max_bytes: int) -> tuple[str, str]:
+    """(caption, text) from ``packed``; refuses output over ``max_bytes`` (decompression bombs),
+    truncated or trailing data, bad UTF-8, and a missing separator."""
+    if not data:
+        raise PackError("packed is empty")
+    inflater = zlib.decompressobj(-15, zdict=dictionary(version))
+    try:
+        raw = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise PackError(f"packed is not valid DEFLATE: {exc}") from None
+    if len(raw) > max_bytes or inflater.unconsumed_tail:
+        raise PackError(f"packed inflates to more than {max_bytes} bytes")
+    if not inflater.eof:
+        raise PackError("packed DEFLATE stream is truncated")
+    if inflater.unused_data:
+        raise PackError("packed has bytes after the end of its DEFLATE stream")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PackError("packed does not inflate to UTF-8 text") from None
+    caption, sep, text = decoded.partition(SEPARATOR)
+    if not sep:
+        raise PackError("packed text lacks the caption separator")
+    return caption, text

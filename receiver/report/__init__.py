@@ -1,0 +1,1 @@
+"""``textcall report``: what the text link costs against sending the audio and video."""

@@ -1,0 +1,253 @@
+"""Offline encodes of the same clips with PyAV (FFmpeg) and Codec2: bytes and quality per setting.
+
+Bit rates count the codec's bitstream only (packet bytes, no container), over the media length.
+Video is measured at the paper's 64x64 / 16 fps and at GRID's 360x288 / 25 fps (the clips upscaled
+bicubically, frames repeated to 25 fps); PSNR and SSIM compare decoded luma with the source at the
+same size. Audio (16 kHz mono) is compared by log-spectral distance after removing codec delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+
+from receiver.report import quality
+from receiver.report.model import ACCEPTABLE_LSD_DB, ACCEPTABLE_PSNR_DB, ACCEPTABLE_SSIM, Baseline
+
+logger = logging.getLogger(__name__)
+
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
+
+
+@dataclass(frozen=True)
+class VideoSetting:
+    codec: str  # label: "H.264", "VP8", "VP9", "AV1"
+    encoder: str  # FFmpeg encoder name
+    decoder: str
+    setting: str  # what the sweep varies, for the table
+    options: tuple[tuple[str, str], ...] = ()
+    bit_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class AudioSetting:
+    codec: str  # "Opus", "AAC", "Codec2"
+    setting: str
+    bit_rate: int = 0  # FFmpeg target; Codec2: the mode
+
+
+SIZES = {"64x64@16": (64, 64, 16), "360x288@25": (360, 288, 25)}
+
+
+def video_settings(size: str, quick: bool) -> list[VideoSetting]:
+    small = size == "64x64@16"
+    x264 = lambda crf: VideoSetting("H.264", "libx264", "h264", f"crf {crf}",  # noqa: E731
+                                    (("crf", str(crf)), ("preset", "medium")))
+    vp8 = lambda kbps: VideoSetting("VP8", "libvpx", "vp8", f"{kbps} kb/s",  # noqa: E731
+                                    (("deadline", "good"), ("cpu-used", "2")), kbps * 1000)
+    vp9 = lambda crf: VideoSetting("VP9", "libvpx-vp9", "vp9", f"crf {crf}",  # noqa: E731
+                                   (("crf", str(crf)), ("b", "0"), ("deadline", "good"), ("cpu-used", "4")))
+    av1 = lambda crf: VideoSetting("AV1", "libsvtav1", "libdav1d", f"crf {crf}",  # noqa: E731
+                                   (("crf", str(crf)), ("preset", "8")))
+    if quick:
+        return [x264(28), vp8(32 if small else 128), vp9(40), av1(45)]
+    return (
+        [x264(c) for c in (18, 23, 28, 33, 38, 43)]
+        + [vp8(k) for k in ((8, 16, 32, 64, 128) if small else (32, 64, 128, 256, 512))]
+        + [vp9(c) for c in (30, 40, 50, 60)]
+        + [av1(c) for c in (35, 45, 55)]
+    )
+
+
+def audio_settings(quick: bool) -> list[AudioSetting]:
+    opus = [6, 8, 12, 16, 24, 32] if not quick else [6, 16]
+    aac = [16, 24, 32] if not quick else [24]
+    codec2 = [700, 1200, 1600, 2400, 3200] if not quick else [1600]
+    return (
+        [AudioSetting("Opus", f"{k} kb/s", k * 1000) for k in opus]
+        + [AudioSetting("AAC", f"{k} kb/s", k * 1000) for k in aac]
+        + [AudioSetting("Codec2", f"mode {m}", m) for m in codec2]
+    )
+
+
+def resample_video(frames: np.ndarray, fps: int, size: str) -> tuple[np.ndarray, int]:
+    """The clip at one of :data:`SIZES` (bicubic upscaling, nearest-frame rate change)."""
+    width, height, rate = SIZES[size]
+    if frames.shape[1:3] == (height, width) and fps == rate:
+        return frames, fps
+    count = int(round(frames.shape[0] * rate / fps))
+    picks = np.minimum((np.arange(count) * fps / rate).astype(int), frames.shape[0] - 1)
+    out = np.stack([cv2.resize(frames[i], (width, height), interpolation=cv2.INTER_CUBIC) for i in picks])
+    return out, rate
+
+
+def encode_video(frames: np.ndarray, fps: int, setting: VideoSetting) -> tuple[int, np.ndarray]:
+    """(bitstream bytes, decoded RGB frames) for ``frames`` uint8 ``[F, H, W, 3]``."""
+    height, width = frames.shape[1:3]
+    encoder = av.CodecContext.create(setting.encoder, "w")
+    encoder.width, encoder.height = width, height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = Fraction(1, fps)
+    encoder.framerate = Fraction(fps)
+    if setting.bit_rate:
+        encoder.bit_rate = setting.bit_rate
+    encoder.options = dict(setting.options)
+    encoder.thread_count = 1
+    packets = []
+    for index, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(format="yuv420p")
+        frame.pts = index
+        frame.time_base = Fraction(1, fps)
+        packets.extend(encoder.encode(frame))
+    packets.extend(encoder.encode(None))
+    size = sum(packet.size for packet in packets)
+    decoder = av.CodecContext.create(setting.decoder, "r")
+    if encoder.extradata:
+        decoder.extradata = encoder.extradata
+    decoded = []
+    for packet in packets:
+        decoded.extend(decoder.decode(packet))
+    decoded.extend(decoder.decode(None))
+    images = [f.to_ndarray(format="rgb24") for f in decoded]
+    if len(images) != len(frames):
+        raise RuntimeError(f"{setting.codec} {setting.setting}: {len(images)} frames decoded of {len(frames)}")
+    return size, np.stack(images)
+
+
+def encode_audio(audio: np.ndarray, rate: int, setting: AudioSetting) -> tuple[int, np.ndarray]:
+    """(bitstream bytes, decoded float32 audio at ``rate``) for mono float32 ``audio``."""
+    if setting.codec == "Codec2":
+        return _codec2(audio, rate, setting.bit_rate)
+    name = {"Opus": "libopus", "AAC": "aac"}[setting.codec]
+    encoder = av.CodecContext.create(name, "w")
+    encoder.sample_rate = rate
+    encoder.layout = "mono"
+    encoder.format = "s16" if name == "libopus" else "fltp"
+    encoder.bit_rate = setting.bit_rate
+    encoder.time_base = Fraction(1, rate)
+    if name == "libopus":
+        encoder.options = {"application": "voip"}
+    encoder.open()
+    chunk = encoder.frame_size or 1024
+    packets = []
+    samples = np.clip(audio, -1, 1).astype(np.float32)
+    padded = np.pad(samples, (0, (-samples.size) % chunk))
+    for start in range(0, padded.size, chunk):
+        piece = padded[start : start + chunk]
+        if encoder.format.name == "s16":
+            frame = av.AudioFrame.from_ndarray((piece * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+        else:
+            frame = av.AudioFrame.from_ndarray(piece[None, :], format="fltp", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        packets.extend(encoder.encode(frame))
+    packets.extend(encoder.encode(None))
+    size = sum(packet.size for packet in packets)
+    decoder = av.CodecContext.create(name, "r")
+    decoder.sample_rate = rate
+    decoder.layout = "mono"
+    if encoder.extradata:
+        decoder.extradata = encoder.extradata
+    pieces, decoded_rate = [], rate
+    for packet in packets:
+        for frame in decoder.decode(packet):
+            pieces.append(_mono_float(frame))
+            decoded_rate = frame.sample_rate  # FFmpeg's Opus decoder always gives 48 kHz
+    decoded = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    if decoded_rate != rate:
+        from scipy.signal import resample_poly
+
+        decoded = resample_poly(decoded.astype(np.float64), rate, decoded_rate).astype(np.float32)
+    return size, decoded
+
+
+def _mono_float(frame: av.AudioFrame) -> np.ndarray:
+    data = frame.to_ndarray()
+    if data.dtype == np.int16:
+        data = data.astype(np.float32) / 32768
+    if frame.format.is_planar:
+        return data.mean(axis=0).astype(np.float32)
+    return data.reshape(-1, len(frame.layout.channels)).mean(axis=1).astype(np.float32)
+
+
+def codec2_available() -> str | None:
+    """None when pycodec2 imports, else why not."""
+    try:
+        import pycodec2  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+def _codec2(audio: np.ndarray, rate: int, mode: int) -> tuple[int, np.ndarray]:
+    import pycodec2
+    from scipy.signal import resample_poly
+
+    codec = pycodec2.Codec2(mode)
+    narrow = resample_poly(audio.astype(np.float64), 8000, rate)
+    pcm = (np.clip(narrow, -1, 1) * 32767).astype(np.int16)
+    n = codec.samples_per_frame()
+    pcm = np.pad(pcm, (0, (-pcm.size) % n))
+    size, out = 0, []
+    for start in range(0, pcm.size, n):
+        bits = codec.encode(pcm[start : start + n])
+        size += len(bits)
+        out.append(codec.decode(bits))
+    decoded = np.concatenate(out).astype(np.float64) / 32768
+    return size, resample_poly(decoded, rate, 8000).astype(np.float32)
+
+
+def run_offline(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, *, quick: bool,
+                progress=None) -> list[Baseline]:
+    """Every video and audio setting on these frames and samples."""
+    seconds = video.shape[0] / fps
+    results: list[Baseline] = []
+    for size in SIZES:
+        source, size_fps = resample_video(video, fps, size)
+        for setting in video_settings(size, quick):
+            try:
+                nbytes, decoded = encode_video(source, size_fps, setting)
+            except Exception as exc:  # an encoder this FFmpeg build lacks, or refuses this size
+                logger.warning("%s %s at %s failed: %s", setting.codec, setting.setting, size, exc)
+                results.append(Baseline("offline video", f"{setting.codec} {setting.setting}", None,
+                                        resolution=size, setting=setting.setting, note=f"failed: {exc}"))
+            else:
+                bps = 8 * nbytes / seconds
+                p, s = quality.psnr(source, decoded), quality.ssim(source, decoded)
+                results.append(Baseline(
+                    "offline video", f"{setting.codec} {setting.setting}", round(bps, 1),
+                    video_bits_per_second=round(bps, 1), resolution=size, setting=setting.setting,
+                    psnr_db=round(float(p), 2), ssim=round(float(s), 4),
+                    acceptable=bool(p >= ACCEPTABLE_PSNR_DB and s >= ACCEPTABLE_SSIM),
+                ))
+            if progress is not None:
+                progress()
+    for setting in audio_settings(quick):
+        if setting.codec == "Codec2" and (why := codec2_available()) is not None:
+            results.append(Baseline("offline audio", f"Codec2 {setting.setting}", None,
+                                    setting=setting.setting, note=f"pycodec2 not installed: {why}"))
+            continue
+        try:
+            nbytes, decoded = encode_audio(audio, rate, setting)
+        except Exception as exc:
+            logger.warning("%s %s failed: %s", setting.codec, setting.setting, exc)
+            results.append(Baseline("offline audio", f"{setting.codec} {setting.setting}", None,
+                                    setting=setting.setting, note=f"failed: {exc}"))
+        else:
+            bps = 8 * nbytes / (audio.size / rate)
+            lsd = quality.log_spectral_distance(audio, quality.align_audio(audio, decoded, rate), rate)
+            results.append(Baseline(
+                "offline audio", f"{setting.codec} {setting.setting}", round(bps, 1),
+                audio_bits_per_second=round(bps, 1), resolution="16 kHz mono", setting=setting.setting,
+                audio_lsd_db=round(lsd, 2), acceptable=bool(lsd <= ACCEPTABLE_LSD_DB),
+            ))
+        if progress is not None:
+            progress()
+    return results

@@ -1,0 +1,210 @@
+"""Where the wire bytes of a data-channel connection go, datagram by datagram.
+
+aiortc counts DTLS-level bytes per transport but cannot say what they were. While a
+:class:`WireTap` is open (a context manager; it patches aiortc and aioice classes of this process
+and restores them on exit) every datagram an ICE transport of this process sends or receives is
+recorded with its size at the DTLS level (what ``RTCDtlsTransport`` counts: DTLS records, SRTP) and
+a label:
+
+- the SCTP chunk it carried: ``utterance``, ``ack``, ``ping``, ``pong``, ... (a DATA chunk whose
+  protobuf envelope is decoded), ``dcep`` (data channel open), ``sack``, ``sctp-setup`` (INIT,
+  COOKIE), ``sctp-other``;
+- ``dtls`` for handshake records and anything without an SCTP payload (SRTP when media flows).
+
+STUN datagrams (ICE connectivity checks and RFC 7675 consent refreshes every ~5 s) travel below
+DTLS; they are counted apart, per ICE connection, as ``stun``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+_LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("wiretap_label", default=None)
+_SETUP_CHUNKS = {"InitChunk", "InitAckChunk", "CookieEchoChunk", "CookieAckChunk"}
+
+
+@dataclass
+class Datagram:
+    t: float  # loop time
+    direction: str  # "tx" | "rx"
+    size: int
+    label: str
+
+
+@dataclass
+class TransportLog:
+    datagrams: list[Datagram] = field(default_factory=list)
+    stun_tx: int = 0
+    stun_rx: int = 0
+    stun_tx_count: int = 0
+    stun_rx_count: int = 0
+
+    def totals(self, direction: str, since: float = float("-inf")) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "bytes": 0})
+        for d in self.datagrams:
+            if d.direction == direction and d.t >= since:
+                out[d.label]["count"] += 1
+                out[d.label]["bytes"] += d.size
+        return dict(out)
+
+    def bytes(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
+        return sum(d.size for d in self.datagrams if d.direction == direction and since <= d.t < until)
+
+
+def classify_chunk(chunk) -> str:
+    from protocol import codec
+    from protocol.codec import ProtocolError
+
+    name = type(chunk).__name__
+    if name == "DataChunk":
+        if chunk.protocol == 50:
+            return "dcep"
+        try:
+            return codec.decode(bytes(chunk.user_data)).WhichOneof("body") or "data"
+        except ProtocolError:
+            return "data"
+    if name == "SackChunk":
+        return "sack"
+    if name in _SETUP_CHUNKS:
+        return "sctp-setup"
+    return "sctp-other"
+
+
+class WireTap:
+    """Records every datagram of every ICE transport created while it is open."""
+
+    def __init__(self) -> None:
+        self.logs: dict[int, TransportLog] = {}  # id(RTCIceTransport) -> log
+        self._ice_of_stun: dict[int, int] = {}  # id(StunProtocol) -> id(RTCIceTransport)
+        self._pending_stun: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        self._saved: list[tuple[object, str, object]] = []
+        self._ice_transports: list[object] = []
+
+    # ------------------------------------------------------------------------------- results
+
+    def log_of(self, pc) -> TransportLog:
+        """The log of a peer connection's (bundled) transport."""
+        ice = self._ice_of_pc(pc)
+        self._attach_stun(ice)
+        return self.logs.setdefault(id(ice), TransportLog())
+
+    @staticmethod
+    def _ice_of_pc(pc):
+        if pc.sctp is not None:
+            return pc.sctp.transport.transport
+        for transceiver in pc.getTransceivers():
+            return transceiver.sender.transport.transport
+        raise ValueError("peer connection has no transport")
+
+    def _attach_stun(self, ice) -> None:
+        log = self.logs.setdefault(id(ice), TransportLog())
+        for protocol in getattr(ice._connection, "_protocols", []):
+            self._ice_of_stun[id(protocol)] = id(ice)
+            for direction, size in self._pending_stun.pop(id(protocol), []):
+                self._count_stun(log, direction, size)
+
+    @staticmethod
+    def _count_stun(log: TransportLog, direction: str, size: int) -> None:
+        if direction == "tx":
+            log.stun_tx += size
+            log.stun_tx_count += 1
+        else:
+            log.stun_rx += size
+            log.stun_rx_count += 1
+
+    # ------------------------------------------------------------------------------ patching
+
+    def __enter__(self) -> WireTap:
+        import asyncio
+
+        import aioice.ice
+        from aiortc import rtcicetransport, rtcsctptransport
+
+        tap = self
+        ice_init = rtcicetransport.RTCIceTransport.__init__
+
+        def init(ice, *args, **kwargs):
+            ice_init(ice, *args, **kwargs)
+            log = tap.logs.setdefault(id(ice), TransportLog())
+            tap._ice_transports.append(ice)
+            send, recv = ice._send, ice._recv
+
+            async def tapped_send(data: bytes) -> None:
+                log.datagrams.append(Datagram(asyncio.get_running_loop().time(), "tx", len(data), _LABEL.get() or "dtls"))
+                await send(data)
+
+            async def tapped_recv() -> bytes:
+                data = await recv()
+                log.datagrams.append(Datagram(asyncio.get_running_loop().time(), "rx", len(data), "dtls"))
+                return data
+
+            ice._send, ice._recv = tapped_send, tapped_recv
+
+        sctp_cls = rtcsctptransport.RTCSctpTransport
+        send_chunk, handle_data = sctp_cls._send_chunk, sctp_cls._handle_data
+
+        async def tapped_send_chunk(sctp, chunk) -> None:
+            token = _LABEL.set(classify_chunk(chunk))
+            try:
+                await send_chunk(sctp, chunk)
+            finally:
+                _LABEL.reset(token)
+
+        async def tapped_handle_data(sctp, data: bytes) -> None:
+            try:
+                _, _, _, chunks = rtcsctptransport.parse_packet(data)
+                label = classify_chunk(chunks[0]) if chunks else "sctp-other"
+            except ValueError:
+                label = "sctp-other"
+            log = tap.logs.get(id(sctp.transport.transport))
+            if log is not None:  # relabel the datagram that carried this packet (received just now)
+                for d in reversed(log.datagrams):
+                    if d.direction == "rx":
+                        d.label = label
+                        break
+            await handle_data(sctp, data)
+
+        stun_cls = aioice.ice.StunProtocol
+        send_stun, received = stun_cls.send_stun, stun_cls.datagram_received
+
+        def tapped_send_stun(protocol, message, addr) -> None:
+            tap._stun(protocol, "tx", len(bytes(message)))
+            send_stun(protocol, message, addr)
+
+        def tapped_received(protocol, data, addr) -> None:
+            if isinstance(data, bytes) and data and data[0] < 2:  # STUN: first two bits are zero
+                tap._stun(protocol, "rx", len(data))
+            received(protocol, data, addr)
+
+        for owner, name, value in (
+            (rtcicetransport.RTCIceTransport, "__init__", init),
+            (sctp_cls, "_send_chunk", tapped_send_chunk),
+            (sctp_cls, "_handle_data", tapped_handle_data),
+            (stun_cls, "send_stun", tapped_send_stun),
+            (stun_cls, "datagram_received", tapped_received),
+        ):
+            self._saved.append((owner, name, owner.__dict__[name]))
+            setattr(owner, name, value)
+        return self
+
+    def _stun(self, protocol, direction: str, size: int) -> None:
+        ice_id = self._ice_of_stun.get(id(protocol))
+        if ice_id is None:
+            for ice in self._ice_transports:  # learn which connection owns this socket
+                if protocol in getattr(ice._connection, "_protocols", []):
+                    ice_id = self._ice_of_stun[id(protocol)] = id(ice)
+                    break
+        if ice_id is None:
+            self._pending_stun[id(protocol)].append((direction, size))
+        else:
+            self._count_stun(self.logs[ice_id], direction, size)
+
+    def __exit__(self, *exc) -> None:
+        for owner, name, value in reversed(self._saved):
+            setattr(owner, name, value)
+        self._saved.clear()
