@@ -31,3 +31,20 @@ def load_generator(name: str = "default", device: str = "cpu", **settings) -> Ge
     if name != "default" and not folder.is_dir():
         raise ValueError(f"unknown model {name!r}: not 'default', 'stub' or a weights folder")
     return TalkingHead.from_weights(folder, device=device, settings=TalkingHeadSettings(**settings))
+
+
+def draw_portrait(path: str | Path, *, gender: str = "female", seed: int = 0) -> Path:
+    """Write a PNG portrait in the style of the corpus's people (a face the lip-sync network and the
+    face detector know), e.g. for a demo gallery; no image files ship with textcall."""
+    import cv2
+
+    from model.corpus.face import FaceRenderer, FaceState
+    from model.corpus.speakers import make_speaker
+
+    speaker = make_speaker(f"s{40 + seed}", gender, seed, seed)
+    image = FaceRenderer(speaker.look).render(FaceState())  # BGR [288, 360, 3]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+    return path

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.pipeline import draw_portrait
 from receiver.config import ReceiverConfig
 from receiver.serve import start, viewer_url
 from receiver.session import Rendered
@@ -28,26 +29,6 @@ A man is talking | The quick brown fox jumps over the lazy dog. |
 | |
 A woman is talking | Good morning, everyone. | {STYLE_ID}
 """
-
-
-def draw_style_face(path: Path, size: int = 256) -> Path:
-    """A procedurally drawn portrait for the demo's gallery (no image files ship with textcall)."""
-    import cv2
-
-    image = np.zeros((size, size, 3), np.uint8)
-    image[:] = (60, 90, 140)  # BGR background
-    c = size // 2
-    cv2.ellipse(image, (c, int(size * 0.95)), (int(size * 0.42), int(size * 0.3)), 0, 180, 360, (40, 40, 160), -1)
-    cv2.ellipse(image, (c, int(size * 0.47)), (int(size * 0.27), int(size * 0.35)), 0, 0, 360, (150, 180, 225), -1)
-    cv2.ellipse(image, (c, int(size * 0.3)), (int(size * 0.3), int(size * 0.2)), 0, 180, 360, (30, 50, 90), -1)
-    for dx in (-1, 1):
-        eye = (c + dx * int(size * 0.1), int(size * 0.43))
-        cv2.ellipse(image, eye, (int(size * 0.045), int(size * 0.025)), 0, 0, 360, (255, 255, 255), -1)
-        cv2.circle(image, eye, int(size * 0.018), (60, 40, 20), -1)
-    cv2.ellipse(image, (c, int(size * 0.66)), (int(size * 0.08), int(size * 0.02)), 0, 0, 360, (80, 60, 170), -1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), image)
-    return path
 
 
 def contact_sheet(rendered: list[Rendered], path: Path, columns: int = 6, scale: int = 2) -> Path | None:
@@ -84,7 +65,7 @@ async def run_demo(
 ) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     gallery = out_dir / "gallery"
-    draw_style_face(gallery / f"{STYLE_ID}.png")
+    draw_portrait(gallery / f"{STYLE_ID}.png", gender="female", seed=3)
     script = out_dir / "script.txt"
     script.write_text(SCRIPT, encoding="utf-8")
     token = secrets.token_urlsafe(18)
