@@ -150,7 +150,7 @@ def register_send(subparsers) -> None:
     low.add_argument("--compress", action="store_true",
                      help="send caption and text as DEFLATE with the shared dictionary (if offered)")
     low.add_argument("--quiet-heartbeat", action="store_true",
-                     help="no QUEUED acks; ping only after 20 s without traffic (if offered)")
+                     help="no QUEUED acks; ping only after 25 s without traffic (if offered)")
     low.add_argument("--batch", type=float, metavar="SECONDS", default=0.0,
                      help="join lines typed within SECONDS into one utterance (0: one per line)")
     low.add_argument("--low-bitrate", action="store_true",

@@ -74,8 +74,8 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def chart_points(report: dict) -> list[tuple[str, float, str]]:
-    """(label, b/s, group) per bar: text options, WebRTC runs, and the lowest acceptable setting of
-    each offline codec and size."""
+    """(label, b/s, group) per bar: text options, WebRTC runs, offline audio+video pairs, and the
+    lowest acceptable setting of each offline codec and size."""
     points = []
     for item in report["text_link"]:
         value = item["bits_per_second"]["steady_wire_up"] or item["bits_per_second"]["wire_up"]
@@ -85,6 +85,8 @@ def chart_points(report: dict) -> list[tuple[str, float, str]]:
     for b in report.get("baselines", []):
         if b["family"] == "webrtc":
             points.append((f"WebRTC {b['name']}", b["bits_per_second"], "webrtc"))
+        elif b["family"] == "offline av":
+            points.append((f"{b['name']} {b['resolution']}", b["bits_per_second"], "av"))
         elif b["acceptable"] and b["bits_per_second"] is not None:
             key = (b["name"].split()[0], b["resolution"])
             if key not in best or b["bits_per_second"] < best[key]["bits_per_second"]:
@@ -103,7 +105,7 @@ def write_chart(report: dict, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"text": "#2a9d8f", "webrtc": "#e76f51", "offline": "#457b9d"}
+    colors = {"text": "#2a9d8f", "webrtc": "#e76f51", "av": "#8d5fa8", "offline": "#457b9d"}
     fig, ax = plt.subplots(figsize=(10, 0.38 * len(points) + 1.6))
     labels = [p[0] for p in points]
     values = [p[1] for p in points]

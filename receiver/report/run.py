@@ -202,10 +202,15 @@ async def build_report(config: ReportConfig) -> dict:
             source = f"script {script}" if config.script else "built-in continuous speech (receiver/report/speech.txt)"
         keys = textlink.QUICK_OPTIONS if config.quick else tuple(o.key for o in textlink.OPTIONS)
         options = [o for o in textlink.OPTIONS if o.key in keys]
-        with tqdm(total=len(lines) * len(options), desc="text link (lines rendered)", unit="line",
-                  leave=False) as bar:
-            results, clips = await textlink.measure_text_link(
-                lines, options, work_dir=config.out_dir / "textlink", wpm=config.wpm, progress=bar.update)
+        speech = textlink.speaking_seconds(lines, config.wpm)
+        with tqdm(total=round(speech), desc=f"text link ({len(options)} options at once)", unit="s of speech",
+                  leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of speech") as bar:
+            ticker = asyncio.get_running_loop().create_task(_tick(bar, speech))
+            try:
+                results, clips = await textlink.measure_text_link(
+                    lines, options, work_dir=config.out_dir / "textlink", wpm=config.wpm)
+            finally:
+                ticker.cancel()
         text = ([recorded] if recorded else []) + results
         baselines: list[Baseline] = []
         media_seconds = 0.0
@@ -222,6 +227,15 @@ async def build_report(config: ReportConfig) -> dict:
                    wpm=config.wpm)
 
 
+async def _tick(bar, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        await asyncio.sleep(0.5)
+        bar.n = min(seconds, loop.time() - start)
+        bar.refresh()
+
+
 async def _baselines(video, fps, audio, rate, quick: bool) -> list[Baseline]:
     from tqdm import tqdm
 
@@ -233,11 +247,38 @@ async def _baselines(video, fps, audio, rate, quick: bool) -> list[Baseline]:
                                           progress=bar.update)
     opus_ok = [b for b in results if b.name.startswith("Opus") and b.acceptable]
     low_opus = min((int(b.setting.split()[0]) * 1000 for b in opus_ok), default=16000)
-    targets = [48_000] if quick else [24_000, 48_000, 96_000]
+    results += _av_pairs(results)
+    targets = [48_000] if quick else [12_000, 24_000, 48_000]
     with tqdm(total=2 + 2 * len(targets), desc="WebRTC streams (real time)", unit="stream", leave=False) as bar:
         results += await webrtc.run_webrtc(video, fps, audio, rate, low_targets=targets, low_opus=low_opus,
                                            progress=bar.update)
     return results
+
+
+def _av_pairs(offline: list[Baseline]) -> list[Baseline]:
+    """Audio and video together, as a call sends them: per video codec and size, its lowest
+    acceptable setting with the lowest acceptable Opus and AAC settings (Txt2Vid's comparison)."""
+    def cheapest(items):
+        return min(items, key=lambda b: b.bits_per_second, default=None)
+
+    audio = {codec: cheapest([b for b in offline if b.family == "offline audio" and b.acceptable
+                              and b.name.startswith(codec)]) for codec in ("Opus", "AAC")}
+    pairs = []
+    keys = sorted({(b.name.split()[0], b.resolution) for b in offline if b.family == "offline video"})
+    for codec, size in keys:
+        video = cheapest([b for b in offline if b.family == "offline video" and b.acceptable
+                          and b.name.split()[0] == codec and b.resolution == size])
+        for sound in audio.values():
+            if video is None or sound is None:
+                continue
+            pairs.append(Baseline(
+                "offline av", f"{codec} {video.setting} + {sound.name}",
+                round(video.bits_per_second + sound.bits_per_second, 1),
+                video_bits_per_second=video.bits_per_second, audio_bits_per_second=sound.bits_per_second,
+                resolution=size, setting=f"{video.setting} + {sound.setting}", psnr_db=video.psnr_db,
+                ssim=video.ssim, audio_lsd_db=sound.audio_lsd_db, acceptable=True,
+                note="lowest acceptable video and audio settings of this sweep"))
+    return pairs
 
 
 def _lowest_acceptable(baselines: list[Baseline], codec: str) -> Baseline | None:

@@ -1,0 +1,126 @@
+"""`textcall report` end to end on a few stub clips (quick sweep), and its counting."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from protocol import codec
+from receiver.report import quality
+from receiver.report.render import write_report
+from receiver.report.run import ReportConfig, build_report, parse_script
+
+LINES = [
+    ("A woman is talking", "Good morning, everyone, and thank you for joining the call.", ""),
+    ("A woman is talking", "We measured what the text link costs on the wire.", ""),
+    ("A woman is talking", "Sending the video would cost far more.", ""),
+]
+SENT_MS = 1_795_000_000_000  # any current wall-clock time in ms has this varint length
+
+
+def _size(envelope) -> int:
+    return len(envelope.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    import asyncio
+
+    folder = tmp_path_factory.mktemp("report")
+    script = folder / "lines.txt"
+    script.write_text("# test\n" + "\n".join(" | ".join(line) for line in LINES) + "\n")
+    config = ReportConfig(out_dir=folder / "out", script=script, quick=True, wpm=900, max_media_seconds=2.0)
+    data = asyncio.run(build_report(config))
+    files = write_report(data, config.out_dir)
+    return data, files
+
+
+def test_report_files_are_written(report):
+    data, files = report
+    assert {"json", "md", "html", "png"} <= set(files)
+    assert json.loads(files["json"].read_text())["text_link"]
+    page = files["html"].read_text()
+    assert "data:image/png;base64," in page and "<table>" in page
+    assert files["png"].read_bytes().startswith(b"\x89PNG")
+    assert "Txt2Vid" in files["md"].read_text()
+
+
+def test_payload_count_equals_the_messages_sent(report):
+    data, _ = report
+    by_key = {item["key"]: item for item in data["text_link"]}
+    plain = by_key["sentence"]  # one Utterance per line, plain text
+    expected = sum(
+        _size(codec.utterance(seq, caption=c, text=t, style_image_id=s, sent_unix_ms=SENT_MS))
+        for seq, (c, t, s) in enumerate(LINES, 1)
+    )
+    assert plain["utterance_payload_bytes"] == expected
+    assert plain["breakdown_up"]["utterance"]["count"] == len(LINES)
+    # all three lines fall in one 15 s batch: one compressed utterance holding the joined text
+    batched = by_key["batch15-deflate-quiet"]
+    joined = " ".join(t for _, t, _ in LINES)
+    one = codec.utterance(1, caption=LINES[0][0], text=joined, sent_unix_ms=SENT_MS, dictionary=1)
+    assert one.utterance.packed
+    assert batched["utterance_payload_bytes"] == _size(one)
+    assert batched["breakdown_up"]["utterance"]["count"] == 1
+    assert "ack" not in batched["breakdown_up"] and "queued" not in json.dumps(batched["breakdown_down"])
+
+
+def test_wire_counts_hold_the_payload(report):
+    data, _ = report
+    for item in data["text_link"]:
+        up = item["breakdown_up"]
+        counted = sum(entry["bytes"] for entry in up.values())
+        assert counted == item["wire_up_bytes"]  # every steady-state datagram is labelled
+        assert up["utterance"]["bytes"] > item["utterance_payload_bytes"]  # SCTP + DTLS framing on top
+        assert item["setup_up_bytes"] > 1000  # DTLS handshake, SCTP association
+
+
+def test_baselines_are_measured(report):
+    data, _ = report
+    families = {b["family"] for b in data["baselines"]}
+    assert {"webrtc", "offline video", "offline audio"} <= families
+    webrtc = [b for b in data["baselines"] if b["family"] == "webrtc"]
+    assert any(b["setting"] == "aiortc defaults" and b["name"].startswith("VP8") for b in webrtc)
+    for b in webrtc:
+        assert b["bits_per_second"] > 1000 and b["psnr_db"] is not None
+    assert data["aiortc_defaults"]["vp8_default"] == 500_000
+    assert data["bars"]["lines"]
+
+
+def test_quality_measures():
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    assert quality.psnr(clip, clip) == float("inf")
+    assert quality.ssim(clip, clip) == pytest.approx(1.0)
+    noisy = np.clip(clip.astype(int) + rng.integers(-20, 21, size=clip.shape), 0, 255).astype(np.uint8)
+    assert 20 < quality.psnr(clip, noisy) < 40
+    smooth = np.broadcast_to(np.linspace(60, 190, 32)[None, None, :, None], clip.shape).astype(np.uint8)
+    grainy = np.clip(smooth.astype(int) + rng.integers(-20, 21, size=clip.shape), 0, 255).astype(np.uint8)
+    assert quality.ssim(smooth, grainy) < 0.8 < quality.ssim(clip, noisy) < 1.0  # noise shows on flat areas
+    t = np.arange(16000) / 16000
+    tone = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    delayed = np.concatenate([np.zeros(80, np.float32), tone])
+    aligned = quality.align_audio(tone, delayed, 16000)
+    assert quality.log_spectral_distance(tone, aligned, 16000) < 0.5
+
+
+def test_config_and_script_errors(tmp_path):
+    with pytest.raises(ValueError):
+        ReportConfig(out_dir=tmp_path, script=tmp_path / "missing.txt")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a | b | c | d\n")
+    with pytest.raises(ValueError):
+        parse_script(bad)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    with pytest.raises(ValueError):
+        parse_script(empty)
+
+
+def test_cli_refuses_bad_input(tmp_path, capsys):
+    from sender.cli import main
+
+    assert main(["report", "--script", str(tmp_path / "missing.txt"), "--out", str(tmp_path)]) == 2
+    assert "not a file" in capsys.readouterr().err
