@@ -49,13 +49,6 @@ class SenderConfig:
     quiet: bool = False
     quiet_ping_interval: float = 25.0  # longer than a batch window (--batch up to 20 s) plus a render
     quiet_dead_after: float = 50.0  # below the receiver's 60 s for quiet sessions
-    # Low-bitrate link (see README "Bitrate report"): compress caption and text with the shared
-    # preset dictionary when the receiver offers it, and with `quiet` skip QUEUED acks and ping only
-    # after `quiet_ping_interval` seconds without traffic (utterances and acks prove liveness).
-    compress: bool = False
-    quiet: bool = False
-    quiet_ping_interval: float = 20.0
-    quiet_dead_after: float = 45.0
     connect_timeout: float = 20.0
     reconnect: bool = True
     max_backoff: float = 10.0
@@ -68,8 +61,6 @@ class SenderConfig:
         codec._check_id(self.sender_id, "sender id")
         if self.dead_after <= self.ping_interval:
             raise ValueError("dead_after must exceed ping_interval")
-        if self.quiet_dead_after <= self.quiet_ping_interval:
-            raise ValueError("quiet_dead_after must exceed quiet_ping_interval")
         if self.quiet_dead_after <= self.quiet_ping_interval:
             raise ValueError("quiet_dead_after must exceed quiet_ping_interval")
         if self.tls_ca is not None and not self.tls_ca.is_file():
