@@ -94,7 +94,6 @@ class Session:
         self._on_closed_cb = on_closed
         self.dead_after = dead_after
         self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
-        self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
         self.bound_sender_id = bound_sender_id  # set when the token belongs to one sender (--tokens)
         self.folder = config.out_dir / session_id
         self.meter = BitrateMeter(session_id)
@@ -268,6 +267,7 @@ class Session:
             text=msg.text,
             style_image=self._style_path(msg.style_image_id) if msg.style_image_id else None,
             seed=zlib.crc32(f"{sender_id}/{msg.seq}".encode()),
+            session=sender_id or self.id,
         )
         try:
             clip = await self.worker.run(self.generator.generate, request)
