@@ -308,13 +308,19 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
         rows.append(row)
     defaults = verify_defaults()
     bars = _bars(reference, ref_wire, baselines) if bar_item is not None else None
+    how = (
+        f"The text link was spoken at {wpm:g} words per minute over loopback WebRTC (aiortc data "
+        f"channel) and measured at the DTLS level; " if wpm else
+        "The text link's bytes are the receiver's counts for this session (protobuf payload; DTLS-level "
+        "wire bytes with the connection setup split off) over the seconds of media it rendered; "
+    )
+    steady = "steady state" if reference.source == "loopback" else "Hello to the last count"
     summary = (
-        f"Source: {source}. The text link was spoken at {wpm:g} words per minute over loopback WebRTC "
-        f"(aiortc data channel) and measured at the DTLS level; "
+        f"Source: {source}. " + how
         + (f"the media baselines use the first {media_seconds:.1f} s of the same clips. " if baselines else
            "no media baselines in this report. ")
         + (f"Reference text link: {reference.label}: {_f(ref_wire)} b/s on the wire sender->receiver "
-           f"(steady state), {_f(ref_payload)} b/s of protobuf payload.")
+           f"({steady}), {_f(ref_payload)} b/s of protobuf payload.")
     )
     notes = [
         "Wire bytes are counted at the DTLS level (what aiortc's RTCDtlsTransport counts: DTLS records "
@@ -356,6 +362,8 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
         "text_link_intro": (
             "Bits per second of speech ('up' = sender->receiver). Each option is a real `textcall "
             "send` process speaking the same script to this report's receiver at the same time."
+            if any(t.source == "loopback" for t in text) else
+            "Bits per second of rendered media ('up' = sender->receiver), as the receiver counted them."
         ),
         "baseline_intro": (
             "The same clips as WebRTC media tracks on aiortc (loopback, real time) and as offline "
