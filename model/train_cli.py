@@ -83,6 +83,9 @@ def register_diffusion(subparsers) -> None:
     )
     _common(sub, lr=1e-4, steps=50_000, save_every=5_000, ema=0.9999)
     sub.add_argument("--caption-dropout", type=float, default=0.1, help="share of null captions (default %(default)s)")
+    sub.add_argument("--crop-frames", type=int, default=0,
+                     help="train on random windows of N frames and their audio (0 = whole clips, the paper;\n"
+                     "a CPU sees more distinct faces per second with e.g. 4 and a larger batch)")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
 
 
@@ -156,7 +159,7 @@ def _train(args: argparse.Namespace, kind: str) -> int:
             segments = toy_segments(args.toy, unet.frames, unet.image_size, unet.audio_samples, seed=args.seed)
         else:
             segments = load_segments(args.data, config.captions)
-        extra = {"caption_dropout": args.caption_dropout} if kind == "diffusion" else {
+        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames} if kind == "diffusion" else {
             "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
