@@ -200,3 +200,27 @@ def test_sigterm_saves_the_current_step_and_exits(tmp_path) -> None:
     assert proc.returncode == 0, err
     step = json.loads((out / "train_state.json").read_text())["step"]
     assert step >= 3 and (out / "model.safetensors").is_file()
+
+
+def test_crop_window_keeps_audio_under_its_frames() -> None:
+    from model.diffusion.av import AV
+    from model.diffusion.train import crop_window
+
+    video = torch.arange(16).float().reshape(1, 16, 1, 1, 1).expand(2, 16, 3, 4, 4)
+    audio = torch.arange(16_000).float().div(1000).floor().reshape(1, 1, -1).expand(2, 1, -1)
+    x = crop_window(AV(video, audio), 4, 5)
+    assert x.video.shape == (2, 4, 3, 4, 4) and x.audio.shape == (2, 1, 4000)
+    assert x.video[0, :, 0, 0, 0].tolist() == [5, 6, 7, 8]
+    assert x.audio[0, 0, ::1000].tolist() == [5, 6, 7, 8]  # the audio of exactly those frames
+
+
+def test_training_on_windows_runs_and_says_so(tmp_path) -> None:
+    from model.diffusion.config import preset
+    from model.diffusion.data import toy_segments
+    from model.diffusion.train import TrainConfig, run_training
+
+    config = preset("tiny")
+    u = config.unet
+    segments = toy_segments(8, u.frames, u.image_size, u.audio_samples)
+    last = run_training(config, TrainConfig(steps=3, batch_size=2, save_every=3, log_every=1, crop_frames=2), segments, tmp_path, device="cpu", progress=False)
+    assert last["step"] == 3 and "2-frame windows" in (tmp_path / "README.md").read_text()
