@@ -47,7 +47,7 @@ class TrainConfig:
     sync_weight: float = 0.03  # lipsync only
     min_shift: int = 2  # syncnet: off-sync windows are at least this many frames away
     other_segment: float = 0.0  # syncnet: share of off-sync audio taken from another segment
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # 0 = no clipping
     save_every: int = 500
     log_every: int = 10
     seed: int = 0
@@ -213,7 +213,8 @@ def run_training(
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), train.grad_clip)
+        if train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), train.grad_clip)
         optimizer.step()
         if ema is not None:
             ema.update(net, step)
