@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"release: {exc}", file=sys.stderr)
         return 2
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"model/weights in all: {total / 1e6:.1f} MB (limit {LIMIT_BYTES / 1e6:.0f} MB)")
+    print(f"model/weights in all: {total / 2**20:.1f} MiB (limit {LIMIT_BYTES / 2**20:.0f} MiB)")
     summary = {d.name: json.loads((d / "config.json").read_text()).get("kind", d.name) for d in sorted(args.out.iterdir()) if (d / "config.json").is_file()}
     print(f"shipped: {summary}")
     return 0 if total <= LIMIT_BYTES else 1

@@ -293,7 +293,7 @@ class TalkingHead:
     def _animate_still(self, request: Request, caption: int, speech, timings):
         if self.lipsync is None:
             raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
-        image = _read_image(request.style_image)
+        image = self._style_face(request.style_image)
         if speech is None:  # the paper: audio generated from noise by the joint model drives the image
             t0 = time.perf_counter()
             video, audio = self._sample_chunk(caption, None, None, request.seed)
@@ -302,15 +302,22 @@ class TalkingHead:
         else:
             audio = speech
         t0 = time.perf_counter()
-        try:
-            video = self.lipsync.animate(image, audio, fps=VIDEO_FPS)
-        except Exception as exc:
-            if type(exc).__name__ == "NoFaceError":
-                raise GenerationError(f"style image: {exc}") from None
-            raise
+        video = self.lipsync.animate(image, audio, fps=VIDEO_FPS)
         timings["lipsync"] = time.perf_counter() - t0
         audio = _pad(audio, video.shape[0] * AUDIO_RATE // VIDEO_FPS)
         return video, audio
+
+
+    def _style_face(self, path: Path) -> np.ndarray:
+        """The style image's face framed like the corpus at the call's size (so a style clip
+        matches the others and the session recording); clear errors for what is not a face image."""
+        from model.lipsync.face import NoFaceError
+        from model.lipsync.style import StyleImageError, read_image, style_frame
+
+        try:
+            return style_frame(read_image(path), self.config.unet.image_size)
+        except (StyleImageError, NoFaceError) as exc:
+            raise GenerationError(f"style image {Path(path).name}: {exc}") from None
 
 
 def _gender(caption: str) -> str | None:
@@ -324,12 +331,3 @@ def _pad(audio: np.ndarray, samples: int) -> np.ndarray:
     n = min(samples, audio.shape[0])
     out[:n] = audio[:n]
     return out
-
-
-def _read_image(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise GenerationError(f"style image {Path(path).name} could not be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

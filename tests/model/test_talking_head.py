@@ -174,13 +174,13 @@ def test_every_input_combination_makes_a_clip(toy_model, request_) -> None:
 def test_style_image_is_animated_with_speech_or_generated_audio(toy_model, tmp_path, text, caption) -> None:
     import cv2
 
-    image = np.full((48, 40, 3), 180, np.uint8)
+    image = np.random.default_rng(0).integers(0, 255, (48, 40, 3), dtype=np.uint8)  # small, textured: taken whole
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), image)
     head, _, lipsync = make(toy_model)
     clip = head.generate(Request(caption=caption, text=text, style_image=path))
     assert lipsync.animated == 1
-    assert clip.video.shape[1:] == (48, 40, 3)
+    assert clip.video.shape[1:] == (16, 16, 3)  # framed at the model's size, like every other clip
     assert clip.seconds == pytest.approx(1.0 if text else 0.5)
 
 
@@ -195,6 +195,8 @@ def test_voice_is_chosen_by_caption_gender_and_kept_for_the_session(toy_model) -
 
 
 def test_bad_requests_get_clear_errors(toy_model, tmp_path) -> None:
+    import cv2
+
     head, _, _ = make(toy_model, max_speech_seconds=2.0)
     with pytest.raises(GenerationError, match="not understood"):
         head.generate(Request(caption="A dragon is singing"))
@@ -202,8 +204,12 @@ def test_bad_requests_get_clear_errors(toy_model, tmp_path) -> None:
         head.generate(Request(text="3.0"))
     bad = tmp_path / "x.png"
     bad.write_bytes(b"\x89PNG not really")
-    with pytest.raises(GenerationError, match="could not be decoded"):
+    with pytest.raises(GenerationError, match="style image x.png"):
         head.generate(Request(style_image=bad))
+    flat = tmp_path / "flat.png"
+    cv2.imwrite(str(flat), np.full((200, 200, 3), 90, np.uint8))
+    with pytest.raises(GenerationError, match="no face"):
+        head.generate(Request(style_image=flat))
     head.lipsync = None
     with pytest.raises(GenerationError, match="lip-sync"):
         head.generate(Request(style_image=bad))
