@@ -1,0 +1,72 @@
+"""The embedded defaults shipped in model/weights: present, small enough, loadable, configs as documented."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model.talking_head import WEIGHTS_DIR
+
+SHIPPED = ("diffusion", "classifier", "syncnet", "lipsync", "gender")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_checkpoint_has_weights_config_and_card(name) -> None:
+    folder = WEIGHTS_DIR / name
+    for part in ("model.safetensors", "config.json", "README.md"):
+        assert (folder / part).is_file(), f"{folder / part} is missing"
+    card = (folder / "README.md").read_text()
+    assert "step" in card.lower() and "limit" in card.lower(), "a model card names its training and its limits"
+
+
+def test_all_weights_together_stay_under_50_mb() -> None:
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.rglob("*") if p.is_file())
+    assert total <= 50 * 1024 * 1024, f"model/weights holds {total / 1e6:.1f} MB"
+
+
+def test_diffusion_and_classifier_load_with_the_small_architecture() -> None:
+    from model.diffusion.checkpoint import load_model
+    from model.diffusion.config import ClassifierConfig, DiffusionConfig, preset
+
+    diffusion, config = load_model(WEIGHTS_DIR / "diffusion")
+    assert isinstance(config, DiffusionConfig) and config.unet == preset("small").unet
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in diffusion.parameters())
+    classifier, cconfig = load_model(WEIGHTS_DIR / "classifier")
+    assert isinstance(cconfig, ClassifierConfig) and cconfig.unet == config.unet
+    assert cconfig.captions == config.captions
+
+
+def test_lipsync_networks_load() -> None:
+    from model.lipsync.checkpoint import load_model
+
+    for name, kind in (("syncnet", "syncnet"), ("lipsync", "wav2lip")):
+        net, config = load_model(WEIGHTS_DIR / name, kind=kind)
+        assert config.kind == kind
+        assert json.loads((WEIGHTS_DIR / name / "config.json").read_text())["kind"] == kind
+
+
+def test_gender_judge_tells_corpus_like_faces_apart() -> None:
+    from model.evaluation.gender import GenderClassifier
+
+    judge = GenderClassifier.load(WEIGHTS_DIR / "gender")
+    probs = judge.probabilities(np.zeros((2, 64, 64, 3), np.uint8))
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_default_generator_renders_a_short_utterance() -> None:
+    """The receiver's default path end to end on the shipped weights (two steps to stay fast)."""
+    from model.clip import Request
+    from model.pipeline import load_generator
+
+    generator = load_generator("default", sampler="dpm++", steps=2)
+    clip = generator.generate(Request(caption="A woman is talking", text="Hi."))
+    assert clip.video.shape[1:] == (64, 64, 3) and clip.video.shape[0] == int(np.ceil(clip.audio.size / 1000))
+    assert clip.info["timings"].keys() >= {"voice", "sampling", "lipsync"}
