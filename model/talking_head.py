@@ -172,18 +172,12 @@ class TalkingHead:
                 logger.warning("nothing sayable in %r; rendering without speech", text[:60])
                 speech = None
 
-        t0 = time.perf_counter()
         if request.style_image is not None:
             video, audio = self._animate_still(request, caption, speech, timings)
-        elif speech is None:
-            video, audio = self._sample_chunk(caption, None, None, request.seed)
-            timings["sampling"] = time.perf_counter() - t0
-            video, audio = self._extend_unconditional(video, audio, caption, request.seed, timings)
-            video = self._refine(video, audio, timings)
         else:
-            video = self._sample_speech(caption, speech, request.seed)
+            t0 = time.perf_counter()
+            video, audio = self._sample_chunks(caption, request.seed, speech)
             timings["sampling"] = time.perf_counter() - t0
-            audio = _pad(speech, video.shape[0] * AUDIO_RATE // VIDEO_FPS)
             video = self._refine(video, audio, timings)
         info: dict[str, Any] = {
             "generator": self.name,
@@ -244,42 +238,35 @@ class TalkingHead:
             seed=seed,
         )
 
-    def _sample_speech(self, caption: int, speech: np.ndarray, seed: int) -> np.ndarray:
-        """Chunked joint sampling under the speech; returns uint8 ``[N, H, W, 3]`` for N frames of speech."""
+    def _sample_chunks(self, caption: int, seed: int, speech: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Chunked joint sampling: video uint8 ``[N, H, W, 3]`` and audio float32 ``[N * 1000]``.
+
+        With ``speech``, N frames cover it, every chunk's audio is replaced by the speech under it
+        and the returned audio is the speech; without, N frames last ``unconditional_seconds`` (the
+        paper's one-second joint sample, continued) and each chunk adds the audio it sampled for
+        its new frames. Every chunk after the first starts with the last ``prefix_frames`` frames
+        of the chunk before.
+        """
         cfg = self.config.unet
         spf = AUDIO_RATE // VIDEO_FPS  # audio samples per video frame
-        n_frames = max(1, math.ceil(speech.shape[0] / spf))
-        starts = plan_chunks(n_frames, cfg.frames, self.settings.prefix_frames)
-        padded = _pad(speech, (starts[-1] + cfg.frames) * spf)
-        video = np.zeros((starts[-1] + cfg.frames, cfg.image_size, cfg.image_size, 3), np.uint8)
         p = self.settings.prefix_frames
+        if speech is None:
+            n_frames = max(1, round(self.settings.unconditional_seconds * VIDEO_FPS))
+        else:
+            n_frames = max(1, math.ceil(speech.shape[0] / spf))
+        starts = plan_chunks(n_frames, cfg.frames, p)
+        total = starts[-1] + cfg.frames
+        video = np.zeros((total, cfg.image_size, cfg.image_size, 3), np.uint8)
+        audio = _pad(speech if speech is not None else np.zeros(0, np.float32), total * spf)
         for k, start in enumerate(starts):
-            chunk_audio = padded[start * spf : (start + cfg.frames) * spf]
+            window = slice(start * spf, (start + cfg.frames) * spf)
             prefix = video[start : start + p] if k > 0 and p > 0 else None
-            frames, _ = self._sample_chunk(caption, chunk_audio, prefix, seed + k)
-            video[start : start + cfg.frames] = frames
-        return video[:n_frames]
-
-    def _extend_unconditional(self, video, audio, caption: int, seed: int, timings):
-        """No speech: the paper's one-second joint sample, continued in chunks up to
-        ``unconditional_seconds`` (the video continues its prefix; the audio of each new chunk is
-        sampled jointly with it)."""
-        cfg = self.config.unet
-        spf = AUDIO_RATE // VIDEO_FPS
-        n_frames = max(1, round(self.settings.unconditional_seconds * VIDEO_FPS))
-        if n_frames <= cfg.frames:
-            return video[:n_frames], audio[: n_frames * spf]
-        t0 = time.perf_counter()
-        starts = plan_chunks(n_frames, cfg.frames, self.settings.prefix_frames)
-        p = self.settings.prefix_frames
-        frames_out, audio_out = [video], [audio]
-        for k, start in enumerate(starts[1:], start=1):
-            prefix = np.concatenate(frames_out)[start : start + p]
-            v, a = self._sample_chunk(caption, None, prefix if p else None, seed + k)
-            frames_out.append(v[p:])
-            audio_out.append(a[p * spf :])
-        timings["sampling"] = timings.get("sampling", 0.0) + time.perf_counter() - t0
-        return np.concatenate(frames_out)[:n_frames], np.concatenate(audio_out)[: n_frames * spf]
+            frames, sampled = self._sample_chunk(caption, audio[window] if speech is not None else None, prefix, seed + k)
+            video[start : start + cfg.frames] = frames  # its first p frames are the prefix itself
+            if speech is None:
+                new = 0 if k == 0 else p
+                audio[(start + new) * spf : window.stop] = sampled[new * spf :]
+        return video[:n_frames], audio[: n_frames * spf]
 
     # -- lip sync and style images -----------------------------------------------------------------
     def _refine(self, video: np.ndarray, audio: np.ndarray, timings: dict) -> np.ndarray:
@@ -296,9 +283,8 @@ class TalkingHead:
         image = self._style_face(request.style_image)
         if speech is None:  # the paper: audio generated from noise by the joint model drives the image
             t0 = time.perf_counter()
-            video, audio = self._sample_chunk(caption, None, None, request.seed)
+            _, audio = self._sample_chunks(caption, request.seed)
             timings["sampling"] = time.perf_counter() - t0
-            _, audio = self._extend_unconditional(video, audio, caption, request.seed, timings)
         else:
             audio = speech
         t0 = time.perf_counter()
@@ -306,7 +292,6 @@ class TalkingHead:
         timings["lipsync"] = time.perf_counter() - t0
         audio = _pad(audio, video.shape[0] * AUDIO_RATE // VIDEO_FPS)
         return video, audio
-
 
     def _style_face(self, path: Path) -> np.ndarray:
         """The style image's face framed like the corpus at the call's size (so a style clip
