@@ -7,11 +7,7 @@ is one more line. Module import stays light (argparse only): ``textcall --help``
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-
-logger = logging.getLogger(__name__)
+from model.command_table import register_table
 
 EVALUATORS: dict[str, str] = {
     "sync": "model.lipsync.cli:register_eval_sync",
@@ -20,21 +16,10 @@ EVALUATORS: dict[str, str] = {
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    register_table(
+        subparsers,
         "eval",
         help="measure generated or recorded talking heads (sync, ...)",
         description="Evaluate talking-head videos.",
+        table=EVALUATORS,
     )
-    kinds = parser.add_subparsers(dest="eval_command", metavar="WHAT")
-    for name, target in EVALUATORS.items():
-        module, func = target.split(":")
-        try:
-            getattr(importlib.import_module(module), func)(kinds)
-        except ImportError as exc:  # an evaluator whose package is not in this install
-            logger.debug("evaluator %s unavailable: %s", name, exc)
-
-    def show_help(args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    parser.set_defaults(run=show_help)

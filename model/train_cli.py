@@ -12,11 +12,10 @@ Several processes or nodes: ``torchrun --nproc_per_node=N -m model.train_cli dif
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
-logger = logging.getLogger(__name__)
+from model.command_table import register_table
 
 TRAINERS: dict[str, str] = {
     "diffusion": "model.train_cli:register_diffusion",
@@ -28,24 +27,13 @@ TRAINERS: dict[str, str] = {
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    register_table(
+        subparsers,
         "train",
         help="train the receiver's models (diffusion, classifier, ...)",
         description="Train one of the receiver's models on the cached corpus segments.",
+        table=TRAINERS,
     )
-    kinds = parser.add_subparsers(dest="train_command", metavar="WHAT")
-    for name, target in TRAINERS.items():
-        module, func = target.split(":")
-        try:
-            getattr(importlib.import_module(module), func)(kinds)
-        except ImportError as exc:  # a trainer whose package is not there in this install
-            logger.debug("trainer %s unavailable: %s", name, exc)
-
-    def show_help(args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    parser.set_defaults(run=show_help)
 
 
 def _common(parser: argparse.ArgumentParser, *, lr: float, steps: int, save_every: int, ema: float) -> None:

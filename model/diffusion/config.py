@@ -196,12 +196,7 @@ class DiffusionConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> DiffusionConfig:
-        data = {k: v for k, v in data.items() if k != "kind"}
-        unet = _build(UNetConfig, data.pop("unet", {}))
-        schedule = _build(ScheduleConfig, data.pop("schedule", {}))
-        if "captions" in data:
-            data["captions"] = tuple(data["captions"])
-        return cls(unet=unet, schedule=schedule, **data)
+        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -230,12 +225,17 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassifierConfig:
-        data = {k: v for k, v in data.items() if k != "kind"}
-        unet = _build(UNetConfig, data.pop("unet", {}))
-        schedule = _build(ScheduleConfig, data.pop("schedule", {}))
-        if "captions" in data:
-            data["captions"] = tuple(data["captions"])
-        return cls(unet=unet, schedule=schedule, **data)
+        return _from_dict(cls, data)
+
+
+def _from_dict(cls, data: dict):
+    """A ``DiffusionConfig`` or ``ClassifierConfig`` from its JSON form (nested configs rebuilt)."""
+    data = {k: v for k, v in data.items() if k != "kind"}
+    unet = _build(UNetConfig, data.pop("unet", {}))
+    schedule = _build(ScheduleConfig, data.pop("schedule", {}))
+    if "captions" in data:
+        data["captions"] = tuple(data["captions"])
+    return cls(unet=unet, schedule=schedule, **data)
 
 
 def _build(cls, data: dict):
