@@ -10,21 +10,12 @@ from pathlib import Path
 import av
 import numpy as np
 import soundfile as sf
-import pytest
 import torch
 
 from model.diffusion.checkpoint import save_model
 from model.diffusion.config import preset
 from model.diffusion.unet import AVUNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and a busy shared CPU does not stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,14 +18,6 @@ from model.diffusion.train import classifier_loss, to_model_batch
 from model.diffusion.unet import AVUNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and a busy shared CPU does not stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 SHORT = linear_schedule(ScheduleConfig(timesteps=50, beta_start=2e-3, beta_end=0.2))
 
 

@@ -23,14 +23,6 @@ from model.diffusion.train import TrainConfig, run_training
 from model.diffusion.unet import AVUNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and a busy shared CPU does not stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -18,15 +18,6 @@ from model.diffusion.config import (
 from model.diffusion.unet import AVUNet, CrossModalAttention, patch_audio, patch_video, unpatch_audio, unpatch_video
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and a busy shared CPU does not stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(cfg, b=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     return AV(

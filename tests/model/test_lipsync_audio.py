@@ -9,14 +9,6 @@ import torch
 from model.lipsync.audio import MEL_STEPS_PER_SECOND, mel_windows, melspectrogram, window_starts
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # -- numpy reference: Wav2Lip's audio.py with librosa's Slaney mel filterbank, written out -----------
 def _hz_to_mel(f):
     f = np.asarray(f, np.float64)

@@ -20,14 +20,6 @@ from model.lipsync.networks import build, preset
 SHIFT = 5  # frames at 16 fps = 5000 samples at 16 kHz
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[tuple[np.ndarray, np.ndarray]]:
     """Three synthetic GRID-like clips (25 fps MPEG-1, 360x288), brought to 16 fps and 16 kHz."""

@@ -14,14 +14,6 @@ from model.lipsync.convert import ConversionError, convert, read_official
 from model.lipsync.networks import LipSyncConfig, SyncNet, Wav2Lip, build, count_parameters, preset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_official_wav2lip_shapes_and_names() -> None:
     net = Wav2Lip().eval()
     assert 36_000_000 < count_parameters(net) < 36_600_000  # the released generator: 36.3 M

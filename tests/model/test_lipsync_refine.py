@@ -15,14 +15,6 @@ from model.lipsync.networks import build, preset
 from model.lipsync.refine import LipSync, NoFaceError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def lips(tmp_path_factory) -> LipSync:
     torch.manual_seed(0)

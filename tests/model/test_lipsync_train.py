@@ -16,14 +16,6 @@ from model.lipsync.networks import build, preset
 from model.lipsync.train import TrainConfig, lipsync_loss, run_training, syncnet_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def toy_data(n: int = 3, frames: int = 10, seed: int = 0) -> LipData:
     """Textured 64x64 'faces' whose dark mouth opens with the loudness of a tone burst."""
     rng = np.random.default_rng(seed)

@@ -111,7 +111,6 @@ def build_tiny_yourtts(
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
     folder = build_tiny_yourtts(tmp_path_factory.mktemp("yourtts") / "your_tts")
     (folder / "speaker_genders.json").write_text(json.dumps(GENDERS))
     return folder
@@ -119,7 +118,6 @@ def tiny_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def voice(tiny_folder: Path) -> YourTTSVoice:
-    torch.set_num_threads(1)
     return load_voice(str(tiny_folder))
 
 

@@ -12,11 +12,6 @@ from model.speech.voice import SpeakerInfo, Speech
 from model.talking_head import GenerationError, TalkingHead, TalkingHeadSettings, plan_chunks
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
-
-
 class SecondsVoice:
     """A test voice: the text is a number of seconds; the audio is a tone of that length."""
 

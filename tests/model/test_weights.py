@@ -13,11 +13,6 @@ from model.talking_head import WEIGHTS_DIR
 SHIPPED = ("diffusion", "classifier", "syncnet", "lipsync", "gender")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_checkpoint_has_weights_config_and_card(name) -> None:
     folder = WEIGHTS_DIR / name
