@@ -7,6 +7,7 @@ audio written for each clip is exactly as long as its video.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -122,3 +123,25 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, np.ndarray, float, int]:
                 chunks.append(frame.to_ndarray().mean(axis=0).astype(np.float32))  # planar [C, n] -> mono
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     return np.stack(frames), audio, fps, rate
+
+
+def contact_sheet(rows: Sequence[tuple[str, np.ndarray]], path: str | Path, columns: int = 6, scale: int = 2) -> Path | None:
+    """One row per clip, ``(label, video uint8 [F, H, W, 3])``: ``columns`` evenly spaced frames
+    under a label strip, scaled up by ``scale``; rows of other widths are padded white. A PNG."""
+    import cv2
+
+    if not rows:
+        return None
+    lines = []
+    for label, video in rows:
+        picks = np.linspace(0, video.shape[0] - 1, columns).round().astype(int)
+        line = np.concatenate([video[i] for i in picks], axis=1)
+        line = cv2.resize(line, (line.shape[1] * scale, line.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+        strip = np.full((18, line.shape[1], 3), 255, np.uint8)
+        cv2.putText(strip, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        lines.append(np.concatenate([strip, line], axis=0))
+    width = max(line.shape[1] for line in lines)
+    lines = [np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
+    path = Path(path)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(lines, axis=0), cv2.COLOR_RGB2BGR))
+    return path

@@ -11,8 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-import numpy as np
-
+from model.media import contact_sheet
 from model.pipeline import draw_portrait
 from receiver.config import ReceiverConfig
 from receiver.serve import start, viewer_url
@@ -29,29 +28,6 @@ A man is talking | The quick brown fox jumps over the lazy dog. |
 | |
 A woman is talking | Good morning, everyone. | {STYLE_ID}
 """
-
-
-def contact_sheet(rendered: list[Rendered], path: Path, columns: int = 6, scale: int = 2) -> Path | None:
-    """One row per clip: evenly spaced frames, labelled with sequence number and input mode."""
-    import cv2
-
-    if not rendered:
-        return None
-    rows = []
-    for item in rendered:
-        video = item.clip.video
-        picks = np.linspace(0, video.shape[0] - 1, columns).round().astype(int)
-        row = np.concatenate([video[i] for i in picks], axis=1)
-        row = cv2.resize(row, (row.shape[1] * scale, row.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-        label = np.full((18, row.shape[1], 3), 255, np.uint8)
-        text = f"#{item.seq} {item.request.mode}: {item.request.text[:48]}"
-        cv2.putText(label, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        rows.append(np.concatenate([label, row], axis=0))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    sheet = np.concatenate(rows, axis=0)
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    return path
 
 
 async def run_demo(
@@ -142,7 +118,10 @@ def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int
         print(f"demo: nothing was rendered (sender exit code {sender_code})")
         return 1
     session_dir = out_dir / "sessions" / rendered[0].session_id
-    sheet = contact_sheet(rendered, out_dir / "contact_sheet.png")
+    sheet = contact_sheet(
+        [(f"#{item.seq} {item.request.mode}: {item.request.text[:48]}", item.clip.video) for item in rendered],
+        out_dir / "contact_sheet.png",
+    )
     bitrate_file = session_dir / "bitrate.json"
     if bitrate_file.exists():
         shutil.copy(bitrate_file, out_dir / "bitrate.json")

@@ -120,7 +120,7 @@ def run_eval(
 ) -> dict:
     """Generate, measure, and write ``out/eval.json``, ``out/eval.md``, ``out/contact_sheet.png``, ``out/clips/``."""
     from model.evaluation.gender import GenderClassifier
-    from model.media import write_mp4
+    from model.media import contact_sheet, write_mp4
 
     out = Path(out)
     (out / "clips").mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,8 @@ def run_eval(
         if request.text:
             row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
         rows.append(row)
-        sheet.append(clip.video[:: max(1, len(clip.video) // 8)][:8])
+        picks = np.linspace(0, len(clip.video) - 1, 8).round().astype(int)
+        sheet.append((f"{mode}: {request.text[:48]}", clip.video[picks]))
     reference = []
     for video, audio in tqdm(reference_clips(corpus, config.reference_clips), desc="reference", disable=not progress):
         reference.append(_sync(video, audio, syncnet, config.max_offset))
@@ -154,7 +155,7 @@ def run_eval(
               "sources": getattr(generator, "sources", {})}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     (out / "eval.md").write_text(markdown(summary))
-    _contact_sheet(sheet, [r["mode"] for r in rows], out / "contact_sheet.png")
+    contact_sheet(sheet, out / "contact_sheet.png", columns=8)
     return report
 
 
@@ -215,19 +216,3 @@ def markdown(summary: dict) -> str:
                      f"{ref['motion_lag_within_1']} | |")
     lines += ["", "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in summary["bars"].items()), ""]
     return "\n".join(lines)
-
-
-def _contact_sheet(rows: list[np.ndarray], labels: list[str], path: Path) -> None:
-    import cv2
-
-    if not rows:
-        return
-    h, w = rows[0].shape[1:3]
-    lines = []
-    for frames, label in zip(rows, labels):
-        frames = [cv2.resize(f, (w, h)) for f in frames] + [np.zeros((h, w, 3), np.uint8)] * (8 - len(frames))
-        line = np.concatenate(frames, axis=1)
-        line = cv2.resize(line, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-        cv2.putText(line, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-        lines.append(line)
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(lines, axis=0), cv2.COLOR_RGB2BGR))
