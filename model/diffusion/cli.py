@@ -71,7 +71,7 @@ def _run_sample(args: argparse.Namespace) -> int:
     from model.diffusion.checkpoint import load_model
     from model.diffusion.config import ClassifierConfig
     from model.diffusion.generate import generate_av
-    from model.diffusion.mp4 import write_mp4
+    from model.media import write_mp4
 
     if args.threads:
         torch.set_num_threads(args.threads)
