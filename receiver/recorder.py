@@ -7,16 +7,12 @@ import threading
 from pathlib import Path
 
 from model.clip import Clip
-from model.media import Mp4Writer, read_mp4, write_clip
+from model.media import Mp4Writer, read_mp4
+from model.media import write_clip as write_mp4  # one clip to a path (H.264 + AAC)
 
 __all__ = ["Mp4Writer", "SessionRecorder", "read_mp4", "write_mp4"]
 
 logger = logging.getLogger(__name__)
-
-
-def write_mp4(path: Path, clip: Clip) -> Path:
-    """One clip to ``path`` (H.264 + AAC)."""
-    return write_clip(path, clip)
 
 
 class SessionRecorder:
