@@ -74,6 +74,12 @@ def register_diffusion(subparsers) -> None:
     sub.add_argument("--crop-frames", type=int, default=0,
                      help="train on random windows of N frames and their audio (0 = whole clips, the paper;\n"
                      "a CPU sees more distinct faces per second with e.g. 4 and a larger batch)")
+    sub.add_argument("--prediction", choices=("eps", "v"), default=None,
+                     help="network target for a new run: eps (the paper, Eq. 5) or v (Salimans & Ho; the\n"
+                     "small preset's default: high-noise steps stop amplifying the error). Default: the config's")
+    sub.add_argument("--init", metavar="DIR", default="",
+                     help="start a new run from these weights (a model folder or .safetensors), e.g. to\n"
+                     "fine-tune an eps model as v; ignored when --out already holds a run")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
 
 
@@ -141,13 +147,13 @@ def _train(args: argparse.Namespace, kind: str) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     try:
-        config = _resolve(cfgs, args.config, out, kind)
+        config = _resolve(cfgs, args.config, out, kind, getattr(args, "prediction", None))
         unet = config.unet
         if args.toy:
             segments = toy_segments(args.toy, unet.frames, unet.image_size, unet.audio_samples, seed=args.seed)
         else:
             segments = load_segments(args.data, config.captions)
-        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames} if kind == "diffusion" else {
+        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames, "init": args.init} if kind == "diffusion" else {
             "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
@@ -163,8 +169,11 @@ def _train(args: argparse.Namespace, kind: str) -> int:
     return 0
 
 
-def _resolve(cfgs, spec: str | None, out, kind: str):
-    """The run's own config when resuming (it must agree with --config), else --config or small."""
+def _resolve(cfgs, spec: str | None, out, kind: str, prediction: str | None = None):
+    """The run's own config when resuming (it must agree with --config and --prediction), else
+    --config or small, with --prediction applied."""
+    import dataclasses
+
     want = None
     if spec is not None:
         want = cfgs.resolve_config(spec)
@@ -173,12 +182,16 @@ def _resolve(cfgs, spec: str | None, out, kind: str):
                                          audio_scale=want.audio_scale, name=want.name)
     if (out / "train_state.json").is_file():
         have = cfgs.load_config(out)
+        if prediction is not None and prediction != have.prediction:
+            raise ValueError(f"{out} holds a {have.prediction}-prediction run; pick a new --out to train {prediction}")
+        if want is not None and kind == "diffusion":
+            want = dataclasses.replace(want, prediction=have.prediction)  # a resumed run keeps its own target
         if want is not None and want != have:
             raise ValueError(f"{out} holds a run with another architecture; pick a new --out or drop --config")
         return have
     if want is None:
         want = cfgs.classifier_preset("small") if kind == "classifier" else cfgs.preset("small")
-    return want
+    return dataclasses.replace(want, prediction=prediction) if prediction is not None else want
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,13 +53,22 @@ def build_model(config: DiffusionConfig | ClassifierConfig) -> nn.Module:
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, DiffusionConfig | ClassifierConfig]:
-    """Build the network from ``config.json`` and load ``model.safetensors`` into it (eval mode)."""
+    """Build the network from ``config.json`` and load ``model.safetensors`` into it (eval mode).
+
+    A diffusion model always comes back as ``(x_t, t, caption) -> eps``, whatever it was trained to
+    predict (``config.prediction``); ``build_model`` gives the raw network that training uses.
+    """
     folder = Path(folder)
     if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
         raise FileNotFoundError(f"{folder} holds no {WEIGHTS} + {CONFIG}")
     config = load_config(folder / CONFIG)
     module = build_model(config)
     module.load_state_dict(load_file(str(folder / WEIGHTS)))
+    if isinstance(config, DiffusionConfig) and config.prediction != "eps":
+        from model.diffusion.prediction import EpsNetwork
+        from model.diffusion.schedule import linear_schedule
+
+        module = EpsNetwork(module, linear_schedule(config.schedule))  # samplers and guidance speak eps
     return module.to(device).eval(), config
 
 

@@ -114,3 +114,17 @@ def posterior_variance(schedule: Schedule, t: int | Tensor) -> Tensor:
     """beta tilde_t = beta_t (1 - alphabar_{t-1}) / (1 - alphabar_t), float64 like ``t``."""
     return schedule.posterior_variance[torch.as_tensor(t, dtype=torch.long)]
 
+
+
+@over_av
+def v_target(schedule: Schedule, x0: Tensor, t: int | Tensor, noise: Tensor) -> Tensor:
+    """v = sqrt(alphabar_t) eps - sqrt(1 - alphabar_t) x0 (Salimans & Ho, 2022)."""
+    ab = extract(schedule.alphas_cumprod, t, x0)
+    return ab.sqrt() * noise - (1.0 - ab).sqrt() * x0
+
+
+@over_av
+def eps_from_v(schedule: Schedule, x_t: Tensor, t: int | Tensor, v: Tensor) -> Tensor:
+    """The eps that a v prediction implies: eps = sqrt(1 - alphabar_t) x_t + sqrt(alphabar_t) v."""
+    ab = extract(schedule.alphas_cumprod, t, x_t)
+    return (1.0 - ab).sqrt() * x_t + ab.sqrt() * v

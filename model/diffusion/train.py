@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -35,6 +36,7 @@ from model.diffusion.av import AV
 from model.diffusion.checkpoint import EMA, build_model, load_train_state, save_model, save_train_state
 from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig, UNetConfig
 from model.diffusion.data import Segments
+from model.diffusion.prediction import training_target
 from model.diffusion.schedule import Schedule, linear_schedule, q_sample
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class TrainConfig:
     # cross-attention is local in time, so the same weights sample whole clips. On a CPU this buys
     # more distinct faces per second of compute: frames within a clip are nearly alike.
     crop_frames: int = 0
+    # A model.safetensors (or its folder) to start a new run from, e.g. to fine-tune; ignored on resume.
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
@@ -99,8 +103,11 @@ def crop_window(x: AV, frames: int, start: int) -> AV:
     return AV(x.video[:, start : start + frames], x.audio[..., start * per_frame : (start + frames) * per_frame])
 
 
-def diffusion_loss(schedule: Schedule, caption_dropout: float) -> LossFn:
-    """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed."""
+def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str = "eps") -> LossFn:
+    """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed.
+
+    With ``prediction="v"`` the target is v instead of eps (model/diffusion/prediction.py).
+    """
 
     def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         b, device = x0.batch_size, x0.device
@@ -108,9 +115,10 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float) -> LossFn:
         noise = AV.randn_like(x0, gen)
         drop = torch.rand(b, generator=gen, device=device) < caption_dropout
         caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
-        eps = model(q_sample(schedule, x0, t, noise), t, caption)
-        lv = F.mse_loss(eps.video.float(), noise.video)
-        la = F.mse_loss(eps.audio.float(), noise.audio)
+        out = model(q_sample(schedule, x0, t, noise), t, caption)
+        target = training_target(prediction, schedule, x0, t, noise)
+        lv = F.mse_loss(out.video.float(), target.video)
+        la = F.mse_loss(out.audio.float(), target.audio)
         return lv + la, {"loss_video": lv.item(), "loss_audio": la.item()}
 
     return loss_fn
@@ -203,11 +211,17 @@ def run_training(
         segments = Segments(segments.video[keep], segments.audio[keep], segments.caption[keep])
         loss_fn = classifier_loss(schedule)
     else:
-        loss_fn = diffusion_loss(schedule, train.caption_dropout)
+        loss_fn = diffusion_loss(schedule, train.caption_dropout, config.prediction)
 
+    resuming = (out / "train_state.json").is_file()
+    if train.init and not resuming:
+        init = Path(train.init)
+        init = init / "model.safetensors" if init.is_dir() else init
+        model.load_state_dict(load_file(str(init)))
+        logger.info("starting from the weights in %s", init)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     ema = EMA(model, train.ema_decay)
-    meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if (out / "train_state.json").is_file() else None
+    meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
     start = int(meta["step"]) if meta else 0
     if meta:
         logger.info("resuming %s at step %d", out, start)

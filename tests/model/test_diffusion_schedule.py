@@ -12,6 +12,8 @@ from model.diffusion.schedule import (
     predict_eps,
     predict_x0,
     q_sample,
+    eps_from_v,
+    v_target,
 )
 
 
@@ -76,3 +78,31 @@ def test_x0_and_eps_predictions_invert() -> None:
     xt = q_sample(s, x0, t, eps)
     assert torch.allclose(predict_x0(s, xt, t, eps), x0, atol=1e-6)
     assert torch.allclose(predict_eps(s, xt, t, x0), eps, atol=1e-6)
+
+
+def test_v_prediction_inverts_to_the_noise_and_the_clean_data() -> None:
+    """v = sqrt(ab) eps - sqrt(1 - ab) x0: eps_from_v gives eps back, and x0 = sqrt(ab) x_t - sqrt(1 - ab) v."""
+    s = linear_schedule()
+    x0, eps = torch.randn(4, 10, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)
+    t = torch.tensor([0, 5, 400, 999])
+    xt, v = q_sample(s, x0, t, eps), v_target(s, x0, t, eps)
+    assert torch.allclose(eps_from_v(s, xt, t, v), eps, atol=1e-9)
+    ab = s.alphas_cumprod[t].unsqueeze(1)
+    assert torch.allclose(ab.sqrt() * xt - (1 - ab).sqrt() * v, x0, atol=1e-9)
+    # unit variance target at every t for unit-variance data (the point of v: no t is degenerate)
+    assert torch.allclose(v_target(s, torch.zeros(1, 1, dtype=torch.float64), 999, torch.ones(1, 1, dtype=torch.float64)),
+                          s.alphas_cumprod[999].sqrt().reshape(1, 1))
+
+
+def test_v_error_is_not_amplified_at_high_noise_like_eps_error() -> None:
+    """An output error e moves x0 by sqrt((1 - ab) / ab) e through eps but by sqrt(1 - ab) e through v."""
+    s = linear_schedule()
+    x0, eps = torch.randn(2, 1000, dtype=torch.float64), torch.randn(2, 1000, dtype=torch.float64)
+    t = 999
+    xt = q_sample(s, x0, t, eps)
+    err = 0.01 * torch.randn_like(x0)
+    x0_from_eps = predict_x0(s, xt, t, eps + err)
+    x0_from_v = predict_x0(s, xt, t, eps_from_v(s, xt, t, v_target(s, x0, t, eps) + err))
+    ratio = (x0_from_eps - x0).norm() / (x0_from_v - x0).norm()
+    ab = float(s.alphas_cumprod[t])
+    assert abs(float(ratio) - ab**-0.5) < 1e-6 * ab**-0.5  # 158x at t = 999

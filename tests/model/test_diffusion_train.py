@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -14,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from model.diffusion.av import AV
 from model.diffusion.checkpoint import EMA, load_model, save_model
-from model.diffusion.config import classifier_preset, preset
+from model.diffusion.config import classifier_preset, load_config, preset
 from model.diffusion.data import Segments, load_segments, toy_segments
-from model.diffusion.train import TrainConfig, run_training
+from model.diffusion.schedule import eps_from_v, linear_schedule, q_sample, v_target
+from model.diffusion.train import TrainConfig, run_training, to_model_batch
 from model.diffusion.unet import AVUNet
 
 
@@ -39,6 +42,68 @@ def test_loss_falls_when_overfitting_a_tiny_batch(tmp_path) -> None:
     assert len(losses) == 6
     assert losses[-1] < 0.6 * losses[0], losses
     assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_v_prediction_loss_falls_and_loads_as_an_eps_network(tmp_path) -> None:
+    """A v run trains on the v target; load_model hands samplers eps = sqrt(1 - ab) x_t + sqrt(ab) v."""
+    config = dataclasses.replace(preset("tiny"), prediction="v")
+    schedule = linear_schedule(config.schedule)
+    toy = _toy(4)
+    x0, _ = to_model_batch(toy, np.arange(4), config.unet, config.audio_scale, "cpu")
+    gen = torch.Generator().manual_seed(1)
+    t_eval = torch.tensor([300, 600, 300, 600])  # mid noise: 4 memorizable clips (at t ~ T only their mean is)
+    noise = AV.randn_like(x0, gen)
+    target = v_target(schedule, x0, t_eval, noise)
+
+    def v_mse(net) -> float:  # on a fixed set of (t, noise): the logged losses draw t at random
+        with torch.no_grad():
+            out = net.eval()(q_sample(schedule, x0, t_eval, noise), t_eval, torch.zeros(4, dtype=torch.long))
+        return float(((out - target) * (out - target)).map(torch.mean).video)
+
+    torch.manual_seed(0)
+    before = v_mse(AVUNet(config.unet))  # run_training seeds the same initial weights
+    train = TrainConfig(steps=60, batch_size=4, lr=2e-3, save_every=1000, log_every=10, ema_decay=0.9)
+    run_training(config, train, toy, tmp_path, device="cpu", progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["prediction"] == "v"
+    raw = AVUNet(config.unet)
+    raw.load_state_dict(load_file(str(tmp_path / "model.safetensors")))
+    assert v_mse(raw) < 0.6 * before
+
+    loaded, loaded_config = load_model(tmp_path)
+    assert loaded_config.prediction == "v"
+    x = AV(torch.randn(2, 4, 3, 16, 16), torch.randn(2, 1, 4000))
+    t, c = torch.tensor([10, 990]), torch.tensor([1, 0])
+    with torch.no_grad():
+        eps, v = loaded(x, t, c), raw.eval()(x, t, c)
+    want = eps_from_v(schedule, x, t, v)
+    assert torch.allclose(eps.video, want.video) and torch.allclose(eps.audio, want.audio)
+    assert not torch.allclose(eps.video, v.video)
+
+
+def test_init_starts_a_new_run_from_given_weights_and_prediction_can_change(tmp_path) -> None:
+    run_training(preset("tiny"), TrainConfig(steps=2, batch_size=1, save_every=2), _toy(), tmp_path / "eps", device="cpu", progress=False)
+    out = tmp_path / "v"
+    args = ["diffusion", "--toy", "4", "--config", "tiny", "--out", str(out), "--prediction", "v",
+            "--init", str(tmp_path / "eps"), "--steps", "1", "--lr", "1e-12", "--ema-decay", "0", "--no-progress"]
+    result = subprocess.run(_cli(*args), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert load_config(out).prediction == "v"
+    before, after = load_file(str(tmp_path / "eps" / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # lr ~0: still the init weights
+    # a run cannot switch its target halfway
+    result = subprocess.run(_cli(*args[:-7], "--prediction", "eps", "--steps", "2", "--no-progress"),
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "v-prediction run" in result.stderr
+
+
+def test_prediction_is_validated_and_old_configs_read_as_eps(tmp_path) -> None:
+    with pytest.raises(ValueError, match="prediction"):
+        dataclasses.replace(preset("tiny"), prediction="x0")
+    data = preset("tiny").to_dict()
+    del data["prediction"]  # config.json written before v existed
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert load_config(tmp_path).prediction == "eps"
+    assert preset("paper").prediction == "eps" and preset("small").prediction == "v"
 
 
 def test_classifier_training_runs(tmp_path) -> None:
