@@ -168,6 +168,8 @@ def run_training(
     start = 0
     if (out / STATE_META).is_file():
         meta = load_train_state(out, module=net, optimizer=optimizer, ema=ema)
+        for group in optimizer.param_groups:  # this command's --lr/--weight-decay, not the saved ones
+            group["lr"], group["weight_decay"] = train.lr, train.weight_decay
         start = int(meta["step"])
         logger.info("resuming %s at step %d", out, start)
     if start >= train.steps:
