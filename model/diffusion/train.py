@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -223,6 +224,8 @@ def run_training(
     ema = EMA(model, train.ema_decay)
     meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
     start = int(meta["step"]) if meta else 0
+    if meta and meta.get("init"):  # the model card keeps saying where a fine-tuned run started
+        train = dataclasses.replace(train, init=meta["init"])
     if meta:
         logger.info("resuming %s at step %d", out, start)
     if start >= train.steps:
@@ -251,7 +254,7 @@ def run_training(
     def save(step: int) -> None:
         if env.main:
             save_model(out, ema.state_dict(), config)
-            save_train_state(out, module=model, optimizer=optimizer, ema=ema, meta={"step": step, "seed": train.seed})
+            save_train_state(out, module=model, optimizer=optimizer, ema=ema, meta={"step": step, "seed": train.seed, "init": train.init})
             _write_curve(out)
             _write_card(out, config, train, step, len(segments), env.world, last)
         if env.world > 1:
@@ -351,6 +354,8 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es)"
         f"{f' of {train.crop_frames}-frame windows' if train.crop_frames else ''}, lr {train.lr:g}, "
         f"weight decay {train.weight_decay:g}, seed {train.seed}\n"
+        f"{f'- network target: {config.prediction} (model/diffusion/prediction.py)' + chr(10) if not isinstance(config, ClassifierConfig) else ''}"
+        f"{f'- started from the weights in `{train.init}`' + chr(10) if train.init else ''}"
         f"- last logged: {metrics} (full curve: `loss.csv`, `loss.png`)\n"
         f"- limits: trained only on the data above; two captions (man / woman); one-second chunks\n"
     )

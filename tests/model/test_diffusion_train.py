@@ -90,6 +90,8 @@ def test_init_starts_a_new_run_from_given_weights_and_prediction_can_change(tmp_
     assert load_config(out).prediction == "v"
     before, after = load_file(str(tmp_path / "eps" / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # lr ~0: still the init weights
+    card = (out / "README.md").read_text()
+    assert "network target: v" in card and f"started from the weights in `{tmp_path / 'eps'}`" in card
     # a run cannot switch its target halfway
     result = subprocess.run(_cli(*args[:-7], "--prediction", "eps", "--steps", "2", "--no-progress"),
                             cwd=REPO, capture_output=True, text=True, timeout=120)
