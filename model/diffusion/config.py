@@ -20,6 +20,7 @@ Two presets share all code and differ only in numbers:
       and 200 positions (50, 25 and 12.5 per video frame), which is what keeps its cost tiny;
     - base width 48, multipliers (1, 2, 2), one residual block per level (the paper has two; two
       doubles the cost), cross-modal attention at the two lower levels and the middle;
+    - a learned per-position bias after the video stem (``position_embedding``, not in the paper);
     - the network predicts v instead of eps (``prediction="v"``, model/diffusion/prediction.py says
       why); ``paper`` keeps the paper's eps.
 
@@ -106,6 +107,11 @@ class UNetConfig:
     norm_groups: int = 32
     dropout: float = 0.0
     num_captions: int = len(DEFAULT_CAPTIONS)
+    # A learned bias per video position after the stem (not in the paper). At high noise the input
+    # carries no layout, and a shallow U-Net learns where things are only from its zero padding:
+    # the `small` network's x0 estimate at t = T - 1 was one flat colour, not the corpus's mean
+    # face, so every sample started from no face at all. The deep `paper` U-Net does without it.
+    position_embedding: bool = False
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
@@ -290,6 +296,7 @@ SMALL_UNET = UNetConfig(
     cross_grid=4,
     cross_audio_tokens=4,
     norm_groups=16,
+    position_embedding=True,
 )
 
 # tests only: seconds on CPU

@@ -218,8 +218,11 @@ def run_training(
     if train.init and not resuming:
         init = Path(train.init)
         init = init / "model.safetensors" if init.is_dir() else init
-        model.load_state_dict(load_file(str(init)))
-        logger.info("starting from the weights in %s", init)
+        missing, unexpected = model.load_state_dict(load_file(str(init)), strict=False)
+        if unexpected:
+            raise ValueError(f"{init} has weights this architecture lacks: {', '.join(unexpected[:5])}")
+        logger.info("starting from the weights in %s%s", init,
+                    f"; new, at their initial values: {', '.join(missing)}" if missing else "")
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     ema = EMA(model, train.ema_decay)
     meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None

@@ -290,6 +290,9 @@ class Encoder(nn.Module):
         vin = cfg.video_channels * cfg.video_patch**2
         self.video_in = conv_nd(3, vin, ch, (1, 3, 3), padding=(0, 1, 1))
         self.audio_in = conv_nd(1, cfg.audio_patch, ch, 3, padding=1)
+        if cfg.position_embedding:  # a learned bias per pixel position, zero at the start (see UNetConfig)
+            side = cfg.image_size // cfg.video_patch
+            self.video_position = nn.Parameter(torch.zeros(1, ch, 1, side, side))
         self.blocks = nn.ModuleList()
         self.skip_channels = [ch]
         for level in range(cfg.levels):
@@ -316,6 +319,8 @@ class Encoder(nn.Module):
             self.video_in(patch_video(x.video, cfg.video_patch)),  # [B, C0, F, H/p, W/p]
             self.audio_in(patch_audio(x.audio, cfg.audio_patch)),  # [B, C0, S/pa]
         )
+        if cfg.position_embedding:
+            h = AV(h.video + self.video_position, h.audio)
         skips = [h]
         for block in self.blocks:
             h = block(h, emb)

@@ -98,6 +98,17 @@ def test_init_starts_a_new_run_from_given_weights_and_prediction_can_change(tmp_
     assert result.returncode == 2 and "v-prediction run" in result.stderr
 
 
+def test_init_may_add_new_parameters_but_not_drop_any(tmp_path) -> None:
+    plain = preset("tiny")
+    grown = dataclasses.replace(plain, unet=dataclasses.replace(plain.unet, position_embedding=True))
+    one = TrainConfig(steps=1, batch_size=1, save_every=1)
+    run_training(plain, one, _toy(), tmp_path / "plain", device="cpu", progress=False)
+    run_training(grown, dataclasses.replace(one, init=str(tmp_path / "plain")), _toy(), tmp_path / "grown", device="cpu", progress=False)
+    assert "encoder.video_position" in load_file(str(tmp_path / "grown" / "model.safetensors"))
+    with pytest.raises(ValueError, match="video_position"):
+        run_training(plain, dataclasses.replace(one, init=str(tmp_path / "grown")), _toy(), tmp_path / "back", device="cpu", progress=False)
+
+
 def test_prediction_is_validated_and_old_configs_read_as_eps(tmp_path) -> None:
     with pytest.raises(ValueError, match="prediction"):
         dataclasses.replace(preset("tiny"), prediction="x0")

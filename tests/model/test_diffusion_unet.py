@@ -117,3 +117,25 @@ def test_over_av_maps_once_per_modality() -> None:
     out = double(pair, 2.0)
     assert torch.equal(out.video, 2 * torch.ones(1, 2)) and torch.equal(out.audio, 2 * torch.ones(1, 3))
     assert torch.equal((pair + pair * 3 - 1).audio, 3 * torch.ones(1, 3))
+
+
+def test_position_embedding_starts_as_a_no_op_and_learns() -> None:
+    """Zero at the start: a network given it behaves as the one without, so old weights fine-tune into it."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    cfg = preset("tiny").unet
+    plain = AVUNet(cfg)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    with_pos = AVUNet(dataclasses.replace(cfg, position_embedding=True))
+    missing, unexpected = with_pos.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["encoder.video_position"] and not unexpected
+    assert with_pos.encoder.video_position.shape == (1, cfg.base_channels, 1, 8, 8)  # 16x16 patched by 2
+    x, t, c = _batch(cfg), torch.tensor([3, 900]), torch.tensor([0, 1])
+    a, b = plain(x, t, c), with_pos(x, t, c)
+    assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
+    (b.video.pow(2).mean()).backward()
+    assert with_pos.encoder.video_position.grad.abs().sum() > 0
+    assert preset("small").unet.position_embedding and not preset("paper").unet.position_embedding
