@@ -35,8 +35,10 @@ def test_diffusion_and_classifier_load_with_the_small_architecture() -> None:
     assert isinstance(config, DiffusionConfig) and config.unet == preset("small").unet
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in diffusion.parameters())
     classifier, cconfig = load_model(WEIGHTS_DIR / "classifier")
-    assert isinstance(cconfig, ClassifierConfig) and cconfig.unet == config.unet
-    assert cconfig.captions == config.captions
+    assert isinstance(cconfig, ClassifierConfig) and cconfig.captions == config.captions
+    shape = ("frames", "image_size", "video_channels", "audio_samples")  # it guides the diffusion model's x_t
+    assert [getattr(cconfig.unet, k) for k in shape] == [getattr(config.unet, k) for k in shape]
+    assert cconfig.schedule == config.schedule
 
 
 def test_lipsync_networks_load() -> None:
