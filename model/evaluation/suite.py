@@ -6,6 +6,9 @@ Per input mode it reports:
 - lip sync: offset and confidence (LSE-C) from the SyncNet expert, searched over +/-15 frames, and
   the model-free mouth-motion / audio-envelope correlation with its best lag (``model/lipsync/metric.py``);
 - the same sync figures for held-out corpus clips (test-split sentences), as the reference;
+- for clips without speech text (audio generated from noise): whether the audio's loudness envelope
+  is shaped like speech (``model/evaluation/envelope.py``), against one-second windows of the
+  reference clips' speech and, as the floor, white noise;
 - generation time per second of output.
 
 The clips, a contact sheet and ``eval.json`` / ``eval.md`` are written to the output folder.
@@ -24,6 +27,7 @@ from tqdm.auto import tqdm
 
 from model.clip import Request
 from model.evaluation.cli import MODES  # one list, defined where `textcall --help` reads it cheaply
+from model.evaluation.envelope import envelope_stats, speech_like, thresholds, windows
 
 logger = logging.getLogger(__name__)
 
@@ -144,13 +148,16 @@ def run_eval(
             row.update(wanted=gender, judged=seen, adherent=seen == gender)
         if request.text:
             row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
+        elif len(clip.audio) >= 0.2 * clip.sample_rate:
+            row["envelope"] = envelope_stats(clip.audio, clip.sample_rate)
         rows.append(row)
         picks = np.linspace(0, len(clip.video) - 1, 8).round().astype(int)
         sheet.append((f"{mode}: {request.text[:48]}", clip.video[picks]))
-    reference = []
+    reference, speech = [], []
     for video, audio in tqdm(reference_clips(corpus, config.reference_clips), desc="reference", disable=not progress):
         reference.append(_sync(video, audio, syncnet, config.max_offset))
-    summary = summarise(rows, reference)
+        speech += [envelope_stats(w) for w in windows(audio)]
+    summary = summarise(rows, reference, speech)
     report = {"config": asdict(config), "summary": summary, "clips": rows, "reference": reference,
               "sources": getattr(generator, "sources", {})}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
@@ -159,9 +166,17 @@ def run_eval(
     return report
 
 
-def summarise(rows: list[dict], reference: list[dict]) -> dict:
-    """Per-mode and overall figures, and the issue's bars."""
+def _white_noise_envelope(n: int = 8, seed: int = 0) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    stats = [envelope_stats(0.1 * rng.standard_normal(16000)) for _ in range(n)]
+    return {key: round(float(np.median([s[key] for s in stats])), 3) for key in ("range_db", "syllabic")}
+
+
+def summarise(rows: list[dict], reference: list[dict], reference_speech: list[dict] | None = None) -> dict:
+    """Per-mode and overall figures, and the issue's bars. ``reference_speech``: envelope figures of
+    one-second windows of the reference clips' audio (sets what counts as a speech-like envelope)."""
     summary: dict = {"modes": {}}
+    bar = thresholds(reference_speech) if reference_speech else None
     for mode in dict.fromkeys(r["mode"] for r in rows):
         mine = [r for r in rows if r["mode"] == mode]
         entry = {"clips": len(mine), "s_per_output_s": round(float(np.mean([r["s_per_output_s"] for r in mine])), 2)}
@@ -175,6 +190,12 @@ def summarise(rows: list[dict], reference: list[dict]) -> dict:
         if synced and "offset" in synced[0]:
             entry["offset_within_1"] = round(float(np.mean([abs(r["offset"]) <= 1 for r in synced])), 3)
             entry["confidence"] = round(float(np.mean([r["confidence"] for r in synced])), 3)
+        enveloped = [r["envelope"] for r in mine if "envelope" in r]
+        if enveloped:
+            entry["envelope_range_db"] = round(float(np.median([e["range_db"] for e in enveloped])), 2)
+            entry["syllabic"] = round(float(np.median([e["syllabic"] for e in enveloped])), 3)
+            if bar:
+                entry["speech_like_envelope"] = round(float(np.mean([speech_like(e, bar) for e in enveloped])), 3)
         summary["modes"][mode] = entry
     judged = [r for r in rows if "adherent" in r]
     speech = [r for r in rows if "offset" in r]
@@ -196,11 +217,26 @@ def summarise(rows: list[dict], reference: list[dict]) -> dict:
         ref_conf = summary.get("reference", {}).get("confidence")
         if ref_conf:
             summary["confidence_vs_reference"] = round(summary["confidence"] / ref_conf, 3)
+    enveloped = [r["envelope"] for r in rows if "envelope" in r]
+    if enveloped and bar:
+        summary["envelope"] = {
+            "clips": len(enveloped),
+            "speech_like": round(float(np.mean([speech_like(e, bar) for e in enveloped])), 3),
+            "range_db": round(float(np.median([e["range_db"] for e in enveloped])), 2),
+            "syllabic": round(float(np.median([e["syllabic"] for e in enveloped])), 3),
+            "threshold": bar,
+            "reference": {"windows": len(reference_speech),
+                          "range_db": round(float(np.median([s["range_db"] for s in reference_speech])), 2),
+                          "syllabic": round(float(np.median([s["syllabic"] for s in reference_speech])), 3)},
+            "white_noise": _white_noise_envelope(),
+        }
     summary["bars"] = {
         "caption_adherence>=0.90": summary.get("caption_adherence", 0) >= 0.90,
         "offset_within_1>=0.90": summary.get("offset_within_1", 0) >= 0.90,
         "confidence>=0.8*reference": summary.get("confidence_vs_reference", 0) >= 0.80,
     }
+    if "envelope" in summary:
+        summary["bars"]["speech_like_envelope>=0.90"] = summary["envelope"]["speech_like"] >= 0.90
     return summary
 
 
@@ -214,5 +250,14 @@ def markdown(summary: dict) -> str:
     if ref:
         lines.append(f"| corpus reference | {ref['clips']} | | {ref.get('offset_within_1', '')} | {ref.get('confidence', '')} | "
                      f"{ref['motion_lag_within_1']} | |")
+    env = summary.get("envelope")
+    if env:
+        lines += ["", "| audio from noise (no speech text) | clips / windows | level range dB (median) | share of modulation at 2-8 Hz (median) | speech-like |",
+                  "|---|---|---|---|---|",
+                  f"| generated | {env['clips']} | {env['range_db']} | {env['syllabic']} | {env['speech_like']} |",
+                  f"| corpus speech, 1 s windows | {env['reference']['windows']} | {env['reference']['range_db']} | {env['reference']['syllabic']} | |",
+                  f"| white noise | 8 | {env['white_noise']['range_db']} | {env['white_noise']['syllabic']} | |",
+                  "", f"Speech-like: level range >= {env['threshold']['range_db']} dB and 2-8 Hz share >= "
+                  f"{env['threshold']['syllabic']} (the corpus windows' 10th percentiles)."]
     lines += ["", "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in summary["bars"].items()), ""]
     return "\n".join(lines)

@@ -53,6 +53,10 @@ def test_eval_runs_end_to_end_on_the_stub(tiny_corpus, tmp_path) -> None:
     assert set(report["summary"]["modes"]) == {"caption+text", "text", "caption", "unconditional", "style+text"}
     assert all("motion_lag" in r for r in report["clips"] if r["text"])
     assert all(r["judged"] in ("male", "female") for r in report["clips"] if r["caption"])
+    assert all("envelope" in r for r in report["clips"] if not r["text"])
+    assert report["summary"]["envelope"]["clips"] == 2 and report["summary"]["envelope"]["reference"]["windows"] == 2
+    assert "speech_like_envelope>=0.90" in report["summary"]["bars"]
+    assert "white noise" in (tmp_path / "out" / "eval.md").read_text()
 
 
 def test_bars_follow_the_rows() -> None:
@@ -63,3 +67,44 @@ def test_bars_follow_the_rows() -> None:
     assert summary["offset_within_1"] == 0.9 and summary["caption_adherence"] == 0.9
     assert summary["confidence_vs_reference"] == 0.8
     assert all(summary["bars"].values())
+
+
+def _syllables(seconds: float, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:
+    """Noise gated on and off at about 4 syllables a second, with a pause in the middle: speech's loudness shape."""
+    t = np.arange(int(seconds * rate)) / rate
+    gate = np.clip(np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, np.pi)), 0, None) ** 2
+    gate[(t > seconds * 0.45) & (t < seconds * 0.6)] = 0.0
+    return (0.2 * gate * rng.standard_normal(len(t)) + 2e-3 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_the_envelope_tells_syllables_from_noise() -> None:
+    from model.evaluation.envelope import envelope_stats, speech_like, thresholds, windows
+
+    rng = np.random.default_rng(0)
+    speech = [envelope_stats(w) for _ in range(4) for w in windows(_syllables(2.5, rng))]
+    assert len(speech) == 8
+    noise = envelope_stats(0.1 * rng.standard_normal(16000))
+    bar = thresholds(speech)
+    assert noise["range_db"] < 3 and all(s["range_db"] > 15 for s in speech)
+    assert all(s["syllabic"] > noise["syllabic"] for s in speech)
+    assert not speech_like(noise, bar)
+    assert sum(speech_like(s, bar) for s in speech) >= 7  # the 10th percentile leaves out at most the lowest window
+    with pytest.raises(ValueError, match="at least"):
+        envelope_stats(np.zeros(100))
+
+
+def test_the_envelope_bar_is_set_by_the_reference_speech() -> None:
+    from model.evaluation.envelope import envelope_stats
+
+    rng = np.random.default_rng(1)
+    speech = [envelope_stats(_syllables(1.0, rng)) for _ in range(10)]
+    rows = [{"mode": "unconditional", "s_per_output_s": 1.0, "envelope": envelope_stats(_syllables(1.0, rng))} for _ in range(9)]
+    rows.append({"mode": "unconditional", "s_per_output_s": 1.0, "envelope": envelope_stats(0.1 * rng.standard_normal(16000))})
+    summary = summarise(rows, [], speech)
+    assert summary["envelope"]["clips"] == 10 and summary["envelope"]["reference"]["windows"] == 10
+    assert summary["modes"]["unconditional"]["speech_like_envelope"] == summary["envelope"]["speech_like"]
+    assert summary["envelope"]["white_noise"]["range_db"] < 3
+    expected = summary["envelope"]["speech_like"] >= 0.9
+    assert summary["bars"]["speech_like_envelope>=0.90"] is expected
+    assert 0.5 <= summary["envelope"]["speech_like"] <= 0.9  # the noise clip is never speech-like
+    assert "speech_like_envelope>=0.90" not in summarise(rows, [])["bars"]  # no reference speech, no bar
