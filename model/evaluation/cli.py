@@ -17,7 +17,8 @@ def register_eval_model(subparsers) -> None:
         description=(
             "Generate --clips clips (input modes in turn) for GRID sentences that are not in the corpus,\n"
             "then measure caption adherence (face-gender judge), lip sync (SyncNet offset/confidence and\n"
-            "the model-free motion/envelope lag) and generation time per second of output, with held-out\n"
+            "the model-free motion/envelope lag), whether audio generated without speech text has a\n"
+            "speech-shaped loudness envelope, and generation time per second of output, with held-out\n"
             "corpus clips as the reference. Writes OUT/eval.json, eval.md, contact_sheet.png and clips/."
         ),
         formatter_class=argparse.RawTextHelpFormatter,
