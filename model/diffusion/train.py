@@ -20,8 +20,7 @@ import os
 import signal
 import threading
 import time
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +33,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from model.diffusion.av import AV
-from model.diffusion.checkpoint import EMA, build_model, load_train_state, save_model, save_train_state
+from model.diffusion.checkpoint import EMA, WEIGHTS, build_model, load_train_state, save_model, save_train_state
 from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig, UNetConfig
 from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
@@ -217,7 +216,7 @@ def run_training(
     resuming = (out / "train_state.json").is_file()
     if train.init and not resuming:
         init = Path(train.init)
-        init = init / "model.safetensors" if init.is_dir() else init
+        init = init / WEIGHTS if init.is_dir() else init
         missing, unexpected = model.load_state_dict(load_file(str(init)), strict=False)
         if unexpected:
             raise ValueError(f"{init} has weights this architecture lacks: {', '.join(unexpected[:5])}")
@@ -228,7 +227,7 @@ def run_training(
     meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
     start = int(meta["step"]) if meta else 0
     if meta and meta.get("init"):  # the model card keeps saying where a fine-tuned run started
-        train = dataclasses.replace(train, init=meta["init"])
+        train = replace(train, init=meta["init"])
     if meta:
         logger.info("resuming %s at step %d", out, start)
     if start >= train.steps:

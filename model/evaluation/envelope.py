@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.lipsync.metric import rms_envelope
+
 FRAME_S = 0.02
+MIN_FRAMES = 10
+MIN_SECONDS = MIN_FRAMES * FRAME_S
 SYLLABLE_HZ = (2.0, 8.0)
 
 
 def envelope_stats(audio: np.ndarray, rate: int = 16000) -> dict[str, float]:
-    """``{"range_db", "syllabic"}`` of a mono waveform at least 0.2 s long."""
+    """``{"range_db", "syllabic"}`` of a mono waveform at least ``MIN_SECONDS`` long."""
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     hop = int(round(rate * FRAME_S))
     n = len(audio) // hop
-    if n < 10:
-        raise ValueError(f"need at least {10 * FRAME_S:.1f} s of audio, got {len(audio) / rate:.3f} s")
-    rms = np.sqrt((audio[: n * hop].reshape(n, hop) ** 2).mean(axis=1))
+    if n < MIN_FRAMES:
+        raise ValueError(f"need at least {MIN_SECONDS:.1f} s of audio, got {len(audio) / rate:.3f} s")
+    rms = rms_envelope(audio, n, fps=rate / hop, rate=rate)
     level = 20 * np.log10(rms + 1e-6)
     spread = float(np.percentile(level, 90) - np.percentile(level, 10))
     power = np.abs(np.fft.rfft((rms - rms.mean()) * np.hanning(n))) ** 2

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from model.clip import Request
 from model.evaluation.cli import MODES  # one list, defined where `textcall --help` reads it cheaply
-from model.evaluation.envelope import envelope_stats, speech_like, thresholds, windows
+from model.evaluation.envelope import MIN_SECONDS, envelope_stats, speech_like, thresholds, windows
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def run_eval(
             row.update(wanted=gender, judged=seen, adherent=seen == gender)
         if request.text:
             row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
-        elif len(clip.audio) >= 0.2 * clip.sample_rate:
+        elif len(clip.audio) >= MIN_SECONDS * clip.sample_rate:
             row["envelope"] = envelope_stats(clip.audio, clip.sample_rate)
         rows.append(row)
         picks = np.linspace(0, len(clip.video) - 1, 8).round().astype(int)
@@ -166,10 +166,18 @@ def run_eval(
     return report
 
 
-def _white_noise_envelope(n: int = 8, seed: int = 0) -> dict[str, float]:
+WHITE_NOISE_CLIPS = 8
+
+
+def _medians(stats: list[dict[str, float]]) -> dict[str, float]:
+    """Median level range (dB) and syllabic share of some envelope figures."""
+    return {"range_db": round(float(np.median([s["range_db"] for s in stats])), 2),
+            "syllabic": round(float(np.median([s["syllabic"] for s in stats])), 3)}
+
+
+def _white_noise_envelope(seed: int = 0) -> dict[str, float]:
     rng = np.random.default_rng(seed)
-    stats = [envelope_stats(0.1 * rng.standard_normal(16000)) for _ in range(n)]
-    return {key: round(float(np.median([s[key] for s in stats])), 3) for key in ("range_db", "syllabic")}
+    return _medians([envelope_stats(0.1 * rng.standard_normal(16000)) for _ in range(WHITE_NOISE_CLIPS)])
 
 
 def summarise(rows: list[dict], reference: list[dict], reference_speech: list[dict] | None = None) -> dict:
@@ -192,8 +200,8 @@ def summarise(rows: list[dict], reference: list[dict], reference_speech: list[di
             entry["confidence"] = round(float(np.mean([r["confidence"] for r in synced])), 3)
         enveloped = [r["envelope"] for r in mine if "envelope" in r]
         if enveloped:
-            entry["envelope_range_db"] = round(float(np.median([e["range_db"] for e in enveloped])), 2)
-            entry["syllabic"] = round(float(np.median([e["syllabic"] for e in enveloped])), 3)
+            medians = _medians(enveloped)
+            entry["envelope_range_db"], entry["syllabic"] = medians["range_db"], medians["syllabic"]
             if bar:
                 entry["speech_like_envelope"] = round(float(np.mean([speech_like(e, bar) for e in enveloped])), 3)
         summary["modes"][mode] = entry
@@ -222,12 +230,9 @@ def summarise(rows: list[dict], reference: list[dict], reference_speech: list[di
         summary["envelope"] = {
             "clips": len(enveloped),
             "speech_like": round(float(np.mean([speech_like(e, bar) for e in enveloped])), 3),
-            "range_db": round(float(np.median([e["range_db"] for e in enveloped])), 2),
-            "syllabic": round(float(np.median([e["syllabic"] for e in enveloped])), 3),
+            **_medians(enveloped),
             "threshold": bar,
-            "reference": {"windows": len(reference_speech),
-                          "range_db": round(float(np.median([s["range_db"] for s in reference_speech])), 2),
-                          "syllabic": round(float(np.median([s["syllabic"] for s in reference_speech])), 3)},
+            "reference": {"windows": len(reference_speech), **_medians(reference_speech)},
             "white_noise": _white_noise_envelope(),
         }
     summary["bars"] = {
@@ -256,7 +261,7 @@ def markdown(summary: dict) -> str:
                   "|---|---|---|---|---|",
                   f"| generated | {env['clips']} | {env['range_db']} | {env['syllabic']} | {env['speech_like']} |",
                   f"| corpus speech, 1 s windows | {env['reference']['windows']} | {env['reference']['range_db']} | {env['reference']['syllabic']} | |",
-                  f"| white noise | 8 | {env['white_noise']['range_db']} | {env['white_noise']['syllabic']} | |",
+                  f"| white noise | {WHITE_NOISE_CLIPS} | {env['white_noise']['range_db']} | {env['white_noise']['syllabic']} | |",
                   "", f"Speech-like: level range >= {env['threshold']['range_db']} dB and 2-8 Hz share >= "
                   f"{env['threshold']['syllabic']} (the corpus windows' 10th percentiles)."]
     lines += ["", "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in summary["bars"].items()), ""]
