@@ -128,6 +128,7 @@ class TalkingHead:
     ) -> TalkingHead:
         """Load ``folder/{diffusion,classifier,lipsync}`` (the last two optional) and the voice."""
         from model.diffusion.checkpoint import load_model
+        from model.diffusion.config import check_classifier
         from model.speech import load_voice
 
         folder = Path(folder)
@@ -137,7 +138,8 @@ class TalkingHead:
         sources = {"diffusion": str(folder / "diffusion")}
         classifier = None
         if (folder / "classifier" / "config.json").is_file():
-            classifier, _ = load_model(folder / "classifier", device)
+            classifier, cconfig = load_model(folder / "classifier", device)
+            check_classifier(config, cconfig)
             sources["classifier"] = str(folder / "classifier")
         lipsync = None
         if settings.lipsync and (folder / "lipsync" / "config.json").is_file():

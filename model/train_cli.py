@@ -77,10 +77,14 @@ def register_diffusion(subparsers) -> None:
     sub.add_argument("--prediction", choices=("eps", "v"), default=None,
                      help="network target for a new run: eps (the paper, Eq. 5) or v (Salimans & Ho; the\n"
                      "small preset's default: high-noise steps stop amplifying the error). Default: the config's")
-    sub.add_argument("--init", metavar="DIR", default="",
-                     help="start a new run from these weights (a model folder or .safetensors), e.g. to\n"
-                     "fine-tune an eps model as v; ignored when --out already holds a run")
+    _init_option(sub, "e.g. to fine-tune an eps model as v")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
+
+
+def _init_option(sub, example: str) -> None:
+    sub.add_argument("--init", metavar="DIR", default="",
+                     help=f"start a new run from these weights (a model folder or .safetensors), {example};\n"
+                     "ignored when --out already holds a run")
 
 
 def register_classifier(subparsers) -> None:
@@ -95,6 +99,7 @@ def register_classifier(subparsers) -> None:
     )
     _common(sub, lr=1e-3, steps=300_000, save_every=5_000, ema=0.999)
     sub.add_argument("--weight-decay", type=float, default=0.05)
+    _init_option(sub, "e.g. to adapt a classifier to\na diffusion model with another audio scale")
     sub.set_defaults(run=lambda args: _train(args, "classifier"))
 
 
@@ -154,7 +159,7 @@ def _train(args: argparse.Namespace, kind: str) -> int:
         else:
             segments = load_segments(args.data, config.captions)
         extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames, "init": args.init} if kind == "diffusion" else {
-            "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
+            "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0, "init": args.init}
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
             log_every=args.log_every, ema_decay=args.ema_decay, seed=args.seed, amp=not args.no_amp, **extra,

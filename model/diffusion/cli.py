@@ -69,7 +69,7 @@ def _run_sample(args: argparse.Namespace) -> int:
     import torch
 
     from model.diffusion.checkpoint import load_model
-    from model.diffusion.config import ClassifierConfig
+    from model.diffusion.config import ClassifierConfig, check_classifier
     from model.diffusion.generate import generate_av
     from model.media import write_mp4
 
@@ -86,7 +86,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         caption = config.caption_index(args.caption)
         classifier = None
         if args.classifier:
-            classifier, _ = load_model(args.classifier, device)
+            classifier, cconfig = load_model(args.classifier, device)
+            check_classifier(config, cconfig)
         audio = None
         if args.audio:
             audio = _read_audio(args.audio, config.sample_rate)

@@ -244,6 +244,27 @@ class ClassifierConfig:
         return _from_dict(cls, data)
 
 
+def check_classifier(diffusion: DiffusionConfig, classifier: DiffusionConfig | ClassifierConfig) -> None:
+    """Raise ``ValueError`` unless ``classifier`` can guide ``diffusion``: it must read the same noisy
+    x_t (schedule, audio scale, clip shape) and know the same captions."""
+    if not isinstance(classifier, ClassifierConfig):
+        raise ValueError("the classifier folder holds a diffusion model, not a classifier")
+    shape = ("frames", "image_size", "video_channels", "audio_samples")
+    problems = [
+        f"{name} {mine} vs {theirs}"
+        for name, mine, theirs in [
+            *((k, getattr(diffusion.unet, k), getattr(classifier.unet, k)) for k in shape),
+            ("schedule", diffusion.schedule, classifier.schedule),
+            ("audio_scale", diffusion.audio_scale, classifier.audio_scale),
+            ("captions", diffusion.captions, classifier.captions),
+        ]
+        if mine != theirs
+    ]
+    if problems:
+        raise ValueError("the classifier was trained for another diffusion model (diffusion vs classifier: "
+                         + "; ".join(problems) + "); retrain it, e.g. `textcall train classifier --init`")
+
+
 def _from_dict(cls, data: dict):
     """A ``DiffusionConfig`` or ``ClassifierConfig`` from its JSON form (nested configs rebuilt)."""
     data = {k: v for k, v in data.items() if k != "kind"}
@@ -332,7 +353,8 @@ def preset(name: str) -> DiffusionConfig:
 
 def classifier_preset(name: str) -> ClassifierConfig:
     base = preset(name)
-    return ClassifierConfig(unet=base.unet, schedule=base.schedule, captions=base.captions, name=name)
+    return ClassifierConfig(unet=base.unet, schedule=base.schedule, captions=base.captions,
+                            audio_scale=base.audio_scale, name=name)
 
 
 def resolve_config(spec: str) -> DiffusionConfig | ClassifierConfig:

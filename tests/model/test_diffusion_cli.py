@@ -65,3 +65,21 @@ def test_sample_rejects_unknown_caption(tmp_path, capsys) -> None:
     args = _parser().parse_args(["sample", "--checkpoint", str(tmp_path), "--caption", "a dog barks"])
     assert args.run(args) == 2
     assert "not understood" in capsys.readouterr().err
+
+
+def test_sample_refuses_a_classifier_trained_for_another_audio_scale(tmp_path, capsys) -> None:
+    import dataclasses
+
+    from model.diffusion.checkpoint import build_model
+    from model.diffusion.config import classifier_preset
+
+    save_model(tmp_path / "ckpt", AVUNet(preset("tiny").unet), preset("tiny"))
+    loud = dataclasses.replace(classifier_preset("tiny"), audio_scale=4.0)
+    save_model(tmp_path / "clf", build_model(loud), loud)
+    args = _parser().parse_args([
+        "sample", "--checkpoint", str(tmp_path / "ckpt"), "--caption", "A woman is talking", "--classifier",
+        str(tmp_path / "clf"), "--steps", "2", "--out", str(tmp_path / "out.mp4"),
+    ])
+    assert args.run(args) == 2
+    assert "audio_scale 1.0 vs 4.0" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from model.diffusion.av import AV
 from model.diffusion.checkpoint import EMA, load_model, save_model
-from model.diffusion.config import classifier_preset, load_config, preset
+from model.diffusion.config import ClassifierConfig, check_classifier, classifier_preset, load_config, preset, save_config
 from model.diffusion.data import Segments, load_segments, toy_segments
 from model.diffusion.schedule import eps_from_v, linear_schedule, q_sample, v_target
 from model.diffusion.train import TrainConfig, run_training, to_model_batch
@@ -294,3 +294,22 @@ def test_training_on_windows_runs_and_says_so(tmp_path) -> None:
     segments = toy_segments(8, u.frames, u.image_size, u.audio_samples)
     last = run_training(config, TrainConfig(steps=3, batch_size=2, save_every=3, log_every=1, crop_frames=2), segments, tmp_path, device="cpu", progress=False)
     assert last["step"] == 3 and "2-frame windows" in (tmp_path / "README.md").read_text()
+
+
+def test_classifier_init_adapts_a_classifier_to_another_audio_scale(tmp_path) -> None:
+    tiny = preset("tiny")
+    run_training(classifier_preset("tiny"), TrainConfig(steps=1, batch_size=2, save_every=1), _toy(), tmp_path / "clf",
+                 device="cpu", progress=False)
+    save_config(dataclasses.replace(tiny, audio_scale=4.0), tmp_path / "loud.json")
+    out = tmp_path / "clf4"
+    args = ["classifier", "--toy", "4", "--config", str(tmp_path / "loud.json"), "--out", str(out), "--init",
+            str(tmp_path / "clf"), "--steps", "1", "--lr", "1e-12", "--ema-decay", "0", "--no-progress"]
+    result = subprocess.run(_cli(*args), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    adapted = load_config(out)
+    assert isinstance(adapted, ClassifierConfig) and adapted.audio_scale == 4.0
+    before, after = load_file(str(tmp_path / "clf" / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    check_classifier(dataclasses.replace(tiny, audio_scale=4.0), adapted)
+    with pytest.raises(ValueError, match="audio_scale 1.0 vs 4.0"):
+        check_classifier(tiny, adapted)
