@@ -99,7 +99,7 @@ def register_classifier(subparsers) -> None:
     )
     _common(sub, lr=1e-3, steps=300_000, save_every=5_000, ema=0.999)
     sub.add_argument("--weight-decay", type=float, default=0.05)
-    _init_option(sub, "e.g. to adapt a classifier to\na diffusion model with another audio scale")
+    _init_option(sub, "e.g. to adapt one to another audio scale")
     sub.set_defaults(run=lambda args: _train(args, "classifier"))
 
 
@@ -158,11 +158,11 @@ def _train(args: argparse.Namespace, kind: str) -> int:
             segments = toy_segments(args.toy, unet.frames, unet.image_size, unet.audio_samples, seed=args.seed)
         else:
             segments = load_segments(args.data, config.captions)
-        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames, "init": args.init} if kind == "diffusion" else {
-            "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0, "init": args.init}
+        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames} if kind == "diffusion" else {
+            "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
         train = TrainConfig(
-            steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
-            log_every=args.log_every, ema_decay=args.ema_decay, seed=args.seed, amp=not args.no_amp, **extra,
+            steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every, log_every=args.log_every,
+            ema_decay=args.ema_decay, seed=args.seed, amp=not args.no_amp, init=args.init, **extra,
         )
     except (ValueError, FileNotFoundError) as exc:
         print(f"textcall train {kind}: {exc}", file=sys.stderr)
