@@ -112,6 +112,9 @@ class UNetConfig:
     # the `small` network's x0 estimate at t = T - 1 was one flat colour, not the corpus's mean
     # face, so every sample started from no face at all. The deep `paper` U-Net does without it.
     position_embedding: bool = False
+    # Self-attention over the whole chunk's audio wherever the cross-attention runs (not in the
+    # paper; model/diffusion/unet.py AudioSelfAttention says why). Off keeps the paper's audio branch.
+    audio_self_attention: bool = False
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
@@ -143,6 +146,8 @@ class UNetConfig:
                 raise ValueError(f"{ch} channels do not split into {self.norm_groups} groups")
             if ch % self.head_channels and ch > self.head_channels:
                 raise ValueError(f"{ch} channels do not split into heads of {self.head_channels}")
+            if self.audio_self_attention and (ch // max(1, ch // self.head_channels)) % 2:
+                raise ValueError(f"audio self-attention needs even head widths; {ch} channels give odd ones")
         if self.num_captions < 1:
             raise ValueError("num_captions must be >= 1 (index 0 is the null caption)")
 

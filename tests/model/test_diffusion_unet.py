@@ -15,7 +15,16 @@ from model.diffusion.config import (
     preset,
     save_config,
 )
-from model.diffusion.unet import AVUNet, CrossModalAttention, patch_audio, patch_video, unpatch_audio, unpatch_video
+from model.diffusion.unet import (
+    AudioSelfAttention,
+    AVUNet,
+    CrossModalAttention,
+    patch_audio,
+    patch_video,
+    rotate_positions,
+    unpatch_audio,
+    unpatch_video,
+)
 
 
 def _batch(cfg, b=2, seed=0):
@@ -139,3 +148,52 @@ def test_position_embedding_starts_as_a_no_op_and_learns() -> None:
     (b.video.pow(2).mean()).backward()
     assert with_pos.encoder.video_position.grad.abs().sum() > 0
     assert preset("small").unet.position_embedding and not preset("paper").unet.position_embedding
+
+
+def test_audio_self_attention_starts_as_a_no_op_then_sees_the_whole_chunk() -> None:
+    """Old weights load into the network with it (new keys only) and give the same output; once
+    trained, the audio output at one end depends on the input at the other, which the convolutions
+    and the +-1 frame cross-attention of the tiny config cannot reach."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    cfg = preset("tiny").unet
+    plain = AVUNet(cfg)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    attn_cfg = dataclasses.replace(cfg, audio_self_attention=True)
+    with_attn = AVUNet(attn_cfg)
+    missing, unexpected = with_attn.load_state_dict(plain.state_dict(), strict=False)
+    assert missing and all(".audio_self." in k for k in missing) and not unexpected
+    x, t, c = _batch(cfg), torch.tensor([3, 900]), torch.tensor([0, 1])
+    a, b = plain(x, t, c), with_attn(x, t, c)
+    assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
+
+    block = AudioSelfAttention(32, attn_cfg)
+    torch.nn.init.normal_(block.out.weight, std=0.1)
+    audio = torch.randn(1, 32, 400, requires_grad=True)
+    block(audio)[0, :, -1].sum().backward()
+    assert audio.grad[0, :, 0].abs().sum() > 0  # the last position reads the first
+
+
+def test_rotary_positions_depend_on_distance_only() -> None:
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
+    seq_q, seq_k = q.expand(1, 1, 50, 16), k.expand(1, 1, 50, 16)
+    scores = rotate_positions(seq_q) @ rotate_positions(seq_k).transpose(-1, -2)  # [1, 1, 50, 50]
+    assert torch.allclose(scores[0, 0, 3, 10], scores[0, 0, 30, 37], atol=1e-4)  # same distance, same score
+    assert not torch.allclose(scores[0, 0, 3, 10], scores[0, 0, 3, 4], atol=1e-4)
+    assert torch.allclose(rotate_positions(seq_q).norm(dim=-1), seq_q.norm(dim=-1), atol=1e-5)  # a rotation
+
+
+def test_audio_self_attention_config() -> None:
+    import dataclasses
+
+    cfg = dataclasses.replace(preset("small").unet, audio_self_attention=True)
+    assert DiffusionConfig.from_dict(DiffusionConfig(unet=cfg).to_dict()).unet.audio_self_attention
+    assert not preset("paper").unet.audio_self_attention  # the paper's audio branch stays as published
+    with pytest.raises(ValueError, match="even head widths"):
+        dataclasses.replace(
+            preset("tiny").unet, base_channels=27, norm_groups=3, head_channels=27, audio_self_attention=True
+        )
