@@ -146,7 +146,7 @@ class UNetConfig:
                 raise ValueError(f"{ch} channels do not split into {self.norm_groups} groups")
             if ch % self.head_channels and ch > self.head_channels:
                 raise ValueError(f"{ch} channels do not split into heads of {self.head_channels}")
-            if self.audio_self_attention and (ch // max(1, ch // self.head_channels)) % 2:
+            if self.audio_self_attention and (ch // self.heads(ch)) % 2:
                 raise ValueError(f"audio self-attention needs even head widths; {ch} channels give odd ones")
         if self.num_captions < 1:
             raise ValueError("num_captions must be >= 1 (index 0 is the null caption)")
@@ -157,6 +157,10 @@ class UNetConfig:
 
     def channels(self, level: int) -> int:
         return self.base_channels * self.channel_mult[level]
+
+    def heads(self, channels: int) -> int:
+        """Attention heads at a width of ``channels``: heads of ``head_channels``, at least one."""
+        return max(1, channels // self.head_channels)
 
     @property
     def emb_channels(self) -> int:

@@ -168,7 +168,7 @@ class CrossModalAttention(nn.Module):
 
     def __init__(self, channels: int, cfg: UNetConfig) -> None:
         super().__init__()
-        self.heads = max(1, channels // cfg.head_channels)
+        self.heads = cfg.heads(channels)
         self.grid, self.audio_tokens, self.window = cfg.cross_grid, cfg.cross_audio_tokens, cfg.cross_window
         self.norm_video = group_norm(channels, cfg.norm_groups)
         self.norm_audio = group_norm(channels, cfg.norm_groups)
@@ -210,15 +210,18 @@ class CrossModalAttention(nn.Module):
 
     def _attend(self, q: Tensor, kv: Tensor) -> Tensor:
         """q ``[B, F, Nq, C]``, kv ``[B, F, Nk, 2C]`` -> ``[B, F, Nq, C]``; softmax(QK^T/sqrt(d)) V."""
-        b, f, nq, c = q.shape
-        k, v = kv.chunk(2, dim=-1)
-        heads = self.heads
+        q, k, v = (split_heads(x, self.heads) for x in (q, *kv.chunk(2, dim=-1)))  # [B, F, heads, N, C/heads]
+        return merge_heads(F.scaled_dot_product_attention(q, k, v))
 
-        def split(x: Tensor) -> Tensor:  # [B, F, N, C] -> [B*F, heads, N, C/heads]
-            return x.reshape(b * f, x.shape[2], heads, c // heads).transpose(1, 2)
 
-        out = F.scaled_dot_product_attention(split(q), split(k), split(v))
-        return out.transpose(1, 2).reshape(b, f, nq, c)
+def split_heads(x: Tensor, heads: int) -> Tensor:
+    """``[..., N, C]`` -> ``[..., heads, N, C / heads]``, the layout attention takes."""
+    return x.unflatten(-1, (heads, -1)).transpose(-3, -2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """``[..., heads, N, C / heads]`` -> ``[..., N, C]``: the inverse of ``split_heads``."""
+    return x.transpose(-3, -2).flatten(-2)
 
 
 def rotate_positions(x: Tensor) -> Tensor:
@@ -252,20 +255,16 @@ class AudioSelfAttention(nn.Module):
 
     def __init__(self, channels: int, cfg: UNetConfig) -> None:
         super().__init__()
-        self.heads = max(1, channels // cfg.head_channels)
+        self.heads = cfg.heads(channels)
         self.norm = group_norm(channels, cfg.norm_groups)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.out = zero_module(nn.Linear(channels, channels))
 
     def forward(self, a: Tensor) -> Tensor:
-        b, c, length = a.shape
-        q, k, v = self.qkv(self.norm(a).transpose(1, 2)).chunk(3, dim=-1)  # [B, L, C] each
-
-        def split(x: Tensor) -> Tensor:  # [B, L, C] -> [B, heads, L, C/heads]
-            return x.reshape(b, length, self.heads, c // self.heads).transpose(1, 2)
-
-        out = F.scaled_dot_product_attention(rotate_positions(split(q)), rotate_positions(split(k)), split(v))
-        return a + self.out(out.transpose(1, 2).reshape(b, length, c)).transpose(1, 2)
+        qkv = self.qkv(self.norm(a).transpose(1, 2))  # [B, L, 3C]
+        q, k, v = (split_heads(x, self.heads) for x in qkv.chunk(3, dim=-1))  # [B, heads, L, C/heads]
+        out = F.scaled_dot_product_attention(rotate_positions(q), rotate_positions(k), v)
+        return a + self.out(merge_heads(out)).transpose(1, 2)
 
 
 class AVSequential(nn.ModuleList):

@@ -128,8 +128,9 @@ def test_over_av_maps_once_per_modality() -> None:
     assert torch.equal((pair + pair * 3 - 1).audio, 3 * torch.ones(1, 3))
 
 
-def test_position_embedding_starts_as_a_no_op_and_learns() -> None:
-    """Zero at the start: a network given it behaves as the one without, so old weights fine-tune into it."""
+def _old_weights_into(**change):
+    """A tiny network with random non-zero weights, loaded into one built with ``change`` to its
+    config: (new network, missing keys, unexpected keys, (old output, new output) on one batch)."""
     import dataclasses
 
     torch.manual_seed(0)
@@ -138,12 +139,17 @@ def test_position_embedding_starts_as_a_no_op_and_learns() -> None:
     with torch.no_grad():
         for p in plain.parameters():
             p.add_(0.02 * torch.randn_like(p))
-    with_pos = AVUNet(dataclasses.replace(cfg, position_embedding=True))
-    missing, unexpected = with_pos.load_state_dict(plain.state_dict(), strict=False)
-    assert missing == ["encoder.video_position"] and not unexpected
-    assert with_pos.encoder.video_position.shape == (1, cfg.base_channels, 1, 8, 8)  # 16x16 patched by 2
+    changed = AVUNet(dataclasses.replace(cfg, **change))
+    missing, unexpected = changed.load_state_dict(plain.state_dict(), strict=False)
     x, t, c = _batch(cfg), torch.tensor([3, 900]), torch.tensor([0, 1])
-    a, b = plain(x, t, c), with_pos(x, t, c)
+    return changed, missing, unexpected, (plain(x, t, c), changed(x, t, c))
+
+
+def test_position_embedding_starts_as_a_no_op_and_learns() -> None:
+    """Zero at the start: a network given it behaves as the one without, so old weights fine-tune into it."""
+    with_pos, missing, unexpected, (a, b) = _old_weights_into(position_embedding=True)
+    assert missing == ["encoder.video_position"] and not unexpected
+    assert with_pos.encoder.video_position.shape == (1, with_pos.cfg.base_channels, 1, 8, 8)  # 16x16 patched by 2
     assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
     (b.video.pow(2).mean()).backward()
     assert with_pos.encoder.video_position.grad.abs().sum() > 0
@@ -154,23 +160,11 @@ def test_audio_self_attention_starts_as_a_no_op_then_sees_the_whole_chunk() -> N
     """Old weights load into the network with it (new keys only) and give the same output; once
     trained, the audio output at one end depends on the input at the other, which the convolutions
     and the +-1 frame cross-attention of the tiny config cannot reach."""
-    import dataclasses
-
-    torch.manual_seed(0)
-    cfg = preset("tiny").unet
-    plain = AVUNet(cfg)
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    attn_cfg = dataclasses.replace(cfg, audio_self_attention=True)
-    with_attn = AVUNet(attn_cfg)
-    missing, unexpected = with_attn.load_state_dict(plain.state_dict(), strict=False)
+    with_attn, missing, unexpected, (a, b) = _old_weights_into(audio_self_attention=True)
     assert missing and all(".audio_self." in k for k in missing) and not unexpected
-    x, t, c = _batch(cfg), torch.tensor([3, 900]), torch.tensor([0, 1])
-    a, b = plain(x, t, c), with_attn(x, t, c)
     assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
 
-    block = AudioSelfAttention(32, attn_cfg)
+    block = AudioSelfAttention(32, with_attn.cfg)
     torch.nn.init.normal_(block.out.weight, std=0.1)
     audio = torch.randn(1, 32, 400, requires_grad=True)
     block(audio)[0, :, -1].sum().backward()
