@@ -105,6 +105,9 @@ class Session:
         self.closed = asyncio.Event()
         self._queued: set[int] = set()
         self._rate = TokenBucket(config.max_utterances_per_second, config.queue_size)
+        # (seq, code) of an utterance refused with "retry later": later ones wait for it, since the
+        # render log keeps only the last rendered seq and a resent earlier one would read as a duplicate
+        self._held: tuple[int, int] | None = None
         self._last_heard = time.monotonic()
         self._log = None
         self._commits: set[asyncio.Task] = set()
@@ -186,6 +189,14 @@ class Session:
         if msg.seq in self._queued:
             self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize()))
             return
+        if self._held is not None:
+            held, code = self._held
+            if msg.seq > held:  # accepting it first would break the order renders are logged in
+                raise ProtocolError(
+                    f"#{held} was refused for now and must be queued first; resend from #{held}", code, msg.seq
+                )
+            if msg.seq == held:
+                self._held = None  # #held is back: whatever happens to it now decides
         if msg.style_image_id and self._style_path(msg.style_image_id) is None:
             known = ", ".join(self.gallery.ids()[:10]) or "none"
             raise ProtocolError(
@@ -194,6 +205,7 @@ class Session:
                 msg.seq,
             )
         if not self._rate.take():
+            self._held = (msg.seq, Code.RATE_LIMITED)
             raise ProtocolError(
                 f"more than {self.config.max_utterances_per_second:g} utterances per second",
                 Code.RATE_LIMITED,
@@ -202,6 +214,7 @@ class Session:
         try:
             self.inbox.put_nowait(_Job(msg, time.monotonic()))
         except asyncio.QueueFull:
+            self._held = (msg.seq, Code.QUEUE_FULL)
             raise ProtocolError(
                 f"queue of {self.config.queue_size} utterances is full; wait for acks",
                 Code.QUEUE_FULL,

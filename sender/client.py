@@ -364,8 +364,10 @@ class Sender:
         now = time.monotonic()
         waiting = 0
         for item in self.outbox.pending():
-            if item.seq in conn.in_flight or self._retry_at.get(item.seq, 0.0) > now:
+            if item.seq in conn.in_flight:
                 continue
+            if self._retry_at.get(item.seq, 0.0) > now:
+                break  # in order: the receiver would refuse what comes after it anyway
             if len(conn.in_flight) >= conn.window:
                 waiting += 1
                 continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from protocol import codec
+from protocol.codec import Code
 from sender.client import ReceiverError, Waiting
 from tests.integration.test_faults import SlowStub
 
@@ -46,3 +48,44 @@ async def test_slow_generator_bounds_queues_on_both_sides(make_receiver, make_se
     while not receiver.rendered.empty():
         seqs.append(receiver.rendered.get_nowait().seq)
     assert seqs == list(range(1, UTTERANCES + 1))
+
+
+async def test_refusals_to_retry_later_keep_the_order(make_receiver, raw_peer):
+    """Once #3 is refused for the rate, #4 must wait for it even when the bucket has refilled:
+    accepting #4 first would render out of order, and the resent #3 would then look like a
+    duplicate of what was rendered and be lost."""
+    receiver = await make_receiver(max_utterances_per_second=2.0, queue_size=2)
+    peer = await raw_peer(receiver)
+    peer.send(codec.encode(codec.hello("bursty")))
+    await peer.next("welcome")
+    for seq in (1, 2, 3):
+        peer.send(codec.encode(codec.utterance(seq, text=f"line {seq}")))
+    error = (await peer.next("error")).error
+    assert (error.code, error.seq) == (Code.RATE_LIMITED, 3)
+    await asyncio.sleep(1.2)  # the bucket has tokens again
+    peer.send(codec.encode(codec.utterance(4, text="line 4")))
+    error = (await peer.next("error")).error
+    assert (error.code, error.seq) == (Code.RATE_LIMITED, 4) and "#3" in error.reason
+    for seq in (3, 4):
+        peer.send(codec.encode(codec.utterance(seq, text=f"line {seq}")))
+    seqs = [(await asyncio.wait_for(receiver.rendered.get(), 10)).seq for _ in range(4)]
+    assert seqs == [1, 2, 3, 4]
+
+
+async def test_a_rate_limited_sender_loses_nothing(make_receiver, make_sender):
+    receiver = await make_receiver(max_utterances_per_second=10.0, queue_size=3)
+    sender = await make_sender(receiver, sender_id="hasty")
+    lines = [f"line {i}" for i in range(1, 31)]
+    for line in lines:
+        sender.say(text=line)
+    assert await sender.drain(60)
+    events = []
+    while not sender.events.empty():
+        events.append(sender.events.get_nowait())
+    assert any(isinstance(e, ReceiverError) and e.code == "RATE_LIMITED" for e in events)
+    rendered = []
+    while not receiver.rendered.empty():
+        rendered.append(receiver.rendered.get_nowait())
+    assert [r.seq for r in rendered] == list(range(1, len(lines) + 1))
+    assert [r.request.text for r in rendered] == lines
+    assert len(sender.outbox) == 0
