@@ -6,9 +6,16 @@ frames gives +5).
 
 (a) SyncNet, as LSE-D / LSE-C (``syncnet_python``'s offset search): embed every 5-frame window of
 lower-half face crops ``v_i`` (frames ``i..i+4``) and every frame-centred mel window ``a_c``; for
-each offset ``k`` in ``-K..K`` the mean Euclidean distance ``D(k) = mean_i |v_i - a_{i+2+k}|`` over
-the windows whose audio lies inside the clip. Offset = argmin D; **LSE-D** = min D; **LSE-C** =
-median_k D(k) - min D (higher = more confident).
+each offset ``k`` in ``-K..K`` the mean Euclidean distance ``D(k) = mean_i d_i(k)`` over **every**
+window ``i``, with ``d_i(k) = |v_i - a_{i+2+k}|`` where that audio lies inside the clip and, where it
+does not, the clip's chance distance (the mean of ``|v_i - a_j|`` over all pairs). Offset = argmin D;
+**LSE-D** = min D; **LSE-C** = median_k D(k) - min D (higher = more confident). Like
+``syncnet_python``, which averages over every window and pads the audio features beyond the clip,
+each ``D(k)`` covers the same windows, so an offset that only a few windows can evaluate does not win
+by chance (averaging only the windows inside the clip did: on 1.5-2 s clips the minimum often sat at
++/-8..15 frames, judged on 3-10 windows). The padding is the chance distance rather than the zero
+vector because the embeddings here are unit length: a zero vector is at distance 1, below the
+distance of unrelated pairs (about 1.1), and would favour the edges instead.
 
 (b) Model-free: mouth motion ``m_i`` = mean absolute central difference ``|f_{i+1} - f_{i-1}| / 2``
 of the grey levels in the lower-middle part of the face box (x 25-75 %, y 55-95 %), against the
@@ -159,13 +166,16 @@ def syncnet_sync(expert, frames: np.ndarray, audio: np.ndarray, *, fps: float = 
     a = torch.cat([expert.audio_encoder(mels[k:k + batch].to(device)).flatten(1) for k in range(0, n_audio, batch)])
     v = torch.nn.functional.normalize(v, dim=1).cpu()
     a = torch.nn.functional.normalize(a, dim=1).cpu()
+    pairs = torch.cdist(v, a)  # [W, A]: every video window against every audio window
+    chance = float(pairs.mean())  # what a window whose audio lies outside the clip contributes
     distances: dict[int, float] = {}
     i = torch.arange(n_win)
     for k in range(-max_offset, max_offset + 1):
         c = i + T // 2 + k
         ok = (c >= 0) & (c < n_audio)
         if int(ok.sum()) >= min_windows:
-            distances[k] = float((v[ok] - a[c[ok]]).norm(dim=1).mean())
+            inside = pairs[i[ok], c[ok]]
+            distances[k] = float((inside.sum() + chance * (n_win - int(ok.sum()))) / n_win)
     if not distances:
         raise ValueError(f"clip too short for the SyncNet search ({len(frames)} frames)")
     offset = min(distances, key=distances.get)

@@ -13,6 +13,7 @@ from model.corpus.media import read_clip, write_mp4
 from model.corpus.synth import SynthConfig, plan, render_clip
 from model.lipsync.checkpoint import save_model
 from model.lipsync.cli import SHIPPED_SYNCNET, _run_eval_sync
+from model.lipsync.face import FaceBox
 from model.lipsync.metric import (delay_audio, motion_sync, pool_motion, pool_syncnet, resample_audio,
                                   resample_frames, syncnet_sync)
 from model.lipsync.networks import build, preset
@@ -59,6 +60,37 @@ def test_syncnet_search_runs_with_any_expert(clips) -> None:
     assert score.lse_d == pytest.approx(min(score.distances.values())) and score.lse_c >= 0
     pooled = pool_syncnet([score, syncnet_sync(expert, *clips[1])])
     assert pooled.offset in pooled.distances
+
+
+class _Embeddings(torch.nn.Module):
+    """A stand-in SyncNet whose encoders return fixed embeddings, one row per window."""
+
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.video, self.audio = video, audio
+
+    def face_encoder(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.video[: len(faces)]
+
+    def audio_encoder(self, mels: torch.Tensor) -> torch.Tensor:
+        return self.audio[: len(mels)]
+
+
+def test_an_offset_few_windows_can_judge_does_not_win_by_chance() -> None:
+    """Every window is near its own audio (offset 0) except the last three, which match the first
+    three audio windows exactly: offset -20, which only those three windows can evaluate. Averaged
+    over the windows inside the clip alone, -20 scored 0 and won; counted over every window (the
+    rest at the chance distance), offset 0 wins."""
+    frames, audio = np.zeros((25, 64, 64, 3), np.uint8), np.zeros(25_000, np.float32)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(25, 16, generator=gen), dim=1)
+    v = a[2:23] + 0.05 * torch.randn(21, 16, generator=gen)  # window i hears audio i + 2
+    v[18:] = a[:3]
+    score = syncnet_sync(_Embeddings(v, a), frames, audio, max_offset=20, box=FaceBox(0, 0, 64, 64))
+    assert score.offset == 0
+    assert score.distances[-20] > score.distances[0] + 0.3
+    assert len(score.distances) == 41  # every offset still reported
 
 
 @pytest.mark.skipif(not (SHIPPED_SYNCNET / "model.safetensors").is_file(),
