@@ -1,0 +1,163 @@
+"""Measurements of the audio a joint diffusion model makes without speech text.
+
+    python tests/benchmarks/bench_no_text_audio.py [--weights model/weights/diffusion] [--clips 16]
+        [--bad DIR --guidance 2] [--steps 10] [--threads 2] [--png envelopes.png]
+
+Two tables, for watching a training run's audio branch (the no-text bar of ``textcall eval`` is the
+same envelope test on the receiver's whole pipeline):
+
+1. **From noise.** ``--clips`` one-second joint samples (captions in turn, DPM++), their loudness
+   envelope's level range and 2-8 Hz share (``model.evaluation.envelope``) against the bar set by
+   one-second windows of the corpus cache's test split. With ``--bad DIR`` the audio is sampled with
+   autoguidance (Karras et al. 2024): eps = eps_bad + w (eps_good - eps_bad) on the audio, ``DIR``
+   being a less-trained network of the same kind and space (same ``audio_scale``).
+2. **Under a real video.** The test split's video imposed on all 16 frames (replacement, as the
+   receiver does for a chunk's prefix) and only the audio sampled: the correlation of its envelope
+   with the true audio's says whether the audio branch follows the mouth at all (true speech against
+   itself: 1).
+
+``--png`` draws the envelopes of table 2 (generated against true). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.corpus.cache import SegmentCache
+from model.diffusion.av import AV
+from model.diffusion.checkpoint import load_model
+from model.diffusion.guidance import conditioned, with_replacement
+from model.diffusion.sampling import sample
+from model.diffusion.schedule import linear_schedule
+from model.evaluation.envelope import envelope_stats, speech_like, thresholds, windows
+from model.lipsync.metric import rms_envelope
+
+CACHE = Path("~/.cache/textcall/corpus/cache64").expanduser()
+FRAMES_PER_S = 50  # envelope frames of 20 ms, as in model.evaluation.envelope
+
+
+def envelope(audio: np.ndarray) -> np.ndarray:
+    n = len(audio) * FRAMES_PER_S // 16000
+    return rms_envelope(np.asarray(audio, np.float64), n, fps=FRAMES_PER_S, rate=16000)
+
+
+def autoguided(good, bad, caption: torch.Tensor, w: float):
+    """Audio eps extrapolated from ``bad`` through ``good``; the video keeps ``good``'s eps."""
+    dg = conditioned(good, caption)
+    if bad is None or w == 1.0:
+        return dg
+    db = conditioned(bad, caption)
+
+    def denoiser(x: AV, t: torch.Tensor) -> AV:
+        eg, eb = dg(x, t), db(x, t)
+        return AV(eg.video, eb.audio + w * (eg.audio - eb.audio))
+
+    return denoiser
+
+
+def noise_for(config, seed: int) -> tuple[AV, torch.Generator]:
+    cfg = config.unet
+    g = torch.Generator().manual_seed(seed)
+    return AV(torch.randn((1, cfg.frames, cfg.video_channels, cfg.image_size, cfg.image_size), generator=g),
+              torch.randn((1, 1, cfg.audio_samples), generator=g)), g
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=Path("model/weights/diffusion"))
+    parser.add_argument("--bad", type=Path, help="a less-trained network for autoguidance of the audio")
+    parser.add_argument("--guidance", type=float, default=2.0, help="autoguidance weight w (with --bad)")
+    parser.add_argument("--clips", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10, help="DPM++ steps")
+    parser.add_argument("--data", type=Path, default=CACHE, help="corpus cache (its test split)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--png", type=Path, help="draw table 2's envelopes here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    good, config = load_model(args.weights)
+    bad = None
+    if args.bad is not None:
+        bad, bad_config = load_model(args.bad)
+        if bad_config.audio_scale != config.audio_scale or bad_config.unet.audio_samples != config.unet.audio_samples:
+            parser.error("--bad must share the model's audio_scale and chunk length")
+    try:
+        test = SegmentCache(args.data, "test")
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    if len(test) == 0:
+        parser.error(f"no test segments in {args.data}")
+    schedule = linear_schedule(config.schedule)
+    reference = [envelope_stats(w) for i in range(min(len(test), 60)) for w in windows(test[i].audio)]
+    bar = thresholds(reference)
+
+    print(f"{args.weights}: DPM++-{args.steps}"
+          + (f", audio autoguided by {args.bad} with w = {args.guidance:g}" if bad is not None else ""))
+    print(f"bar (10th percentile of {len(reference)} corpus windows): range >= {bar['range_db']} dB, "
+          f"2-8 Hz share >= {bar['syllabic']}\n")
+    print("| from noise | clip | range dB | 2-8 Hz share | speech-like | s |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for k in range(args.clips):
+        caption = torch.full((1,), k % len(config.captions), dtype=torch.long)
+        noise, g = noise_for(config, 100 + k)
+        t0 = time.perf_counter()
+        x = sample("dpm++", autoguided(good, bad, caption, args.guidance), schedule, noise, args.steps, generator=g)
+        audio = (x.audio[0, 0] / config.audio_scale).clamp(-1, 1).numpy()
+        stats = envelope_stats(audio)
+        rows.append(stats)
+        print(f"| | {k} | {stats['range_db']:.1f} | {stats['syllabic']:.3f} | {speech_like(stats, bar)} | "
+              f"{time.perf_counter() - t0:.1f} |")
+    passed = sum(speech_like(s, bar) for s in rows)
+    print(f"| **median** | {passed}/{len(rows)} speech-like | {np.median([s['range_db'] for s in rows]):.1f} | "
+          f"{np.median([s['syllabic'] for s in rows]):.3f} | | |\n")
+
+    print("| under a real video | segment | range dB | 2-8 Hz share | true share | envelope corr. with true |")
+    print("|---|---|---|---|---|---|")
+    pairs, corrs = [], []
+    step = max(1, len(test) // args.clips)
+    for k in range(min(args.clips, len(test))):
+        seg = test[k * step]
+        video = torch.from_numpy(seg.video).float().div(127.5).sub(1.0)[None]  # [1, F, C, H, W]
+        noise, g = noise_for(config, 100 + k)
+        denoiser = with_replacement(conditioned(good, torch.zeros(1, dtype=torch.long)), schedule,
+                                    video_prefix=video, generator=g)
+        x = sample("dpm++", denoiser, schedule, noise, args.steps, generator=g)
+        audio = (x.audio[0, 0] / config.audio_scale).clamp(-1, 1).numpy()
+        made, true = envelope(audio), envelope(seg.audio)
+        corr = float(np.corrcoef(made, true)[0, 1])
+        stats, true_stats = envelope_stats(audio), envelope_stats(seg.audio)
+        pairs.append((made, true))
+        corrs.append(corr)
+        print(f"| | {k * step} | {stats['range_db']:.1f} | {stats['syllabic']:.3f} | {true_stats['syllabic']:.3f} | {corr:.3f} |")
+    print(f"| **median** | | | | | {np.median(corrs):.3f} |")
+
+    if args.png is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        shown = pairs[:8]
+        fig, axes = plt.subplots(len(shown), 1, figsize=(7, 1.3 * len(shown)), sharex=True, squeeze=False)
+        seconds = np.arange(len(shown[0][0])) / FRAMES_PER_S
+        for ax, (made, true), corr in zip(axes[:, 0], shown, corrs):
+            ax.plot(seconds, 20 * np.log10(true + 1e-6), label="true speech", color="0.4")
+            ax.plot(seconds, 20 * np.log10(made + 1e-6), label="generated under its video")
+            ax.set_ylabel("dB")
+            ax.set_title(f"envelope correlation {corr:.2f}", fontsize=8, loc="right")
+        axes[0, 0].legend(fontsize=7, loc="lower left")
+        axes[-1, 0].set_xlabel("seconds")
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=100)
+        plt.close(fig)
+        print(f"\nenvelopes: {args.png}")
+
+
+if __name__ == "__main__":
+    main()
