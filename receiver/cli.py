@@ -109,9 +109,9 @@ def _tokens(args: argparse.Namespace) -> tuple[frozenset[str], bool]:
                 tokens.add(line.strip())
     if tokens or args.tokens:
         return frozenset(tokens), False
-    import secrets
+    from receiver.tokens import new_token
 
-    return frozenset({secrets.token_urlsafe(18)}), True
+    return frozenset({new_token()}), True
 
 
 def _run_receive(args: argparse.Namespace) -> int:

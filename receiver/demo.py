@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import shutil
 import signal
 import sys
@@ -16,6 +15,7 @@ from model.pipeline import draw_portrait
 from receiver.config import ReceiverConfig
 from receiver.serve import start, viewer_url
 from receiver.session import Rendered
+from receiver.tokens import new_token
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def run_demo(
     draw_portrait(gallery / f"{STYLE_ID}.png", gender="female", seed=3)
     script = out_dir / "script.txt"
     script.write_text(SCRIPT, encoding="utf-8")
-    token = secrets.token_urlsafe(18)
+    token = new_token()
     rendered: list[Rendered] = []
     config = ReceiverConfig(
         tokens=frozenset({token}),
@@ -67,7 +67,7 @@ async def run_demo(
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sender", "send",
-            "--receiver", url, "--token", token, "--sender-id", "demo",
+            "--receiver", url, f"--token={token}", "--sender-id", "demo",
             "--script", str(script), "--outbox", "none", "--loopback", "--timeout", "900",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip

@@ -84,7 +84,7 @@ async def serve(config: ReceiverConfig, *, show_token: str | None = None) -> int
     print(f"textcall receiver on {url} (model {generator.name}); recordings in {config.out_dir}")
     if show_token:
         print(f"token (generated for this run): {show_token}")
-        print(f"  textcall send --receiver {url} --token {show_token}")
+        print(f"  textcall send --receiver {url} --token={show_token}")
     if config.viewer:
         print(f"viewer: {viewer_url(url, show_token)}" + ("" if show_token else " (asks for a token)"))
     stop = asyncio.Event()

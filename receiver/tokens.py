@@ -30,6 +30,17 @@ logger = logging.getLogger(__name__)
 MIN_TOKEN_CHARS = 8
 
 
+def new_token() -> str:
+    """A random bearer token (144 bits, URL-safe) that never starts with "-", so ``--token T``
+    on a command line is never read as an option (one urlsafe token in 64 starts with "-")."""
+    import secrets
+
+    while True:
+        token = secrets.token_urlsafe(18)
+        if not token.startswith("-"):
+            return token
+
+
 class TokenFileError(ValueError):
     """A tokens file that cannot be used; the message names the file and line."""
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from receiver.report.model import TextLinkResult
 from receiver.report.wiretap import WireTap
+from receiver.tokens import new_token
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ async def measure_text_link(
     work_dir.mkdir(parents=True, exist_ok=True)
     script = write_script(lines, work_dir / "script.txt")
     seconds = speaking_seconds(lines, wpm)
-    token = secrets.token_urlsafe(18)
+    token = new_token()
     runs = {f"report-{o.key}": _Run(o) for o in options}
 
     def sink(rendered) -> None:
@@ -151,7 +151,7 @@ async def measure_text_link(
 async def _send(url, token, sender_id, run: _Run, script: Path, wpm, seconds, progress) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sender", "send", "--receiver", url, "--token", token,
+        sys.executable, "-m", "sender", "send", "--receiver", url, f"--token={token}",
         "--sender-id", sender_id, "--script", str(script), "--outbox", "none", "--loopback",
         "--pace", f"{wpm:g}", "--timeout", f"{seconds + 120:.0f}", *run.option.sender_args(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,

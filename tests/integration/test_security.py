@@ -57,6 +57,23 @@ def test_missing_tokens_file(tmp_path):
         load_sender_tokens(tmp_path / "absent")
 
 
+def test_generated_tokens_survive_a_command_line(monkeypatch):
+    """One urlsafe token in 64 starts with "-", which `--token T` reads as an option: the demo and
+    the report, which pass their generated token to a sender process, failed that often."""
+    import secrets
+
+    from receiver.tokens import new_token
+    from sender.cli import build_parser
+
+    drawn = iter(["-starts-with-a-dash-xyz", "fine_token_0123456789"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert new_token() == "fine_token_0123456789"
+    monkeypatch.undo()
+    assert all(not new_token().startswith("-") for _ in range(500))
+    args = build_parser().parse_args(["send", "--receiver", "http://127.0.0.1:1", "--token=-dash-first-token"])
+    assert args.token == "-dash-first-token"
+
+
 def test_authenticate():
     shared = frozenset({TOKEN})
     pairs = ((ANNA, "anna"),)
