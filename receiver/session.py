@@ -193,7 +193,7 @@ class Session:
             held, code = self._held
             if msg.seq > held:  # accepting it first would break the order renders are logged in
                 raise ProtocolError(
-                    f"#{held} was refused for now and must be queued first; resend from #{held}", code, msg.seq
+                    f"#{held} was refused for now: send it again first", code, msg.seq
                 )
             if msg.seq == held:
                 self._held = None  # #held is back: whatever happens to it now decides

@@ -23,6 +23,7 @@ from sender.client import (
     Event,
     FatalError,
     Queued,
+    RETRY_AFTER_S,
     ReceiverError,
     Refused,
     Rendered,
@@ -167,6 +168,8 @@ class Console:
             case Refused():
                 self.refused += 1
                 self._print(f"#{event.seq} refused by the receiver: {event.code}: {event.reason}")
+            case ReceiverError(code="RATE_LIMITED" | "QUEUE_FULL"):  # throttled, not lost: resent later
+                self._print(f"receiver asks to slow down ({event.code}: {event.reason}); resending in {RETRY_AFTER_S:g} s")
             case ReceiverError():
                 self._print(f"receiver error: {event.code}: {event.reason}")
             case Disconnected(retry_in=None):

@@ -30,6 +30,7 @@ from sender.signaling import SignalingError, exchange_offer
 logger = logging.getLogger(__name__)
 
 RETRY_LATER = {Code.QUEUE_FULL, Code.RATE_LIMITED}
+RETRY_AFTER_S = 1.0  # an utterance refused with a RETRY_LATER code is resent after this long
 
 
 @dataclass(frozen=True)
@@ -462,7 +463,7 @@ class Sender:
             return
         conn.in_flight.discard(msg.seq)
         if msg.code in RETRY_LATER:
-            self._retry_at[msg.seq] = time.monotonic() + 1.0
+            self._retry_at[msg.seq] = time.monotonic() + RETRY_AFTER_S
             self.events.put_nowait(ReceiverError(code, msg.reason))
         else:
             if self.outbox.done(msg.seq) is not None:

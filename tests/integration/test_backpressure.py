@@ -8,6 +8,8 @@ import asyncio
 from protocol import codec
 from protocol.codec import Code
 from sender.client import ReceiverError, Waiting
+from tests.integration.conftest import TOKEN
+from tests.integration.processes import Process, textcall_command
 from tests.integration.test_faults import SlowStub
 
 WINDOW = 3
@@ -89,3 +91,27 @@ async def test_a_rate_limited_sender_loses_nothing(make_receiver, make_sender):
     assert [r.seq for r in rendered] == list(range(1, len(lines) + 1))
     assert [r.request.text for r in rendered] == lines
     assert len(sender.outbox) == 0
+
+
+async def test_script_sender_is_told_to_slow_down_and_renders_everything(make_receiver, tmp_path):
+    """`textcall send --script` as a user runs it, against a receiver limited to 5 utterances/s."""
+    receiver = await make_receiver(max_utterances_per_second=5.0)
+    script = tmp_path / "lines.txt"
+    script.write_text("".join(f"line number {i}\n" for i in range(1, 21)))
+    argv = textcall_command(
+        "send", "--receiver", receiver.url, "--token", TOKEN, "--sender-id", "scripted",
+        "--script", str(script), "--outbox", "none", "--loopback", "--timeout", "60",
+    )  # fmt: skip
+    process = Process(argv, tmp_path / "sender.log")
+    try:
+        code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 90)
+    finally:
+        process.kill()
+    output = process.output()
+    assert code == 0, output
+    assert "receiver asks to slow down (RATE_LIMITED" in output and "resending in 1 s" in output
+    assert "20 rendered, 0 refused, 0 unsent" in output
+    seqs = []
+    while not receiver.rendered.empty():
+        seqs.append(receiver.rendered.get_nowait().seq)
+    assert seqs == list(range(1, 21))
