@@ -192,9 +192,7 @@ class Session:
         if self._held is not None:
             held, code = self._held
             if msg.seq > held:  # accepting it first would break the order renders are logged in
-                raise ProtocolError(
-                    f"#{held} was refused for now: send it again first", code, msg.seq
-                )
+                raise ProtocolError(f"#{held} was refused for now: send it again first", code, msg.seq)
             if msg.seq == held:
                 self._held = None  # #held is back: whatever happens to it now decides
         if msg.style_image_id and self._style_path(msg.style_image_id) is None:

@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,6 @@ MIN_TOKEN_CHARS = 8
 def new_token() -> str:
     """A random bearer token (144 bits, URL-safe) that never starts with "-", so ``--token T``
     on a command line is never read as an option (one urlsafe token in 64 starts with "-")."""
-    import secrets
-
     while True:
         token = secrets.token_urlsafe(18)
         if not token.startswith("-"):

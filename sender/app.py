@@ -23,7 +23,6 @@ from sender.client import (
     Event,
     FatalError,
     Queued,
-    RETRY_AFTER_S,
     ReceiverError,
     Refused,
     Rendered,
@@ -168,10 +167,10 @@ class Console:
             case Refused():
                 self.refused += 1
                 self._print(f"#{event.seq} refused by the receiver: {event.code}: {event.reason}")
-            case ReceiverError(code="RATE_LIMITED" | "QUEUE_FULL"):  # throttled, not lost: resent later
-                self._print(f"receiver asks to slow down ({event.code}: {event.reason}); resending in {RETRY_AFTER_S:g} s")
-            case ReceiverError():
+            case ReceiverError(retry_in=None):
                 self._print(f"receiver error: {event.code}: {event.reason}")
+            case ReceiverError():  # throttled, not lost: the client resends it
+                self._print(f"receiver asks to slow down ({event.code}: {event.reason}); resending in {event.retry_in:g} s")
             case Disconnected(retry_in=None):
                 self._print(f"disconnected: {event.reason}")
             case Disconnected():

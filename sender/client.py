@@ -107,6 +107,7 @@ class Refused:
 class ReceiverError:
     code: str
     reason: str
+    retry_in: float | None = None  # set when the utterance it concerns will be resent (RETRY_LATER)
 
 
 @dataclass(frozen=True)
@@ -464,7 +465,7 @@ class Sender:
         conn.in_flight.discard(msg.seq)
         if msg.code in RETRY_LATER:
             self._retry_at[msg.seq] = time.monotonic() + RETRY_AFTER_S
-            self.events.put_nowait(ReceiverError(code, msg.reason))
+            self.events.put_nowait(ReceiverError(code, msg.reason, retry_in=RETRY_AFTER_S))
         else:
             if self.outbox.done(msg.seq) is not None:
                 self.events.put_nowait(Refused(msg.seq, code, msg.reason))

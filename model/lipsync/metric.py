@@ -173,9 +173,9 @@ def syncnet_sync(expert, frames: np.ndarray, audio: np.ndarray, *, fps: float = 
     for k in range(-max_offset, max_offset + 1):
         c = i + T // 2 + k
         ok = (c >= 0) & (c < n_audio)
-        if int(ok.sum()) >= min_windows:
-            inside = pairs[i[ok], c[ok]]
-            distances[k] = float((inside.sum() + chance * (n_win - int(ok.sum()))) / n_win)
+        n_ok = int(ok.sum())
+        if n_ok >= min_windows:
+            distances[k] = float((pairs[i[ok], c[ok]].sum() + chance * (n_win - n_ok)) / n_win)
     if not distances:
         raise ValueError(f"clip too short for the SyncNet search ({len(frames)} frames)")
     offset = min(distances, key=distances.get)

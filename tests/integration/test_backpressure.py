@@ -75,7 +75,7 @@ async def test_refusals_to_retry_later_keep_the_order(make_receiver, raw_peer):
 
 
 async def test_a_rate_limited_sender_loses_nothing(make_receiver, make_sender):
-    receiver = await make_receiver(max_utterances_per_second=10.0, queue_size=3)
+    receiver = await make_receiver(max_utterances_per_second=20.0, queue_size=4)
     sender = await make_sender(receiver, sender_id="hasty")
     lines = [f"line {i}" for i in range(1, 31)]
     for line in lines:
