@@ -43,7 +43,7 @@ def _common(parser: argparse.ArgumentParser, *, lr: float, steps: int, save_ever
     parser.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
     parser.add_argument(
         "--config", default=None,
-        help="architecture: preset paper|small|tiny or a config.json (default: the run's own when resuming, else small)",
+        help="architecture: preset paper|small|small-mel|tiny or a config.json (default: the run's own when resuming, else small)",
     )
     parser.add_argument("--steps", type=int, default=steps, help="total optimisation steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8, help="per process (default %(default)s)")

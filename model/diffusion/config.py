@@ -1,6 +1,6 @@
 """Typed, frozen configuration of the diffusion model; it travels with the weights as ``config.json``.
 
-Two presets share all code and differ only in numbers:
+The presets share all code and differ only in numbers:
 
 ``paper``
     MM-Diffusion-like widths as in the paper (section V-A): 64x64 RGB, 16 frames at 16 fps, 16,000
@@ -24,6 +24,12 @@ Two presets share all code and differ only in numbers:
     - the network predicts v instead of eps (``prediction="v"``, model/diffusion/prediction.py says
       why); ``paper`` keeps the paper's eps.
 
+``small-mel``
+    ``small`` with the audio branch on a 32-bin log-mel spectrogram (64 frames per second, no patch,
+    self-attention over the chunk's audio) instead of the waveform; not in the paper,
+    ``model/diffusion/audio_codec.py`` says why. The video branch is ``small``'s, so ``small``
+    weights fine-tune into it (``--init``: the audio stem and head start fresh).
+
 Measured on the 2-core CPU (tests/benchmarks/bench_diffusion.py): ``small`` 4.7 M parameters (18 MiB),
 0.14 s per denoising step, 2.6 s for one second with DPM-Solver++ at 20 steps; ``paper`` 158 M
 parameters, 8.2 s per step (DDPM-1000 would take 2.3 h per generated second).
@@ -38,6 +44,7 @@ from pathlib import Path
 
 NULL_CAPTION = 0
 PREDICTIONS = ("eps", "v")
+AUDIO_FEATURES = ("wave", "mel")
 DEFAULT_CAPTIONS = ("", "A man is talking", "A woman is talking")
 
 # keyword -> caption text, for captions outside the fixed vocabulary (matched on whole words)
@@ -115,8 +122,19 @@ class UNetConfig:
     # Self-attention over the whole chunk's audio wherever the cross-attention runs (not in the
     # paper; model/diffusion/unet.py AudioSelfAttention says why). Off keeps the paper's audio branch.
     audio_self_attention: bool = False
+    # What the audio branch diffuses (model/diffusion/audio_codec.py): "wave", the paper's waveform
+    # [1, audio_samples], or "mel" (not in the paper), a log-mel spectrogram [mel_bins,
+    # audio_samples / mel_hop] turned back into a waveform by Griffin-Lim; the module says why.
+    audio_features: str = "wave"
+    mel_bins: int = 64
+    mel_hop: int = 250
+    mel_fft: int = 1024
 
     def __post_init__(self) -> None:
+        if self.audio_features not in AUDIO_FEATURES:
+            raise ValueError(f"audio_features must be one of {AUDIO_FEATURES}, got {self.audio_features!r}")
+        if self.audio_features == "mel" and (self.audio_samples % self.mel_hop or self.mel_fft < self.mel_hop):
+            raise ValueError(f"mel_hop {self.mel_hop} must divide audio_samples and be at most mel_fft")
         levels = len(self.channel_mult)
         if levels < 1 or self.num_res_blocks < 1:
             raise ValueError("need at least one level and one residual block per level")
@@ -132,9 +150,9 @@ class UNetConfig:
         size //= self.video_patch
         if size % (2 ** (levels - 1)):
             raise ValueError(f"image size {size} after the patch cannot be halved {levels - 1} times")
-        length = self.audio_samples
+        length = self.audio_length
         if length % self.audio_patch:
-            raise ValueError("audio_samples must be divisible by audio_patch")
+            raise ValueError(f"the audio branch's length {length} must be divisible by audio_patch")
         length //= self.audio_patch
         for stride in self.audio_down:
             if length % stride:
@@ -150,6 +168,16 @@ class UNetConfig:
                 raise ValueError(f"audio self-attention needs even head widths; {ch} channels give odd ones")
         if self.num_captions < 1:
             raise ValueError("num_captions must be >= 1 (index 0 is the null caption)")
+
+    @property
+    def audio_channels(self) -> int:
+        """Channels of the network's audio tensor (before ``audio_patch``)."""
+        return 1 if self.audio_features == "wave" else self.mel_bins
+
+    @property
+    def audio_length(self) -> int:
+        """Positions of the network's audio tensor (before ``audio_patch``): samples or mel frames."""
+        return self.audio_samples if self.audio_features == "wave" else self.audio_samples // self.mel_hop
 
     @property
     def levels(self) -> int:
@@ -258,7 +286,7 @@ def check_classifier(diffusion: DiffusionConfig, classifier: DiffusionConfig | C
     x_t (schedule, audio scale, clip shape) and know the same captions."""
     if not isinstance(classifier, ClassifierConfig):
         raise ValueError("the classifier folder holds a diffusion model, not a classifier")
-    shape = ("frames", "image_size", "video_channels", "audio_samples")
+    shape = ("frames", "image_size", "video_channels", "audio_samples", "audio_features", "audio_channels", "audio_length", "mel_fft")
     problems = [
         f"{name} {mine} vs {theirs}"
         for name, mine, theirs in [
@@ -329,6 +357,15 @@ SMALL_UNET = UNetConfig(
     position_embedding=True,
 )
 
+# `small` with the audio branch on a log-mel spectrogram (not in the paper; audio_codec.py says why):
+# 32 bins x 64 frames per second, no patching, and self-attention over the whole chunk's audio.
+# 32 bins, not 64: the audio branch is 48 channels wide at its first level, and near t = 0 the network
+# must carry every bin's noise through it to its head; with 64 bins a 600-step run left samples with
+# residual noise of std 0.65 (the data's is 0.31) that did not shrink between steps 200 and 600.
+SMALL_MEL_UNET = dataclasses.replace(
+    SMALL_UNET, audio_features="mel", audio_patch=1, mel_bins=32, cross_audio_tokens=2, audio_self_attention=True
+)
+
 # tests only: seconds on CPU
 TINY_UNET = UNetConfig(
     frames=4,
@@ -349,15 +386,20 @@ TINY_UNET = UNetConfig(
 )
 
 
+PRESETS = ("paper", "small", "small-mel", "tiny")
+
+
 def preset(name: str) -> DiffusionConfig:
-    """``paper``, ``small`` or ``tiny`` (tests)."""
+    """``paper``, ``small``, ``small-mel`` or ``tiny`` (tests)."""
     if name == "paper":
         return DiffusionConfig(unet=PAPER_UNET, name="paper")
     if name == "small":
         return DiffusionConfig(unet=SMALL_UNET, name="small", prediction="v")
+    if name == "small-mel":
+        return DiffusionConfig(unet=SMALL_MEL_UNET, name="small-mel", prediction="v")
     if name == "tiny":
         return DiffusionConfig(unet=TINY_UNET, name="tiny")  # 4 frames at 16 fps = 0.25 s
-    raise ValueError(f"unknown preset {name!r}; use paper, small or tiny (or a config.json path)")
+    raise ValueError(f"unknown preset {name!r}; use {', '.join(PRESETS)} (or a config.json path)")
 
 
 def classifier_preset(name: str) -> ClassifierConfig:
@@ -368,6 +410,6 @@ def classifier_preset(name: str) -> ClassifierConfig:
 
 def resolve_config(spec: str) -> DiffusionConfig | ClassifierConfig:
     """A preset name or a path to a ``config.json``."""
-    if spec in ("paper", "small", "tiny"):
+    if spec in PRESETS:
         return preset(spec)
     return load_config(spec)

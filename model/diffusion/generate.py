@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION, DiffusionConfig
 from model.diffusion.guidance import conditioned, speech_conditioned, with_cfg, with_classifier, with_replacement
@@ -71,11 +72,12 @@ def generate_av(
     cfg = config.unet
     device = next(model.parameters()).device
     schedule = linear_schedule(config.schedule)
+    codec = audio_codec(config)
     generator = torch.Generator(device=device).manual_seed(seed)
 
     noise = AV(
         torch.randn((1, cfg.frames, cfg.video_channels, cfg.image_size, cfg.image_size), generator=generator, device=device),
-        torch.randn((1, 1, cfg.audio_samples), generator=generator, device=device),
+        torch.randn((1, cfg.audio_channels, cfg.audio_length), generator=generator, device=device),
     )
     use_classifier = classifier is not None and caption_index != NULL_CAPTION
     net_caption = NULL_CAPTION if use_classifier else caption_index
@@ -88,7 +90,7 @@ def generate_av(
     audio0 = prefix = None
     if audio_condition is not None:
         clean = fit_audio(audio_condition, cfg.audio_samples)
-        audio0 = torch.from_numpy(clean * config.audio_scale).to(device).reshape(1, 1, -1)
+        audio0 = codec.encode(torch.from_numpy(clean).to(device).reshape(1, -1))
     if video_prefix is not None:
         if video_prefix.shape[0] >= cfg.frames:
             raise ValueError(f"video_prefix must have fewer than {cfg.frames} frames")
@@ -109,5 +111,5 @@ def generate_av(
     if audio_condition is not None:
         audio = clean  # Eq. 10 at t = 0 is the condition itself
     else:
-        audio = (x.audio[0, 0] / config.audio_scale).clamp(-1, 1).float().cpu().numpy()
+        audio = codec.decode(x.audio.float())[0].cpu().numpy()
     return video, audio.astype(np.float32)

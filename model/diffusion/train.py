@@ -32,9 +32,10 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
 from model.diffusion.checkpoint import EMA, WEIGHTS, build_model, load_train_state, save_model, save_train_state
-from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig, UNetConfig
+from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig
 from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
 from model.diffusion.schedule import Schedule, linear_schedule, q_sample
@@ -76,8 +77,12 @@ class TrainConfig:
 
 
 # -- batches -----------------------------------------------------------------------------------------
-def to_model_batch(segments: Segments, idx: np.ndarray, unet: UNetConfig, audio_scale: float, device) -> tuple[AV, Tensor]:
-    """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio [B, 1, S]), caption [B]."""
+def to_model_batch(segments: Segments, idx: np.ndarray, config: DiffusionConfig | ClassifierConfig, device) -> tuple[AV, Tensor]:
+    """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio as the network takes it), caption [B].
+
+    The audio is the waveform [B, 1, S] times ``audio_scale``, or its log-mel spectrogram (audio_codec.py).
+    """
+    unet = config.unet
     video = torch.from_numpy(segments.video[idx]).to(device).float().div(127.5).sub(1.0)
     if video.shape[1] != unet.frames or video.shape[2] != unet.video_channels:
         raise ValueError(f"data has video {tuple(video.shape[1:])}, the model wants {unet.frames} frames of {unet.video_channels} channels")
@@ -88,9 +93,8 @@ def to_model_batch(segments: Segments, idx: np.ndarray, unet: UNetConfig, audio_
     audio = torch.from_numpy(segments.audio[idx]).to(device).float()
     if audio.shape[1] != unet.audio_samples:
         raise ValueError(f"data has {audio.shape[1]} audio samples per segment, the model wants {unet.audio_samples}")
-    audio = (audio * audio_scale).unsqueeze(1)
     caption = torch.from_numpy(segments.caption[idx]).to(device).long()
-    return AV(video, audio), caption
+    return AV(video, audio_codec(config).encode(audio)), caption
 
 
 # -- losses --------------------------------------------------------------------------------------------
@@ -217,7 +221,10 @@ def run_training(
     if train.init and not resuming:
         init = Path(train.init)
         init = init / WEIGHTS if init.is_dir() else init
-        missing, unexpected = model.load_state_dict(load_file(str(init)), strict=False)
+        state, own = load_file(str(init)), model.state_dict()
+        # a changed stem or head (e.g. another audio_features) starts fresh; everything else carries over
+        reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in reshaped}, strict=False)
         if unexpected:
             raise ValueError(f"{init} has weights this architecture lacks: {', '.join(unexpected[:5])}")
         logger.info("starting from the weights in %s%s", init,
@@ -275,7 +282,7 @@ def run_training(
         rng = np.random.default_rng([train.seed, env.rank, step])
         idx = rng.integers(0, len(segments), size=train.batch_size)
         gen = torch.Generator(device=env.device).manual_seed(int(rng.integers(2**62)))
-        x0, caption = to_model_batch(segments, idx, config.unet, config.audio_scale, env.device)
+        x0, caption = to_model_batch(segments, idx, config, env.device)
         if 0 < train.crop_frames < config.unet.frames:
             x0 = crop_window(x0, train.crop_frames, int(rng.integers(0, config.unet.frames - train.crop_frames + 1)))
         with torch.autocast(env.device.type, dtype=amp_dtype, enabled=use_amp):
@@ -352,7 +359,8 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"# {config.name}: {kind}\n\n"
         f"- weights: `model.safetensors` (EMA, decay {train.ema_decay}), architecture: `config.json`\n"
         f"- data: {segments} segments of {config.unet.frames} frames {config.unet.image_size}x{config.unet.image_size} "
-        f"+ {config.unet.audio_samples} audio samples\n"
+        f"+ {config.unet.audio_samples} audio samples"
+        f"{f' (diffused as a {config.unet.mel_bins}-bin log-mel spectrogram, audio_codec.py)' if config.unet.audio_features == 'mel' else ''}\n"
         f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es)"
         f"{f' of {train.crop_frames}-frame windows' if train.crop_frames else ''}, lr {train.lr:g}, "
         f"weight decay {train.weight_decay:g}, seed {train.seed}\n"

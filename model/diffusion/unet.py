@@ -1,6 +1,7 @@
 """The double-branch U-Net of the paper (section IV-A, Fig. 3), after MM-Diffusion's coupled U-Net.
 
-Boundary layouts (paper section V-A): video ``[B, F, C, H, W]`` in [-1, 1], audio ``[B, 1, S]``.
+Boundary layouts (paper section V-A): video ``[B, F, C, H, W]`` in [-1, 1], audio ``[B, 1, S]`` (or,
+with ``audio_features = "mel"``, a log-mel spectrogram ``[B, bins, S / hop]``; see audio_codec.py).
 Inside the network video is channels-first ``[B, C, F, H, W]`` (so ``conv_nd(3, ...)`` applies) and
 audio is ``[B, C, L]``; every layer takes and returns an ``AV`` in these internal layouts.
 
@@ -316,15 +317,19 @@ def unpatch_video(x: Tensor, p: int) -> Tensor:
 
 
 def patch_audio(audio: Tensor, p: int) -> Tensor:
-    """``[B, 1, S]`` -> ``[B, p, S/p]`` (consecutive samples become channels)."""
-    b, _, s = audio.shape
-    return audio.reshape(b, s // p, p).transpose(1, 2)
+    """``[B, C, S]`` -> ``[B, C*p, S/p]`` (consecutive positions become channels)."""
+    if p == 1:
+        return audio
+    b, c, s = audio.shape
+    return audio.reshape(b, c, s // p, p).permute(0, 1, 3, 2).reshape(b, c * p, s // p)
 
 
 def unpatch_audio(x: Tensor, p: int) -> Tensor:
-    """``[B, p, L]`` -> ``[B, 1, L*p]``."""
-    b, _, length = x.shape
-    return x.transpose(1, 2).reshape(b, 1, length * p)
+    """``[B, C*p, L]`` -> ``[B, C, L*p]``."""
+    if p == 1:
+        return x
+    b, cp, length = x.shape
+    return x.reshape(b, cp // p, p, length).permute(0, 1, 3, 2).reshape(b, cp // p, length * p)
 
 
 # -- the network -------------------------------------------------------------------------------------
@@ -340,7 +345,7 @@ class Encoder(nn.Module):
         ch = cfg.channels(0)
         vin = cfg.video_channels * cfg.video_patch**2
         self.video_in = conv_nd(3, vin, ch, (1, 3, 3), padding=(0, 1, 1))
-        self.audio_in = conv_nd(1, cfg.audio_patch, ch, 3, padding=1)
+        self.audio_in = conv_nd(1, cfg.audio_channels * cfg.audio_patch, ch, 3, padding=1)
         if cfg.position_embedding:  # a learned bias per pixel position, zero at the start (see UNetConfig)
             side = cfg.image_size // cfg.video_patch
             self.video_position = nn.Parameter(torch.zeros(1, ch, 1, side, side))
@@ -368,7 +373,7 @@ class Encoder(nn.Module):
         cfg = self.cfg
         h = AV(
             self.video_in(patch_video(x.video, cfg.video_patch)),  # [B, C0, F, H/p, W/p]
-            self.audio_in(patch_audio(x.audio, cfg.audio_patch)),  # [B, C0, S/pa]
+            self.audio_in(patch_audio(x.audio, cfg.audio_patch)),  # [B, C0, L/pa]
         )
         if cfg.position_embedding:
             h = AV(h.video + self.video_position, h.audio)
@@ -411,7 +416,7 @@ class AVUNet(nn.Module):
             zero_module(conv_nd(3, ch, cfg.video_channels * cfg.video_patch**2, (1, 3, 3), padding=(0, 1, 1))),
         )
         self.audio_out = nn.Sequential(
-            group_norm(ch, g), nn.SiLU(), zero_module(conv_nd(1, ch, cfg.audio_patch, 3, padding=1))
+            group_norm(ch, g), nn.SiLU(), zero_module(conv_nd(1, ch, cfg.audio_channels * cfg.audio_patch, 3, padding=1))
         )
 
     def forward(self, x: AV, t: Tensor, caption: Tensor) -> AV:
@@ -421,7 +426,7 @@ class AVUNet(nn.Module):
             h = block(h.cat(skips.pop(), dim=1), emb)
         return AV(
             unpatch_video(self.video_out(h.video), self.cfg.video_patch),  # [B, F, C, H, W]
-            unpatch_audio(self.audio_out(h.audio), self.cfg.audio_patch),  # [B, 1, S]
+            unpatch_audio(self.audio_out(h.audio), self.cfg.audio_patch),  # [B, Ca, L]
         )
 
 

@@ -10,7 +10,7 @@ same envelope test on the receiver's whole pipeline):
    envelope's level range and 2-8 Hz share (``model.evaluation.envelope``) against the bar set by
    one-second windows of the corpus cache's test split. With ``--bad DIR`` the audio is sampled with
    autoguidance (Karras et al. 2024): eps = eps_bad + w (eps_good - eps_bad) on the audio, ``DIR``
-   being a less-trained network of the same kind and space (same ``audio_scale``).
+   being a less-trained network of the same kind and space (same audio features and ``audio_scale``).
 2. **Under a real video.** The test split's video imposed on all 16 frames (replacement, as the
    receiver does for a chunk's prefix) and only the audio sampled: the correlation of its envelope
    with the true audio's says whether the audio branch follows the mouth at all (true speech against
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from model.corpus.cache import SegmentCache
+from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
 from model.diffusion.checkpoint import load_model
 from model.diffusion.guidance import conditioned, with_replacement
@@ -64,7 +65,7 @@ def noise_for(config, seed: int) -> tuple[AV, torch.Generator]:
     cfg = config.unet
     g = torch.Generator().manual_seed(seed)
     return AV(torch.randn((1, cfg.frames, cfg.video_channels, cfg.image_size, cfg.image_size), generator=g),
-              torch.randn((1, 1, cfg.audio_samples), generator=g)), g
+              torch.randn((1, cfg.audio_channels, cfg.audio_length), generator=g)), g
 
 
 def main() -> None:
@@ -84,8 +85,9 @@ def main() -> None:
     bad = None
     if args.bad is not None:
         bad, bad_config = load_model(args.bad)
-        if bad_config.audio_scale != config.audio_scale or bad_config.unet.audio_samples != config.unet.audio_samples:
-            parser.error("--bad must share the model's audio_scale and chunk length")
+        space = ("audio_features", "audio_samples", "audio_channels", "audio_length")
+        if bad_config.audio_scale != config.audio_scale or any(getattr(bad_config.unet, f) != getattr(config.unet, f) for f in space):
+            parser.error("--bad must share the model's audio features, audio_scale and chunk length")
     try:
         test = SegmentCache(args.data, "test")
     except FileNotFoundError as exc:
@@ -93,6 +95,7 @@ def main() -> None:
     if len(test) == 0:
         parser.error(f"no test segments in {args.data}")
     schedule = linear_schedule(config.schedule)
+    codec = audio_codec(config)
     reference = [envelope_stats(w) for i in range(min(len(test), 60)) for w in windows(test[i].audio)]
     bar = thresholds(reference)
 
@@ -108,7 +111,7 @@ def main() -> None:
         noise, g = noise_for(config, 100 + k)
         t0 = time.perf_counter()
         x = sample("dpm++", autoguided(good, bad, caption, args.guidance), schedule, noise, args.steps, generator=g)
-        audio = (x.audio[0, 0] / config.audio_scale).clamp(-1, 1).numpy()
+        audio = codec.decode(x.audio)[0].numpy()
         stats = envelope_stats(audio)
         rows.append(stats)
         print(f"| | {k} | {stats['range_db']:.1f} | {stats['syllabic']:.3f} | {speech_like(stats, bar)} | "
@@ -128,7 +131,7 @@ def main() -> None:
         denoiser = with_replacement(conditioned(good, torch.zeros(1, dtype=torch.long)), schedule,
                                     video_prefix=video, generator=g)
         x = sample("dpm++", denoiser, schedule, noise, args.steps, generator=g)
-        audio = (x.audio[0, 0] / config.audio_scale).clamp(-1, 1).numpy()
+        audio = codec.decode(x.audio)[0].numpy()
         made, true = envelope(audio), envelope(seg.audio)
         corr = float(np.corrcoef(made, true)[0, 1])
         stats, true_stats = envelope_stats(audio), envelope_stats(seg.audio)

@@ -186,7 +186,7 @@ def test_classifier_guidance_moves_the_sample_towards_the_class() -> None:
     gen = torch.Generator().manual_seed(0)
     for step in range(40):
         idx = np.random.default_rng(step).integers(0, 64, 16)
-        x0, caption = to_model_batch(data, idx, config.unet, 1.0, "cpu")
+        x0, caption = to_model_batch(data, idx, config, "cpu")
         loss, _ = loss_fn(clf, x0, caption, gen)
         opt.zero_grad()
         loss.backward()

@@ -49,7 +49,7 @@ def test_v_prediction_loss_falls_and_loads_as_an_eps_network(tmp_path) -> None:
     config = dataclasses.replace(preset("tiny"), prediction="v")
     schedule = linear_schedule(config.schedule)
     toy = _toy(4)
-    x0, _ = to_model_batch(toy, np.arange(4), config.unet, config.audio_scale, "cpu")
+    x0, _ = to_model_batch(toy, np.arange(4), config, "cpu")
     gen = torch.Generator().manual_seed(1)
     t_eval = torch.tensor([300, 600, 300, 600])  # mid noise: 4 memorizable clips (at t ~ T only their mean is)
     noise = AV.randn_like(x0, gen)

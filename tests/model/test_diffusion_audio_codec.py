@@ -1,0 +1,139 @@
+"""What the audio branch diffuses: the paper's waveform, or a log-mel spectrogram (audio_codec.py)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from model.diffusion.audio_codec import MelCodec, WaveCodec, audio_codec
+from model.diffusion.av import AV
+from model.diffusion.checkpoint import build_model
+from model.diffusion.config import DiffusionConfig, check_classifier, classifier_preset, preset
+from model.diffusion.data import toy_segments
+from model.diffusion.generate import generate_av
+from model.diffusion.train import TrainConfig, run_training, to_model_batch
+from model.diffusion.unet import patch_audio, unpatch_audio
+from model.evaluation.envelope import envelope_stats
+
+RATE = 16_000
+
+
+def _tiny_mel() -> DiffusionConfig:
+    """The tiny test config with a mel audio branch: 4 frames, 4,000 samples -> 16 bins x 16 frames
+    (no more bins than the 16 channels of its first level, as in ``small-mel``)."""
+    tiny = preset("tiny")
+    unet = dataclasses.replace(tiny.unet, audio_features="mel", audio_patch=1, mel_bins=16, mel_hop=250, mel_fft=512)
+    return dataclasses.replace(tiny, unet=unet)
+
+
+def _syllables(seconds: float = 1.0, rate_hz: float = 4.0, seed: int = 0) -> np.ndarray:
+    """Noise bursts at a syllable rate with near-silent gaps: a crude speech-like envelope."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    gate = (np.sin(2 * np.pi * rate_hz * t) > 0.2).astype(np.float64)
+    gate = np.convolve(gate, np.hanning(161) / np.hanning(161).sum(), mode="same")  # 10 ms ramps
+    carrier = np.random.default_rng(seed).standard_normal(t.size) * 0.1 + 0.2 * np.sin(2 * np.pi * 180 * t)
+    return (carrier * gate).astype(np.float32)
+
+
+def test_wave_codec_is_the_scaled_waveform() -> None:
+    wave = torch.linspace(-0.5, 0.5, 100).reshape(1, -1)
+    codec = WaveCodec(100, scale=4.0)
+    x = codec.encode(wave)
+    assert x.shape == (1, 1, 100) and torch.allclose(x[0, 0], 4 * wave[0])
+    assert torch.allclose(codec.decode(x), wave)
+    assert isinstance(audio_codec(preset("small")), WaveCodec)  # the shipped paper path stays the waveform
+    assert isinstance(audio_codec(preset("paper")), WaveCodec)
+
+
+def test_mel_codec_shapes_range_and_silence() -> None:
+    codec = audio_codec(preset("small-mel"))
+    assert isinstance(codec, MelCodec) and (codec.channels, codec.length) == (32, 64)
+    wave = torch.from_numpy(np.stack([_syllables(), np.zeros(RATE, np.float32)]))
+    x = codec.encode(wave)
+    assert x.shape == (2, 32, 64)
+    assert torch.all(x[1] == -1.0)  # silence sits on the floor
+    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert codec.decode(x).shape == (2, RATE)
+
+
+def test_griffin_lim_keeps_the_loudness_envelope() -> None:
+    """Encode -> decode keeps what the speech-like bar measures: the level range and the syllable rhythm."""
+    codec = audio_codec(preset("small-mel"))
+    wave = _syllables()
+    back = codec.decode(codec.encode(torch.from_numpy(wave)[None]), generator=torch.Generator().manual_seed(0))[0].numpy()
+    before, after = envelope_stats(wave), envelope_stats(back)
+    assert before["range_db"] > 30 and before["syllabic"] > 0.7  # the test signal is speech-like ...
+    assert after["range_db"] > 0.7 * before["range_db"], (before, after)  # ... and stays so
+    assert after["syllabic"] > 0.7, (before, after)
+    hop = RATE // 50
+    env = [np.sqrt(np.mean(w[: len(w) // hop * hop].reshape(-1, hop) ** 2, axis=1)) for w in (wave, back)]
+    assert np.corrcoef(*env)[0, 1] > 0.9
+
+
+def test_audio_patching_is_lossless_for_several_channels() -> None:
+    x = torch.randn(2, 3, 40)
+    y = patch_audio(x, 4)
+    assert y.shape == (2, 12, 10)
+    assert torch.equal(y[:, :4, 0], x[:, 0, :4])  # channel 0's first four positions become the first patch
+    assert torch.equal(unpatch_audio(y, 4), x)
+    assert patch_audio(x, 1) is x
+
+
+def test_mel_config_validates_and_round_trips() -> None:
+    cfg = preset("small-mel")
+    assert cfg.unet.audio_features == "mel" and cfg.unet.audio_length == 64 and cfg.unet.audio_channels == 32
+    assert DiffusionConfig.from_dict(cfg.to_dict()) == cfg
+    assert preset("paper").unet.audio_features == "wave"  # the paper's branch is kept as published
+    with pytest.raises(ValueError, match="audio_features"):
+        dataclasses.replace(cfg.unet, audio_features="spectrum")
+    with pytest.raises(ValueError, match="mel_hop"):
+        dataclasses.replace(cfg.unet, mel_hop=300)
+
+
+def test_mel_network_trains_and_samples(tmp_path) -> None:
+    """A tiny mel model: batches are spectrograms, the loss falls, and sampling hands back a waveform
+    (decoded from noise) or exactly the condition (speech text)."""
+    torch.manual_seed(0)
+    config = _tiny_mel()
+    toy = toy_segments(4, 4, 16, 4000, seed=0)
+    x0, _ = to_model_batch(toy, np.arange(2), config, "cpu")
+    assert x0.audio.shape == (2, 16, 16) and x0.video.shape == (2, 4, 3, 16, 16)
+    train = TrainConfig(steps=60, batch_size=4, lr=2e-3, save_every=1000, log_every=10, ema_decay=0.9)
+    run_training(config, train, toy, tmp_path, device="cpu", progress=False)
+    with open(tmp_path / "loss.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    first, last = rows[0], rows[-1]
+    assert float(last["loss"]) < 0.75 * float(first["loss"]), rows
+    assert float(last["loss_audio"]) < 0.9 * float(first["loss_audio"]), rows  # the spectrogram is learned too
+
+    model = build_model(config).eval()
+    video, audio = generate_av(model, config, caption_index=1, steps=3, seed=0)
+    assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,) and np.all(np.abs(audio) <= 1)
+    speech = _syllables(0.25)
+    _, same = generate_av(model, config, caption_index=0, audio_condition=speech, steps=3, seed=0)
+    assert np.array_equal(same, speech)
+
+
+def test_a_wave_classifier_cannot_guide_a_mel_model() -> None:
+    mel = _tiny_mel()
+    wave_classifier = classifier_preset("tiny")
+    with pytest.raises(ValueError, match="audio_features wave vs mel|audio_features mel vs wave"):
+        check_classifier(mel, wave_classifier)
+    check_classifier(mel, dataclasses.replace(wave_classifier, unet=mel.unet))
+
+
+def test_init_from_wave_weights_keeps_what_fits(tmp_path) -> None:
+    """Fine-tuning a wave model into a mel one: the audio stem and head start fresh, the rest carries over."""
+    from safetensors.torch import load_file
+
+    toy = toy_segments(4, 4, 16, 4000, seed=0)
+    one = TrainConfig(steps=1, batch_size=1, save_every=1, lr=1e-12, ema_decay=0.0)
+    run_training(preset("tiny"), one, toy, tmp_path / "wave", device="cpu", progress=False)
+    run_training(_tiny_mel(), dataclasses.replace(one, init=str(tmp_path / "wave")), toy, tmp_path / "mel", device="cpu", progress=False)
+    wave, mel = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("wave", "mel"))
+    assert wave["encoder.audio_in.weight"].shape != mel["encoder.audio_in.weight"].shape
+    assert torch.allclose(wave["encoder.video_in.weight"], mel["encoder.video_in.weight"], atol=1e-6)
