@@ -77,6 +77,9 @@ def register_diffusion(subparsers) -> None:
     sub.add_argument("--prediction", choices=("eps", "v"), default=None,
                      help="network target for a new run: eps (the paper, Eq. 5) or v (Salimans & Ho; the\n"
                      "small preset's default: high-noise steps stop amplifying the error). Default: the config's")
+    sub.add_argument("--audio-lr-scale", type=float, default=1.0,
+                     help="the audio branch learns at --lr times this (default %(default)s), e.g. 3 when\n"
+                     "fine-tuning trained video into a new audio representation (--config small-mel --init ...)")
     _init_option(sub, "e.g. to fine-tune an eps model as v")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
 
@@ -158,7 +161,8 @@ def _train(args: argparse.Namespace, kind: str) -> int:
             segments = toy_segments(args.toy, unet.frames, unet.image_size, unet.audio_samples, seed=args.seed)
         else:
             segments = load_segments(args.data, config.captions)
-        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames} if kind == "diffusion" else {
+        extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames,
+                 "audio_lr_scale": args.audio_lr_scale} if kind == "diffusion" else {
             "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every, log_every=args.log_every,

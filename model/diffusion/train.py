@@ -66,12 +66,18 @@ class TrainConfig:
     crop_frames: int = 0
     # A model.safetensors (or its folder) to start a new run from, e.g. to fine-tune; ignored on resume.
     init: str = ""
+    # The audio branch's parameters (every name with "audio") learn at lr times this: a run that
+    # fine-tunes a trained video branch into a new audio representation (another ``audio_features``)
+    # can move the audio fast and the video slowly. 1 = one learning rate, as in the paper.
+    audio_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
             raise ValueError("steps, batch_size, save_every and log_every must be positive")
         if self.lr <= 0 or not 0 <= self.caption_dropout <= 1:
             raise ValueError("lr must be positive and caption_dropout in [0, 1]")
+        if self.audio_lr_scale <= 0:
+            raise ValueError("audio_lr_scale must be positive")
         if self.crop_frames < 0:
             raise ValueError("crop_frames must be >= 0 (0 = whole clips)")
 
@@ -229,7 +235,7 @@ def run_training(
             raise ValueError(f"{init} has weights this architecture lacks: {', '.join(unexpected[:5])}")
         logger.info("starting from the weights in %s%s", init,
                     f"; new, at their initial values: {', '.join(missing)}" if missing else "")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    optimizer = torch.optim.AdamW(_param_groups(model, train.audio_lr_scale), lr=train.lr, weight_decay=train.weight_decay)
     ema = EMA(model, train.ema_decay)
     meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
     start = int(meta["step"]) if meta else 0
@@ -277,8 +283,8 @@ def run_training(
     last: dict = {}
     for step in range(start, train.steps):
         lr = train.lr * (1 - step / train.steps) if train.lr_decay else train.lr
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for group, scale in zip(optimizer.param_groups, (1.0, train.audio_lr_scale)):
+            group["lr"] = lr * scale
         rng = np.random.default_rng([train.seed, env.rank, step])
         idx = rng.integers(0, len(segments), size=train.batch_size)
         gen = torch.Generator(device=env.device).manual_seed(int(rng.integers(2**62)))
@@ -351,6 +357,14 @@ class _GracefulStop:
         self._previous.clear()
 
 
+def _param_groups(model: nn.Module, audio_lr_scale: float) -> list[dict]:
+    """One group, or (with a scale) the rest and then the audio branch (``TrainConfig.audio_lr_scale``)."""
+    if audio_lr_scale == 1.0:
+        return [{"params": list(model.parameters())}]
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if "audio" not in n]}, {"params": [p for n, p in named if "audio" in n]}]
+
+
 def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: int, world: int, last: dict) -> None:
     """A short model card beside the weights: data, steps, metrics, limits."""
     kind = "noisy joint caption classifier" if isinstance(config, ClassifierConfig) else "joint audio-video diffusion model"
@@ -362,7 +376,8 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"+ {config.unet.audio_samples} audio samples"
         f"{f' (diffused as a {config.unet.mel_bins}-bin log-mel spectrogram, audio_codec.py)' if config.unet.audio_features == 'mel' else ''}\n"
         f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es)"
-        f"{f' of {train.crop_frames}-frame windows' if train.crop_frames else ''}, lr {train.lr:g}, "
+        f"{f' of {train.crop_frames}-frame windows' if train.crop_frames else ''}, lr {train.lr:g}"
+        f"{f' (audio branch x{train.audio_lr_scale:g})' if train.audio_lr_scale != 1 else ''}, "
         f"weight decay {train.weight_decay:g}, seed {train.seed}\n"
         f"{f'- network target: {config.prediction} (model/diffusion/prediction.py)' + chr(10) if not isinstance(config, ClassifierConfig) else ''}"
         f"{f'- started from the weights in `{train.init}`' + chr(10) if train.init else ''}"

@@ -137,3 +137,26 @@ def test_init_from_wave_weights_keeps_what_fits(tmp_path) -> None:
     wave, mel = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("wave", "mel"))
     assert wave["encoder.audio_in.weight"].shape != mel["encoder.audio_in.weight"].shape
     assert torch.allclose(wave["encoder.video_in.weight"], mel["encoder.video_in.weight"], atol=1e-6)
+
+
+def test_audio_lr_scale_moves_the_audio_branch_faster(tmp_path) -> None:
+    """With ``audio_lr_scale`` the audio branch takes larger steps than the video branch (Adam's first
+    step moves every weight by about its learning rate)."""
+    from safetensors.torch import load_file
+
+    toy = toy_segments(4, 4, 16, 4000, seed=0)
+    one = TrainConfig(steps=1, batch_size=2, save_every=1, lr=1e-4, ema_decay=0.0)
+    run_training(preset("tiny"), one, toy, tmp_path / "start", device="cpu", progress=False)
+    scaled = dataclasses.replace(one, init=str(tmp_path / "start"), audio_lr_scale=10.0)
+    run_training(preset("tiny"), scaled, toy, tmp_path / "scaled", device="cpu", progress=False)
+    before, after = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("start", "scaled"))
+
+    def moved(part: str) -> float:
+        keys = [k for k in before if part in k and "weight" in k and "audio" in k] if part == "audio" else [
+            k for k in before if "video" in k and "audio" not in k and "weight" in k]
+        return float(np.mean([(after[k] - before[k]).abs().mean() for k in keys]))
+
+    assert moved("audio") > 5 * moved("video")
+    assert "lr 0.0001 (audio branch x10)" in (tmp_path / "scaled" / "README.md").read_text()
+    with pytest.raises(ValueError, match="audio_lr_scale"):
+        TrainConfig(audio_lr_scale=0)
