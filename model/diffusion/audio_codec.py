@@ -25,6 +25,7 @@ replacement (Eq. 10) and reconstruction guidance (Eq. 11) then act on that tenso
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -116,8 +117,10 @@ class MelCodec:
         return wave.clamp(-1, 1)
 
 
+@functools.lru_cache(maxsize=8)
 def audio_codec(config) -> WaveCodec | MelCodec:
-    """The codec a ``DiffusionConfig`` or ``ClassifierConfig`` trains and samples with."""
+    """The codec a ``DiffusionConfig`` or ``ClassifierConfig`` trains and samples with (one per config:
+    training asks for it every batch, and the mel codec keeps its filterbank)."""
     unet = config.unet
     if unet.audio_features == "wave":
         return WaveCodec(unet.audio_samples, config.audio_scale)
