@@ -42,14 +42,8 @@ GRIFFIN_LIM_ITERS = 32
 class WaveCodec:
     """The paper's audio: the waveform, times ``scale``. ``[B, S]`` <-> ``[B, 1, S]``."""
 
-    channels = 1
-
     def __init__(self, samples: int, scale: float = 1.0) -> None:
         self.samples, self.scale = samples, scale
-
-    @property
-    def length(self) -> int:
-        return self.samples
 
     def encode(self, wave: Tensor) -> Tensor:
         return (wave * self.scale).unsqueeze(1)
