@@ -39,6 +39,7 @@ from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConf
 from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
 from model.diffusion.schedule import Schedule, linear_schedule, q_sample
+from model.diffusion.unet import audio_branch_only
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ class TrainConfig:
     # fine-tunes a trained video branch into a new audio representation (another ``audio_features``)
     # can move the audio fast and the video slowly. 1 = one learning rate, as in the paper.
     audio_lr_scale: float = 1.0
+    # "both" (the paper: one loss, Eq. 5 summed over the modalities) or "audio": only the audio
+    # branch trains, on the audio loss (``model.diffusion.unet.audio_branch_only``). On a CPU a step
+    # then costs about a third of a joint one, for a run whose video is already trained and whose
+    # audio (e.g. a new ``audio_features``) is not. The video loss is still logged.
+    train_branch: str = "both"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
@@ -78,6 +84,8 @@ class TrainConfig:
             raise ValueError("lr must be positive and caption_dropout in [0, 1]")
         if self.audio_lr_scale <= 0:
             raise ValueError("audio_lr_scale must be positive")
+        if self.train_branch not in ("both", "audio"):
+            raise ValueError(f"train_branch must be 'both' or 'audio', got {self.train_branch!r}")
         if self.crop_frames < 0:
             raise ValueError("crop_frames must be >= 0 (0 = whole clips)")
 
@@ -113,10 +121,11 @@ def crop_window(x: AV, frames: int, start: int) -> AV:
     return AV(x.video[:, start : start + frames], x.audio[..., start * per_frame : (start + frames) * per_frame])
 
 
-def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str = "eps") -> LossFn:
+def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str = "eps", branch: str = "both") -> LossFn:
     """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed.
 
-    With ``prediction="v"`` the target is v instead of eps (model/diffusion/prediction.py).
+    With ``prediction="v"`` the target is v instead of eps (model/diffusion/prediction.py). With
+    ``branch="audio"`` the loss is the audio term alone (the video term is still reported).
     """
 
     def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
@@ -129,7 +138,7 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str =
         target = training_target(prediction, schedule, x0, t, noise)
         lv = F.mse_loss(out.video.float(), target.video)
         la = F.mse_loss(out.audio.float(), target.audio)
-        return lv + la, {"loss_video": lv.item(), "loss_audio": la.item()}
+        return (la if branch == "audio" else lv + la), {"loss_video": lv.item(), "loss_audio": la.item()}
 
     return loss_fn
 
@@ -217,11 +226,13 @@ def run_training(
     model = build_model(config).to(env.device)
     schedule = linear_schedule(config.schedule)
     if isinstance(config, ClassifierConfig):
+        if train.train_branch != "both":
+            raise ValueError("a classifier trains as a whole (train_branch='both')")
         keep = segments.caption != NULL_CAPTION
         segments = Segments(segments.video[keep], segments.audio[keep], segments.caption[keep])
         loss_fn = classifier_loss(schedule)
     else:
-        loss_fn = diffusion_loss(schedule, train.caption_dropout, config.prediction)
+        loss_fn = diffusion_loss(schedule, train.caption_dropout, config.prediction, train.train_branch)
 
     resuming = (out / "train_state.json").is_file()
     if train.init and not resuming:
@@ -235,9 +246,20 @@ def run_training(
             raise ValueError(f"{init} has weights this architecture lacks: {', '.join(unexpected[:5])}")
         logger.info("starting from the weights in %s%s", init,
                     f"; new, at their initial values: {', '.join(missing)}" if missing else "")
-    optimizer = torch.optim.AdamW(_param_groups(model, train.audio_lr_scale), lr=train.lr, weight_decay=train.weight_decay)
+    if train.train_branch == "audio":
+        groups, lr_scales = [{"params": audio_branch_only(model)}], (train.audio_lr_scale,)
+        logger.info("training the audio branch only: %d of %d parameters",
+                    sum(p.numel() for p in groups[0]["params"]), sum(p.numel() for p in model.parameters()))
+    else:
+        groups = _param_groups(model, train.audio_lr_scale)
+        lr_scales = (1.0, train.audio_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
     ema = EMA(model, train.ema_decay)
-    meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
+    try:
+        meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
+    except ValueError as exc:  # e.g. a different number of optimizer groups
+        raise ValueError(f"cannot resume {out} with these settings (was it trained with another "
+                         f"--train-branch or --audio-lr-scale?): {exc}") from exc
     start = int(meta["step"]) if meta else 0
     if meta and meta.get("init"):  # the model card keeps saying where a fine-tuned run started
         train = replace(train, init=meta["init"])
@@ -283,7 +305,7 @@ def run_training(
     last: dict = {}
     for step in range(start, train.steps):
         lr = train.lr * (1 - step / train.steps) if train.lr_decay else train.lr
-        for group, scale in zip(optimizer.param_groups, (1.0, train.audio_lr_scale)):
+        for group, scale in zip(optimizer.param_groups, lr_scales):
             group["lr"] = lr * scale
         rng = np.random.default_rng([train.seed, env.rank, step])
         idx = rng.integers(0, len(segments), size=train.batch_size)
@@ -377,7 +399,8 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"{f' (diffused as a {config.unet.mel_bins}-bin log-mel spectrogram, audio_codec.py)' if config.unet.audio_features == 'mel' else ''}\n"
         f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es)"
         f"{f' of {train.crop_frames}-frame windows' if train.crop_frames else ''}, lr {train.lr:g}"
-        f"{f' (audio branch x{train.audio_lr_scale:g})' if train.audio_lr_scale != 1 else ''}, "
+        f"{f' (audio branch x{train.audio_lr_scale:g})' if train.audio_lr_scale != 1 else ''}"
+        f"{', audio branch only (video frozen)' if train.train_branch == 'audio' else ''}, "
         f"weight decay {train.weight_decay:g}, seed {train.seed}\n"
         f"{f'- network target: {config.prediction} (model/diffusion/prediction.py)' + chr(10) if not isinstance(config, ClassifierConfig) else ''}"
         f"{f'- started from the weights in `{train.init}`' + chr(10) if train.init else ''}"

@@ -20,6 +20,7 @@ audio is ``[B, C, L]``; every layer takes and returns an ``AV`` in these interna
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable
 
 import torch
@@ -180,6 +181,9 @@ class CrossModalAttention(nn.Module):
         self.kv_video = nn.Linear(channels, 2 * channels)  # K_v = linear(flatten(v_t)), Eq. 7
         self.out_audio = zero_module(nn.Linear(channels, channels))
         self.audio_self = AudioSelfAttention(channels, cfg) if cfg.audio_self_attention else None
+        # True while the audio branch trains alone (``audio_branch_only``): each branch reads the other
+        # as a constant, so the audio loss reaches no video weight and the video needs no backward.
+        self.branches_apart = False
 
     def forward(self, x: AV, emb: Tensor | None = None) -> AV:
         if self.audio_self is not None:
@@ -193,8 +197,9 @@ class CrossModalAttention(nn.Module):
         a_tok = F.adaptive_avg_pool1d(self.norm_audio(a), f * n)  # [B, C, F*n]
         a_tok = a_tok.reshape(b, c, f, n).permute(0, 2, 3, 1)  # [B, F, n, C]
 
-        v_out = self._attend(self.q_video(v_tok), self.kv_audio(self._window(a_tok)))  # [B, F, g*g, C]
-        a_out = self._attend(self.q_audio(a_tok), self.kv_video(self._window(v_tok)))  # [B, F, n, C]
+        a_seen, v_seen = (a_tok.detach(), v_tok.detach()) if self.branches_apart else (a_tok, v_tok)
+        v_out = self._attend(self.q_video(v_tok), self.kv_audio(self._window(a_seen)))  # [B, F, g*g, C]
+        a_out = self._attend(self.q_audio(a_tok), self.kv_video(self._window(v_seen)))  # [B, F, n, C]
 
         v_out = self.out_video(v_out).permute(0, 3, 1, 2).reshape(b, c, f, g, g)
         a_out = self.out_audio(a_out).permute(0, 3, 1, 2).reshape(b, c, f * n)
@@ -428,6 +433,35 @@ class AVUNet(nn.Module):
             unpatch_video(self.video_out(h.video), self.cfg.video_patch),  # [B, F, C, H, W]
             unpatch_audio(self.audio_out(h.audio), self.cfg.audio_patch),  # [B, Ca, L]
         )
+
+
+# Parameters that shape only the audio output: the audio half of every block, the audio stem and
+# head, the audio self-attention, and the audio-queries-video half of each cross-attention (its
+# query, the keys/values it projects from video tokens, its output). Not the shared time/caption
+# embedding nor anything the video output reads (``kv_audio``, ``norm_audio``).
+_AUDIO_ONLY = re.compile(r"(^|\.)(audio|audio_in|audio_out|audio_self|q_audio|kv_video|out_audio)\.")
+
+
+def audio_branch_only(model: nn.Module, on: bool = True) -> list[nn.Parameter]:
+    """Train the audio branch alone (``TrainConfig.train_branch = "audio"``), or undo it.
+
+    With ``on``: every parameter outside ``_AUDIO_ONLY`` stops requiring gradients and each
+    cross-attention reads the other branch's tokens as constants, so a loss on the audio output
+    reaches no video weight and a backward pass costs the audio branch only (the video branch still
+    runs forward: the audio attends to it). The video output still reads the audio branch's
+    features, so it can drift as they change: watch ``loss_video`` (logged, not trained).
+    Returns the parameters left to train.
+    """
+    for module in model.modules():
+        if isinstance(module, CrossModalAttention):
+            module.branches_apart = on
+    trainable = []
+    for name, param in model.named_parameters():
+        keep = not on or bool(_AUDIO_ONLY.search(name))
+        param.requires_grad_(keep)
+        if keep:
+            trainable.append(param)
+    return trainable
 
 
 def count_parameters(module: nn.Module) -> int:

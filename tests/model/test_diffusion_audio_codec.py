@@ -160,3 +160,65 @@ def test_audio_lr_scale_moves_the_audio_branch_faster(tmp_path) -> None:
     assert "lr 0.0001 (audio branch x10)" in (tmp_path / "scaled" / "README.md").read_text()
     with pytest.raises(ValueError, match="audio_lr_scale"):
         TrainConfig(audio_lr_scale=0)
+
+
+def test_audio_branch_only_backward_reaches_no_video_weight() -> None:
+    """``audio_branch_only``: an audio loss gives a gradient to every trainable weight and to nothing
+    else, the video output carries no graph, and the forward values are those of the joint model."""
+    from model.diffusion.unet import audio_branch_only
+
+    torch.manual_seed(0)
+    config = _tiny_mel()
+    model = build_model(config)
+    for p in model.parameters():  # zero-initialised outputs would hide which weights the loss reaches
+        torch.nn.init.normal_(p, std=0.05)
+    x = AV(torch.randn(2, config.unet.frames, 3, config.unet.image_size, config.unet.image_size),
+           torch.randn(2, config.unet.audio_channels, config.unet.audio_length))
+    t, caption = torch.tensor([3, 700]), torch.tensor([1, 2])
+    with torch.no_grad():
+        joint = model(x, t, caption)
+
+    trainable = audio_branch_only(model)
+    out = model(x, t, caption)
+    assert torch.allclose(out.video, joint.video) and torch.allclose(out.audio, joint.audio)
+    assert not out.video.requires_grad
+    out.audio.square().mean().backward()
+    named = dict(model.named_parameters())
+    frozen = [n for n, p in named.items() if not p.requires_grad]
+    assert {id(p) for p in trainable} == {id(p) for p in named.values() if p.requires_grad}
+    assert all(named[n].grad is None for n in frozen)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
+    assert any("video" in n and "kv_video" not in n for n in frozen) and any("embed" in n for n in frozen)
+    assert all("kv_audio" in n or "norm_audio" in n for n in frozen if "audio" in n)
+
+    audio_branch_only(model, False)
+    assert all(p.requires_grad for p in model.parameters())
+    assert model(x, t, caption).video.requires_grad
+
+
+def test_train_branch_audio_leaves_the_video_weights_as_they_were(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from model.diffusion.unet import _AUDIO_ONLY
+
+    toy = toy_segments(4, 4, 16, 4000, seed=0)
+    one = TrainConfig(steps=1, batch_size=2, save_every=1, lr=1e-3, ema_decay=0.0)
+    run_training(_tiny_mel(), one, toy, tmp_path / "start", device="cpu", progress=False)
+    audio = dataclasses.replace(one, steps=2, init=str(tmp_path / "start"), train_branch="audio")
+    run_training(_tiny_mel(), audio, toy, tmp_path / "audio", device="cpu", progress=False)
+    before, after = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("start", "audio"))
+    trained = [k for k in before if _AUDIO_ONLY.search(k)]
+    assert trained and all(torch.equal(before[k], after[k]) for k in before if k not in trained)
+    assert sum(not torch.equal(before[k], after[k]) for k in trained) > len(trained) // 2
+    rows = list(csv.DictReader(open(tmp_path / "audio" / "loss.csv")))
+    assert float(rows[-1]["loss_video"]) > 0 and float(rows[-1]["loss"]) == float(rows[-1]["loss_audio"])
+    assert "audio branch only (video frozen)" in (tmp_path / "audio" / "README.md").read_text()
+
+    with pytest.raises(ValueError, match="cannot resume .* --train-branch"):  # one optimizer group vs two
+        run_training(_tiny_mel(), dataclasses.replace(audio, steps=3, train_branch="both", audio_lr_scale=2.0),
+                     toy, tmp_path / "audio", device="cpu", progress=False)
+    with pytest.raises(ValueError, match="train_branch"):
+        TrainConfig(train_branch="video")
+    with pytest.raises(ValueError, match="classifier trains as a whole"):
+        run_training(classifier_preset("tiny"), dataclasses.replace(one, train_branch="audio"), toy,
+                     tmp_path / "cls", device="cpu", progress=False)
