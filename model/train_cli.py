@@ -84,6 +84,11 @@ def register_diffusion(subparsers) -> None:
                      help="both (the paper: one joint loss) or audio: only the audio branch trains, on the\n"
                      "audio loss, at about a third of the cost per step on a CPU (for a run whose video is\n"
                      "trained and whose audio is not; the video loss is still logged). Default: both")
+    sub.add_argument("--audio-alone-steps", type=int, default=0,
+                     help="after every joint step, N optimizer steps of the audio branch alone on whole\n"
+                     "clips' audio with no video (default 0, the paper): on a CPU they cost a fraction of a\n"
+                     "joint step, so the audio branch sees many more clips (modality dropout)")
+    sub.add_argument("--audio-alone-batch", type=int, default=64, help="clips per audio-alone step (default %(default)s)")
     _init_option(sub, "e.g. to fine-tune an eps model as v")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
 
@@ -166,7 +171,8 @@ def _train(args: argparse.Namespace, kind: str) -> int:
         else:
             segments = load_segments(args.data, config.captions)
         extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames,
-                 "audio_lr_scale": args.audio_lr_scale, "train_branch": args.train_branch} if kind == "diffusion" else {
+                 "audio_lr_scale": args.audio_lr_scale, "train_branch": args.train_branch,
+                 "audio_alone_steps": args.audio_alone_steps, "audio_alone_batch": args.audio_alone_batch} if kind == "diffusion" else {
             "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every, log_every=args.log_every,

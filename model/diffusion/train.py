@@ -38,8 +38,8 @@ from model.diffusion.checkpoint import EMA, WEIGHTS, build_model, load_train_sta
 from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig
 from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
-from model.diffusion.schedule import Schedule, linear_schedule, q_sample
-from model.diffusion.unet import audio_branch_only
+from model.diffusion.schedule import Schedule, linear_schedule, q_sample, v_target
+from model.diffusion.unet import _AUDIO_ONLY, audio_branch_only
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,13 @@ class TrainConfig:
     # then costs about a third of a joint one, for a run whose video is already trained and whose
     # audio (e.g. a new ``audio_features``) is not. The video loss is still logged.
     train_branch: str = "both"
+    # After every joint step, this many optimizer steps on the audio branch alone, with no video
+    # (``AVUNet.forward_audio``: the audio's cross-attention adds nothing), each on
+    # ``audio_alone_batch`` whole clips' audio; 0 = none (the paper). A video-free audio step costs a
+    # fraction of a joint one on a CPU, so the audio branch sees many more clips per hour; the joint
+    # steps keep teaching it to read the video and the video to read it.
+    audio_alone_steps: int = 0
+    audio_alone_batch: int = 64
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
@@ -84,6 +91,8 @@ class TrainConfig:
             raise ValueError("lr must be positive and caption_dropout in [0, 1]")
         if self.audio_lr_scale <= 0:
             raise ValueError("audio_lr_scale must be positive")
+        if self.audio_alone_steps < 0 or self.audio_alone_batch < 1:
+            raise ValueError("audio_alone_steps must be >= 0 and audio_alone_batch >= 1")
         if self.train_branch not in ("both", "audio"):
             raise ValueError(f"train_branch must be 'both' or 'audio', got {self.train_branch!r}")
         if self.crop_frames < 0:
@@ -226,8 +235,8 @@ def run_training(
     model = build_model(config).to(env.device)
     schedule = linear_schedule(config.schedule)
     if isinstance(config, ClassifierConfig):
-        if train.train_branch != "both":
-            raise ValueError("a classifier trains as a whole (train_branch='both')")
+        if train.train_branch != "both" or train.audio_alone_steps:
+            raise ValueError("a classifier trains as a whole (train_branch='both', no audio_alone_steps)")
         keep = segments.caption != NULL_CAPTION
         segments = Segments(segments.video[keep], segments.audio[keep], segments.caption[keep])
         loss_fn = classifier_loss(schedule)
@@ -254,6 +263,7 @@ def run_training(
         groups = _param_groups(model, train.audio_lr_scale)
         lr_scales = (1.0, train.audio_lr_scale)
     optimizer = torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
+    alone_params = [p for n, p in model.named_parameters() if _AUDIO_ONLY.search(n)] if train.audio_alone_steps else []
     ema = EMA(model, train.ema_decay)
     try:
         meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
@@ -281,7 +291,7 @@ def run_training(
         out.mkdir(parents=True, exist_ok=True)
         if start == 0 or not csv_path.is_file():
             with open(csv_path, "w", newline="") as fh:
-                csv.writer(fh).writerow(["step", "loss", *_extra_columns(config), "lr", "steps_per_s"])
+                csv.writer(fh).writerow(["step", "loss", *_extra_columns(config, train), "lr", "steps_per_s"])
         else:  # drop rows logged after the checkpoint we resume from (a killed run logs ahead of its saves)
             with open(csv_path, newline="") as fh:
                 rows = list(csv.reader(fh))
@@ -321,6 +331,9 @@ def run_training(
         nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        if train.audio_alone_steps:
+            parts["loss_audio_alone"] = _audio_alone_steps(model, optimizer, alone_params, segments, config, train,
+                                                           schedule, rng, gen, env)
         ema.update(model, step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
@@ -400,7 +413,8 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es)"
         f"{f' of {train.crop_frames}-frame windows' if train.crop_frames else ''}, lr {train.lr:g}"
         f"{f' (audio branch x{train.audio_lr_scale:g})' if train.audio_lr_scale != 1 else ''}"
-        f"{', audio branch only (video frozen)' if train.train_branch == 'audio' else ''}, "
+        f"{', audio branch only (video frozen)' if train.train_branch == 'audio' else ''}"
+        f"{f', then {train.audio_alone_steps} audio-alone steps of {train.audio_alone_batch} whole clips after each' if train.audio_alone_steps else ''}, "
         f"weight decay {train.weight_decay:g}, seed {train.seed}\n"
         f"{f'- network target: {config.prediction} (model/diffusion/prediction.py)' + chr(10) if not isinstance(config, ClassifierConfig) else ''}"
         f"{f'- started from the weights in `{train.init}`' + chr(10) if train.init else ''}"
@@ -409,5 +423,47 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
     )
 
 
-def _extra_columns(config: DiffusionConfig | ClassifierConfig) -> list[str]:
-    return ["accuracy"] if isinstance(config, ClassifierConfig) else ["loss_video", "loss_audio"]
+def _extra_columns(config: DiffusionConfig | ClassifierConfig, train: TrainConfig) -> list[str]:
+    if isinstance(config, ClassifierConfig):
+        return ["accuracy"]
+    return ["loss_video", "loss_audio", *(["loss_audio_alone"] if train.audio_alone_steps else [])]
+
+
+def _audio_alone_steps(model, optimizer, params, segments: Segments, config: DiffusionConfig, train: TrainConfig,
+                       schedule: Schedule, rng: np.random.Generator, gen: torch.Generator, env: Dist) -> float:
+    """``train.audio_alone_steps`` optimizer steps of the audio branch with no video; their mean loss.
+
+    The loss is Eq. 5's audio term on whole clips through ``AVUNet.forward_audio``. Only ``params``
+    (the audio branch, ``_AUDIO_ONLY``) move: the shared time/caption embedding and every weight the
+    video reads keep what the joint step left. With several processes the gradients are averaged
+    by hand (the step bypasses the DDP wrapper).
+    """
+    codec = audio_codec(config)
+    losses = []
+    for _ in range(train.audio_alone_steps):
+        idx = rng.integers(0, len(segments), size=train.audio_alone_batch)
+        x0 = codec.encode(torch.from_numpy(segments.audio[idx]).to(env.device).float())
+        caption = torch.from_numpy(segments.caption[idx]).to(env.device).long()
+        b = len(idx)
+        t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=env.device)
+        noise = torch.randn(x0.shape, generator=gen, device=env.device)
+        drop = torch.rand(b, generator=gen, device=env.device) < train.caption_dropout
+        caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
+        out = model.forward_audio(q_sample(schedule, x0, t, noise), t, caption)
+        target = noise if config.prediction == "eps" else v_target(schedule, x0, t, noise)
+        loss = F.mse_loss(out.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        keep = {id(p) for p in params}
+        for p in model.parameters():
+            if id(p) not in keep:
+                p.grad = None
+        if env.world > 1:
+            for p in params:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= env.world
+        nn.utils.clip_grad_norm_(params, train.grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))

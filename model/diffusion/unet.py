@@ -125,6 +125,9 @@ class AVResBlock(nn.Module):
     def forward(self, x: AV, emb: Tensor) -> AV:
         return AV(self.video(x.video, emb), self.audio(x.audio, emb))
 
+    def forward_audio(self, a: Tensor, emb: Tensor) -> Tensor:
+        return self.audio(a, emb)
+
 
 class AVDownsample(nn.Module):
     """Video: H, W halved by a strided 1x3x3 conv (frames kept). Audio: length / ``stride``."""
@@ -138,6 +141,9 @@ class AVDownsample(nn.Module):
     def forward(self, x: AV, emb: Tensor | None = None) -> AV:
         return AV(self.video(x.video), self.audio(x.audio))
 
+    def forward_audio(self, a: Tensor, emb: Tensor | None = None) -> Tensor:
+        return self.audio(a)
+
 
 class AVUpsample(nn.Module):
     """Nearest upsampling (video H, W x2; audio x ``stride``), then a convolution."""
@@ -150,8 +156,10 @@ class AVUpsample(nn.Module):
 
     def forward(self, x: AV, emb: Tensor | None = None) -> AV:
         video = F.interpolate(x.video, scale_factor=(1, 2, 2), mode="nearest")
-        audio = F.interpolate(x.audio, scale_factor=self.stride, mode="nearest") if self.stride > 1 else x.audio
-        return AV(self.video(video), self.audio(audio))
+        return AV(self.video(video), self.forward_audio(x.audio))
+
+    def forward_audio(self, a: Tensor, emb: Tensor | None = None) -> Tensor:
+        return self.audio(F.interpolate(a, scale_factor=self.stride, mode="nearest") if self.stride > 1 else a)
 
 
 class CrossModalAttention(nn.Module):
@@ -206,6 +214,10 @@ class CrossModalAttention(nn.Module):
         v_up = F.interpolate(v_out, size=(f, h, w), mode="nearest")
         a_up = F.interpolate(a_out, size=a.shape[-1], mode="nearest")
         return AV(v + v_up, a + a_up)
+
+    def forward_audio(self, a: Tensor, emb: Tensor | None = None) -> Tensor:
+        """The audio with no video to attend to (``AVUNet.forward_audio``): its self-attention only."""
+        return self.audio_self(a) if self.audio_self is not None else a
 
     def _window(self, tokens: Tensor) -> Tensor:
         """``[B, F, N, C]`` -> ``[B, F, (2w+1)*N, C]``: each frame with its +-w neighbours."""
@@ -275,6 +287,11 @@ class AudioSelfAttention(nn.Module):
 
 class AVSequential(nn.ModuleList):
     """Layers called in turn as ``layer(x: AV, emb) -> AV``."""
+
+    def forward_audio(self, a: Tensor, emb: Tensor) -> Tensor:
+        for layer in self:
+            a = layer.forward_audio(a, emb)
+        return a
 
     def forward(self, x: AV, emb: Tensor) -> AV:
         for layer in self:
@@ -388,6 +405,15 @@ class Encoder(nn.Module):
             skips.append(h)
         return self.middle(h, emb), skips
 
+    def forward_audio(self, audio: Tensor, emb: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The audio half of ``forward`` with no video (``AVUNet.forward_audio``)."""
+        h = self.audio_in(patch_audio(audio, self.cfg.audio_patch))
+        skips = [h]
+        for block in self.blocks:
+            h = block.forward_audio(h, emb)
+            skips.append(h)
+        return self.middle.forward_audio(h, emb), skips
+
 
 class AVUNet(nn.Module):
     """eps_theta(x_t, t, caption): predicts the noise of both modalities (Eq. 5).
@@ -433,6 +459,22 @@ class AVUNet(nn.Module):
             unpatch_video(self.video_out(h.video), self.cfg.video_patch),  # [B, F, C, H, W]
             unpatch_audio(self.audio_out(h.audio), self.cfg.audio_patch),  # [B, Ca, L]
         )
+
+    def forward_audio(self, audio: Tensor, t: Tensor, caption: Tensor) -> Tensor:
+        """The audio branch alone, as if the clip had no video: ``[B, Ca, L]`` -> the audio output.
+
+        Every audio layer runs as in ``forward`` except that the cross-attention adds nothing (there
+        is no video to attend to); the audio self-attention still runs. Not a sampling path: training
+        uses it (``TrainConfig.audio_alone_steps``) to show the audio branch many more clips than the
+        joint steps can afford on a CPU (no video branch runs, so a batch of many whole clips costs
+        a fraction of a joint batch), as modality dropout: the joint steps in between teach it to
+        use the video. Any audio length divisible by the audio downsampling works.
+        """
+        emb = self.embed(t, caption)
+        h, skips = self.encoder.forward_audio(audio, emb)
+        for block in self.decoder:
+            h = block.forward_audio(torch.cat([h, skips.pop()], dim=1), emb)
+        return unpatch_audio(self.audio_out(h), self.cfg.audio_patch)
 
 
 # Parameters that shape only the audio output: the audio half of every block, the audio stem and

@@ -222,3 +222,56 @@ def test_train_branch_audio_leaves_the_video_weights_as_they_were(tmp_path) -> N
     with pytest.raises(ValueError, match="classifier trains as a whole"):
         run_training(classifier_preset("tiny"), dataclasses.replace(one, train_branch="audio"), toy,
                      tmp_path / "cls", device="cpu", progress=False)
+
+
+def test_forward_audio_is_the_audio_branch_with_nothing_to_attend_to() -> None:
+    """``AVUNet.forward_audio`` equals the joint network's audio output when the cross-attention adds
+    nothing to the audio (its output projection zero), for a batch and clip length of its own."""
+    torch.manual_seed(0)
+    config = _tiny_mel()
+    model = build_model(config)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    audio = torch.randn(3, config.unet.audio_channels, config.unet.audio_length)
+    t, caption = torch.tensor([3, 500, 999]), torch.tensor([1, 2, 0])
+    alone = model.forward_audio(audio, t, caption)
+    assert alone.shape == audio.shape
+    video = torch.randn(3, config.unet.frames, 3, config.unet.image_size, config.unet.image_size)
+    assert not torch.allclose(model(AV(video, audio), t, caption).audio, alone, atol=1e-4)  # the video matters
+    for module in model.modules():
+        if hasattr(module, "out_audio"):
+            torch.nn.init.zeros_(module.out_audio.weight)
+            torch.nn.init.zeros_(module.out_audio.bias)
+    assert torch.allclose(model(AV(video, audio), t, caption).audio, alone, atol=1e-5)
+    longer = torch.randn(1, config.unet.audio_channels, 2 * config.unet.audio_length)
+    assert model.forward_audio(longer, t[:1], caption[:1]).shape == longer.shape
+
+
+def test_audio_alone_steps_move_only_the_audio_branch(tmp_path) -> None:
+    from model.diffusion.schedule import linear_schedule
+    from model.diffusion.train import Dist, _audio_alone_steps
+    from model.diffusion.unet import _AUDIO_ONLY
+
+    torch.manual_seed(0)
+    config = _tiny_mel()
+    model = build_model(config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    toy = toy_segments(6, 4, 16, 4000, seed=0)
+    train = TrainConfig(audio_alone_steps=3, audio_alone_batch=4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    params = [p for n, p in model.named_parameters() if _AUDIO_ONLY.search(n)]
+    loss = _audio_alone_steps(model, optimizer, params, toy, config, train, linear_schedule(config.schedule),
+                              np.random.default_rng(0), torch.Generator().manual_seed(0), Dist())
+    assert np.isfinite(loss) and loss > 0
+    after = model.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(_AUDIO_ONLY.search(k) for k in moved)
+    assert any(k.startswith("encoder.audio_in") for k in moved)
+
+    one = TrainConfig(steps=2, batch_size=2, save_every=2, lr=1e-3, ema_decay=0.0, audio_alone_steps=2, audio_alone_batch=3)
+    run_training(config, one, toy, tmp_path / "run", device="cpu", progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "loss.csv")))
+    assert float(rows[-1]["loss_audio_alone"]) > 0
+    assert "2 audio-alone steps of 3 whole clips" in (tmp_path / "run" / "README.md").read_text()
+    with pytest.raises(ValueError, match="audio_alone"):
+        TrainConfig(audio_alone_steps=-1)
