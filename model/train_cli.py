@@ -82,8 +82,9 @@ def register_diffusion(subparsers) -> None:
                      "fine-tuning trained video into a new audio representation (--config small-mel --init ...)")
     sub.add_argument("--train-branch", choices=("both", "audio"), default="both",
                      help="both (the paper: one joint loss) or audio: only the audio branch trains, on the\n"
-                     "audio loss, at about a third of the cost per step on a CPU (for a run whose video is\n"
-                     "trained and whose audio is not; the video loss is still logged). Default: both")
+                     "audio loss, at about a third of the cost per step on a CPU. The video still reads the\n"
+                     "audio's features and drifts as they change (its loss, logged, doubled in 500 steps at\n"
+                     "lr 1e-3 on small-mel): prefer --audio-alone-steps. Default: both")
     sub.add_argument("--audio-alone-steps", type=int, default=0,
                      help="after every joint step, N optimizer steps of the audio branch alone on whole\n"
                      "clips' audio with no video (default 0, the paper): on a CPU they cost a fraction of a\n"
