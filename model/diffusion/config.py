@@ -357,7 +357,8 @@ SMALL_UNET = UNetConfig(
     position_embedding=True,
 )
 
-# `small` with the audio branch on a log-mel spectrogram (not in the paper; audio_codec.py says why):
+# `small` with the audio branch on a log-mel spectrogram (not in the paper; audio_codec.py says why),
+# the shipped default (model/weights/diffusion):
 # 32 bins x 64 frames per second, no patching, and self-attention over the whole chunk's audio.
 # 32 bins, not 64, so the first level (48 channels) is wider than its input; the Griffin-Lim round
 # trip keeps nearly as much of the envelope (42 of 60 corpus windows pass the speech-like bar, 45 with

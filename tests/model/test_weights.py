@@ -27,12 +27,12 @@ def test_all_weights_together_stay_under_50_mb() -> None:
     assert total <= 50 * 1024 * 1024, f"model/weights holds {total / 1e6:.1f} MB"
 
 
-def test_diffusion_and_classifier_load_with_the_small_architecture() -> None:
+def test_diffusion_and_classifier_load_with_the_small_mel_architecture() -> None:
     from model.diffusion.checkpoint import load_model
     from model.diffusion.config import ClassifierConfig, DiffusionConfig, check_classifier, preset
 
     diffusion, config = load_model(WEIGHTS_DIR / "diffusion")
-    assert isinstance(config, DiffusionConfig) and config.unet == preset("small").unet
+    assert isinstance(config, DiffusionConfig) and config.unet == preset("small-mel").unet
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in diffusion.parameters())
     classifier, cconfig = load_model(WEIGHTS_DIR / "classifier")
     assert isinstance(cconfig, ClassifierConfig)
@@ -65,3 +65,5 @@ def test_default_generator_renders_a_short_utterance() -> None:
     clip = generator.generate(Request(caption="A woman is talking", text="Hi."))
     assert clip.video.shape[1:] == (64, 64, 3) and clip.video.shape[0] == int(np.ceil(clip.audio.size / 1000))
     assert clip.info["timings"].keys() >= {"voice", "sampling", "lipsync"}
+    quiet = generator.generate(Request(caption="A man is talking"))  # no text: audio from the mel branch
+    assert quiet.audio.size == 16_000 and np.isfinite(quiet.audio).all() and np.abs(quiet.audio).max() > 0
