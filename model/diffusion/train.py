@@ -38,8 +38,8 @@ from model.diffusion.checkpoint import EMA, WEIGHTS, build_model, load_train_sta
 from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig
 from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
-from model.diffusion.schedule import Schedule, linear_schedule, q_sample, v_target
-from model.diffusion.unet import _AUDIO_ONLY, audio_branch_only
+from model.diffusion.schedule import Schedule, linear_schedule, q_sample
+from model.diffusion.unet import audio_branch_only, audio_only_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +130,12 @@ def crop_window(x: AV, frames: int, start: int) -> AV:
     return AV(x.video[:, start : start + frames], x.audio[..., start * per_frame : (start + frames) * per_frame])
 
 
+def drop_captions(caption: Tensor, share: float, gen: torch.Generator) -> Tensor:
+    """``caption`` with a random ``share`` replaced by the null caption (classifier-free guidance)."""
+    drop = torch.rand(caption.shape[0], generator=gen, device=caption.device) < share
+    return torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
+
+
 def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str = "eps", branch: str = "both") -> LossFn:
     """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed.
 
@@ -141,8 +147,7 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str =
         b, device = x0.batch_size, x0.device
         t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
         noise = AV.randn_like(x0, gen)
-        drop = torch.rand(b, generator=gen, device=device) < caption_dropout
-        caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
+        caption = drop_captions(caption, caption_dropout, gen)
         out = model(q_sample(schedule, x0, t, noise), t, caption)
         target = training_target(prediction, schedule, x0, t, noise)
         lv = F.mse_loss(out.video.float(), target.video)
@@ -263,7 +268,7 @@ def run_training(
         groups = _param_groups(model, train.audio_lr_scale)
         lr_scales = (1.0, train.audio_lr_scale)
     optimizer = torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
-    alone_params = [p for n, p in model.named_parameters() if _AUDIO_ONLY.search(n)] if train.audio_alone_steps else []
+    alone_params = audio_only_parameters(model) if train.audio_alone_steps else []
     ema = EMA(model, train.ema_decay)
     try:
         meta = load_train_state(out, module=model, optimizer=optimizer, ema=ema) if resuming else None
@@ -434,27 +439,24 @@ def _audio_alone_steps(model, optimizer, params, segments: Segments, config: Dif
     """``train.audio_alone_steps`` optimizer steps of the audio branch with no video; their mean loss.
 
     The loss is Eq. 5's audio term on whole clips through ``AVUNet.forward_audio``. Only ``params``
-    (the audio branch, ``_AUDIO_ONLY``) move: the shared time/caption embedding and every weight the
+    (the audio branch, ``audio_only_parameters``) move: the shared time/caption embedding and every weight the
     video reads keep what the joint step left. With several processes the gradients are averaged
     by hand (the step bypasses the DDP wrapper).
     """
     codec = audio_codec(config)
+    keep = {id(p) for p in params}
     losses = []
     for _ in range(train.audio_alone_steps):
         idx = rng.integers(0, len(segments), size=train.audio_alone_batch)
         x0 = codec.encode(torch.from_numpy(segments.audio[idx]).to(env.device).float())
         caption = torch.from_numpy(segments.caption[idx]).to(env.device).long()
-        b = len(idx)
-        t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=env.device)
+        t = torch.randint(0, schedule.timesteps, (len(idx),), generator=gen, device=env.device)
         noise = torch.randn(x0.shape, generator=gen, device=env.device)
-        drop = torch.rand(b, generator=gen, device=env.device) < train.caption_dropout
-        caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
+        caption = drop_captions(caption, train.caption_dropout, gen)
         out = model.forward_audio(q_sample(schedule, x0, t, noise), t, caption)
-        target = noise if config.prediction == "eps" else v_target(schedule, x0, t, noise)
-        loss = F.mse_loss(out.float(), target)
+        loss = F.mse_loss(out.float(), training_target(config.prediction, schedule, x0, t, noise))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        keep = {id(p) for p in params}
         for p in model.parameters():
             if id(p) not in keep:
                 p.grad = None

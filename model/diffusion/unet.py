@@ -484,6 +484,11 @@ class AVUNet(nn.Module):
 _AUDIO_ONLY = re.compile(r"(^|\.)(audio|audio_in|audio_out|audio_self|q_audio|kv_video|out_audio)\.")
 
 
+def audio_only_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters ``_AUDIO_ONLY`` names, in ``model.parameters()`` order."""
+    return [param for name, param in model.named_parameters() if _AUDIO_ONLY.search(name)]
+
+
 def audio_branch_only(model: nn.Module, on: bool = True) -> list[nn.Parameter]:
     """Train the audio branch alone (``TrainConfig.train_branch = "audio"``), or undo it.
 
@@ -497,12 +502,10 @@ def audio_branch_only(model: nn.Module, on: bool = True) -> list[nn.Parameter]:
     for module in model.modules():
         if isinstance(module, CrossModalAttention):
             module.branches_apart = on
-    trainable = []
-    for name, param in model.named_parameters():
-        keep = not on or bool(_AUDIO_ONLY.search(name))
-        param.requires_grad_(keep)
-        if keep:
-            trainable.append(param)
+    trainable = audio_only_parameters(model) if on else list(model.parameters())
+    keep = {id(p) for p in trainable}
+    for param in model.parameters():
+        param.requires_grad_(id(param) in keep)
     return trainable
 
 

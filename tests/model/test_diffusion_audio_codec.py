@@ -250,7 +250,7 @@ def test_forward_audio_is_the_audio_branch_with_nothing_to_attend_to() -> None:
 def test_audio_alone_steps_move_only_the_audio_branch(tmp_path) -> None:
     from model.diffusion.schedule import linear_schedule
     from model.diffusion.train import Dist, _audio_alone_steps
-    from model.diffusion.unet import _AUDIO_ONLY
+    from model.diffusion.unet import _AUDIO_ONLY, audio_only_parameters
 
     torch.manual_seed(0)
     config = _tiny_mel()
@@ -259,7 +259,7 @@ def test_audio_alone_steps_move_only_the_audio_branch(tmp_path) -> None:
     toy = toy_segments(6, 4, 16, 4000, seed=0)
     train = TrainConfig(audio_alone_steps=3, audio_alone_batch=4)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    params = [p for n, p in model.named_parameters() if _AUDIO_ONLY.search(n)]
+    params = audio_only_parameters(model)
     loss = _audio_alone_steps(model, optimizer, params, toy, config, train, linear_schedule(config.schedule),
                               np.random.default_rng(0), torch.Generator().manual_seed(0), Dist())
     assert np.isfinite(loss) and loss > 0
