@@ -45,7 +45,7 @@ def _awake(net: torch.nn.Module) -> torch.nn.Module:
 def _batch(cfg, b: int, device) -> AV:
     return AV(
         torch.randn(b, cfg.frames, cfg.video_channels, cfg.image_size, cfg.image_size, device=device),
-        torch.randn(b, 1, cfg.audio_samples, device=device),
+        torch.randn(b, cfg.audio_channels, cfg.audio_length, device=device),  # waveform or mel frames
     )
 
 
@@ -88,7 +88,7 @@ def bench(name: str, device: torch.device, repeats: int, train_batch: int, train
     if train_steps:
         net.train()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-        loss_fn = diffusion_loss(linear_schedule(config.schedule), 0.1)
+        loss_fn = diffusion_loss(linear_schedule(config.schedule), 0.1, config.prediction)
         gen = torch.Generator(device=device).manual_seed(0)
         x0 = _batch(cfg, train_batch, device).map(lambda v: v.clamp(-1, 1))
         cap = torch.ones(train_batch, dtype=torch.long, device=device)

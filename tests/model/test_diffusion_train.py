@@ -22,7 +22,7 @@ from model.diffusion.checkpoint import EMA, load_model, save_model
 from model.diffusion.config import ClassifierConfig, check_classifier, classifier_preset, load_config, preset, save_config
 from model.diffusion.data import Segments, load_segments, toy_segments
 from model.diffusion.schedule import eps_from_v, linear_schedule, q_sample, v_target
-from model.diffusion.train import TrainConfig, run_training, to_model_batch
+from model.diffusion.train import TrainConfig, run_training, setup_distributed, to_model_batch
 from model.diffusion.unet import AVUNet
 
 
@@ -250,6 +250,19 @@ def test_corpus_cache_folder(tmp_path) -> None:
     assert loaded.caption.tolist() == [2, 1]
     assert np.array_equal(loaded.video, seg.video)
     assert np.allclose(loaded.audio, seg.audio, atol=1e-4)
+
+
+def test_bare_cuda_device_gets_this_process_gpu_index(monkeypatch) -> None:
+    """``--device cuda`` (the default on a GPU machine) once crashed in torch.cuda.set_device, which
+    wants an index: it now means this process's GPU (LOCAL_RANK under torchrun, else 0)."""
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert setup_distributed("cuda").device == torch.device("cuda", 1) and chosen == [torch.device("cuda", 1)]
+    monkeypatch.delenv("LOCAL_RANK")
+    assert setup_distributed("cuda:0").device == torch.device("cuda", 0)
+    assert setup_distributed("cuda").device == torch.device("cuda", 0)
+    assert setup_distributed("cpu").device == torch.device("cpu") and len(chosen) == 3
 
 
 def test_sigterm_saves_the_current_step_and_exits(tmp_path) -> None:
