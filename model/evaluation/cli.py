@@ -28,6 +28,8 @@ def register_eval_model(subparsers) -> None:
     sub.add_argument("--clips", type=int, default=32, help="generated clips (default %(default)s)")
     sub.add_argument("--modes", default=",".join(MODES), help="comma-separated input modes (default: all)")
     sub.add_argument("--reference-clips", type=int, default=16, help="held-out corpus clips (default %(default)s)")
+    sub.add_argument("--envelope-reference", type=int, default=48,
+                     help="held-out one-second segments, cut as for training, that set the speech-like bar for no-text audio (default %(default)s)")
     sub.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus root (default %(default)s)")
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
@@ -52,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     corpus = args.corpus.expanduser()
     try:
         config = EvalConfig(clips=args.clips, modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-                            reference_clips=args.reference_clips, seed=args.seed)
+                            reference_clips=args.reference_clips, envelope_reference=args.envelope_reference, seed=args.seed)
         if not corpus.is_dir():
             raise FileNotFoundError(f"{corpus}: no corpus (make one with `textcall corpus synth`)")
         judge = args.judge or WEIGHTS_DIR / "gender"
