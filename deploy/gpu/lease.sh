@@ -11,7 +11,8 @@
 #   log.txt, mel_mid.safetensors / mel_end.safetensors (small-mel EMA weights, float16, at half time
 #   and at the end), results.tar.gz (both runs' cards, loss.csv, loss.png, contact sheets, benchmark).
 # Settings (environment): TRAIN_S (default 300), DEVICE (cuda), PAPER_CONFIG (paper), PAPER_BATCH (16),
-# MEL_BATCH (32), PACK (.gpu/corpus.pack).
+# MEL_BATCH (32), MEL_ALONE (audio-alone steps per joint step, 4), PACK (.gpu/corpus.pack), PAPER=0 to
+# give the GPU to small-mel alone (side by side on 2026-11-30 the two kept the GPU at 100 % and shared it).
 set -u
 OUT=${OUT:?set OUT to the folder for results}
 TRAIN_S=${TRAIN_S:-300}
@@ -19,6 +20,8 @@ DEVICE=${DEVICE:-cuda}
 PAPER_CONFIG=${PAPER_CONFIG:-paper}
 PAPER_BATCH=${PAPER_BATCH:-16}
 MEL_BATCH=${MEL_BATCH:-32}
+MEL_ALONE=${MEL_ALONE:-4}
+PAPER=${PAPER:-1}
 PACK=${PACK:-.gpu/corpus.pack}
 PY=${PY:-python3}
 WORK=${WORK:-/tmp/textcall-lease}
@@ -45,10 +48,13 @@ train() {  # name, extra args...
 
 stamp "train small-mel (from the shipped weights) and $PAPER_CONFIG (from scratch), ${TRAIN_S} s each, side by side"
 train mel --init model/weights/diffusion --config model/weights/diffusion/config.json --crop-frames 0 \
-  --batch-size "$MEL_BATCH" --lr 2e-4 --audio-lr-scale 5 --audio-alone-steps 4 --audio-alone-batch 64 --save-every 200 &
+  --batch-size "$MEL_BATCH" --lr 2e-4 --audio-lr-scale 5 --audio-alone-steps "$MEL_ALONE" --audio-alone-batch 64 --save-every 200 &
 mel_pid=$!
-train paper --config "$PAPER_CONFIG" --crop-frames 0 --batch-size "$PAPER_BATCH" --lr 1e-4 --save-every 500 &
-paper_pid=$!
+paper_pid=$mel_pid
+if [ "$PAPER" != 0 ]; then
+  train paper --config "$PAPER_CONFIG" --crop-frames 0 --batch-size "$PAPER_BATCH" --lr 1e-4 --save-every 500 &
+  paper_pid=$!
+fi
 # a second small-mel candidate at about half time (the trainer saves every 200 steps; take the latest)
 for _ in $(seq $(( TRAIN_S / 10 ))); do  # half time in 5 s ticks, or until both have exited
   sleep 5
@@ -59,7 +65,7 @@ if kill -0 $mel_pid 2>/dev/null && [ -f "$WORK/runs/mel/model.safetensors" ]; th
   cp -r "$WORK/runs/mel" "$WORK/runs/mel-mid" && rm -f "$WORK/runs/mel-mid"/train_state.*
 fi
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>&1 | tee -a "$WORK/results/env.txt"
-wait $mel_pid $paper_pid
+wait $mel_pid $paper_pid 2>/dev/null
 stamp "training done"
 tail -n 3 "$WORK/runs/mel/loss.csv" "$WORK/runs/paper/loss.csv" 2>&1
 
