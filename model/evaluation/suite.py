@@ -252,7 +252,7 @@ def summarise(rows: list[dict], reference: list[dict], reference_speech: list[di
     }
     if "envelope" in summary:
         # Relative to real speech, as the confidence bar is: a clip is speech-like when both numbers
-        # reach the corpus windows' 10th percentiles, so real speech itself passes only 75-90 % of
+        # reach the held-out segments' 10th percentiles, so real speech itself passes only 75-90 % of
         # the time (each number alone fails 10 %). An absolute 0.90, this bar until 2026-11-30, asked
         # generated audio to be more speech-like than speech.
         env = summary["envelope"]
