@@ -46,26 +46,27 @@ train() {  # name, extra args...
   echo "$name: training exited with $? (124 = stopped at the time limit, checkpoint saved)"
 }
 
-stamp "train small-mel (from the shipped weights) and $PAPER_CONFIG (from scratch), ${TRAIN_S} s each, side by side"
+stamp "train small-mel (from the shipped weights)$([ "$PAPER" != 0 ] && echo " and $PAPER_CONFIG (from scratch), side by side"), ${TRAIN_S} s"
 train mel --init model/weights/diffusion --config model/weights/diffusion/config.json --crop-frames 0 \
   --batch-size "$MEL_BATCH" --lr 2e-4 --audio-lr-scale 5 --audio-alone-steps "$MEL_ALONE" --audio-alone-batch 64 --save-every 200 &
 mel_pid=$!
-paper_pid=$mel_pid
+pids=($mel_pid)
 if [ "$PAPER" != 0 ]; then
   train paper --config "$PAPER_CONFIG" --crop-frames 0 --batch-size "$PAPER_BATCH" --lr 1e-4 --save-every 500 &
-  paper_pid=$!
+  pids+=($!)
 fi
+running() { for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done; return 1; }
 # a second small-mel candidate at about half time (the trainer saves every 200 steps; take the latest)
-for _ in $(seq $(( TRAIN_S / 10 ))); do  # half time in 5 s ticks, or until both have exited
+for _ in $(seq $(( TRAIN_S / 10 ))); do  # half time in 5 s ticks, or until every run has exited
   sleep 5
-  kill -0 $mel_pid 2>/dev/null || kill -0 $paper_pid 2>/dev/null || break
+  running || break
 done
 stamp "half time"
 if kill -0 $mel_pid 2>/dev/null && [ -f "$WORK/runs/mel/model.safetensors" ]; then
   cp -r "$WORK/runs/mel" "$WORK/runs/mel-mid" && rm -f "$WORK/runs/mel-mid"/train_state.*
 fi
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>&1 | tee -a "$WORK/results/env.txt"
-wait $mel_pid $paper_pid 2>/dev/null
+wait "${pids[@]}"
 stamp "training done"
 tail -n 3 "$WORK/runs/mel/loss.csv" "$WORK/runs/paper/loss.csv" 2>&1
 

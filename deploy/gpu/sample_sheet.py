@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     model, config = load_model(args.run, device)
-    model.to(device)
     schedule = linear_schedule(config.schedule)
     codec = audio_codec(config)
     cfg = config.unet
