@@ -6,14 +6,13 @@ import asyncio
 import json
 import logging
 import shutil
-import signal
 import sys
 from pathlib import Path
 
 from model.media import contact_sheet
 from model.pipeline import draw_portrait
 from receiver.config import ReceiverConfig
-from receiver.serve import start, viewer_url
+from receiver.serve import start, until_interrupted, viewer_url
 from receiver.session import Rendered
 from receiver.tokens import new_token
 
@@ -79,7 +78,7 @@ async def run_demo(
             await _sessions_closed(runner.app)
             result = _summarise(out_dir, rendered, code)
             print(f"\ndemo: still serving the viewer at {viewer_url(url, token)} -- Ctrl-C to stop")
-            await _interrupted()
+            await until_interrupted()
             return result
     finally:
         await runner.cleanup()  # closes the session: session.mp4 and bitrate.json are written
@@ -93,24 +92,6 @@ async def _sessions_closed(app, timeout: float = 15.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while app[SESSIONS] and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.1)
-
-
-async def _interrupted() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):
-                pass
 
 
 def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int:

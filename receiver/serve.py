@@ -87,16 +87,29 @@ async def serve(config: ReceiverConfig, *, show_token: str | None = None) -> int
         print(f"  textcall send --receiver {url} --token={show_token}")
     if config.viewer:
         print(f"viewer: {viewer_url(url, show_token)}" + ("" if show_token else " (asks for a token)"))
+    try:
+        await until_interrupted()
+    finally:
+        print("shutting down")
+        await runner.cleanup()
+    return 0
+
+
+async def until_interrupted() -> None:
+    """Return on the first SIGINT or SIGTERM (Ctrl-C, ``kill``), with the handlers removed again
+    so a second Ctrl-C during shutdown still ends the process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
+        except (NotImplementedError, RuntimeError):  # not on Windows' loop, nor off the main thread
             pass
     try:
         await stop.wait()
     finally:
-        print("shutting down")
-        await runner.cleanup()
-    return 0
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass

@@ -40,6 +40,7 @@ from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
 from model.diffusion.schedule import Schedule, linear_schedule, q_sample
 from model.diffusion.unet import audio_branch_only, audio_only_parameters
+from model.plots import loss_plot
 
 logger = logging.getLogger(__name__)
 
@@ -203,27 +204,13 @@ def setup_distributed(device: str | None = None) -> Dist:
 
 # -- the loop ------------------------------------------------------------------------------------------
 def _write_curve(folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     with open(folder / "loss.csv") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for key in [k for k in rows[0] if k.startswith("loss")]:
-        ax.plot(steps, [float(r[key]) for r in rows], label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "loss.png", dpi=100)
-    plt.close(fig)
+    loss_plot(folder / "loss.png", [(key, steps, [float(r[key]) for r in rows], "-")
+                                    for key in rows[0] if key.startswith("loss")])
 
 
 def run_training(

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from model.lipsync.checkpoint import CONFIG, EMA, STATE_META, load_model, load_train_state, save_model, save_train_state
 from model.lipsync.data import LipData, lower_halves
 from model.lipsync.networks import LipSyncConfig, SyncNet, Wav2Lip, build, count_parameters
+from model.plots import loss_plot
 
 logger = logging.getLogger(__name__)
 
@@ -275,11 +276,6 @@ def _restart_csv(path: Path, header: list[str], start: int) -> None:
 
 
 def _write_curve(folder: Path) -> None:
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
     def rows(name: str) -> list[dict]:
         path = folder / name
         if not path.is_file():
@@ -290,20 +286,12 @@ def _write_curve(folder: Path) -> None:
     train_rows, val_rows = rows("loss.csv"), rows("val.csv")
     if not train_rows:
         return
-    fig, ax = plt.subplots(figsize=(7, 4))
     steps = [int(r["step"]) for r in train_rows]
-    for key in (k for k in train_rows[0] if k in ("loss", "l1", "sync")):
-        ax.plot(steps, [float(r[key]) for r in train_rows], label=f"train {key}", lw=0.8)
-    for key in (k for k in (val_rows[0] if val_rows else {}) if k in ("val_loss", "val_l1", "val_sync")):
-        ax.plot([int(r["step"]) for r in val_rows], [float(r[key]) for r in val_rows], "o-", label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "loss.png", dpi=100)
-    plt.close(fig)
+    curves = [(f"train {key}", steps, [float(r[key]) for r in train_rows], "-")
+              for key in train_rows[0] if key in ("loss", "l1", "sync")]
+    curves += [(key, [int(r["step"]) for r in val_rows], [float(r[key]) for r in val_rows], "o-")
+               for key in (val_rows[0] if val_rows else {}) if key in ("val_loss", "val_l1", "val_sync")]
+    loss_plot(folder / "loss.png", curves)
 
 
 def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: int, n_train: int, n_val: int,
