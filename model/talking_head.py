@@ -52,6 +52,7 @@ class TalkingHeadSettings:
     cfg_scale: float = 1.0  # > 1 adds classifier-free guidance to the caption
     classifier_scale: float = 0.0  # > 0 (and a classifier loaded): caption by classifier guidance, Eq. 8
     recon_scale: float = 1.0  # C of Eq. 11
+    audio_guidance: float = 3.0  # autoguidance weight for audio from noise (no speech text); 1 = off
     prefix_frames: int = 4  # frames a chunk inherits from the chunk before
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
     unconditional_seconds: float = 1.0  # clip length when there is no speech text
@@ -63,6 +64,8 @@ class TalkingHeadSettings:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.steps < 1 or self.prefix_frames < 0:
             raise ValueError("steps must be positive and prefix_frames non-negative")
+        if self.audio_guidance < 0:
+            raise ValueError("audio_guidance must be >= 0 (1 = off)")
         if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
             raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
 
@@ -97,6 +100,7 @@ class TalkingHead:
         voice=None,
         lipsync=None,
         classifier=None,
+        audio_guide=None,
         settings: TalkingHeadSettings = TalkingHeadSettings(),
         sources: dict[str, str] | None = None,
     ) -> None:
@@ -105,6 +109,7 @@ class TalkingHead:
         self.voice = voice
         self.lipsync = lipsync
         self.classifier = classifier.eval() if classifier is not None else None
+        self.audio_guide = audio_guide.eval() if audio_guide is not None else None
         self.settings = settings
         self.sources = dict(sources or {})
         cfg = config.unet
@@ -126,9 +131,10 @@ class TalkingHead:
         device: str = "cpu",
         settings: TalkingHeadSettings = TalkingHeadSettings(),
     ) -> TalkingHead:
-        """Load ``folder/{diffusion,classifier,lipsync}`` (the last two optional) and the voice."""
+        """Load ``folder/{diffusion,classifier,autoguide,lipsync}`` (all but the first optional) and
+        the voice. ``autoguide`` is loaded only when ``settings.audio_guidance`` is not 1."""
         from model.diffusion.checkpoint import load_model
-        from model.diffusion.config import check_classifier
+        from model.diffusion.config import check_autoguide, check_classifier
         from model.speech import load_voice
 
         folder = Path(folder)
@@ -141,6 +147,11 @@ class TalkingHead:
             classifier, cconfig = load_model(folder / "classifier", device)
             check_classifier(config, cconfig)
             sources["classifier"] = str(folder / "classifier")
+        audio_guide = None
+        if settings.audio_guidance != 1.0 and (folder / "autoguide" / "config.json").is_file():
+            audio_guide, gconfig = load_model(folder / "autoguide", device)
+            check_autoguide(config, gconfig)
+            sources["autoguide"] = str(folder / "autoguide")
         lipsync = None
         if settings.lipsync and (folder / "lipsync" / "config.json").is_file():
             from model.lipsync import LipSync
@@ -149,7 +160,8 @@ class TalkingHead:
             sources["lipsync"] = str(folder / "lipsync")
         voice = load_voice(settings.voice, device=device)
         sources["voice"] = settings.voice
-        return cls(diffusion, config, voice=voice, lipsync=lipsync, classifier=classifier, settings=settings, sources=sources)
+        return cls(diffusion, config, voice=voice, lipsync=lipsync, classifier=classifier, audio_guide=audio_guide,
+                   settings=settings, sources=sources)
 
     # --------------------------------------------------------------------------------- generation
     def generate(self, request: Request) -> Clip:
@@ -186,6 +198,7 @@ class TalkingHead:
             "mode": request.mode,
             "caption_index": caption,
             "sampler": f"{self.settings.sampler}-{self.settings.steps}",
+            "audio_autoguidance": self._autoguidance(speech),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         return Clip(np.ascontiguousarray(video), audio.astype(np.float32), VIDEO_FPS, AUDIO_RATE, info=info)
@@ -236,6 +249,8 @@ class TalkingHead:
             classifier=self.classifier if use_classifier else None,
             classifier_scale=s.classifier_scale,
             recon_scale=s.recon_scale,
+            audio_guide=self.audio_guide,
+            audio_guide_scale=s.audio_guidance,
             video_prefix=prefix,
             seed=seed,
         )
@@ -269,6 +284,12 @@ class TalkingHead:
                 new = 0 if k == 0 else p
                 audio[(start + new) * spf : window.stop] = sampled[new * spf :]
         return video[:n_frames], audio[: n_frames * spf]
+
+    def _autoguidance(self, speech: np.ndarray | None) -> float:
+        """The autoguidance weight this clip's audio was sampled with (1: none)."""
+        if speech is not None or self.audio_guide is None:
+            return 1.0
+        return self.settings.audio_guidance
 
     # -- lip sync and style images -----------------------------------------------------------------
     def _refine(self, video: np.ndarray, audio: np.ndarray, timings: dict) -> np.ndarray:

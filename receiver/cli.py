@@ -23,6 +23,9 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default="dpm++",
                      help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
     sub.add_argument("--steps", type=int, default=10, help="denoising steps (default %(default)s)")
+    sub.add_argument("--audio-guidance", type=float, default=3.0, metavar="W",
+                     help="autoguidance weight for audio made without speech text, against the weaker\n"
+                     "network in the weights' autoguide/ folder; 1 = off (default %(default)s)")
     sub.add_argument("--voice", default="espeak",
                      help="'espeak' (offline default) or a folder with YourTTS files (default %(default)s)")
 
@@ -169,7 +172,9 @@ def _generator_settings(args: argparse.Namespace) -> dict:
         return {}
     if args.steps < 1:
         raise ValueError("--steps must be positive")
-    return {"sampler": args.sampler, "steps": args.steps, "voice": args.voice}
+    if args.audio_guidance < 0:
+        raise ValueError("--audio-guidance must be >= 0 (1 = off)")
+    return {"sampler": args.sampler, "steps": args.steps, "voice": args.voice, "audio_guidance": args.audio_guidance}
 
 
 def _run_demo(args: argparse.Namespace) -> int:

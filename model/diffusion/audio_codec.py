@@ -48,8 +48,9 @@ class WaveCodec:
     def encode(self, wave: Tensor) -> Tensor:
         return (wave * self.scale).unsqueeze(1)
 
-    def decode(self, x: Tensor) -> Tensor:
-        return (x[:, 0] / self.scale).clamp(-1, 1)
+    def decode(self, x: Tensor, *, clamp: bool = True) -> Tensor:
+        wave = x[:, 0] / self.scale
+        return wave.clamp(-1, 1) if clamp else wave
 
 
 class MelCodec:
@@ -96,8 +97,10 @@ class MelCodec:
         mel = torch.where(log <= LOG_LOW + 1e-3, torch.zeros_like(mel), mel)  # the floor means silence
         return torch.einsum("bml,mf->bfl", mel, torch.linalg.pinv(self.filters(x.device))).clamp(min=0)
 
-    def decode(self, x: Tensor, iters: int = GRIFFIN_LIM_ITERS, generator: torch.Generator | None = None) -> Tensor:
-        """Griffin-Lim: ``iters`` rounds of keeping the magnitude and the phase of the last estimate."""
+    def decode(self, x: Tensor, iters: int = GRIFFIN_LIM_ITERS, generator: torch.Generator | None = None, *,
+               clamp: bool = True) -> Tensor:
+        """Griffin-Lim: ``iters`` rounds of keeping the magnitude and the phase of the last estimate.
+        ``clamp=False`` leaves samples beyond [-1, 1] for the caller to scale (see ``generate.limit``)."""
         magnitude = self.magnitude(x)
         magnitude = torch.cat([magnitude, magnitude[..., -1:]], dim=-1)  # the dropped end frame
         window = torch.hann_window(self.n_fft, device=x.device)
@@ -108,7 +111,7 @@ class MelCodec:
             estimate = self._stft(wave)
             spec = magnitude * torch.exp(1j * estimate.angle())
         wave = torch.istft(spec, self.n_fft, self.hop, window=window, center=True, length=self.samples)
-        return wave.clamp(-1, 1)
+        return wave.clamp(-1, 1) if clamp else wave
 
 
 @functools.lru_cache(maxsize=8)

@@ -24,6 +24,8 @@ def register_sample(subparsers) -> None:
             "                   guidance) or, with --classifier DIR, through classifier guidance\n"
             "  --audio WAV      speech: the audio is replaced (Eq. 10) and the video guided by\n"
             "                   reconstruction (Eq. 11, --recon-scale); the output audio is the WAV\n"
+            "Without --audio, --autoguide DIR (a less-trained checkpoint of the same model) guides\n"
+            "the audio sampled from noise with --audio-guidance W (autoguidance; not in the paper).\n"
             "Samplers: dpm++ (default, 20 steps), ddim (50), ddpm (always 1000 steps, the paper's)."
         ),
         formatter_class=argparse.RawTextHelpFormatter,
@@ -40,6 +42,9 @@ def register_sample(subparsers) -> None:
     sub.add_argument("--classifier", metavar="DIR", help="noisy classifier checkpoint: caption by classifier guidance")
     sub.add_argument("--classifier-scale", type=float, default=1.0)
     sub.add_argument("--recon-scale", type=float, default=1.0, help="C of Eq. 11 (reconstruction guidance)")
+    sub.add_argument("--autoguide", metavar="DIR", help="weaker checkpoint for autoguidance of audio from noise")
+    sub.add_argument("--audio-guidance", type=float, default=3.0, metavar="W",
+                     help="autoguidance weight with --autoguide (1 = off; default %(default)s)")
     sub.add_argument("--paper-eq10", action="store_true", help="re-noise the audio with Eq. 10 as printed")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--num", type=int, default=1, help="number of samples (seeds seed, seed+1, ...)")
@@ -69,7 +74,7 @@ def _run_sample(args: argparse.Namespace) -> int:
     import torch
 
     from model.diffusion.checkpoint import load_model
-    from model.diffusion.config import ClassifierConfig, check_classifier
+    from model.diffusion.config import ClassifierConfig, check_autoguide, check_classifier
     from model.diffusion.generate import generate_av
     from model.media import write_mp4
 
@@ -88,6 +93,10 @@ def _run_sample(args: argparse.Namespace) -> int:
         if args.classifier:
             classifier, cconfig = load_model(args.classifier, device)
             check_classifier(config, cconfig)
+        guide = None
+        if args.autoguide:
+            guide, gconfig = load_model(args.autoguide, device)
+            check_autoguide(config, gconfig)
         audio = None
         if args.audio:
             audio = _read_audio(args.audio, config.sample_rate)
@@ -103,7 +112,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         video, speech = generate_av(
             model, config, caption_index=caption, audio_condition=audio, sampler=args.sampler, steps=steps,
             cfg_scale=args.cfg_scale, classifier=classifier, classifier_scale=args.classifier_scale,
-            recon_scale=args.recon_scale, seed=args.seed + k, paper_literal_eq10=args.paper_eq10, progress=True,
+            recon_scale=args.recon_scale, audio_guide=guide, audio_guide_scale=args.audio_guidance,
+            seed=args.seed + k, paper_literal_eq10=args.paper_eq10, progress=True,
         )
         path = out if args.num == 1 else out.with_name(f"{out.stem}_{k}{out.suffix or '.mp4'}")
         write_mp4(path, video, speech, fps=config.video_fps, sample_rate=config.sample_rate)

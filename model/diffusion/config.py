@@ -281,25 +281,42 @@ class ClassifierConfig:
         return _from_dict(cls, data)
 
 
+def _x_t_mismatches(a: DiffusionConfig, b: DiffusionConfig | ClassifierConfig) -> list[str]:
+    """What differs between two configs in the noisy x_t they read: schedule, audio scale, clip
+    shape, captions (empty: they read the same)."""
+    shape = ("frames", "image_size", "video_channels", "audio_samples", "audio_features", "audio_channels", "audio_length", "mel_fft")
+    return [
+        f"{name} {mine} vs {theirs}"
+        for name, mine, theirs in [
+            *((k, getattr(a.unet, k), getattr(b.unet, k)) for k in shape),
+            ("schedule", a.schedule, b.schedule),
+            ("audio_scale", a.audio_scale, b.audio_scale),
+            ("captions", a.captions, b.captions),
+        ]
+        if mine != theirs
+    ]
+
+
 def check_classifier(diffusion: DiffusionConfig, classifier: DiffusionConfig | ClassifierConfig) -> None:
     """Raise ``ValueError`` unless ``classifier`` can guide ``diffusion``: it must read the same noisy
     x_t (schedule, audio scale, clip shape) and know the same captions."""
     if not isinstance(classifier, ClassifierConfig):
         raise ValueError("the classifier folder holds a diffusion model, not a classifier")
-    shape = ("frames", "image_size", "video_channels", "audio_samples", "audio_features", "audio_channels", "audio_length", "mel_fft")
-    problems = [
-        f"{name} {mine} vs {theirs}"
-        for name, mine, theirs in [
-            *((k, getattr(diffusion.unet, k), getattr(classifier.unet, k)) for k in shape),
-            ("schedule", diffusion.schedule, classifier.schedule),
-            ("audio_scale", diffusion.audio_scale, classifier.audio_scale),
-            ("captions", diffusion.captions, classifier.captions),
-        ]
-        if mine != theirs
-    ]
+    problems = _x_t_mismatches(diffusion, classifier)
     if problems:
         raise ValueError("the classifier was trained for another diffusion model (diffusion vs classifier: "
                          + "; ".join(problems) + "); retrain it, e.g. `textcall train classifier --init`")
+
+
+def check_autoguide(diffusion: DiffusionConfig, guide: DiffusionConfig | ClassifierConfig) -> None:
+    """Raise ``ValueError`` unless ``guide`` can serve as the weaker network in autoguidance of
+    ``diffusion``: a diffusion model on the same x_t (schedule, audio scale, clip shape, captions)."""
+    if not isinstance(guide, DiffusionConfig):
+        raise ValueError("the autoguide folder holds a classifier, not a diffusion model")
+    problems = _x_t_mismatches(diffusion, guide)
+    if problems:
+        raise ValueError("the autoguide network denoises another x_t than the diffusion model (diffusion vs "
+                         "autoguide: " + "; ".join(problems) + "); use an earlier checkpoint of the same run")
 
 
 def _from_dict(cls, data: dict):

@@ -13,7 +13,14 @@ from torch import nn
 from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION, DiffusionConfig
-from model.diffusion.guidance import conditioned, speech_conditioned, with_cfg, with_classifier, with_replacement
+from model.diffusion.guidance import (
+    conditioned,
+    speech_conditioned,
+    with_audio_autoguidance,
+    with_cfg,
+    with_classifier,
+    with_replacement,
+)
 from model.diffusion.sampling import sample
 from model.diffusion.schedule import linear_schedule
 
@@ -28,6 +35,21 @@ def video_to_model(video: np.ndarray) -> torch.Tensor:
 def video_from_model(video: torch.Tensor) -> np.ndarray:
     """``[F, 3, H, W]`` in [-1, 1] -> uint8 ``[F, H, W, 3]``."""
     return ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+PEAK = 0.95  # generated audio is scaled down to this peak rather than clipped
+
+
+def limit(wave: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """Scale ``wave`` down so its peak is at most ``peak`` (never up): audio sampled from noise can
+    come out louder than full scale (autoguidance raises its contrast), and clipping it would
+    distort it.
+
+    >>> limit(np.array([0.5, -2.0])).tolist()
+    [0.2375, -0.95]
+    """
+    top = float(np.abs(wave).max(initial=0.0))
+    return (wave * (peak / top)).astype(wave.dtype) if top > peak else wave
 
 
 def fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
@@ -53,6 +75,8 @@ def generate_av(
     classifier: nn.Module | None = None,
     classifier_scale: float = 1.0,
     recon_scale: float = 1.0,
+    audio_guide: nn.Module | None = None,
+    audio_guide_scale: float = 1.0,
     video_prefix: np.ndarray | None = None,
     seed: int = 0,
     paper_literal_eq10: bool = False,
@@ -66,6 +90,9 @@ def generate_av(
     - speech: ``audio_condition`` (float32 ``[S']`` at the model's rate, trimmed or padded to one chunk)
       replaces the audio (Eq. 10) and guides the video by reconstruction (Eq. 11, ``recon_scale``);
       the returned audio is then the condition itself.
+    - no speech: with ``audio_guide`` (a less-trained network of the same kind) and
+      ``audio_guide_scale`` != 1, the audio sampled from noise is autoguided
+      (``with_audio_autoguidance``; not in the paper). Ignored when ``audio_condition`` is given.
     - continuation: ``video_prefix`` uint8 ``[K, H, W, 3]`` (e.g. the previous chunk's last frames)
       is imposed on the first K frames by the same replacement.
     """
@@ -82,7 +109,13 @@ def generate_av(
     use_classifier = classifier is not None and caption_index != NULL_CAPTION
     net_caption = NULL_CAPTION if use_classifier else caption_index
     caption = torch.full((1,), net_caption, dtype=torch.long, device=device)
-    denoiser = with_cfg(model, caption, cfg_scale) if net_caption != NULL_CAPTION else conditioned(model, caption)
+
+    def bound(net: nn.Module):
+        return with_cfg(net, caption, cfg_scale) if net_caption != NULL_CAPTION else conditioned(net, caption)
+
+    denoiser = bound(model)
+    if audio_condition is None and audio_guide is not None and audio_guide_scale != 1.0:
+        denoiser = with_audio_autoguidance(denoiser, bound(audio_guide), audio_guide_scale)
     if use_classifier:
         label = torch.full((1,), caption_index - 1, dtype=torch.long, device=device)
         denoiser = with_classifier(denoiser, classifier, schedule, label, classifier_scale)
@@ -111,5 +144,5 @@ def generate_av(
     if audio_condition is not None:
         audio = clean  # Eq. 10 at t = 0 is the condition itself
     else:
-        audio = codec.decode(x.audio.float())[0].cpu().numpy()
+        audio = limit(codec.decode(x.audio.float(), clamp=False)[0].cpu().numpy())
     return video, audio.astype(np.float32)

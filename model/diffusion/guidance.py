@@ -8,6 +8,8 @@ these wrappers, and they compose:
    ``with_cfg(net, caption, scale)`` for classifier-free guidance against the learned null caption;
 3. caption through classifier guidance (Eq. 8): ``with_classifier(denoiser, classifier, ...)``;
 4. speech (section IV-D): ``with_replacement`` (Eq. 10) around ``with_reconstruction`` (Eq. 11).
+
+Not in the paper: ``with_audio_autoguidance`` (Karras et al. 2024) for audio sampled from noise.
 """
 
 from __future__ import annotations
@@ -48,6 +50,42 @@ def with_cfg(net: Network, caption: Tensor, scale: float) -> Denoiser:
         eps = net(x.cat(x), torch.cat([t, t]), torch.cat([caption, null]))
         cond, uncond = eps.chunk(2)
         return uncond + scale * (cond - uncond)
+
+    return guided
+
+
+def with_audio_autoguidance(
+    denoiser: Denoiser, guide: Denoiser, scale: float, schedule: Schedule | None = None, rescale: float = 0.0
+) -> Denoiser:
+    """Autoguidance of the audio (Karras et al. 2024, "Guiding a diffusion model with a bad version
+    of itself"): ``eps_a = eps_guide_a + scale * (eps_a - eps_guide_a)``; the video keeps
+    ``denoiser``'s eps. ``guide`` is a less-trained network of the same kind, bound to the same
+    caption, so the extrapolation pushes the audio away from the errors the weaker network makes
+    and the stronger one has partly unlearned (for the shipped model: a spectrogram that flickers
+    from frame to frame). ``scale`` 1 is ``denoiser`` itself. Not in the paper; used only where the
+    audio comes from noise (no speech text), since replacement (Eq. 10) overrides it otherwise.
+
+    Like classifier-free guidance, the extrapolation also inflates contrast: the guided x0
+    estimate's spread grows with ``scale`` (louder, clipped audio). ``rescale`` in [0, 1] (with
+    ``schedule``) pulls the guided x0's per-sample standard deviation back towards the unguided
+    one's, as Lin et al. (2024, "Common diffusion noise schedules and sample steps are flawed",
+    Eq. 15-16) do for classifier-free guidance: x0 <- rescale * x0 * std(x0_plain) / std(x0) +
+    (1 - rescale) * x0.
+    """
+    if scale == 1.0:
+        return denoiser
+    if rescale and schedule is None:
+        raise ValueError("rescale needs the schedule")
+
+    def guided(x: AV, t: Tensor) -> AV:
+        eps, weak = denoiser(x, t), guide(x, t)
+        audio = weak.audio + scale * (eps.audio - weak.audio)
+        if rescale:
+            plain, pushed = predict_x0(schedule, x.audio, t, eps.audio), predict_x0(schedule, x.audio, t, audio)
+            dims = tuple(range(1, audio.ndim))
+            ratio = plain.std(dim=dims, keepdim=True) / pushed.std(dim=dims, keepdim=True).clamp(min=1e-8)
+            audio = predict_eps(schedule, x.audio, t, pushed * (rescale * ratio + (1.0 - rescale)))
+        return AV(eps.video, audio)
 
     return guided
 

@@ -36,6 +36,9 @@ def register_eval_model(subparsers) -> None:
     sub.add_argument("--style-image", type=Path, default=None, help="image for the style modes (default: a corpus face)")
     sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default="dpm++")
     sub.add_argument("--steps", type=int, default=10)
+    sub.add_argument("--audio-guidance", type=float, default=3.0, metavar="W",
+                     help="autoguidance weight for no-text audio (the model folder's autoguide/); 1 = off "
+                     "(default %(default)s)")
     sub.add_argument("--device", default="cpu")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--seed", type=int, default=0)
@@ -60,7 +63,8 @@ def _run(args: argparse.Namespace) -> int:
         judge = args.judge or WEIGHTS_DIR / "gender"
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         style = args.style_image or (_corpus_face(corpus, args.out) if any(m.startswith("style") for m in config.modes) else None)
-        settings = {} if args.model == "stub" else {"sampler": args.sampler, "steps": args.steps}
+        settings = {} if args.model == "stub" else {"sampler": args.sampler, "steps": args.steps,
+                                                 "audio_guidance": args.audio_guidance}
         generator = load_generator(args.model, args.device, **settings)
         report = run_eval(generator, args.out, corpus=corpus, judge=judge, syncnet=syncnet, style_image=style, config=config)
     except (ValueError, FileNotFoundError) as exc:

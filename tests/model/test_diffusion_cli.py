@@ -83,3 +83,19 @@ def test_sample_refuses_a_classifier_trained_for_another_audio_scale(tmp_path, c
     assert args.run(args) == 2
     assert "audio_scale 1.0 vs 4.0" in capsys.readouterr().err
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_sample_autoguides_audio_with_a_matching_checkpoint_only(tmp_path, capsys) -> None:
+    import dataclasses
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "ckpt", AVUNet(preset("tiny").unet), preset("tiny"))
+    save_model(tmp_path / "weak", AVUNet(preset("tiny").unet), preset("tiny"))
+    loud = dataclasses.replace(preset("tiny"), audio_scale=4.0)
+    save_model(tmp_path / "other", AVUNet(loud.unet), loud)
+    common = ["sample", "--checkpoint", str(tmp_path / "ckpt"), "--sampler", "ddim", "--steps", "2"]
+    args = _parser().parse_args([*common, "--autoguide", str(tmp_path / "weak"), "--out", str(tmp_path / "a.mp4")])
+    assert args.run(args) == 0 and (tmp_path / "a.mp4").is_file()
+    args = _parser().parse_args([*common, "--autoguide", str(tmp_path / "other"), "--out", str(tmp_path / "b.mp4")])
+    assert args.run(args) == 2
+    assert "autoguide" in capsys.readouterr().err and not (tmp_path / "b.mp4").exists()

@@ -10,10 +10,17 @@ from model.diffusion.av import AV
 from model.diffusion.classifier import AVClassifier
 from model.diffusion.config import ScheduleConfig, classifier_preset, preset
 from model.diffusion.data import toy_segments
-from model.diffusion.generate import generate_av
-from model.diffusion.guidance import conditioned, speech_conditioned, with_cfg, with_classifier, with_reconstruction
+from model.diffusion.generate import generate_av, limit
+from model.diffusion.guidance import (
+    conditioned,
+    speech_conditioned,
+    with_audio_autoguidance,
+    with_cfg,
+    with_classifier,
+    with_reconstruction,
+)
 from model.diffusion.sampling import ddim, ddpm, dpmpp_2m, logsnr_timesteps, sample, spaced_timesteps
-from model.diffusion.schedule import linear_schedule
+from model.diffusion.schedule import linear_schedule, predict_x0
 from model.diffusion.train import classifier_loss, to_model_batch
 from model.diffusion.unet import AVUNet
 
@@ -158,6 +165,47 @@ def test_classifier_free_guidance_scale_one_is_the_conditional_model(net) -> Non
         c = with_cfg(net, cap, 3.0)(x, t)
     assert torch.equal(a.video, b.video)
     assert not torch.allclose(c.video, b.video)
+
+
+def test_audio_autoguidance_extrapolates_the_audio_away_from_the_weaker_network() -> None:
+    x, t = AV(torch.zeros(1, 2, 3, 4, 4), torch.randn(1, 2, 8)), torch.tensor([40])
+    strong = AV(torch.full((1, 2, 3, 4, 4), 0.5), torch.full((1, 2, 8), 0.3))
+    weak = AV(torch.full((1, 2, 3, 4, 4), -9.0), torch.full((1, 2, 8), 0.1))
+    good, bad = (lambda x_, t_: strong), (lambda x_, t_: weak)
+    assert with_audio_autoguidance(good, bad, 1.0) is good
+    out = with_audio_autoguidance(good, bad, 3.0)(x, t)
+    assert torch.equal(out.video, strong.video)  # the video keeps the stronger network's eps
+    assert torch.allclose(out.audio, torch.full((1, 2, 8), 0.1 + 3.0 * (0.3 - 0.1)))
+    # rescale 1: the guided x0 keeps the extrapolated direction but the unguided x0's spread
+    spread = AV(strong.video, torch.linspace(-1, 1, 16).reshape(1, 2, 8))
+    rescaled = with_audio_autoguidance(lambda x_, t_: spread, bad, 3.0, SHORT, rescale=1.0)(x, t)
+    plain_x0, guided_x0 = predict_x0(SHORT, x.audio, t, spread.audio), predict_x0(SHORT, x.audio, t, rescaled.audio)
+    assert torch.allclose(guided_x0.std(), plain_x0.std(), rtol=1e-4)
+    with pytest.raises(ValueError, match="schedule"):
+        with_audio_autoguidance(good, bad, 2.0, rescale=0.5)
+
+
+def test_generate_av_autoguides_only_audio_it_samples_from_noise(net) -> None:
+    config = preset("tiny")
+    guide = _awake(AVUNet(config.unet))
+    _, plain = generate_av(net, config, steps=3, seed=0)
+    _, same = generate_av(net, config, steps=3, seed=0, audio_guide=guide, audio_guide_scale=1.0)
+    _, guided = generate_av(net, config, steps=3, seed=0, audio_guide=guide, audio_guide_scale=3.0)
+    assert np.array_equal(plain, same) and not np.allclose(plain, guided)
+    assert np.abs(guided).max() <= 0.95 + 1e-6  # scaled, not clipped
+    speech = (0.2 * np.sin(np.arange(config.unet.audio_samples) / 5.0)).astype(np.float32)
+    a = generate_av(net, config, audio_condition=speech, steps=3, seed=0)
+    b = generate_av(net, config, audio_condition=speech, steps=3, seed=0, audio_guide=guide, audio_guide_scale=3.0)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # speech replaces the audio: no guide
+
+
+def test_limit_scales_loud_audio_down_and_leaves_the_rest() -> None:
+    quiet = np.array([0.1, -0.5, 0.9], np.float32)
+    assert limit(quiet) is quiet
+    loud = np.array([0.4, -3.0, 1.5], np.float32)
+    out = limit(loud)
+    assert out.dtype == np.float32 and np.isclose(np.abs(out).max(), 0.95)
+    assert np.allclose(out / out[1], loud / loud[1])  # one gain: the envelope's shape is kept
 
 
 @pytest.mark.parametrize("mode", ["none", "caption", "cfg", "speech", "caption+speech"])

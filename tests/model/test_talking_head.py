@@ -210,8 +210,54 @@ def test_bad_requests_get_clear_errors(toy_model, tmp_path) -> None:
         head.generate(Request(style_image=bad))
 
 
+class CountingGuide(torch.nn.Module):
+    """A weaker network for autoguidance that counts its calls (it believes the audio is a tone)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x, t, caption):
+        self.calls += 1
+        eps = self.model(x, t, caption)
+        return type(eps)(eps.video, eps.audio - 0.2)
+
+
+def test_audio_autoguidance_applies_only_to_audio_from_noise(toy_model) -> None:
+    head, _, _ = make(toy_model)
+    plain = head.generate(Request(caption="A man is talking", seed=3))
+    guide = CountingGuide(toy_model[0])
+    guided_head = TalkingHead(toy_model[0], toy_model[1], voice=head.voice, lipsync=head.lipsync,
+                              audio_guide=guide, settings=head.settings)
+    guided = guided_head.generate(Request(caption="A man is talking", seed=3))
+    assert guide.calls > 0 and guided.info["audio_autoguidance"] == 3.0 and plain.info["audio_autoguidance"] == 1.0
+    assert not np.allclose(guided.audio, plain.audio)
+    calls = guide.calls
+    spoken = guided_head.generate(Request(text="0.5", seed=3))
+    assert guide.calls == calls and spoken.info["audio_autoguidance"] == 1.0  # the TTS audio replaces it
+    off = TalkingHead(toy_model[0], toy_model[1], voice=head.voice, lipsync=head.lipsync, audio_guide=guide,
+                      settings=TalkingHeadSettings(**{**head.settings.__dict__, "audio_guidance": 1.0}))
+    assert np.array_equal(off.generate(Request(caption="A man is talking", seed=3)).audio, plain.audio)
+    assert guide.calls == calls
+
+
+def test_autoguide_must_denoise_the_same_x_t() -> None:
+    import dataclasses
+
+    from model.diffusion.config import check_autoguide, classifier_preset
+
+    tiny = preset("tiny")
+    check_autoguide(tiny, tiny)
+    with pytest.raises(ValueError, match="audio_scale"):
+        check_autoguide(tiny, dataclasses.replace(tiny, audio_scale=4.0))
+    with pytest.raises(ValueError, match="classifier"):
+        check_autoguide(tiny, classifier_preset("tiny"))
+
+
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError):
         TalkingHeadSettings(sampler="euler")
     with pytest.raises(ValueError):
         TalkingHeadSettings(steps=0)
+    with pytest.raises(ValueError, match="audio_guidance"):
+        TalkingHeadSettings(audio_guidance=-1.0)

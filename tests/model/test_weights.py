@@ -10,7 +10,7 @@ import torch
 
 from model.talking_head import WEIGHTS_DIR
 
-SHIPPED = ("diffusion", "classifier", "syncnet", "lipsync", "gender")
+SHIPPED = ("diffusion", "classifier", "autoguide", "syncnet", "lipsync", "gender")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -37,6 +37,16 @@ def test_diffusion_and_classifier_load_with_the_small_mel_architecture() -> None
     classifier, cconfig = load_model(WEIGHTS_DIR / "classifier")
     assert isinstance(cconfig, ClassifierConfig)
     check_classifier(config, cconfig)  # it reads the diffusion model's x_t: same shape, schedule, audio scale
+
+
+def test_autoguide_is_a_weaker_network_of_the_same_kind() -> None:
+    from model.diffusion.checkpoint import load_model
+    from model.diffusion.config import check_autoguide, load_config
+
+    config = load_config(WEIGHTS_DIR / "diffusion" / "config.json")
+    guide, gconfig = load_model(WEIGHTS_DIR / "autoguide")
+    check_autoguide(config, gconfig)
+    assert gconfig.unet == config.unet and all(torch.isfinite(p).all() for p in guide.parameters())
 
 
 def test_lipsync_networks_load() -> None:
