@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from model.diffusion.audio_codec import audio_codec  # noqa: E402
 from model.diffusion.av import AV  # noqa: E402
 from model.diffusion.checkpoint import load_model  # noqa: E402
+from model.diffusion.generate import audio_from_model  # noqa: E402
 from model.diffusion.guidance import conditioned  # noqa: E402
 from model.diffusion.sampling import sample  # noqa: E402
 from model.diffusion.schedule import linear_schedule  # noqa: E402
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         video = ((x.video[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()  # [F, C, H, W]
-        audio = codec.decode(x.audio.float().cpu())[0].numpy().reshape(-1)
+        audio = audio_from_model(codec, x.audio.cpu())
         stats = envelope_stats(audio)
         figures.append({"clip": k, "caption": config.captions[int(caption)], **stats, "seconds": round(seconds, 2)})
         frames = [cv2.resize(f.transpose(1, 2, 0)[:, :, ::-1], None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_NEAREST)

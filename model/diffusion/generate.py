@@ -52,6 +52,12 @@ def limit(wave: np.ndarray, peak: float = PEAK) -> np.ndarray:
     return (wave * (peak / top)).astype(wave.dtype) if top > peak else wave
 
 
+def audio_from_model(codec, audio: torch.Tensor) -> np.ndarray:
+    """The network's audio tensor ``[1, C, L]`` -> float32 waveform ``[S]`` as the receiver plays it:
+    decoded (Griffin-Lim for a spectrogram), then ``limit``-ed rather than clipped."""
+    return limit(codec.decode(audio.float(), clamp=False)[0].cpu().numpy().astype(np.float32))
+
+
 def fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
     """float32 ``[S']`` -> ``[samples]``: trimmed, or padded with silence."""
     if audio.ndim != 1:
@@ -144,5 +150,5 @@ def generate_av(
     if audio_condition is not None:
         audio = clean  # Eq. 10 at t = 0 is the condition itself
     else:
-        audio = limit(codec.decode(x.audio.float(), clamp=False)[0].cpu().numpy())
+        audio = audio_from_model(codec, x.audio)
     return video, audio.astype(np.float32)

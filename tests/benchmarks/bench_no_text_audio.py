@@ -10,12 +10,15 @@ same envelope test on the receiver's whole pipeline):
    envelope's level range and 2-8 Hz share (``model.evaluation.envelope``) against the bar set by
    one-second windows of the corpus cache's test split. With ``--bad DIR`` the audio is sampled with
    autoguidance (Karras et al. 2024): eps = eps_bad + w (eps_good - eps_bad) on the audio, ``DIR``
-   being a less-trained network of the same kind and space (same audio features and ``audio_scale``).
+   being a less-trained network of the same kind and space (same audio features and ``audio_scale``;
+   the receiver's is ``model/weights/autoguide``, w = 3).
 2. **Under a real video.** The test split's video imposed on all 16 frames (replacement, as the
    receiver does for a chunk's prefix) and only the audio sampled: the correlation of its envelope
    with the true audio's says whether the audio branch follows the mouth at all (true speech against
    itself: 1).
 
+Audio is decoded as the receiver decodes it (``generate.audio_from_model``: scaled down to a 0.95
+peak, never clipped; clipping loud guided audio would flatten its envelope and flatter the test).
 ``--png`` draws the envelopes of table 2 (generated against true). Nothing is asserted.
 """
 
@@ -32,6 +35,7 @@ from model.corpus.cache import SegmentCache
 from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
 from model.diffusion.checkpoint import load_model
+from model.diffusion.generate import audio_from_model
 from model.diffusion.guidance import conditioned, with_replacement
 from model.diffusion.sampling import sample
 from model.diffusion.schedule import linear_schedule
@@ -111,7 +115,7 @@ def main() -> None:
         noise, g = noise_for(config, 100 + k)
         t0 = time.perf_counter()
         x = sample("dpm++", autoguided(good, bad, caption, args.guidance), schedule, noise, args.steps, generator=g)
-        audio = codec.decode(x.audio)[0].numpy()
+        audio = audio_from_model(codec, x.audio)
         stats = envelope_stats(audio)
         rows.append(stats)
         print(f"| | {k} | {stats['range_db']:.1f} | {stats['syllabic']:.3f} | {speech_like(stats, bar)} | "
@@ -131,7 +135,7 @@ def main() -> None:
         denoiser = with_replacement(conditioned(good, torch.zeros(1, dtype=torch.long)), schedule,
                                     video_prefix=video, generator=g)
         x = sample("dpm++", denoiser, schedule, noise, args.steps, generator=g)
-        audio = codec.decode(x.audio)[0].numpy()
+        audio = audio_from_model(codec, x.audio)
         made, true = envelope(audio), envelope(seg.audio)
         corr = float(np.corrcoef(made, true)[0, 1])
         stats, true_stats = envelope_stats(audio), envelope_stats(seg.audio)
