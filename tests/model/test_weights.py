@@ -76,4 +76,8 @@ def test_default_generator_renders_a_short_utterance() -> None:
     assert clip.video.shape[1:] == (64, 64, 3) and clip.video.shape[0] == int(np.ceil(clip.audio.size / 1000))
     assert clip.info["timings"].keys() >= {"voice", "sampling", "lipsync"}
     quiet = generator.generate(Request(caption="A man is talking"))  # no text: audio from the mel branch
-    assert quiet.audio.size == 16_000 and np.isfinite(quiet.audio).all() and np.abs(quiet.audio).max() > 0
+    assert quiet.audio.size == 16_000 and np.isfinite(quiet.audio).all() and 0 < np.abs(quiet.audio).max() <= 0.95
+    assert "autoguide" in generator.sources and quiet.info["audio_autoguidance"] == 3.0
+    assert clip.info["audio_autoguidance"] == 1.0  # speech text: the TTS audio, never guided
+    plain = load_generator("default", sampler="dpm++", steps=2, audio_guidance=1.0)
+    assert "autoguide" not in plain.sources and plain.audio_guide is None

@@ -1,0 +1,24 @@
+"""`textcall receive` / `demo` turn their generation flags into TalkingHeadSettings fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.cli import _generator_settings
+from sender.cli import build_parser
+
+
+@pytest.mark.parametrize("command", ["receive", "demo"])
+def test_generation_flags_become_settings(command) -> None:
+    args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1"])
+    assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0}
+    default = build_parser().parse_args([command])
+    assert _generator_settings(default)["audio_guidance"] == 3.0
+    assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) == {}
+
+
+def test_bad_generation_flags_are_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="audio-guidance"):
+        _generator_settings(build_parser().parse_args(["receive", "--audio-guidance", "-2"]))
+    with pytest.raises(ValueError, match="steps"):
+        _generator_settings(build_parser().parse_args(["receive", "--steps", "0"]))
