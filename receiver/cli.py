@@ -16,7 +16,8 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
         "--model",
         default="default",
         help="generator: 'default' (the talking-head model shipped in model/weights), a folder of\n"
-        "other weights (diffusion/, classifier/, lipsync/), or 'stub' (instant test pattern)\n"
+        "other weights (diffusion/, classifier/, autoguide/, lipsync/), or 'stub' (instant test\n"
+        "pattern)\n"
         "(default %(default)s)",
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")

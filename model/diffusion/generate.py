@@ -43,7 +43,7 @@ PEAK = 0.95  # generated audio is scaled down to this peak rather than clipped
 def limit(wave: np.ndarray, peak: float = PEAK) -> np.ndarray:
     """Scale ``wave`` down so its peak is at most ``peak`` (never up): audio sampled from noise can
     come out louder than full scale (autoguidance raises its contrast), and clipping it would
-    distort it.
+    distort it. Applied per chunk, so a no-text clip of several chunks may change level between them.
 
     >>> limit(np.array([0.5, -2.0])).tolist()
     [0.2375, -0.95]
