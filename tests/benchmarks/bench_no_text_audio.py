@@ -35,8 +35,9 @@ from model.corpus.cache import SegmentCache
 from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
 from model.diffusion.checkpoint import load_model
+from model.diffusion.config import check_autoguide
 from model.diffusion.generate import audio_from_model
-from model.diffusion.guidance import conditioned, with_replacement
+from model.diffusion.guidance import conditioned, with_audio_autoguidance, with_replacement
 from model.diffusion.sampling import sample
 from model.diffusion.schedule import linear_schedule
 from model.evaluation.envelope import envelope_stats, speech_like, thresholds, windows
@@ -49,20 +50,6 @@ FRAMES_PER_S = 50  # envelope frames of 20 ms, as in model.evaluation.envelope
 def envelope(audio: np.ndarray) -> np.ndarray:
     n = len(audio) * FRAMES_PER_S // 16000
     return rms_envelope(np.asarray(audio, np.float64), n, fps=FRAMES_PER_S, rate=16000)
-
-
-def autoguided(good, bad, caption: torch.Tensor, w: float):
-    """Audio eps extrapolated from ``bad`` through ``good``; the video keeps ``good``'s eps."""
-    dg = conditioned(good, caption)
-    if bad is None or w == 1.0:
-        return dg
-    db = conditioned(bad, caption)
-
-    def denoiser(x: AV, t: torch.Tensor) -> AV:
-        eg, eb = dg(x, t), db(x, t)
-        return AV(eg.video, eb.audio + w * (eg.audio - eb.audio))
-
-    return denoiser
 
 
 def noise_for(config, seed: int) -> tuple[AV, torch.Generator]:
@@ -89,9 +76,10 @@ def main() -> None:
     bad = None
     if args.bad is not None:
         bad, bad_config = load_model(args.bad)
-        space = ("audio_features", "audio_samples", "audio_channels", "audio_length")
-        if bad_config.audio_scale != config.audio_scale or any(getattr(bad_config.unet, f) != getattr(config.unet, f) for f in space):
-            parser.error("--bad must share the model's audio features, audio_scale and chunk length")
+        try:
+            check_autoguide(config, bad_config)
+        except ValueError as exc:
+            parser.error(f"--bad: {exc}")
     try:
         test = SegmentCache(args.data, "test")
     except FileNotFoundError as exc:
@@ -114,7 +102,10 @@ def main() -> None:
         caption = torch.full((1,), k % len(config.captions), dtype=torch.long)
         noise, g = noise_for(config, 100 + k)
         t0 = time.perf_counter()
-        x = sample("dpm++", autoguided(good, bad, caption, args.guidance), schedule, noise, args.steps, generator=g)
+        denoiser = conditioned(good, caption)
+        if bad is not None:
+            denoiser = with_audio_autoguidance(denoiser, conditioned(bad, caption), args.guidance)
+        x = sample("dpm++", denoiser, schedule, noise, args.steps, generator=g)
         audio = audio_from_model(codec, x.audio)
         stats = envelope_stats(audio)
         rows.append(stats)
