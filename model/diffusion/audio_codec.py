@@ -11,13 +11,15 @@ short-time power, and in the waveform the noise of x_t drowns it at the same lev
 A log-mel spectrogram puts that envelope in plain sight: ``[B, mel_bins, S / mel_hop]`` (``small-mel``:
 32 bins at 64 frames per second, four spectrogram frames per video frame), a picture whose rows
 rise and fall with the syllables, and a short sequence (64 positions instead of 16,000 samples).
-The spectrogram loses the phase; ``decode`` recovers a waveform by Griffin-Lim, which keeps the
-envelope but not the timbre. Measured on 60 one-second windows of held-out corpus speech against
-``textcall eval``'s speech-like bar (set by those windows): 49 pass as recorded, 42 after the
-32-bin round trip (45 with 64 bins), median level range 19.2 dB before and 18.4 dB after, 2-8 Hz
-share 0.86 and 0.85. A ``mel`` model's audio therefore sounds phasey. Where speech text is given
-the clip's audio is the TTS waveform itself (Eq. 10 at t = 0), so only the no-text mode ever hears
-the decoded audio.
+The spectrogram loses the phase; ``decode`` recovers a waveform by fast Griffin-Lim from the
+non-negative least-squares inverse of the filterbank, which keeps the envelope but not the timbre.
+Measured on 60 one-second windows of held-out corpus speech against ``textcall eval``'s speech-like
+bar (15.7 dB, 0.769 at 2-8 Hz): 46 pass as recorded; after the 32-bin round trip (3 Griffin-Lim
+phases each) 73 % pass, median level range 18.6 dB and 2-8 Hz share 0.85. Until 2026-11-30 the
+inverse was the pseudo-inverse clipped at zero, with plain Griffin-Lim: 69 % passed, and the spectral
+convergence against the recorded STFT magnitude was 0.63 instead of 0.59. A ``mel`` model's
+audio still sounds phasey. Where speech text is given the clip's audio is the TTS waveform itself
+(Eq. 10 at t = 0), so only the no-text mode ever hears the decoded audio.
 
 Both codecs map a float32 waveform ``[B, S]`` in [-1, 1] to the network's audio tensor and back;
 replacement (Eq. 10) and reconstruction guidance (Eq. 11) then act on that tensor unchanged.
@@ -37,6 +39,8 @@ from torch import Tensor
 FLOOR = 1e-4
 LOG_LOW, LOG_HIGH = math.log(FLOOR), 2.0
 GRIFFIN_LIM_ITERS = 32
+GRIFFIN_LIM_MOMENTUM = 0.99
+NNLS_ITERS = 100
 
 
 class WaveCodec:
@@ -90,26 +94,42 @@ class MelCodec:
         log = torch.log(mel.clamp(min=FLOOR))
         return ((log - LOG_LOW) / (LOG_HIGH - LOG_LOW) * 2 - 1) * self.scale
 
-    def magnitude(self, x: Tensor) -> Tensor:
-        """The linear-frequency magnitude ``[B, F, L]`` whose mel projection is closest to ``x``'s."""
+    def magnitude(self, x: Tensor, iters: int = NNLS_ITERS) -> Tensor:
+        """The non-negative linear-frequency magnitude ``[B, F, L]`` whose mel projection is closest to
+        ``x``'s: non-negative least squares by multiplicative updates (Lee and Seung 2001),
+        ``S <- S * (W mel) / (W W^T S)`` with ``W`` the filterbank. The pseudo-inverse clipped at zero,
+        used until 2026-11-30, is no least-squares solution once clipped (7.8 % mel residual on held-out
+        corpus speech, against 0.7 % after 100 updates) and leaves holes between the filters."""
         log = ((x.float() / self.scale).clamp(-1, 1) + 1) / 2 * (LOG_HIGH - LOG_LOW) + LOG_LOW
         mel = torch.exp(log)
         mel = torch.where(log <= LOG_LOW + 1e-3, torch.zeros_like(mel), mel)  # the floor means silence
-        return torch.einsum("bml,mf->bfl", mel, torch.linalg.pinv(self.filters(x.device))).clamp(min=0)
+        filters = self.filters(x.device)  # [F, M]
+        target = torch.einsum("fm,bml->bfl", filters, mel)
+        gram = filters @ filters.T  # [F, F]
+        spread = filters / filters.sum(dim=0, keepdim=True).clamp(min=1e-8)
+        spectrum = torch.einsum("bml,fm->bfl", mel, spread) + 1e-8  # start above zero: updates keep zeros
+        for _ in range(iters):
+            spectrum = spectrum * target / (torch.einsum("fg,bgl->bfl", gram, spectrum) + 1e-10)
+        return spectrum
 
     def decode(self, x: Tensor, iters: int = GRIFFIN_LIM_ITERS, generator: torch.Generator | None = None, *,
-               clamp: bool = True) -> Tensor:
-        """Griffin-Lim: ``iters`` rounds of keeping the magnitude and the phase of the last estimate.
-        ``clamp=False`` leaves samples beyond [-1, 1] for the caller to scale (see ``generate.limit``)."""
+               clamp: bool = True, momentum: float = GRIFFIN_LIM_MOMENTUM) -> Tensor:
+        """Fast Griffin-Lim (Perraudin et al. 2013, torchaudio's default momentum): ``iters`` rounds of
+        keeping the magnitude and taking the phase of the last estimate, extrapolated by ``momentum``
+        (0 is plain Griffin-Lim). ``clamp=False`` leaves samples beyond [-1, 1] for the caller to scale
+        (see ``generate.limit``)."""
         magnitude = self.magnitude(x)
         magnitude = torch.cat([magnitude, magnitude[..., -1:]], dim=-1)  # the dropped end frame
         window = torch.hann_window(self.n_fft, device=x.device)
         phase = torch.rand(magnitude.shape, generator=generator, device="cpu").to(x.device) * (2 * math.pi)
         spec = torch.polar(magnitude, phase)
+        previous = None
         for _ in range(iters):
             wave = torch.istft(spec, self.n_fft, self.hop, window=window, center=True, length=self.samples)
             estimate = self._stft(wave)
-            spec = magnitude * torch.exp(1j * estimate.angle())
+            pushed = estimate if previous is None else estimate - momentum / (1 + momentum) * previous
+            previous = estimate
+            spec = magnitude * torch.exp(1j * pushed.angle())
         wave = torch.istft(spec, self.n_fft, self.hop, window=window, center=True, length=self.samples)
         return wave.clamp(-1, 1) if clamp else wave
 
