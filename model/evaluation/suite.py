@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from model.clip import Request
 from model.evaluation.cli import MODES  # one list, defined where `textcall --help` reads it cheaply
-from model.evaluation.envelope import MIN_SECONDS, envelope_stats, speech_like, thresholds
+from model.evaluation.envelope import MIN_SECONDS, envelope_stats, speech_like, thresholds, wilson_interval
 
 logger = logging.getLogger(__name__)
 
@@ -235,12 +235,14 @@ def summarise(rows: list[dict], reference: list[dict], reference_speech: list[di
             summary["confidence_vs_reference"] = round(summary["confidence"] / ref_conf, 3)
     enveloped = [r["envelope"] for r in rows if "envelope" in r]
     if enveloped and bar:
-        share = round(float(np.mean([speech_like(e, bar) for e in enveloped])), 3)
+        passed = sum(speech_like(e, bar) for e in enveloped)
+        share = round(passed / len(enveloped), 3)
         # how often real speech passes the same bar (each number alone fails 10 % of the windows)
         real = round(float(np.mean([speech_like(e, bar) for e in reference_speech])), 3)
         summary["envelope"] = {
             "clips": len(enveloped),
             "speech_like": share,
+            "speech_like_95": list(wilson_interval(passed, len(enveloped))),
             **_medians(enveloped),
             "threshold": bar,
             "reference": {"windows": len(reference_speech), **_medians(reference_speech), "speech_like": real},
@@ -261,6 +263,11 @@ def summarise(rows: list[dict], reference: list[dict], reference_speech: list[di
     return summary
 
 
+def _interval(env: dict) -> str:
+    low, high = env.get("speech_like_95", ("", ""))
+    return f"{low}-{high}"
+
+
 def markdown(summary: dict) -> str:
     lines = ["# textcall eval", "", "| mode | clips | caption adherence | SyncNet offset within ±1 | confidence | motion lag within ±1 | s per output s |",
              "|---|---|---|---|---|---|---|"]
@@ -276,7 +283,7 @@ def markdown(summary: dict) -> str:
         lines += ["", "| audio from noise (no speech text) | clips / windows | level range dB (median) | share of modulation at 2-8 Hz (median) | speech-like |",
                   "|---|---|---|---|---|",
                   f"| generated | {env['clips']} | {env['range_db']} | {env['syllabic']} | {env['speech_like']} "
-                  f"({env.get('vs_reference', '')} of the corpus's) |",
+                  f"({env.get('vs_reference', '')} of the corpus's; 95 % interval {_interval(env)}) |",
                   f"| held-out corpus speech, 1 s training-cut segments | {env['reference']['windows']} | {env['reference']['range_db']} | {env['reference']['syllabic']} | {env['reference']['speech_like']} |",
                   f"| white noise | {WHITE_NOISE_CLIPS} | {env['white_noise']['range_db']} | {env['white_noise']['syllabic']} | |",
                   "", f"Speech-like: level range >= {env['threshold']['range_db']} dB and 2-8 Hz share >= "

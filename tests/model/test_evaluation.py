@@ -56,6 +56,9 @@ def test_eval_runs_end_to_end_on_the_stub(tiny_corpus, tmp_path) -> None:
     assert all("envelope" in r for r in report["clips"] if not r["text"])
     assert report["summary"]["envelope"]["clips"] == 2 and report["summary"]["envelope"]["reference"]["windows"] == 2
     assert "speech_like_envelope>=0.8*reference" in report["summary"]["bars"]
+    low, high = report["summary"]["envelope"]["speech_like_95"]
+    assert low <= report["summary"]["envelope"]["speech_like"] <= high
+    assert f"95 % interval {low}-{high}" in (tmp_path / "out" / "eval.md").read_text()
     assert "white noise" in (tmp_path / "out" / "eval.md").read_text()
 
 
@@ -111,3 +114,14 @@ def test_the_envelope_bar_is_set_by_the_reference_speech() -> None:
     assert summary["bars"]["speech_like_envelope>=0.8*reference"] is (share / real >= 0.8)
     assert 0.5 <= summary["envelope"]["speech_like"] <= 0.9  # the noise clip is never speech-like
     assert not any(k.startswith("speech_like") for k in summarise(rows, [])["bars"])  # no reference speech, no bar
+
+
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    from model.evaluation.envelope import wilson_interval
+
+    assert wilson_interval(16, 26) == (0.425, 0.776)  # 95 %, as any statistics table gives it
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and 0.27 < high < 0.28
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 0) == (0.0, 1.0)
+    narrow, wide = wilson_interval(160, 260), wilson_interval(16, 26)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
