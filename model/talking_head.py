@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from model import defaults
 from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
 
 logger = logging.getLogger(__name__)
@@ -47,12 +48,12 @@ class TalkingHeadSettings:
     """How the default generator samples. The defaults are the fast path measured in
     ``tests/benchmarks/bench_talking_head.py``; ``sampler='ddpm', steps=1000`` is the paper's path."""
 
-    sampler: str = "dpm++"
-    steps: int = 10
+    sampler: str = defaults.SAMPLER
+    steps: int = defaults.STEPS
     cfg_scale: float = 1.0  # > 1 adds classifier-free guidance to the caption
     classifier_scale: float = 0.0  # > 0 (and a classifier loaded): caption by classifier guidance, Eq. 8
     recon_scale: float = 1.0  # C of Eq. 11
-    audio_guidance: float = 3.0  # autoguidance weight for audio from noise (no speech text); 1 = off
+    audio_guidance: float = defaults.AUDIO_GUIDANCE  # autoguidance weight for audio from noise (no speech text); 1 = off
     prefix_frames: int = 4  # frames a chunk inherits from the chunk before
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
     unconditional_seconds: float = 1.0  # clip length when there is no speech text

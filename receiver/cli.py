@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from model import defaults
+
 DEFAULT_PORT = 8765
 
 
@@ -21,10 +23,10 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
-    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default="dpm++",
+    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default=defaults.SAMPLER,
                      help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
-    sub.add_argument("--steps", type=int, default=10, help="denoising steps (default %(default)s)")
-    sub.add_argument("--audio-guidance", type=float, default=3.0, metavar="W",
+    sub.add_argument("--steps", type=int, default=defaults.STEPS, help="denoising steps (default %(default)s)")
+    sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight for audio made without speech text, against the weaker\n"
                      "network in the weights' autoguide/ folder; 1 = off (default %(default)s)")
     sub.add_argument("--voice", default="espeak",

@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 
+from model import defaults
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,7 +45,7 @@ def register_sample(subparsers) -> None:
     sub.add_argument("--classifier-scale", type=float, default=1.0)
     sub.add_argument("--recon-scale", type=float, default=1.0, help="C of Eq. 11 (reconstruction guidance)")
     sub.add_argument("--autoguide", metavar="DIR", help="weaker checkpoint for autoguidance of audio from noise")
-    sub.add_argument("--audio-guidance", type=float, default=3.0, metavar="W",
+    sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight with --autoguide (1 = off; default %(default)s)")
     sub.add_argument("--paper-eq10", action="store_true", help="re-noise the audio with Eq. 10 as printed")
     sub.add_argument("--seed", type=int, default=0)

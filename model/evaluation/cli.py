@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from model import defaults
+
 DEFAULT_CORPUS = Path("~/.cache/textcall/corpus/grid-synth")
 MODES = ("caption+text", "text", "caption", "unconditional", "style+text")  # as model.evaluation.suite (kept light)
 
@@ -34,9 +36,9 @@ def register_eval_model(subparsers) -> None:
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
     sub.add_argument("--style-image", type=Path, default=None, help="image for the style modes (default: a corpus face)")
-    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default="dpm++")
-    sub.add_argument("--steps", type=int, default=10)
-    sub.add_argument("--audio-guidance", type=float, default=3.0, metavar="W",
+    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default=defaults.SAMPLER)
+    sub.add_argument("--steps", type=int, default=defaults.STEPS)
+    sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight for no-text audio (the model folder's autoguide/); 1 = off "
                      "(default %(default)s)")
     sub.add_argument("--device", default="cpu")

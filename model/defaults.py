@@ -1,0 +1,12 @@
+"""The default generator's sampling settings, in one place.
+
+``TalkingHeadSettings`` and the ``receive``/``demo``, ``eval`` and ``sample`` parsers read them.
+Importing this module loads nothing: the ``textcall`` CLI registers those parsers for ``--help``
+without torch.
+"""
+
+SAMPLER = "dpm++"
+STEPS = 10  # DPM-Solver++(2M) evaluations; the paper's path is ddpm with 1000
+# Autoguidance weight for audio made without speech text (1 = off). Picked on probes with seeds the
+# eval does not use: README, "How speech-like".
+AUDIO_GUIDANCE = 3.0
