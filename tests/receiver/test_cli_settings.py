@@ -22,3 +22,15 @@ def test_bad_generation_flags_are_refused_with_a_reason() -> None:
         _generator_settings(build_parser().parse_args(["receive", "--audio-guidance", "-2"]))
     with pytest.raises(ValueError, match="steps"):
         _generator_settings(build_parser().parse_args(["receive", "--steps", "0"]))
+
+
+@pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])
+def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
+    """One source for the defaults (model/defaults.py): the CLIs sample as the generator does."""
+    from model.talking_head import TalkingHeadSettings
+
+    args = build_parser().parse_args(argv)
+    settings = TalkingHeadSettings()
+    assert args.audio_guidance == settings.audio_guidance and args.sampler == settings.sampler
+    if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
+        assert args.steps == settings.steps
