@@ -105,11 +105,11 @@ class MelCodec:
         mel = torch.where(log <= LOG_LOW + 1e-3, torch.zeros_like(mel), mel)  # the floor means silence
         filters = self.filters(x.device)  # [F, M]
         target = torch.einsum("fm,bml->bfl", filters, mel)
-        gram = filters @ filters.T  # [F, F]
         spread = filters / filters.sum(dim=0, keepdim=True).clamp(min=1e-8)
         spectrum = torch.einsum("bml,fm->bfl", mel, spread) + 1e-8  # start above zero: updates keep zeros
         for _ in range(iters):
-            spectrum = spectrum * target / (torch.einsum("fg,bgl->bfl", gram, spectrum) + 1e-10)
+            projected = torch.einsum("fm,bfl->bml", filters, spectrum)  # W^T S, through the 32 bins
+            spectrum = spectrum * target / (torch.einsum("fm,bml->bfl", filters, projected) + 1e-10)
         return spectrum
 
     def decode(self, x: Tensor, iters: int = GRIFFIN_LIM_ITERS, generator: torch.Generator | None = None, *,

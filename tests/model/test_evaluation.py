@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.evaluation.suite import EvalConfig, held_out_sentences, plan_requests, run_eval, summarise
+from model.evaluation.suite import EvalConfig, held_out_sentences, markdown, plan_requests, run_eval, summarise
 from model.stub import StubGenerator
 from model.talking_head import WEIGHTS_DIR
 
@@ -114,6 +114,9 @@ def test_the_envelope_bar_is_set_by_the_reference_speech() -> None:
     assert summary["bars"]["speech_like_envelope>=0.8*reference"] is (share / real >= 0.8)
     assert 0.5 <= summary["envelope"]["speech_like"] <= 0.9  # the noise clip is never speech-like
     assert not any(k.startswith("speech_like") for k in summarise(rows, [])["bars"])  # no reference speech, no bar
+    # no speech-text or captioned clips: no sync or caption bar is judged (not "NOT met")
+    assert set(summary["bars"]) == {"speech_like_envelope>=0.8*reference"}
+    assert summarise(rows, [])["bars"] == {} and "Bars: none measured" in markdown(summarise(rows, []))
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
