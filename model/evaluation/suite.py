@@ -265,11 +265,6 @@ def summarise(rows: list[dict], reference: list[dict], reference_speech: list[di
     return summary
 
 
-def _interval(env: dict) -> str:
-    low, high = env.get("speech_like_95", ("", ""))
-    return f"{low}-{high}"
-
-
 def markdown(summary: dict) -> str:
     lines = ["# textcall eval", "", "| mode | clips | caption adherence | SyncNet offset within ±1 | confidence | motion lag within ±1 | s per output s |",
              "|---|---|---|---|---|---|---|"]
@@ -285,7 +280,7 @@ def markdown(summary: dict) -> str:
         lines += ["", "| audio from noise (no speech text) | clips / windows | level range dB (median) | share of modulation at 2-8 Hz (median) | speech-like |",
                   "|---|---|---|---|---|",
                   f"| generated | {env['clips']} | {env['range_db']} | {env['syllabic']} | {env['speech_like']} "
-                  f"({env.get('vs_reference', '')} of the corpus's; 95 % interval {_interval(env)}) |",
+                  f"({env.get('vs_reference', '')} of the corpus's; 95 % interval {env['speech_like_95'][0]}-{env['speech_like_95'][1]}) |",
                   f"| held-out corpus speech, 1 s training-cut segments | {env['reference']['windows']} | {env['reference']['range_db']} | {env['reference']['syllabic']} | {env['reference']['speech_like']} |",
                   f"| white noise | {WHITE_NOISE_CLIPS} | {env['white_noise']['range_db']} | {env['white_noise']['syllabic']} | |",
                   "", f"Speech-like: level range >= {env['threshold']['range_db']} dB and 2-8 Hz share >= "
