@@ -5,6 +5,9 @@ Importing this module loads nothing: the ``textcall`` CLI registers those parser
 without torch.
 """
 
+# The samplers by name; model.diffusion.sampling.SAMPLERS maps the same names to code (a test
+# keeps the two equal). Here so that parsers list them without importing torch.
+SAMPLERS = ("dpm++", "ddim", "ddpm")
 SAMPLER = "dpm++"
 STEPS = 10  # DPM-Solver++(2M) evaluations; the paper's path is ddpm with 1000
 # Autoguidance weight for audio made without speech text (1 = off). Picked on probes with seeds the

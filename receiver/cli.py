@@ -23,7 +23,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
-    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default=defaults.SAMPLER,
+    sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER,
                      help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
     sub.add_argument("--steps", type=int, default=defaults.STEPS, help="denoising steps (default %(default)s)")
     sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",

@@ -38,7 +38,7 @@ def register_sample(subparsers) -> None:
     )
     sub.add_argument("--caption", default="", help="e.g. 'A woman is talking' (default: none)")
     sub.add_argument("--audio", metavar="WAV", help="speech waveform to condition on (any rate, mono or stereo)")
-    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default="dpm++")
+    sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER)
     sub.add_argument("--steps", type=int, default=None, help="denoising steps (default: 20 dpm++, 50 ddim, 1000 ddpm)")
     sub.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     sub.add_argument("--classifier", metavar="DIR", help="noisy classifier checkpoint: caption by classifier guidance")

@@ -36,7 +36,7 @@ def register_eval_model(subparsers) -> None:
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
     sub.add_argument("--style-image", type=Path, default=None, help="image for the style modes (default: a corpus face)")
-    sub.add_argument("--sampler", choices=("dpm++", "ddim", "ddpm"), default=defaults.SAMPLER)
+    sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER)
     sub.add_argument("--steps", type=int, default=defaults.STEPS)
     sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight for no-text audio (the model folder's autoguide/); 1 = off "

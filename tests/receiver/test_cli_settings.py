@@ -34,3 +34,11 @@ def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
     assert args.audio_guidance == settings.audio_guidance and args.sampler == settings.sampler
     if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
         assert args.steps == settings.steps
+
+
+def test_the_light_sampler_names_are_the_samplers() -> None:
+    """The parsers offer ``defaults.SAMPLERS`` (no torch); every name must be a sampler and back."""
+    from model import defaults
+    from model.diffusion.sampling import SAMPLERS
+
+    assert set(defaults.SAMPLERS) == set(SAMPLERS) and defaults.SAMPLER in SAMPLERS
