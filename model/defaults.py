@@ -13,3 +13,5 @@ STEPS = 10  # DPM-Solver++(2M) evaluations; the paper's path is ddpm with 1000
 # Autoguidance weight for audio made without speech text (1 = off). Picked on probes with seeds the
 # eval does not use: README, "How speech-like".
 AUDIO_GUIDANCE = 3.0
+# Non-local-means clean-up of the sampled frames before lip sync (model/postfilter.py; not in the paper).
+POSTFILTER = True

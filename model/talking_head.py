@@ -55,6 +55,7 @@ class TalkingHeadSettings:
     recon_scale: float = 1.0  # C of Eq. 11
     audio_guidance: float = defaults.AUDIO_GUIDANCE  # autoguidance weight for audio from noise (no speech text); 1 = off
     prefix_frames: int = 4  # frames a chunk inherits from the chunk before
+    postfilter: bool = defaults.POSTFILTER  # clean the sampled frames before lip sync (model/postfilter.py; not in the paper)
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
     unconditional_seconds: float = 1.0  # clip length when there is no speech text
     max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
@@ -193,6 +194,7 @@ class TalkingHead:
             t0 = time.perf_counter()
             video, audio = self._sample_chunks(caption, request.seed, speech)
             timings["sampling"] = time.perf_counter() - t0
+            video = self._postfilter(video, timings)
             video = self._refine(video, audio, timings)
         info: dict[str, Any] = {
             "generator": self.name,
@@ -200,6 +202,7 @@ class TalkingHead:
             "caption_index": caption,
             "sampler": f"{self.settings.sampler}-{self.settings.steps}",
             "audio_autoguidance": self._autoguidance(speech),
+            "postfilter": self.settings.postfilter and request.style_image is None,
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         return Clip(np.ascontiguousarray(video), audio.astype(np.float32), VIDEO_FPS, AUDIO_RATE, info=info)
@@ -292,7 +295,17 @@ class TalkingHead:
             return 1.0
         return self.settings.audio_guidance
 
-    # -- lip sync and style images -----------------------------------------------------------------
+    # -- clean-up, lip sync and style images -------------------------------------------------------
+    def _postfilter(self, video: np.ndarray, timings: dict) -> np.ndarray:
+        if not self.settings.postfilter:
+            return video
+        from model.postfilter import postfilter
+
+        t0 = time.perf_counter()
+        out = postfilter(video)
+        timings["postfilter"] = time.perf_counter() - t0
+        return out
+
     def _refine(self, video: np.ndarray, audio: np.ndarray, timings: dict) -> np.ndarray:
         if self.lipsync is None or not self.settings.lipsync:
             return video

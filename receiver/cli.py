@@ -29,6 +29,9 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight for audio made without speech text, against the weaker\n"
                      "network in the weights' autoguide/ folder; 1 = off (default %(default)s)")
+    sub.add_argument("--postfilter", choices=("on", "off"), default="on" if defaults.POSTFILTER else "off",
+                     help="clean the sampled frames with spatio-temporal non-local means before lip sync\n"
+                     "(not in the paper; off = the model's raw frames) (default %(default)s)")
     sub.add_argument("--voice", default="espeak",
                      help="'espeak' (offline default) or a folder with YourTTS files (default %(default)s)")
 
@@ -177,7 +180,8 @@ def _generator_settings(args: argparse.Namespace) -> dict:
         raise ValueError("--steps must be positive")
     if args.audio_guidance < 0:
         raise ValueError("--audio-guidance must be >= 0 (1 = off)")
-    return {"sampler": args.sampler, "steps": args.steps, "voice": args.voice, "audio_guidance": args.audio_guidance}
+    return {"sampler": args.sampler, "steps": args.steps, "voice": args.voice, "audio_guidance": args.audio_guidance,
+            "postfilter": args.postfilter == "on"}
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -41,6 +41,9 @@ def register_eval_model(subparsers) -> None:
     sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight for no-text audio (the model folder's autoguide/); 1 = off "
                      "(default %(default)s)")
+    sub.add_argument("--postfilter", choices=("on", "off"), default="on" if defaults.POSTFILTER else "off",
+                     help="clean the sampled frames with spatio-temporal non-local means before lip sync\n"
+                     "(not in the paper; off = the model's raw frames) (default %(default)s)")
     sub.add_argument("--device", default="cpu")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--seed", type=int, default=0)
@@ -66,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         style = args.style_image or (_corpus_face(corpus, args.out) if any(m.startswith("style") for m in config.modes) else None)
         settings = {} if args.model == "stub" else {"sampler": args.sampler, "steps": args.steps,
-                                                 "audio_guidance": args.audio_guidance}
+                                                 "audio_guidance": args.audio_guidance,
+                                                 "postfilter": args.postfilter == "on"}
         generator = load_generator(args.model, args.device, **settings)
         report = run_eval(generator, args.out, corpus=corpus, judge=judge, syncnet=syncnet, style_image=style, config=config)
     except (ValueError, FileNotFoundError) as exc:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -166,8 +166,9 @@ def run_eval(
     if any("envelope" in r for r in rows):
         speech = [envelope_stats(audio) for _, audio in reference_clips(corpus, config.envelope_reference, seconds=1.0)]
     summary = summarise(rows, reference, speech)
+    settings = getattr(generator, "settings", None)  # how the generator sampled (TalkingHeadSettings)
     report = {"config": asdict(config), "summary": summary, "clips": rows, "reference": reference,
-              "sources": getattr(generator, "sources", {})}
+              "sources": getattr(generator, "sources", {}), "settings": asdict(settings) if is_dataclass(settings) else {}}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     (out / "eval.md").write_text(markdown(summary))
     contact_sheet(sheet, out / "contact_sheet.png", columns=8)

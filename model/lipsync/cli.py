@@ -75,6 +75,10 @@ def _train_args(sub: argparse.ArgumentParser, *, steps: int, batch: int, save_ev
     sub.add_argument("--log-every", type=int, default=10, help="loss.csv interval (default %(default)s)")
     sub.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N training segments")
     sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--init", default=None, metavar="DIR",
+                     help="start a new run from these weights (a model folder, e.g. model/weights/lipsync);\n"
+                          "its architecture unless --preset; ignored when --out already holds a run.\n"
+                          "Give another --seed than the first run's to draw other batches")
     sub.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -130,12 +134,12 @@ def _train(args: argparse.Namespace, what: str) -> int:
     kind = "wav2lip" if what == "lipsync" else "syncnet"
     out = Path(args.out).expanduser()
     try:
-        config = load_or_default_config(out, kind, args.preset)
+        config = load_or_default_config(out, kind, args.preset, args.init)
         lr = args.lr if args.lr is not None else (1e-4 if config.official else (1e-3 if kind == "syncnet" else 5e-4))
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=lr, ema_decay=args.ema_decay,
             weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-            save_every=args.save_every, log_every=args.log_every, seed=args.seed,
+            save_every=args.save_every, log_every=args.log_every, seed=args.seed, init=args.init or "",
             **({"sync_weight": args.sync_weight} if what == "lipsync"
                else {"min_shift": args.min_shift, "other_segment": args.other_segment}),
         )

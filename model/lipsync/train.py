@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 10
     seed: int = 0
+    init: str = ""  # start a new run from these weights (a model folder); ignored when resuming
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.save_every, self.log_every, self.min_shift) < 1:
@@ -167,12 +168,24 @@ def run_training(
     optimizer = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     ema = EMA(net, train.ema_decay) if train.ema_decay > 0 else None
     start = 0
+    meta: dict = {}
     if (out / STATE_META).is_file():
         meta = load_train_state(out, module=net, optimizer=optimizer, ema=ema)
         for group in optimizer.param_groups:  # this command's --lr/--weight-decay, not the saved ones
             group["lr"], group["weight_decay"] = train.lr, train.weight_decay
         start = int(meta["step"])
         logger.info("resuming %s at step %d", out, start)
+    elif train.init:
+        initial, init_config = load_model(train.init, dev, kind=config.kind)
+        if init_config != config:
+            raise ValueError(f"{train.init} holds a {init_config.name} network, this run trains {config.name}: "
+                             "drop --preset (the run takes the weights' architecture) or pick other weights")
+        net.load_state_dict(initial.state_dict())
+        if ema is not None:
+            ema.shadow = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        logger.info("starting from the weights in %s", train.init)
+    if start > 0 and meta.get("init"):  # the model card keeps saying where a fine-tuned run started
+        train = replace(train, init=meta["init"])
     if start >= train.steps:
         logger.info("%s is already at step %d >= %d", out, start, train.steps)
         return {"step": start}
@@ -198,7 +211,7 @@ def run_training(
                 _write_samples(out / "samples.png", probe, val, dev)
         save_model(out, weights, config)
         save_train_state(out, module=net, optimizer=optimizer, ema=ema,
-                         meta={"step": step, "seed": train.seed, "train": asdict(train),
+                         meta={"step": step, "seed": train.seed, "train": asdict(train), "init": train.init,
                                "expert": str(expert_dir) if expert_dir else None})
         _write_curve(out)
         _write_card(out, config, train, step, len(data), len(val) if val is not None else 0, last, last_val, expert_dir,
@@ -307,6 +320,7 @@ def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: i
         f"{'official' if config.residuals is None else config.residuals}; {params:,} parameters)",
         f"- data: {n_train} one-second training segments (16 fps, 16 kHz), {n_val} validation segments; "
         "96x96 face crops from one Haar box per segment; mel windows as Wav2Lip's audio.py, centred on each frame",
+        *([f"- started from the weights in `{train.init}`"] if train.init else []),
         f"- training: {step} of {train.steps} steps, batch {train.batch_size}, AdamW lr {train.lr:g}, seed {train.seed}"
         + (f", sync weight {train.sync_weight}, expert `{expert_dir}`" if config.kind == "wav2lip" else
            f", off-sync windows >= {train.min_shift} frames away ({train.other_segment:.0%} from other segments)"),
@@ -319,8 +333,9 @@ def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: i
     (folder / "README.md").write_text("\n".join(lines))
 
 
-def load_or_default_config(out: Path, kind: str, preset_name: str | None) -> LipSyncConfig:
-    """The run's own config when resuming (it must agree with the preset asked for), else the preset."""
+def load_or_default_config(out: Path, kind: str, preset_name: str | None, init: str | Path | None = None) -> LipSyncConfig:
+    """The run's own config when resuming (it must agree with the preset asked for), else the preset,
+    else the architecture of the ``init`` weights a new run starts from, else ``small``."""
     from model.lipsync.networks import load_config, preset  # noqa: PLC0415
 
     want = preset(kind, preset_name) if preset_name else None
@@ -331,6 +346,8 @@ def load_or_default_config(out: Path, kind: str, preset_name: str | None) -> Lip
         if want is not None and want != have:
             raise ValueError(f"{out} holds a run with another architecture ({have.name}); pick a new --out or drop --preset")
         return have
+    if want is None and init and (Path(init).expanduser() / CONFIG).is_file():
+        return load_config(Path(init).expanduser() / CONFIG)
     return want or preset(kind, "small")
 
 

@@ -1,5 +1,5 @@
 """Benchmark of the default generator end to end: seconds from an utterance to its finished clip,
-per stage (voice, sampling, lip sync, MP4 encoding), for about 3 seconds of speech.
+per stage (voice, sampling, frame clean-up, lip sync, MP4 encoding), for about 3 seconds of speech.
 
     python tests/benchmarks/bench_talking_head.py [--weights model/weights] [--threads 2]
         [--settings dpm++:10,dpm++:20,ddim:50] [--repeats 2]
@@ -55,18 +55,18 @@ def main() -> None:
             chunks = len(plan_chunks(clip.video.shape[0], head.config.unet.frames, settings.prefix_frames))
             runs.append({**clip.info["timings"], "encode": end - t_encode, "total": end - start, "seconds": clip.seconds,
                          "chunks": chunks})
-        med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in ("voice", "sampling", "lipsync", "encode", "total", "seconds", "chunks")}
+        med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in ("voice", "sampling", "postfilter", "lipsync", "encode", "total", "seconds", "chunks")}
         rows.append((f"{sampler}-{steps}", int(steps), med))
 
     base_total = rows[0][2]["total"]
     print(f"\nutterance: {args.text!r}; {args.threads} torch threads; weights {args.weights}")
-    print(f"{'sampler':<10} {'speech s':>8} {'chunks':>6} {'voice':>7} {'sampling':>9} {'lipsync':>8} {'encode':>7} {'total':>7} {'s/out s':>8} {'ratio':>6}")
+    print(f"{'sampler':<10} {'speech s':>8} {'chunks':>6} {'voice':>7} {'sampling':>9} {'clean-up':>8} {'lipsync':>8} {'encode':>7} {'total':>7} {'s/out s':>8} {'ratio':>6}")
     for name, _, m in rows:
-        print(f"{name:<10} {m['seconds']:>8.2f} {m['chunks']:>6.0f} {m['voice']:>7.2f} {m['sampling']:>9.2f} {m['lipsync']:>8.2f} "
+        print(f"{name:<10} {m['seconds']:>8.2f} {m['chunks']:>6.0f} {m['voice']:>7.2f} {m['sampling']:>9.2f} {m['postfilter']:>8.2f} {m['lipsync']:>8.2f} "
               f"{m['encode']:>7.2f} {m['total']:>7.2f} {m['total'] / m['seconds']:>8.2f} {m['total'] / base_total:>6.2f}")
     name, steps, m = rows[0]
     ddpm = m["sampling"] * 1000 / steps
-    print(f"{'ddpm-1000':<10} {m['seconds']:>8.2f} {m['chunks']:>6.0f} {'':>7} {ddpm:>9.0f} {'':>8} {'':>7} {ddpm:>7.0f} "
+    print(f"{'ddpm-1000':<10} {m['seconds']:>8.2f} {m['chunks']:>6.0f} {'':>7} {ddpm:>9.0f} {'':>8} {'':>8} {'':>7} {ddpm:>7.0f} "
           f"{ddpm / m['seconds']:>8.0f} {ddpm / base_total:>6.0f}  (extrapolated from {name})")
     three = rows[0][2]["total"] / rows[0][2]["seconds"] * 3.0
     print(f"\n3 s of talking head with {rows[0][0]}: about {three:.1f} s (bar: <= 60 s)")

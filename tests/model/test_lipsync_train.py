@@ -114,3 +114,31 @@ def test_a_resumed_run_uses_the_new_learning_rate(tmp_path: Path) -> None:
     after = load_file(str(tmp_path / "train_state.safetensors"))
     assert json.loads((tmp_path / "train_state.json").read_text())["step"] == 4
     assert all(torch.allclose(before[k], after[k], atol=1e-8) for k in before)  # 1e-2 would have moved them
+
+
+def test_a_new_run_can_start_from_trained_weights(tmp_path: Path) -> None:
+    """--init: a new run starts from another folder's weights (not from random ones), says so in its
+    card, keeps saying so when resumed, and refuses weights of another architecture."""
+    from model.lipsync.train import load_or_default_config
+
+    data = toy_data()
+    first = tmp_path / "first"
+    train = TrainConfig(steps=3, batch_size=4, lr=1e-2, save_every=3, log_every=1)
+    run_training(preset("syncnet", "tiny"), train, data, first, progress=False)
+    trained, _ = load_model(first, kind="syncnet")
+    # lr 1e-12: the continued run's weights stay where the first run left them
+    cont = tmp_path / "cont"
+    config = load_or_default_config(cont, "syncnet", None, first)
+    assert config == preset("syncnet", "tiny")  # the weights' architecture, not the small default
+    still = TrainConfig(**{**train.__dict__, "lr": 1e-12, "seed": 1, "init": str(first)})
+    run_training(config, still, data, cont, progress=False)
+    continued, _ = load_model(cont, kind="syncnet")
+    for (name, a), b in zip(trained.state_dict().items(), continued.state_dict().values()):
+        if "running_" not in name and "num_batches" not in name:  # BatchNorm statistics move anyway
+            assert torch.allclose(a, b, atol=1e-6), name
+    assert f"started from the weights in `{first}`" in (cont / "README.md").read_text()
+    run_training(config, TrainConfig(**{**still.__dict__, "steps": 4, "init": ""}), data, cont, progress=False)
+    assert f"`{first}`" in (cont / "README.md").read_text()
+    with pytest.raises(ValueError, match="network"):
+        run_training(preset("syncnet", "small"), TrainConfig(**{**still.__dict__, "init": str(first)}), data,
+                     tmp_path / "other", progress=False)

@@ -94,7 +94,8 @@ def toy_model():
 def make(toy_model, **settings) -> tuple[TalkingHead, SecondsVoice, MouthLipSync]:
     model, config = toy_model
     voice, lipsync = SecondsVoice(), MouthLipSync()
-    defaults = {"sampler": "ddim", "steps": 4, "prefix_frames": 1, "unconditional_seconds": 0.5}
+    # postfilter off: these tests look at the sampled frames themselves (test_postfilter_* turn it on)
+    defaults = {"sampler": "ddim", "steps": 4, "prefix_frames": 1, "unconditional_seconds": 0.5, "postfilter": False}
     head = TalkingHead(model, config, voice=voice, lipsync=lipsync, settings=TalkingHeadSettings(**{**defaults, **settings}))
     return head, voice, lipsync
 
@@ -239,6 +240,24 @@ def test_audio_autoguidance_applies_only_to_audio_from_noise(toy_model) -> None:
                       settings=TalkingHeadSettings(**{**head.settings.__dict__, "audio_guidance": 1.0}))
     assert np.array_equal(off.generate(Request(caption="A man is talking", seed=3)).audio, plain.audio)
     assert guide.calls == calls
+
+
+def test_postfilter_cleans_sampled_frames_only(toy_model, tmp_path) -> None:
+    """On by default; it runs between sampling and lip sync, is timed and recorded, and a style
+    image (clean already) is not filtered."""
+    assert TalkingHeadSettings().postfilter
+    head, _, _ = make(toy_model, postfilter=True)
+    raw, _, _ = make(toy_model)
+    clip, plain = head.generate(Request(text="0.5", seed=5)), raw.generate(Request(text="0.5", seed=5))
+    assert clip.info["postfilter"] and "postfilter" in clip.info["timings"]
+    assert not plain.info["postfilter"] and "postfilter" not in plain.info["timings"]
+    assert clip.video.shape == plain.video.shape and not np.array_equal(clip.video, plain.video)
+    face = tmp_path / "face.png"
+    import cv2
+
+    cv2.imwrite(str(face), np.random.default_rng(0).integers(0, 255, (48, 40, 3), dtype=np.uint8))
+    still = head.generate(Request(text="0.5", style_image=face))
+    assert not still.info["postfilter"] and "postfilter" not in still.info["timings"]
 
 
 def test_autoguide_must_denoise_the_same_x_t() -> None:

@@ -10,10 +10,11 @@ from sender.cli import build_parser
 
 @pytest.mark.parametrize("command", ["receive", "demo"])
 def test_generation_flags_become_settings(command) -> None:
-    args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1"])
-    assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0}
+    args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--postfilter", "off"])
+    assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0,
+                                         "postfilter": False}
     default = build_parser().parse_args([command])
-    assert _generator_settings(default)["audio_guidance"] == 3.0
+    assert _generator_settings(default)["audio_guidance"] == 3.0 and _generator_settings(default)["postfilter"]
     assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) == {}
 
 
@@ -32,6 +33,8 @@ def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
     args = build_parser().parse_args(argv)
     settings = TalkingHeadSettings()
     assert args.audio_guidance == settings.audio_guidance and args.sampler == settings.sampler
+    if argv[0] != "sample":  # sample is the raw model's tool: no clean-up, no lip sync
+        assert (args.postfilter == "on") == settings.postfilter
     if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
         assert args.steps == settings.steps
 
