@@ -46,8 +46,8 @@ def postfilter(video: np.ndarray, *, luma: float = LUMA_H, chroma: float = CHROM
     order = [_mirror(i, n) for i in range(-half, n + half)]
     frames = [cv2.cvtColor(video[i], cv2.COLOR_RGB2BGR) for i in order]
     out = np.empty_like(video)
-    for i in range(n):
-        filtered = cv2.fastNlMeansDenoisingColoredMulti(frames, i + half, window, None, luma, chroma, PATCH, SEARCH)
+    for i in range(n):  # padded frames i .. i + window - 1 are frame i's window, centred on it
+        filtered = cv2.fastNlMeansDenoisingColoredMulti(frames[i : i + window], half, window, None, luma, chroma, PATCH, SEARCH)
         out[i] = cv2.cvtColor(filtered, cv2.COLOR_BGR2RGB)
     return out
 

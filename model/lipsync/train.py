@@ -165,25 +165,24 @@ def run_training(
                                            other_segment=train.other_segment)
         columns = ["accuracy"]
 
-    optimizer = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    ema = EMA(net, train.ema_decay) if train.ema_decay > 0 else None
-    start = 0
-    meta: dict = {}
-    if (out / STATE_META).is_file():
-        meta = load_train_state(out, module=net, optimizer=optimizer, ema=ema)
-        for group in optimizer.param_groups:  # this command's --lr/--weight-decay, not the saved ones
-            group["lr"], group["weight_decay"] = train.lr, train.weight_decay
-        start = int(meta["step"])
-        logger.info("resuming %s at step %d", out, start)
-    elif train.init:
+    resuming = (out / STATE_META).is_file()
+    if train.init and not resuming:  # before the EMA is made, so that it starts from these weights too
         initial, init_config = load_model(train.init, dev, kind=config.kind)
         if init_config != config:
             raise ValueError(f"{train.init} holds a {init_config.name} network, this run trains {config.name}: "
                              "drop --preset (the run takes the weights' architecture) or pick other weights")
         net.load_state_dict(initial.state_dict())
-        if ema is not None:
-            ema.shadow = {k: v.detach().clone() for k, v in net.state_dict().items()}
         logger.info("starting from the weights in %s", train.init)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    ema = EMA(net, train.ema_decay) if train.ema_decay > 0 else None
+    start = 0
+    meta: dict = {}
+    if resuming:
+        meta = load_train_state(out, module=net, optimizer=optimizer, ema=ema)
+        for group in optimizer.param_groups:  # this command's --lr/--weight-decay, not the saved ones
+            group["lr"], group["weight_decay"] = train.lr, train.weight_decay
+        start = int(meta["step"])
+        logger.info("resuming %s at step %d", out, start)
     if start > 0 and meta.get("init"):  # the model card keeps saying where a fine-tuned run started
         train = replace(train, init=meta["init"])
     if start >= train.steps:

@@ -126,11 +126,12 @@ def test_a_new_run_can_start_from_trained_weights(tmp_path: Path) -> None:
     train = TrainConfig(steps=3, batch_size=4, lr=1e-2, save_every=3, log_every=1)
     run_training(preset("syncnet", "tiny"), train, data, first, progress=False)
     trained, _ = load_model(first, kind="syncnet")
-    # lr 1e-12: the continued run's weights stay where the first run left them
+    # lr 1e-12: the continued run's weights stay where the first run left them, and so does their
+    # EMA (the saved weights), which must start from them rather than from random ones
     cont = tmp_path / "cont"
     config = load_or_default_config(cont, "syncnet", None, first)
     assert config == preset("syncnet", "tiny")  # the weights' architecture, not the small default
-    still = TrainConfig(**{**train.__dict__, "lr": 1e-12, "seed": 1, "init": str(first)})
+    still = TrainConfig(**{**train.__dict__, "lr": 1e-12, "seed": 1, "init": str(first), "ema_decay": 0.9})
     run_training(config, still, data, cont, progress=False)
     continued, _ = load_model(cont, kind="syncnet")
     for (name, a), b in zip(trained.state_dict().items(), continued.state_dict().values()):
