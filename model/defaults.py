@@ -13,5 +13,38 @@ STEPS = 10  # DPM-Solver++(2M) evaluations; the paper's path is ddpm with 1000
 # Autoguidance weight for audio made without speech text (1 = off). Picked on probes with seeds the
 # eval does not use: README, "How speech-like".
 AUDIO_GUIDANCE = 3.0
+# Largest spread (std in normalised log-mel units) of audio sampled from noise: corpus speech's
+# (model.diffusion.audio_codec.SPEECH_SPREAD; a test keeps the two equal). 0 = off.
+AUDIO_CONTRAST = 0.315
 # Non-local-means clean-up of the sampled frames before lip sync (model/postfilter.py; not in the paper).
 POSTFILTER = True
+
+
+def add_generation_flags(parser) -> None:
+    """The sampling flags ``receive``, ``demo`` and ``eval model`` share (one help text each);
+    ``generation_settings`` turns them into ``TalkingHeadSettings`` fields."""
+    parser.add_argument("--sampler", choices=SAMPLERS, default=SAMPLER,
+                        help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
+    parser.add_argument("--steps", type=int, default=STEPS, help="denoising steps (default %(default)s)")
+    parser.add_argument("--audio-guidance", type=float, default=AUDIO_GUIDANCE, metavar="W",
+                        help="autoguidance weight for audio made without speech text, against the weaker\n"
+                        "network in the weights' autoguide/ folder; 1 = off (default %(default)s)")
+    parser.add_argument("--audio-contrast", type=float, default=AUDIO_CONTRAST, metavar="S",
+                        help="largest spread of a spectrogram made without speech text (std of its\n"
+                        "normalised log-mel; corpus speech's is %(default)s); 0 = the model's raw contrast\n"
+                        "(not in the paper) (default %(default)s)")
+    parser.add_argument("--postfilter", choices=("on", "off"), default="on" if POSTFILTER else "off",
+                        help="clean the sampled frames with spatio-temporal non-local means before lip sync\n"
+                        "(not in the paper; off = the model's raw frames) (default %(default)s)")
+
+
+def generation_settings(args) -> dict:
+    """``add_generation_flags``' values as ``TalkingHeadSettings`` fields; ValueError names a bad flag."""
+    if args.steps < 1:
+        raise ValueError("--steps must be positive")
+    if args.audio_guidance < 0:
+        raise ValueError("--audio-guidance must be >= 0 (1 = off)")
+    if args.audio_contrast < 0:
+        raise ValueError("--audio-contrast must be >= 0 (0 = off)")
+    return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
+            "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on"}

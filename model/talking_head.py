@@ -54,6 +54,7 @@ class TalkingHeadSettings:
     classifier_scale: float = 0.0  # > 0 (and a classifier loaded): caption by classifier guidance, Eq. 8
     recon_scale: float = 1.0  # C of Eq. 11
     audio_guidance: float = defaults.AUDIO_GUIDANCE  # autoguidance weight for audio from noise (no speech text); 1 = off
+    audio_contrast: float = defaults.AUDIO_CONTRAST  # cap on the spread of a spectrogram from noise (MelCodec.limit_contrast); 0 = off
     prefix_frames: int = 4  # frames a chunk inherits from the chunk before
     postfilter: bool = defaults.POSTFILTER  # clean the sampled frames before lip sync (model/postfilter.py; not in the paper)
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
@@ -68,6 +69,8 @@ class TalkingHeadSettings:
             raise ValueError("steps must be positive and prefix_frames non-negative")
         if self.audio_guidance < 0:
             raise ValueError("audio_guidance must be >= 0 (1 = off)")
+        if self.audio_contrast < 0:
+            raise ValueError("audio_contrast must be >= 0 (0 = off)")
         if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
             raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
 
@@ -255,6 +258,7 @@ class TalkingHead:
             recon_scale=s.recon_scale,
             audio_guide=self.audio_guide,
             audio_guide_scale=s.audio_guidance,
+            audio_contrast=s.audio_contrast,
             video_prefix=prefix,
             seed=seed,
         )

@@ -23,15 +23,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
-    sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER,
-                     help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
-    sub.add_argument("--steps", type=int, default=defaults.STEPS, help="denoising steps (default %(default)s)")
-    sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
-                     help="autoguidance weight for audio made without speech text, against the weaker\n"
-                     "network in the weights' autoguide/ folder; 1 = off (default %(default)s)")
-    sub.add_argument("--postfilter", choices=("on", "off"), default="on" if defaults.POSTFILTER else "off",
-                     help="clean the sampled frames with spatio-temporal non-local means before lip sync\n"
-                     "(not in the paper; off = the model's raw frames) (default %(default)s)")
+    defaults.add_generation_flags(sub)
     sub.add_argument("--voice", default="espeak",
                      help="'espeak' (offline default) or a folder with YourTTS files (default %(default)s)")
 
@@ -176,12 +168,7 @@ def _generator_settings(args: argparse.Namespace) -> dict:
     """The talking-head settings given on the command line (the stub takes none)."""
     if args.model == "stub":
         return {}
-    if args.steps < 1:
-        raise ValueError("--steps must be positive")
-    if args.audio_guidance < 0:
-        raise ValueError("--audio-guidance must be >= 0 (1 = off)")
-    return {"sampler": args.sampler, "steps": args.steps, "voice": args.voice, "audio_guidance": args.audio_guidance,
-            "postfilter": args.postfilter == "on"}
+    return {**defaults.generation_settings(args), "voice": args.voice}
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -47,6 +47,9 @@ def register_sample(subparsers) -> None:
     sub.add_argument("--autoguide", metavar="DIR", help="weaker checkpoint for autoguidance of audio from noise")
     sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
                      help="autoguidance weight with --autoguide (1 = off; default %(default)s)")
+    sub.add_argument("--audio-contrast", type=float, default=defaults.AUDIO_CONTRAST, metavar="S",
+                     help="largest spread of a spectrogram sampled from noise (mel models; 0 = off; "
+                     "default %(default)s)")
     sub.add_argument("--paper-eq10", action="store_true", help="re-noise the audio with Eq. 10 as printed")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--num", type=int, default=1, help="number of samples (seeds seed, seed+1, ...)")
@@ -87,6 +90,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        if args.audio_contrast < 0:
+            raise ValueError("--audio-contrast must be >= 0 (0 = off)")
         model, config = load_model(args.checkpoint, device)
         if isinstance(config, ClassifierConfig):
             raise ValueError(f"{args.checkpoint} is a classifier, not a diffusion model")
@@ -115,6 +120,7 @@ def _run_sample(args: argparse.Namespace) -> int:
             model, config, caption_index=caption, audio_condition=audio, sampler=args.sampler, steps=steps,
             cfg_scale=args.cfg_scale, classifier=classifier, classifier_scale=args.classifier_scale,
             recon_scale=args.recon_scale, audio_guide=guide, audio_guide_scale=args.audio_guidance,
+            audio_contrast=args.audio_contrast,
             seed=args.seed + k, paper_literal_eq10=args.paper_eq10, progress=True,
         )
         path = out if args.num == 1 else out.with_name(f"{out.stem}_{k}{out.suffix or '.mp4'}")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.diffusion.audio_codec import audio_codec
+from model.diffusion.audio_codec import MelCodec, audio_codec
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION, DiffusionConfig
 from model.diffusion.guidance import (
@@ -83,6 +83,7 @@ def generate_av(
     recon_scale: float = 1.0,
     audio_guide: nn.Module | None = None,
     audio_guide_scale: float = 1.0,
+    audio_contrast: float = 0.0,
     video_prefix: np.ndarray | None = None,
     seed: int = 0,
     paper_literal_eq10: bool = False,
@@ -99,9 +100,13 @@ def generate_av(
     - no speech: with ``audio_guide`` (a less-trained network of the same kind) and
       ``audio_guide_scale`` != 1, the audio sampled from noise is autoguided
       (``with_audio_autoguidance``; not in the paper). Ignored when ``audio_condition`` is given.
+      ``audio_contrast`` > 0 (a spectrogram model only) then holds the sampled spectrogram's spread
+      to at most that (``MelCodec.limit_contrast``, e.g. ``SPEECH_SPREAD``; not in the paper).
     - continuation: ``video_prefix`` uint8 ``[K, H, W, 3]`` (e.g. the previous chunk's last frames)
       is imposed on the first K frames by the same replacement.
     """
+    if audio_contrast < 0:
+        raise ValueError(f"audio_contrast must be >= 0 (0 = off), got {audio_contrast}")
     cfg = config.unet
     device = next(model.parameters()).device
     schedule = linear_schedule(config.schedule)
@@ -150,5 +155,8 @@ def generate_av(
     if audio_condition is not None:
         audio = clean  # Eq. 10 at t = 0 is the condition itself
     else:
-        audio = audio_from_model(codec, x.audio)
+        sampled = x.audio
+        if audio_contrast > 0 and isinstance(codec, MelCodec):
+            sampled = codec.limit_contrast(sampled, audio_contrast)
+        audio = audio_from_model(codec, sampled)
     return video, audio.astype(np.float32)

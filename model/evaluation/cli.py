@@ -36,14 +36,7 @@ def register_eval_model(subparsers) -> None:
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
     sub.add_argument("--style-image", type=Path, default=None, help="image for the style modes (default: a corpus face)")
-    sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER)
-    sub.add_argument("--steps", type=int, default=defaults.STEPS)
-    sub.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE, metavar="W",
-                     help="autoguidance weight for no-text audio (the model folder's autoguide/); 1 = off "
-                     "(default %(default)s)")
-    sub.add_argument("--postfilter", choices=("on", "off"), default="on" if defaults.POSTFILTER else "off",
-                     help="clean the sampled frames with spatio-temporal non-local means before lip sync\n"
-                     "(not in the paper; off = the model's raw frames) (default %(default)s)")
+    defaults.add_generation_flags(sub)
     sub.add_argument("--device", default="cpu")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--seed", type=int, default=0)
@@ -68,9 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         judge = args.judge or WEIGHTS_DIR / "gender"
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         style = args.style_image or (_corpus_face(corpus, args.out) if any(m.startswith("style") for m in config.modes) else None)
-        settings = {} if args.model == "stub" else {"sampler": args.sampler, "steps": args.steps,
-                                                 "audio_guidance": args.audio_guidance,
-                                                 "postfilter": args.postfilter == "on"}
+        settings = {} if args.model == "stub" else defaults.generation_settings(args)
         generator = load_generator(args.model, args.device, **settings)
         report = run_eval(generator, args.out, corpus=corpus, judge=judge, syncnet=syncnet, style_image=style, config=config)
     except (ValueError, FileNotFoundError) as exc:

@@ -307,3 +307,58 @@ def test_fast_griffin_lim_fits_the_magnitude_at_least_as_well_as_plain() -> None
     plain = misfit(codec.decode(x, generator=torch.Generator().manual_seed(0), momentum=0.0, clamp=False))
     fast = misfit(codec.decode(x, generator=torch.Generator().manual_seed(0), clamp=False))
     assert fast <= plain + 0.01, (fast, plain)
+
+
+def test_limit_contrast_pulls_a_wide_spectrogram_in_to_the_spread_and_keeps_its_shape() -> None:
+    """Each sample is scaled about its own mean: a too-contrasted one ends at the spread (whatever the
+    codec's ``audio_scale``), one already inside it is untouched, and the shape is kept exactly."""
+    from model.diffusion.audio_codec import SPEECH_SPREAD
+
+    for scale in (1.0, 2.0):
+        codec = MelCodec(16000, 8, 250, 512, RATE, scale)
+        g = torch.Generator().manual_seed(0)
+        wide = (torch.randn(1, 8, 64, generator=g) * 0.6 - 0.2) * scale
+        narrow = (torch.randn(1, 8, 64, generator=g) * 0.1 + 0.3) * scale
+        out = codec.limit_contrast(torch.cat([wide, narrow]), 0.3)
+        assert codec.spread(out)[0].item() == pytest.approx(0.3, rel=1e-4)
+        assert torch.allclose(out[1], narrow)  # never scaled up
+        assert out[0].mean().item() == pytest.approx(wide.mean().item(), abs=1e-5)
+        assert np.corrcoef(out[0].flatten().numpy(), wide.flatten().numpy())[0, 1] > 0.9999
+    assert codec.spread(codec.limit_contrast(wide)).max().item() == pytest.approx(SPEECH_SPREAD, rel=1e-4)
+    with pytest.raises(ValueError, match="spread"):
+        codec.limit_contrast(wide, 0.0)
+
+
+def test_speech_sits_about_the_speech_spread_and_the_receivers_default_is_it() -> None:
+    """``SPEECH_SPREAD`` is speech's spread in the normalised log-mel: a syllable-shaped test signal
+    encodes to about it (as corpus speech does, README), and the receiver caps no-text audio there."""
+    from model import defaults
+    from model.diffusion.audio_codec import SPEECH_SPREAD
+
+    assert defaults.AUDIO_CONTRAST == SPEECH_SPREAD
+    codec = audio_codec(preset("small-mel"))
+    spread = codec.spread(codec.encode(torch.from_numpy(_syllables())[None])).item()
+    assert 0.5 * SPEECH_SPREAD < spread < 2 * SPEECH_SPREAD, spread
+
+
+def test_generate_av_limits_the_contrast_of_audio_from_noise_only() -> None:
+    """``audio_contrast`` changes a mel model's audio sampled from noise (and not its video), and never
+    touches speech given as the condition."""
+    torch.manual_seed(0)
+    config = _tiny_mel()
+    model = build_model(config).eval()
+    kwargs = dict(caption_index=1, steps=3, seed=0)
+
+    def run(contrast: float):
+        torch.manual_seed(1)  # Griffin-Lim's phases come from the global generator: the same every run
+        return generate_av(model, config, audio_contrast=contrast, **kwargs)
+
+    v0, a0 = run(0.0)
+    assert np.array_equal(run(0.0)[1], a0)  # so only the contrast can tell the runs apart
+    v1, a1 = run(0.05)
+    assert np.array_equal(v0, v1) and not np.allclose(a0, a1)
+    codec = audio_codec(config)
+    assert codec.spread(codec.encode(torch.from_numpy(a1)[None])).item() < codec.spread(codec.encode(torch.from_numpy(a0)[None])).item()
+    speech = _syllables(0.25)
+    _, same = generate_av(model, config, caption_index=0, audio_condition=speech, steps=3, seed=0, audio_contrast=0.05)
+    assert np.array_equal(same, speech)

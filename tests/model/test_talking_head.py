@@ -280,3 +280,5 @@ def test_settings_are_validated() -> None:
         TalkingHeadSettings(steps=0)
     with pytest.raises(ValueError, match="audio_guidance"):
         TalkingHeadSettings(audio_guidance=-1.0)
+    with pytest.raises(ValueError, match="audio_contrast"):
+        TalkingHeadSettings(audio_contrast=-0.1)

@@ -10,9 +10,10 @@ from sender.cli import build_parser
 
 @pytest.mark.parametrize("command", ["receive", "demo"])
 def test_generation_flags_become_settings(command) -> None:
-    args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--postfilter", "off"])
+    args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--audio-contrast", "0",
+                                      "--postfilter", "off"])
     assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0,
-                                         "postfilter": False}
+                                         "audio_contrast": 0.0, "postfilter": False}
     default = build_parser().parse_args([command])
     assert _generator_settings(default)["audio_guidance"] == 3.0 and _generator_settings(default)["postfilter"]
     assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) == {}
@@ -23,6 +24,17 @@ def test_bad_generation_flags_are_refused_with_a_reason() -> None:
         _generator_settings(build_parser().parse_args(["receive", "--audio-guidance", "-2"]))
     with pytest.raises(ValueError, match="steps"):
         _generator_settings(build_parser().parse_args(["receive", "--steps", "0"]))
+    with pytest.raises(ValueError, match="audio-contrast"):
+        _generator_settings(build_parser().parse_args(["demo", "--audio-contrast", "-0.1"]))
+
+
+def test_eval_takes_the_same_generation_flags() -> None:
+    from model import defaults
+
+    args = build_parser().parse_args(["eval", "model", "--audio-contrast", "0.2", "--postfilter", "off"])
+    assert defaults.generation_settings(args) == {"sampler": "dpm++", "steps": defaults.STEPS,
+                                                  "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
+                                                  "postfilter": False}
 
 
 @pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])
@@ -33,6 +45,7 @@ def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
     args = build_parser().parse_args(argv)
     settings = TalkingHeadSettings()
     assert args.audio_guidance == settings.audio_guidance and args.sampler == settings.sampler
+    assert args.audio_contrast == settings.audio_contrast
     if argv[0] != "sample":  # sample is the raw model's tool: no clean-up, no lip sync
         assert (args.postfilter == "on") == settings.postfilter
     if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
