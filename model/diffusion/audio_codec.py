@@ -127,7 +127,7 @@ class MelCodec:
         sampled from noise with autoguidance, which comes out with too much contrast (std 0.43 at
         w = 3 against speech's 0.31, a 29-31 dB level range against 20): the extrapolation inflates
         every deviation, and scaling them back restores speech's spread and frame-to-frame change
-        (mean |dx/dt| 0.117 -> 0.085; speech 0.084) with the spectral and temporal shape kept.
+        (mean |dx/dt| 0.117 -> 0.087; speech 0.084) with the spectral and temporal shape kept.
         Rescaling inside the sampling loop instead (``rescale`` of ``with_audio_autoguidance``) undid
         the guidance's gain. Not in the paper; the paper's waveform branch has no spectrogram.
 
