@@ -21,7 +21,9 @@ same envelope test on the receiver's whole pipeline):
 
 Audio is decoded as the receiver decodes it (``generate.audio_from_model``: scaled down to a 0.95
 peak, never clipped; clipping loud guided audio would flatten its envelope and flatter the test).
-``--png`` draws the envelopes of table 2 (generated against true). Nothing is asserted.
+``--png`` draws the envelopes of table 2 (generated against true) and, beside it
+(``*_spectrograms.png``), table 1's first spectrograms as sampled and contrast-limited above corpus
+windows. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def main() -> None:
     print()
     print("| from noise | clip | range dB | 2-8 Hz share | speech-like | spread | limited: range dB | 2-8 Hz share | speech-like | s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    rows, limited = [], []
+    rows, limited, shown_mels = [], [], []
     for k in range(args.clips):
         caption = torch.full((1,), k % len(config.captions), dtype=torch.long)
         noise, g = noise_for(config, 100 + k)
@@ -122,6 +124,8 @@ def main() -> None:
         phases = torch.get_rng_state()  # Griffin-Lim draws its phases here: the same for both judgements
         stats = envelope_stats(audio_from_model(codec, x.audio))
         rows.append(stats)
+        if len(shown_mels) < 6:
+            shown_mels.append(x.audio[0].float() / codec.scale if mel else None)
         line = f"| | {k} | {stats['range_db']:.1f} | {stats['syllabic']:.3f} | {speech_like(stats, bar)} | "
         if mel:
             torch.set_rng_state(phases)
@@ -182,6 +186,27 @@ def main() -> None:
         fig.savefig(args.png, dpi=100)
         plt.close(fig)
         print(f"\nenvelopes: {args.png}")
+        if mel and shown_mels:
+            out = args.png.with_name(args.png.stem + "_spectrograms.png")
+            corpus = codec.encode(torch.from_numpy(np.stack(speech[: len(shown_mels)])).float()) / codec.scale
+            grid = [("sampled", shown_mels),
+                    (f"limited to {args.contrast:g}", [codec.limit_contrast(m[None] * codec.scale, args.contrast)[0] / codec.scale
+                                                      for m in shown_mels]),
+                    ("corpus speech", list(corpus))]
+            fig, axes = plt.subplots(3, len(shown_mels), figsize=(1.6 * len(shown_mels), 4.6), squeeze=False)
+            for r, (label, mels) in enumerate(grid):
+                for c, m in enumerate(mels):
+                    ax = axes[r, c]
+                    ax.imshow(m.numpy(), origin="lower", aspect="auto", vmin=-1, vmax=1, cmap="magma")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    ax.set_title(f"std {float(m.std()):.2f}", fontsize=7)
+                axes[r, 0].set_ylabel(label, fontsize=8)
+            fig.suptitle("normalised log-mel, 1 s: audio sampled from noise, and corpus speech", fontsize=9)
+            fig.tight_layout()
+            fig.savefig(out, dpi=100)
+            plt.close(fig)
+            print(f"spectrograms: {out}")
 
 
 if __name__ == "__main__":
