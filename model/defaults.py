@@ -16,7 +16,8 @@ AUDIO_GUIDANCE = 3.0
 # Largest spread (std in normalised log-mel units) of audio sampled from noise: corpus speech's
 # (model.diffusion.audio_codec.SPEECH_SPREAD; a test keeps the two equal). 0 = off.
 AUDIO_CONTRAST = 0.315
-# Non-local-means clean-up of the sampled frames before lip sync (model/postfilter.py; not in the paper).
+# Clean-up of the sampled frames before lip sync: non-local means, then a Gaussian over time
+# (model/postfilter.py; not in the paper).
 POSTFILTER = True
 
 
@@ -34,8 +35,8 @@ def add_generation_flags(parser) -> None:
                         "normalised log-mel; corpus speech's is %(default)s); 0 = the model's raw contrast\n"
                         "(not in the paper) (default %(default)s)")
     parser.add_argument("--postfilter", choices=("on", "off"), default="on" if POSTFILTER else "off",
-                        help="clean the sampled frames with spatio-temporal non-local means before lip sync\n"
-                        "(not in the paper; off = the model's raw frames) (default %(default)s)")
+                        help="clean the sampled frames before lip sync: spatio-temporal non-local means, then a\n"
+                        "Gaussian over time (not in the paper; off = the model's raw frames) (default %(default)s)")
 
 
 def generation_settings(args) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.postfilter import _mirror, postfilter
+from model.postfilter import TEMPORAL, _mirror, postfilter, smooth_in_time
 
 
 def cartoon(frames: int = 8, size: int = 64) -> np.ndarray:
@@ -43,12 +43,31 @@ def test_colour_noise_is_removed_and_the_drawing_kept() -> None:
 
 def test_a_clean_drawing_keeps_its_colours() -> None:
     """Flat areas keep their colour; only pixels at edges between similar colours move a little
-    (the chroma filter is strong enough to blend them: the price of removing the model's colour noise)."""
+    (the chroma filter is strong enough to blend them: the price of removing the model's colour noise).
+    The temporal smoothing after it leaves still parts alone and softens only what moves (the mouth)."""
     clean = cartoon()
-    out = postfilter(clean).astype(float)
-    assert np.abs(out[:, 32, 32] - clean[:, 32, 32]).max() <= 3  # skin
-    assert np.abs(out[:, 2, 2] - clean[:, 2, 2]).max() <= 3  # background
-    assert np.abs(out - clean).mean() < 3.0
+    nlm = postfilter(clean, temporal=0).astype(float)
+    assert np.abs(nlm - clean).mean() < 3.0
+    for out in (nlm, postfilter(clean).astype(float)):
+        assert np.abs(out[:, 32, 32] - clean[:, 32, 32]).max() <= 3  # skin
+        assert np.abs(out[:, 2, 2] - clean[:, 2, 2]).max() <= 3  # background
+        assert np.abs(out[:, :40] - clean[:, :40]).mean() < 3.0  # above the mouth nothing moves
+
+
+def test_smoothing_in_time_removes_flicker_and_leaves_still_frames() -> None:
+    """The model's faces change from frame to frame where the corpus's hold still; a Gaussian over time
+    cuts that flicker and returns a still video exactly."""
+    still = cartoon(1).repeat(12, axis=0)
+    assert np.array_equal(smooth_in_time(still, TEMPORAL), still)
+    rng = np.random.default_rng(1)
+    flicker = np.clip(still + rng.normal(0, 15, still.shape[:3] + (1,)), 0, 255).astype(np.uint8)
+    change = lambda v: np.abs(np.diff(v.astype(float), axis=0)).mean()
+    out = smooth_in_time(flicker, TEMPORAL)
+    assert out.dtype == np.uint8 and out.shape == flicker.shape
+    assert change(out) < 0.5 * change(flicker)
+    assert np.abs(out.astype(float) - still).mean() < 0.6 * np.abs(flicker.astype(float) - still).mean()
+    assert np.array_equal(smooth_in_time(flicker, 0.0), flicker)
+    assert np.array_equal(smooth_in_time(flicker[:1], TEMPORAL), flicker[:1])
 
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 16])
@@ -68,4 +87,6 @@ def test_bad_input_is_refused() -> None:
         postfilter(np.zeros((4, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="odd"):
         postfilter(cartoon(4), window=4)
+    with pytest.raises(ValueError, match="temporal"):
+        postfilter(cartoon(4), temporal=-1.0)
     assert postfilter(np.zeros((0, 8, 8, 3), np.uint8)).shape == (0, 8, 8, 3)
