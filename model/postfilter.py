@@ -1,4 +1,5 @@
-"""A clean-up of the sampled frames before lip sync: spatio-temporal non-local means (not in the paper).
+"""A clean-up of the sampled frames before lip sync: spatio-temporal non-local means, then a Gaussian
+over time (not in the paper).
 
 The shipped diffusion model is undertrained (a 2-core CPU trained it): its faces have the corpus's
 layout but carry a confetti of colour noise that changes from frame to frame. Measured on 8

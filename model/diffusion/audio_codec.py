@@ -138,10 +138,9 @@ class MelCodec:
         """
         if spread <= 0:
             raise ValueError(f"spread must be positive, got {spread}")
-        dims = tuple(range(1, x.ndim))
-        mean = x.mean(dim=dims, keepdim=True)
-        gain = (spread * self.scale / x.std(dim=dims, keepdim=True).clamp(min=1e-8)).clamp(max=1.0)
-        return mean + gain * (x - mean)
+        mean = x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
+        gain = (spread / self.spread(x).clamp(min=1e-8)).clamp(max=1.0).to(x.dtype)
+        return mean + gain.view(-1, *[1] * (x.ndim - 1)) * (x - mean)
 
     def decode(self, x: Tensor, iters: int = GRIFFIN_LIM_ITERS, generator: torch.Generator | None = None, *,
                clamp: bool = True, momentum: float = GRIFFIN_LIM_MOMENTUM) -> Tensor:

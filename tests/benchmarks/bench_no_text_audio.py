@@ -112,7 +112,7 @@ def main() -> None:
     print()
     print("| from noise | clip | range dB | 2-8 Hz share | speech-like | spread | limited: range dB | 2-8 Hz share | speech-like | s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    rows, limited, shown_mels = [], [], []
+    rows, limited, spectrograms = [], [], []  # spectrograms: the first (sampled, limited) spectrograms, for --png
     for k in range(args.clips):
         caption = torch.full((1,), k % len(config.captions), dtype=torch.long)
         noise, g = noise_for(config, 100 + k)
@@ -124,12 +124,13 @@ def main() -> None:
         phases = torch.get_rng_state()  # Griffin-Lim draws its phases here: the same for both judgements
         stats = envelope_stats(audio_from_model(codec, x.audio))
         rows.append(stats)
-        if len(shown_mels) < 6:
-            shown_mels.append(x.audio[0].float() / codec.scale if mel else None)
         line = f"| | {k} | {stats['range_db']:.1f} | {stats['syllabic']:.3f} | {speech_like(stats, bar)} | "
         if mel:
             torch.set_rng_state(phases)
-            held = envelope_stats(audio_from_model(codec, codec.limit_contrast(x.audio, args.contrast)))
+            held_mel = codec.limit_contrast(x.audio, args.contrast)
+            if len(spectrograms) < 6:
+                spectrograms.append((x.audio[0].float() / codec.scale, held_mel[0].float() / codec.scale))
+            held = envelope_stats(audio_from_model(codec, held_mel))
             limited.append(held)
             line += (f"{float(codec.spread(x.audio)[0]):.3f} | {held['range_db']:.1f} | {held['syllabic']:.3f} | "
                      f"{speech_like(held, bar)} | ")
@@ -186,14 +187,13 @@ def main() -> None:
         fig.savefig(args.png, dpi=100)
         plt.close(fig)
         print(f"\nenvelopes: {args.png}")
-        if mel and shown_mels:
+        if spectrograms:
             out = args.png.with_name(args.png.stem + "_spectrograms.png")
-            corpus = codec.encode(torch.from_numpy(np.stack(speech[: len(shown_mels)])).float()) / codec.scale
-            grid = [("sampled", shown_mels),
-                    (f"limited to {args.contrast:g}", [codec.limit_contrast(m[None] * codec.scale, args.contrast)[0] / codec.scale
-                                                      for m in shown_mels]),
+            corpus = codec.encode(torch.from_numpy(np.stack(speech[: len(spectrograms)])).float()) / codec.scale
+            grid = [("sampled", [raw for raw, _ in spectrograms]),
+                    (f"limited to {args.contrast:g}", [held for _, held in spectrograms]),
                     ("corpus speech", list(corpus))]
-            fig, axes = plt.subplots(3, len(shown_mels), figsize=(1.6 * len(shown_mels), 4.6), squeeze=False)
+            fig, axes = plt.subplots(3, len(spectrograms), figsize=(1.6 * len(spectrograms), 4.6), squeeze=False)
             for r, (label, mels) in enumerate(grid):
                 for c, m in enumerate(mels):
                     ax = axes[r, c]
