@@ -145,3 +145,30 @@ def contact_sheet(rows: Sequence[tuple[str, np.ndarray]], path: str | Path, colu
     path = Path(path)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(lines, axis=0), cv2.COLOR_RGB2BGR))
     return path
+
+
+def image_grid(images: np.ndarray | Sequence[np.ndarray], path: str | Path, columns: int = 8, scale: int = 2,
+               labels: Sequence[str] | None = None) -> Path | None:
+    """Still images uint8 ``[N, H, W, 3]`` RGB in rows of ``columns``, scaled up by ``scale`` (nearest),
+    each with an optional label strip above it; a PNG (e.g. sampled portraits, call faces)."""
+    import cv2
+
+    images = [np.asarray(im) for im in images]
+    if not images:
+        return None
+    h, w = images[0].shape[:2]
+    strip = 14 if labels else 0
+    tiles = []
+    for i, im in enumerate(images):
+        tile = cv2.resize(im, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+        if strip:
+            band = np.full((strip, tile.shape[1], 3), 255, np.uint8)
+            cv2.putText(band, str(labels[i])[:24], (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
+            tile = np.concatenate([band, tile], axis=0)
+        tiles.append(tile)
+    blank = np.full_like(tiles[0], 255)
+    tiles += [blank] * (-len(tiles) % columns)
+    rows = [np.concatenate(tiles[r : r + columns], axis=1) for r in range(0, len(tiles), columns)]
+    path = Path(path)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    return path

@@ -126,6 +126,11 @@ class UNetConfig:
     # [1, audio_samples], or "mel" (not in the paper), a log-mel spectrogram [mel_bins,
     # audio_samples / mel_hop] turned back into a waveform by Griffin-Lim; the module says why.
     audio_features: str = "wave"
+    # The video branch also reads a reference image of the person (a call's face; not in the paper):
+    # ``AVUNet.forward(..., reference=[B, 3, H, W])``, encoded once per clip and added to the video
+    # features at every level (``ReferenceEncoder``, zero-initialised, so trained weights fine-tune
+    # into it from where they are). Without a reference the network is the paper's, exactly.
+    reference: bool = False
     mel_bins: int = 64
     mel_hop: int = 250
     mel_fft: int = 1024
@@ -385,6 +390,10 @@ SMALL_MEL_UNET = dataclasses.replace(
     SMALL_UNET, audio_features="mel", audio_patch=1, mel_bins=32, cross_audio_tokens=2, audio_self_attention=True
 )
 
+# `small-mel` whose video branch reads the call's reference face (one face per call, model/call.py);
+# fine-tuned from `small-mel` weights (the reference encoder starts at zero: the paper's network)
+SMALL_MEL_REF_UNET = dataclasses.replace(SMALL_MEL_UNET, reference=True)
+
 # tests only: seconds on CPU
 TINY_UNET = UNetConfig(
     frames=4,
@@ -405,19 +414,23 @@ TINY_UNET = UNetConfig(
 )
 
 
-PRESETS = ("paper", "small", "small-mel", "tiny")
+PRESETS = ("paper", "small", "small-mel", "small-mel-ref", "tiny", "tiny-ref")
 
 
 def preset(name: str) -> DiffusionConfig:
-    """``paper``, ``small``, ``small-mel`` or ``tiny`` (tests)."""
+    """``paper``, ``small``, ``small-mel``, ``small-mel-ref`` or ``tiny`` / ``tiny-ref`` (tests)."""
     if name == "paper":
         return DiffusionConfig(unet=PAPER_UNET, name="paper")
     if name == "small":
         return DiffusionConfig(unet=SMALL_UNET, name="small", prediction="v")
     if name == "small-mel":
         return DiffusionConfig(unet=SMALL_MEL_UNET, name="small-mel", prediction="v")
+    if name == "small-mel-ref":
+        return DiffusionConfig(unet=SMALL_MEL_REF_UNET, name="small-mel-ref", prediction="v")
     if name == "tiny":
         return DiffusionConfig(unet=TINY_UNET, name="tiny")  # 4 frames at 16 fps = 0.25 s
+    if name == "tiny-ref":
+        return DiffusionConfig(unet=dataclasses.replace(TINY_UNET, reference=True), name="tiny-ref")
     raise ValueError(f"unknown preset {name!r}; use {', '.join(PRESETS)} (or a config.json path)")
 
 

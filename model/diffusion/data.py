@@ -25,6 +25,9 @@ class Segments:
     video: np.ndarray  # uint8 [N, F, C, H, W], RGB
     audio: np.ndarray  # float32 [N, S] in [-1, 1]
     caption: np.ndarray  # int64 [N], 0 = no caption
+    # int64 [N]: who speaks (a number per person, unique across the folders loaded together), or
+    # None; a reference-conditioned model draws each segment's reference from its person's others
+    speaker: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.video.dtype != np.uint8 or self.video.ndim != 5:
@@ -36,9 +39,15 @@ class Segments:
             raise ValueError("video, audio and caption must hold the same number of segments")
         if n == 0:
             raise ValueError("no segments")
+        if self.speaker is not None and self.speaker.shape != (n,):
+            raise ValueError("speaker must hold one id per segment")
 
     def __len__(self) -> int:
         return self.video.shape[0]
+
+    def subset(self, keep: np.ndarray) -> Segments:
+        return Segments(self.video[keep], self.audio[keep], self.caption[keep],
+                        None if self.speaker is None else self.speaker[keep])
 
 
 def _captions_to_indices(captions: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
@@ -66,7 +75,9 @@ def _from_corpus_cache(folder: Path, vocabulary: tuple[str, ...]) -> Segments:
     for name in ("arrays", "load_arrays", "to_arrays"):
         if hasattr(cache, name):
             video, audio, captions = getattr(cache, name)()
-            return Segments(np.asarray(video), np.asarray(audio, np.float32), _captions_to_indices(np.asarray(captions), vocabulary))
+            speakers = _speaker_numbers(cache.speakers()) if hasattr(cache, "speakers") else None
+            return Segments(np.asarray(video), np.asarray(audio, np.float32), _captions_to_indices(np.asarray(captions), vocabulary),
+                            speakers)
     items = list(cache)
     return Segments(
         np.stack([np.asarray(s.video) for s in items]),
@@ -75,7 +86,22 @@ def _from_corpus_cache(folder: Path, vocabulary: tuple[str, ...]) -> Segments:
     )
 
 
+def _speaker_numbers(names: np.ndarray) -> np.ndarray:
+    _, numbers = np.unique(names, return_inverse=True)
+    return numbers.astype(np.int64)
+
+
 def load_segments(folder: str | Path, vocabulary: tuple[str, ...] = DEFAULT_CAPTIONS) -> Segments:
+    """One folder, or several separated by commas (their segments concatenated; speakers kept apart)."""
+    parts = [p for p in str(folder).split(",") if p] if isinstance(folder, str) and "," in folder else [folder]
+    if len(parts) > 1:
+        loaded = [load_segments(p, vocabulary) for p in parts]
+        speaker = None
+        if all(s.speaker is not None for s in loaded):
+            offsets = np.cumsum([0] + [int(s.speaker.max()) + 1 for s in loaded[:-1]])
+            speaker = np.concatenate([s.speaker + off for s, off in zip(loaded, offsets)])
+        return Segments(np.concatenate([s.video for s in loaded]), np.concatenate([s.audio for s in loaded]),
+                        np.concatenate([s.caption for s in loaded]), speaker)
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder {folder} does not exist")

@@ -85,6 +85,7 @@ def generate_av(
     audio_guide_scale: float = 1.0,
     audio_contrast: float = 0.0,
     video_prefix: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
     seed: int = 0,
     paper_literal_eq10: bool = False,
     progress: bool = False,
@@ -104,6 +105,9 @@ def generate_av(
       to at most that (``MelCodec.limit_contrast``, e.g. ``SPEECH_SPREAD``; not in the paper).
     - continuation: ``video_prefix`` uint8 ``[K, H, W, 3]`` (e.g. the previous chunk's last frames)
       is imposed on the first K frames by the same replacement.
+    - the call's face: ``reference`` uint8 ``[H, W, 3]`` conditions the video branch of a network
+      built with a reference input (``UNetConfig.reference``; not in the paper); None: the paper's.
+      The autoguide network, a plain one, never gets it.
     """
     if audio_contrast < 0:
         raise ValueError(f"audio_contrast must be >= 0 (0 = off), got {audio_contrast}")
@@ -121,10 +125,18 @@ def generate_av(
     net_caption = NULL_CAPTION if use_classifier else caption_index
     caption = torch.full((1,), net_caption, dtype=torch.long, device=device)
 
-    def bound(net: nn.Module):
-        return with_cfg(net, caption, cfg_scale) if net_caption != NULL_CAPTION else conditioned(net, caption)
+    ref = None
+    if reference is not None:
+        if not cfg.reference:
+            raise ValueError("this diffusion model has no reference input; load a reference-conditioned one")
+        ref = video_to_model(reference[None])[0].to(device)  # [1, 3, H, W]
 
-    denoiser = bound(model)
+    def bound(net: nn.Module, ref_image=None):
+        if net_caption != NULL_CAPTION:
+            return with_cfg(net, caption, cfg_scale, ref_image)
+        return conditioned(net, caption, ref_image)
+
+    denoiser = bound(model, ref)
     if audio_condition is None and audio_guide is not None and audio_guide_scale != 1.0:
         denoiser = with_audio_autoguidance(denoiser, bound(audio_guide), audio_guide_scale)
     if use_classifier:

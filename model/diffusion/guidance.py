@@ -25,29 +25,32 @@ from model.diffusion.config import NULL_CAPTION
 from model.diffusion.sampling import Denoiser
 from model.diffusion.schedule import Schedule, extract, predict_eps, predict_x0, q_sample, q_step_literal
 
-Network = Callable[[AV, Tensor, Tensor], AV]  # (x, t, caption) -> eps
+Network = Callable[..., AV]  # (x, t, caption, reference=None) -> eps
 
 
-def conditioned(net: Network, caption: Tensor) -> Denoiser:
-    """Bind a caption index per sample ``[B]`` (0 = the learned null caption: no caption)."""
+def conditioned(net: Network, caption: Tensor, reference: Tensor | None = None) -> Denoiser:
+    """Bind a caption index per sample ``[B]`` (0 = the learned null caption: no caption) and, for a
+    network with a reference input, the call's reference face ``[B, 3, H, W]`` (None: the paper's)."""
+    extra = {} if reference is None else {"reference": reference}
 
     def denoiser(x: AV, t: Tensor) -> AV:
-        return net(x, t, caption)
+        return net(x, t, caption, **extra)
 
     return denoiser
 
 
-def with_cfg(net: Network, caption: Tensor, scale: float) -> Denoiser:
+def with_cfg(net: Network, caption: Tensor, scale: float, reference: Tensor | None = None) -> Denoiser:
     """Classifier-free guidance: eps_null + scale * (eps_caption - eps_null); scale 1 = plain caption.
 
-    Conditional and null passes run as one batch of 2B.
+    Conditional and null passes run as one batch of 2B (both with the reference, when one is bound).
     """
     if scale == 1.0:
-        return conditioned(net, caption)
+        return conditioned(net, caption, reference)
     null = torch.full_like(caption, NULL_CAPTION)
+    extra = {} if reference is None else {"reference": torch.cat([reference, reference])}
 
     def guided(x: AV, t: Tensor) -> AV:
-        eps = net(x.cat(x), torch.cat([t, t]), torch.cat([caption, null]))
+        eps = net(x.cat(x), torch.cat([t, t]), torch.cat([caption, null]), **extra)
         cond, uncond = eps.chunk(2)
         return uncond + scale * (cond - uncond)
 

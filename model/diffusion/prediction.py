@@ -42,5 +42,5 @@ class EpsNetwork(nn.Module):
         self.net = net
         self.schedule = schedule
 
-    def forward(self, x: AV, t: Tensor, caption: Tensor) -> AV:
-        return eps_from_v(self.schedule, x, t, self.net(x, t, caption))
+    def forward(self, x: AV, t: Tensor, caption: Tensor, **conditions) -> AV:
+        return eps_from_v(self.schedule, x, t, self.net(x, t, caption, **conditions))

@@ -60,7 +60,7 @@ class TrainConfig:
     save_every: int = 5_000
     log_every: int = 10
     seed: int = 0
-    amp: bool = True  # CUDA only
+    amp: bool = True  # bf16 autocast (CUDA, and CPUs: about 4x float32 where AMX exists)
     # Train on random windows of this many frames (and the audio under them) instead of whole
     # one-second clips; 0 = whole clips (the paper). The network is convolutional in time and its
     # cross-attention is local in time, so the same weights sample whole clips. On a CPU this buys
@@ -84,6 +84,13 @@ class TrainConfig:
     # steps keep teaching it to read the video and the video to read it.
     audio_alone_steps: int = 0
     audio_alone_batch: int = 64
+    # A network with a reference input (``UNetConfig.reference``) sees, for each clip, one frame of
+    # another clip of the same person; this share of clips gets none (reference dropout), so the same
+    # weights keep every mode of the paper. Clips with a reference get the same random colour change
+    # and mirror image as their reference (``reference_augment``): the network learns to copy the
+    # person it is shown, not to recall the corpus's few dozen people.
+    reference_dropout: float = 0.2
+    reference_augment: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
@@ -98,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"train_branch must be 'both' or 'audio', got {self.train_branch!r}")
         if self.crop_frames < 0:
             raise ValueError("crop_frames must be >= 0 (0 = whole clips)")
+        if not 0 <= self.reference_dropout <= 1:
+            raise ValueError("reference_dropout must be in [0, 1]")
 
 
 # -- batches -----------------------------------------------------------------------------------------
@@ -121,8 +130,58 @@ def to_model_batch(segments: Segments, idx: np.ndarray, config: DiffusionConfig 
     return AV(video, audio_codec(config).encode(audio)), caption
 
 
+class ReferencePicker:
+    """For each training clip, a frame of another clip of the same person (its reference face)."""
+
+    def __init__(self, segments: Segments) -> None:
+        if segments.speaker is None:
+            raise ValueError("a reference-conditioned model needs to know who speaks in each segment "
+                             "(a corpus cache, not bare .npz files)")
+        self.segments = segments
+        self.by_speaker: dict[int, np.ndarray] = {}
+        for i, spk in enumerate(segments.speaker.tolist()):
+            self.by_speaker.setdefault(spk, []).append(i)
+        self.by_speaker = {k: np.array(v) for k, v in self.by_speaker.items()}
+
+    def pick(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """uint8 ``[B, C, H, W]``: a random frame of another segment of each row's speaker (of the
+        same segment when the speaker has only one)."""
+        frames = self.segments.video.shape[1]
+        out = []
+        for i in idx.tolist():
+            pool = self.by_speaker[int(self.segments.speaker[i])]
+            others = pool[pool != i]
+            j = int(rng.choice(others)) if others.size else i
+            out.append(self.segments.video[j, int(rng.integers(frames))])
+        return np.stack(out)
+
+
+def augment_pair(video: Tensor, reference: Tensor, chosen: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The same random colour change and mirror image for each chosen clip and its reference.
+
+    video ``[B, F, 3, H, W]`` and reference ``[B, 3, H, W]`` in [-1, 1]; chosen bool ``[B]``. The colour
+    change is a channel permutation, a gain per channel in [0.6, 1.4] and an offset in [-0.25, 0.25]
+    (clamped to the data range): hair, skin, shirt and background colours the corpus never had, so
+    copying them from the reference is the only way to get them right.
+    """
+    b, device = video.shape[0], video.device
+    perm = torch.stack([torch.randperm(3, generator=gen, device=device) for _ in range(b)])  # [B, 3]
+    gain = torch.empty(b, 3, device=device).uniform_(0.6, 1.4, generator=gen)
+    offset = torch.empty(b, 3, device=device).uniform_(-0.25, 0.25, generator=gen)
+    flip = torch.rand(b, generator=gen, device=device) < 0.5
+
+    def change(x: Tensor) -> Tensor:  # [B, ..., 3, H, W]
+        shape = (b,) + (1,) * (x.ndim - 4) + (3, 1, 1)
+        index = perm.reshape(b, *([1] * (x.ndim - 4)), 3, 1, 1).expand_as(x)
+        y = torch.gather(x, x.ndim - 3, index) * gain.reshape(shape) + offset.reshape(shape)
+        y = torch.where(flip.reshape(b, *([1] * (x.ndim - 1))), y.flip(-1), y).clamp(-1, 1)
+        return torch.where(chosen.reshape(b, *([1] * (x.ndim - 1))), y, x)
+
+    return change(video), change(reference)
+
+
 # -- losses --------------------------------------------------------------------------------------------
-LossFn = Callable[[nn.Module, AV, Tensor, torch.Generator], tuple[Tensor, dict[str, float]]]
+LossFn = Callable[..., tuple[Tensor, dict[str, float]]]
 
 
 def crop_window(x: AV, frames: int, start: int) -> AV:
@@ -144,12 +203,12 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str =
     ``branch="audio"`` the loss is the audio term alone (the video term is still reported).
     """
 
-    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator, **conditions) -> tuple[Tensor, dict[str, float]]:
         b, device = x0.batch_size, x0.device
         t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
         noise = AV.randn_like(x0, gen)
         caption = drop_captions(caption, caption_dropout, gen)
-        out = model(q_sample(schedule, x0, t, noise), t, caption)
+        out = model(q_sample(schedule, x0, t, noise), t, caption, **conditions)
         target = training_target(prediction, schedule, x0, t, noise)
         lv = F.mse_loss(out.video.float(), target.video)
         la = F.mse_loss(out.audio.float(), target.audio)
@@ -161,7 +220,7 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str =
 def classifier_loss(schedule: Schedule) -> LossFn:
     """Cross-entropy of p_phi(y | x_t, t) with t uniform over [0, T) (section V-B)."""
 
-    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator, **conditions) -> tuple[Tensor, dict[str, float]]:
         b, device = x0.batch_size, x0.device
         t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
         x_t = q_sample(schedule, x0, t, AV.randn_like(x0, gen))
@@ -231,8 +290,7 @@ def run_training(
     if isinstance(config, ClassifierConfig):
         if train.train_branch != "both" or train.audio_alone_steps:
             raise ValueError("a classifier trains as a whole (train_branch='both', no audio_alone_steps)")
-        keep = segments.caption != NULL_CAPTION
-        segments = Segments(segments.video[keep], segments.audio[keep], segments.caption[keep])
+        segments = segments.subset(segments.caption != NULL_CAPTION)
         loss_fn = classifier_loss(schedule)
     else:
         loss_fn = diffusion_loss(schedule, train.caption_dropout, config.prediction, train.train_branch)
@@ -273,11 +331,13 @@ def run_training(
         logger.info("%s is already at step %d >= %d", out, start, train.steps)
         return {"step": start}
 
+    picker = ReferencePicker(segments) if getattr(config.unet, "reference", False) and isinstance(config, DiffusionConfig) else None
     net = model
     if env.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
-    use_amp = train.amp and env.device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    # bf16 autocast on CUDA and on CPUs (oneDNN: about 4x float32 for these convolutions where AMX exists)
+    use_amp = train.amp
+    amp_dtype = torch.bfloat16 if env.device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
     csv_path = out / "loss.csv"
@@ -317,8 +377,16 @@ def run_training(
         x0, caption = to_model_batch(segments, idx, config, env.device)
         if 0 < train.crop_frames < config.unet.frames:
             x0 = crop_window(x0, train.crop_frames, int(rng.integers(0, config.unet.frames - train.crop_frames + 1)))
+        conditions = {}
+        if picker is not None:
+            reference = torch.from_numpy(picker.pick(idx, rng)).to(env.device).float().div(127.5).sub(1.0)
+            keep = torch.rand(len(idx), generator=gen, device=env.device) >= train.reference_dropout
+            if train.reference_augment:
+                video, reference = augment_pair(x0.video, reference, keep, gen)
+                x0 = AV(video, x0.audio)
+            conditions = {"reference": reference, "reference_keep": keep}
         with torch.autocast(env.device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, parts = loss_fn(net, x0, caption, gen)
+            loss, parts = loss_fn(net, x0, caption, gen, **conditions)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)

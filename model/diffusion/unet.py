@@ -354,6 +354,42 @@ def unpatch_audio(x: Tensor, p: int) -> Tensor:
     return x.reshape(b, cp // p, p, length).permute(0, 1, 3, 2).reshape(b, cp // p, length * p)
 
 
+class ReferenceEncoder(nn.Module):
+    """The call's reference face -> one feature map per U-Net level, added to every frame (not in the paper).
+
+    reference ``[B, 3, H, W]`` in [-1, 1] -> one ``[B, C, 1, H_l, W_l]`` per level l: the same
+    pixel-unshuffle stem as the video, a 3x3 convolution, then per level a stride-2 convolution
+    (from level 1 on) and a zero-initialised 1x1 projection to the width of the video features
+    where that level starts. So a network
+    with a new encoder computes exactly what it did before, and learns to copy the person from the
+    reference (MuseTalk and LatentSync condition on a reference image the same way: as input
+    features of the video, not through the caption). Costs one 2-D pass per clip, not per frame.
+    """
+
+    def __init__(self, cfg: UNetConfig) -> None:
+        super().__init__()
+        self.patch = cfg.video_patch
+        ch = cfg.channels(0)
+        self.stem = nn.Conv2d(cfg.video_channels * cfg.video_patch**2, ch, 3, padding=1)
+        self.down = nn.ModuleList()
+        self.project = nn.ModuleList()
+        for level in range(cfg.levels):
+            out = cfg.channels(level)
+            self.down.append(nn.Identity() if level == 0 else nn.Conv2d(ch, out, 3, stride=2, padding=1))
+            # added where the level starts: after the stem, or after the downsample, which keeps the
+            # width of the level above
+            self.project.append(zero_module(nn.Conv2d(out, cfg.channels(max(level - 1, 0)), 1)))
+            ch = out
+
+    def forward(self, reference: Tensor) -> list[Tensor]:
+        h = self.stem(F.pixel_unshuffle(reference, self.patch) if self.patch > 1 else reference)
+        features = []
+        for level, (down, project) in enumerate(zip(self.down, self.project)):
+            h = down(F.silu(h)) if level else h
+            features.append(project(h)[:, :, None])  # [B, C_l, 1, H_l, W_l]: broadcast over frames
+        return features
+
+
 # -- the network -------------------------------------------------------------------------------------
 class Encoder(nn.Module):
     """Stems, down levels and middle of the U-Net; also the classifier's trunk.
@@ -373,6 +409,7 @@ class Encoder(nn.Module):
             self.video_position = nn.Parameter(torch.zeros(1, ch, 1, side, side))
         self.blocks = nn.ModuleList()
         self.skip_channels = [ch]
+        self.level_starts = {0: 0}  # block index where each level's features start (after its downsample)
         for level in range(cfg.levels):
             out = cfg.channels(level)
             for i in range(cfg.num_res_blocks):
@@ -385,13 +422,15 @@ class Encoder(nn.Module):
             if level < cfg.levels - 1:
                 self.blocks.append(AVSequential([AVDownsample(ch, cfg.audio_down[level])]))
                 self.skip_channels.append(ch)
+                self.level_starts[level + 1] = len(self.blocks)
         self.middle = AVSequential(
             [AVResBlock(ch, ch, cfg, 1), CrossModalAttention(ch, cfg), AVResBlock(ch, ch, cfg, 1)]
         )
         self.out_channels = ch
 
-    def forward(self, x: AV, emb: Tensor) -> tuple[AV, list[AV]]:
-        """x: boundary layout -> (middle features, skips) in internal layout."""
+    def forward(self, x: AV, emb: Tensor, reference: list[Tensor] | None = None) -> tuple[AV, list[AV]]:
+        """x: boundary layout -> (middle features, skips) in internal layout. ``reference``: the
+        ``ReferenceEncoder``'s features, added at the start of each level (None: the paper's network)."""
         cfg = self.cfg
         h = AV(
             self.video_in(patch_video(x.video, cfg.video_patch)),  # [B, C0, F, H/p, W/p]
@@ -399,9 +438,14 @@ class Encoder(nn.Module):
         )
         if cfg.position_embedding:
             h = AV(h.video + self.video_position, h.audio)
+        starts = {index: level for level, index in self.level_starts.items()} if reference is not None else {}
+        if 0 in starts:
+            h = AV(h.video + reference[0], h.audio)
         skips = [h]
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             h = block(h, emb)
+            if i + 1 in starts and starts[i + 1] > 0:
+                h = AV(h.video + reference[starts[i + 1]], h.audio)
             skips.append(h)
         return self.middle(h, emb), skips
 
@@ -427,6 +471,7 @@ class AVUNet(nn.Module):
         self.cfg = cfg
         self.embed = ConditionEmbedding(cfg, with_caption=True)
         self.encoder = Encoder(cfg)
+        self.reference = ReferenceEncoder(cfg) if cfg.reference else None
         skips = list(self.encoder.skip_channels)
         ch = self.encoder.out_channels
         self.decoder = nn.ModuleList()
@@ -450,9 +495,21 @@ class AVUNet(nn.Module):
             group_norm(ch, g), nn.SiLU(), zero_module(conv_nd(1, ch, cfg.audio_channels * cfg.audio_patch, 3, padding=1))
         )
 
-    def forward(self, x: AV, t: Tensor, caption: Tensor) -> AV:
+    def forward(self, x: AV, t: Tensor, caption: Tensor, reference: Tensor | None = None,
+                reference_keep: Tensor | None = None) -> AV:
+        """``reference`` ``[B, 3, H, W]`` in [-1, 1]: the person every frame should show (a network
+        built with ``UNetConfig.reference``; None, or ``reference_keep`` False for a sample: none,
+        the paper's network). ``reference_keep`` bool ``[B]`` drops it per sample (training)."""
         emb = self.embed(t, caption)  # [B, E]
-        h, skips = self.encoder(x, emb)
+        features = None
+        if reference is not None:
+            if self.reference is None:
+                raise ValueError("this network was built without a reference input (UNetConfig.reference)")
+            features = self.reference(reference.to(x.video.dtype))
+            if reference_keep is not None:
+                keep = reference_keep.to(features[0].dtype).reshape(-1, 1, 1, 1, 1)
+                features = [f * keep for f in features]
+        h, skips = self.encoder(x, emb, features)
         for block in self.decoder:
             h = block(h.cat(skips.pop(), dim=1), emb)
         return AV(

@@ -1,0 +1,116 @@
+"""Loading and sampling the portrait model: caption -> one face, uint8 ``[S, S, 3]`` RGB.
+
+The samplers are the joint model's own (``model/diffusion/sampling.py``): a still is a one-frame
+video with no audio, ``AV([B, 1, 3, S, S], [B, 1, 0])``, so DDPM (the paper's 1,000 steps), DDIM and
+DPM-Solver++ all apply unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from model.diffusion.av import AV
+from model.diffusion.config import NULL_CAPTION
+from model.diffusion.sampling import sample
+from model.diffusion.schedule import eps_from_v, linear_schedule
+from model.portrait.config import PortraitConfig
+from model.portrait.network import PortraitUNet
+
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+DEFAULT_STEPS = 50  # a call samples its face once, so it can afford 5x the clip sampler's steps
+
+
+def save_portrait_model(folder: str | Path, state: dict[str, torch.Tensor], config: PortraitConfig, *, half: bool = False) -> Path:
+    """``model.safetensors`` (float32, or float16 for shipping) + ``config.json``, each written atomically."""
+    import os
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).cpu().contiguous() for k, v in state.items()}
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(tensors, str(tmp), metadata={"name": config.name, "kind": "portrait"})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / WEIGHTS)
+    tmp = folder / (CONFIG + ".tmp")
+    config.save(tmp)
+    os.replace(tmp, folder / CONFIG)
+    return folder
+
+
+class PortraitModel:
+    """A loaded portrait model; ``sample`` draws faces. Not thread-safe (one generation thread)."""
+
+    def __init__(self, net: PortraitUNet, config: PortraitConfig, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.config = config
+        self.schedule = linear_schedule(config.schedule)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> PortraitModel:
+        folder = Path(folder)
+        if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
+            raise FileNotFoundError(f"{folder} holds no portrait model ({WEIGHTS} + {CONFIG})")
+        config = PortraitConfig.load(folder / CONFIG)
+        net = PortraitUNet(config)
+        net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS)).items()})
+        return cls(net, config, device)
+
+    def _network(self, caption: torch.Tensor, cfg_scale: float):
+        net, schedule, v = self.net, self.schedule, self.config.prediction == "v"
+
+        def eps(img: torch.Tensor, t: torch.Tensor, cap: torch.Tensor) -> torch.Tensor:
+            out = net(img, t, cap)
+            return eps_from_v(schedule, img, t, out) if v else out
+
+        def denoiser(x: AV, t: torch.Tensor) -> AV:
+            img = x.video[:, 0]
+            if cfg_scale == 1.0 or bool((caption == NULL_CAPTION).all()):
+                out = eps(img, t, caption)
+            else:
+                both = eps(torch.cat([img, img]), torch.cat([t, t]), torch.cat([caption, torch.full_like(caption, NULL_CAPTION)]))
+                cond, uncond = both.chunk(2)
+                out = uncond + cfg_scale * (cond - uncond)
+            return AV(out[:, None], torch.zeros_like(x.audio))
+
+        return denoiser
+
+    @torch.no_grad()
+    def sample(self, caption: str | int = "", *, seed: int = 0, count: int = 1, steps: int | None = DEFAULT_STEPS,
+               sampler: str = "dpm++", cfg_scale: float = 1.0) -> np.ndarray:
+        """``count`` faces for ``caption`` (text, or an index; "" or 0: any person): uint8 ``[count, S, S, 3]``.
+
+        Raises ``ValueError`` for a caption the model cannot honour (see ``caption_index``).
+        """
+        index = caption if isinstance(caption, int) else self.config.caption_index(caption)
+        if not 0 <= index < len(self.config.captions):
+            raise ValueError(f"caption index {index} is outside the model's {len(self.config.captions)} captions")
+        size = self.config.image_size
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        noise = AV(torch.randn((count, 1, 3, size, size), generator=gen, device=self.device),
+                   torch.zeros((count, 1, 0), device=self.device))
+        cap = torch.full((count,), index, dtype=torch.long, device=self.device)
+        x = sample(sampler, self._network(cap, cfg_scale), self.schedule, noise,
+                   None if sampler == "ddpm" else steps, generator=gen)
+        img = x.video[:, 0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+        return img.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def sample_sheet(folder: str | Path, path: str | Path, *, device="cpu", per_caption: int = 8, steps: int = 25) -> Path | None:
+    """Faces for each caption of the model in ``folder`` (fixed seeds), as a PNG to look at."""
+    from model.media import image_grid
+
+    model = PortraitModel.load(folder, device)
+    faces, labels = [], []
+    for index, caption in enumerate(model.config.captions):
+        faces.append(model.sample(index, seed=1000 + index, count=per_caption, steps=steps))
+        labels += [caption.replace(" is talking", "") or "(none)"] * per_caption
+    return image_grid(np.concatenate(faces), path, columns=per_caption, scale=2, labels=labels)
+
+
