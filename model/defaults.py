@@ -19,6 +19,12 @@ AUDIO_CONTRAST = 0.315
 # Clean-up of the sampled frames before lip sync: non-local means, then a Gaussian over time
 # (model/postfilter.py; not in the paper).
 POSTFILTER = True
+# One face per call (model/call.py; not in the paper): "call" draws the call's face once and every
+# chunk copies it; "paper" lets every chunk invent its face from noise.
+FACE = "call"
+FACES = ("call", "paper")
+# DPM-Solver++ steps for the one face a call draws (the portrait model; once per call, so 5x a clip's)
+FACE_STEPS = 50
 
 
 def add_generation_flags(parser) -> None:
@@ -34,6 +40,12 @@ def add_generation_flags(parser) -> None:
                         help="largest spread of a spectrogram made without speech text (std of its\n"
                         "normalised log-mel; corpus speech's is %(default)s); 0 = the model's raw contrast\n"
                         "(not in the paper) (default %(default)s)")
+    parser.add_argument("--face", choices=FACES, default=FACE,
+                        help="call: one person per call, drawn once from the first caption (or the sender's style\n"
+                        "image) and copied into every frame (not in the paper); paper: every one-second chunk\n"
+                        "invents its face from noise, as the paper does (default %(default)s)")
+    parser.add_argument("--face-steps", type=int, default=FACE_STEPS, metavar="N",
+                        help="denoising steps for the one face a call draws (default %(default)s)")
     parser.add_argument("--postfilter", choices=("on", "off"), default="on" if POSTFILTER else "off",
                         help="clean the sampled frames before lip sync: spatio-temporal non-local means, then a\n"
                         "Gaussian over time (not in the paper; off = the model's raw frames) (default %(default)s)")
@@ -47,5 +59,8 @@ def generation_settings(args) -> dict:
         raise ValueError("--audio-guidance must be >= 0 (1 = off)")
     if args.audio_contrast < 0:
         raise ValueError("--audio-contrast must be >= 0 (0 = off)")
+    if args.face_steps < 1:
+        raise ValueError("--face-steps must be positive")
     return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
-            "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on"}
+            "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
+            "face": args.face, "face_steps": args.face_steps}

@@ -12,6 +12,7 @@ from model.command_table import register_table
 EVALUATORS: dict[str, str] = {
     "sync": "model.lipsync.cli:register_eval_sync",
     "model": "model.evaluation.cli:register_eval_model",
+    "calls": "model.evaluation.cli:register_eval_calls",
 }
 
 

@@ -1,15 +1,19 @@
 """A deterministic stand-in generator: numpy only, instant, for tests and ``--model stub``.
 
 It draws a simple face whose mouth opens with a tone shaped by the text, so recordings, playback
-and bitrate accounting can be exercised end to end without a trained model.
+and bitrate accounting can be exercised end to end without a trained model. Its calls
+(``open_call``) keep one face per call like the real generator's (``model/call.py``): a skin tone
+drawn once per call, or the sender's style image, kept in the call's store.
 """
 
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 
 import numpy as np
 
+from model.call import Call, Face, GenerationError
 from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
 
 SECONDS_PER_CHAR = 0.06  # about 150 words per minute of ~6 characters
@@ -24,6 +28,14 @@ class StubGenerator:
         self.sample_rate = sample_rate
 
     def generate(self, request: Request) -> Clip:
+        """One utterance with no call: a face of its own."""
+        return self.draw(request, None)
+
+    def open_call(self, call_id: str, *, store: str | Path | None = None) -> StubCall:
+        return StubCall(self, call_id, store=store)
+
+    def draw(self, request: Request, face: np.ndarray | None) -> Clip:
+        """The clip for ``request``, on ``face`` (uint8 ``[S, S, 3]``) or a face of its own."""
         seed = zlib.crc32(f"{request.seed}|{request.caption}|{request.text}".encode())
         rng = np.random.default_rng(seed)
         seconds = max(1.0, len(request.text) * SECONDS_PER_CHAR)
@@ -32,7 +44,7 @@ class StubGenerator:
         envelope = self._envelope(request.text, samples, rng)
         audio = self._tone(request.caption, envelope, samples)
         per_frame = envelope[: frames * (samples // frames)].reshape(frames, -1).mean(axis=1)
-        base = self._base_face(request, rng)
+        base = face if face is not None else self._base_face(request, rng)
         video = np.stack([self._frame(base, i, per_frame[i]) for i in range(frames)])
         return Clip(video, audio, self.fps, self.sample_rate, info={"generator": self.name})
 
@@ -52,9 +64,12 @@ class StubGenerator:
         return (0.5 * envelope * wave / 1.3).astype(np.float32)
 
     def _base_face(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        n = self.size
         if request.style_image is not None:
             return self._load_style(request.style_image)
+        return self.face(rng)
+
+    def face(self, rng: np.random.Generator) -> np.ndarray:
+        n = self.size
         y, x = np.mgrid[0:n, 0:n] / n
         background = np.stack([0.2 + 0.3 * y, 0.3 + 0.2 * x, 0.5 - 0.2 * y], axis=-1)
         skin = np.array([0.85, 0.65, 0.5]) * (0.8 + 0.2 * rng.random())
@@ -83,3 +98,27 @@ class StubGenerator:
         mouth = ((x - 0.5 - sway / n) / 0.11) ** 2 + ((y - 0.72) / opening) ** 2 < 1
         frame[mouth] = (90, 20, 30)
         return frame
+
+
+class StubCall(Call):
+    """A stub call: one face (a skin tone drawn once, or the style image) for all its utterances."""
+
+    def __init__(self, generator: StubGenerator, call_id: str, *, store: str | Path | None = None) -> None:
+        super().__init__(call_id, store=store)
+        self.generator = generator
+
+    def style_face(self, path: Path) -> np.ndarray:
+        """The style image's face, found and framed as the real generator does (no face: an error)."""
+        from model.lipsync.face import NoFaceError
+        from model.lipsync.style import StyleImageError, read_image, style_frame
+
+        try:
+            return style_frame(read_image(path), self.generator.size)
+        except (StyleImageError, NoFaceError) as exc:
+            raise GenerationError(f"style image {Path(path).name}: {exc}") from None
+
+    def draw_face(self, gender: str, seed: int, number: int) -> Face:
+        return Face(self.generator.face(np.random.default_rng(seed)), "stub", gender, "", seed, number)
+
+    def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
+        return self.generator.draw(request, None if face is None else face.image)

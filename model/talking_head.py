@@ -10,6 +10,11 @@
     no text      -> one chunk of video and audio jointly from noise (the paper's unconditional or
                     caption-only generation)
     style image  -> the still face driven by the speech (or by audio the joint model generated) (IV-E)
+    the call's face (not in the paper; ``model/call.py``): every utterance of a call is one person.
+                    A face is drawn once per call by the portrait model (or taken from the sender's
+                    style image) and the joint model's video branch reads it as its reference at
+                    every chunk (``UNetConfig.reference``). ``TalkingHeadSettings.face = "paper"``
+                    keeps the paper's path: every chunk invents the face from noise.
 
 Chunks overlap: chunk ``k`` covers frames ``[k*S, k*S + F)`` with stride ``S = F - prefix_frames``,
 and the audio under those frames. Only the frames a chunk adds beyond its prefix are kept, so the
@@ -31,16 +36,16 @@ from typing import Any
 import numpy as np
 
 from model import defaults
+from model.call import GENDER_CAPTIONS, Call, Face, GenerationError
 from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SAMPLERS = ("ddpm", "ddim", "dpm++")
+FACES = defaults.FACES
 
-
-class GenerationError(ValueError):
-    """A request the generator cannot render; the message is meant for the sender."""
+__all__ = ["GenerationError", "TalkingHead", "TalkingHeadCall", "TalkingHeadSettings", "plan_chunks"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ class TalkingHeadSettings:
     unconditional_seconds: float = 1.0  # clip length when there is no speech text
     max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
     voice: str = "espeak"  # "espeak" or a folder with YourTTS files
+    # "call": one face per call, drawn once (portrait model) or taken from a style image, copied into
+    # every frame by the reference-conditioned joint model (model/call.py; not in the paper).
+    # "paper": every chunk invents its face from noise, as the paper does.
+    face: str = defaults.FACE
+    face_steps: int = defaults.FACE_STEPS  # DPM-Solver++ steps for the one face a call draws
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -73,6 +83,10 @@ class TalkingHeadSettings:
             raise ValueError("audio_contrast must be >= 0 (0 = off)")
         if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
             raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
+        if self.face not in FACES:
+            raise ValueError(f"face must be one of {', '.join(FACES)}, got {self.face!r}")
+        if self.face_steps < 1:
+            raise ValueError("face_steps must be positive")
 
 
 def plan_chunks(n_frames: int, chunk_frames: int, prefix_frames: int) -> list[int]:
@@ -106,10 +120,12 @@ class TalkingHead:
         lipsync=None,
         classifier=None,
         audio_guide=None,
+        portrait=None,
         settings: TalkingHeadSettings = TalkingHeadSettings(),
         sources: dict[str, str] | None = None,
     ) -> None:
         self.diffusion = diffusion.eval()
+        self.portrait = portrait  # model.portrait.sample.PortraitModel or None
         self.config = config
         self.voice = voice
         self.lipsync = lipsync
@@ -124,8 +140,16 @@ class TalkingHead:
             raise ValueError(f"the model runs at {config.video_fps} fps / {config.sample_rate} Hz, textcall at {VIDEO_FPS} / {AUDIO_RATE}")
         if cfg.audio_samples * config.video_fps != cfg.frames * config.sample_rate:
             raise ValueError("a chunk's audio and video must span the same time")
+        if portrait is not None and portrait.config.image_size != cfg.image_size:
+            raise ValueError(f"the portrait model draws {portrait.config.image_size}px faces, the joint model {cfg.image_size}px")
         self._speakers: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._calls: OrderedDict[str, TalkingHeadCall] = OrderedDict()  # generate()'s calls, by session
         self._lock = threading.Lock()
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether utterances copy the call's face (settings, and a joint model with a reference input)."""
+        return self.settings.face == "call" and bool(getattr(self.config.unet, "reference", False))
 
     # ------------------------------------------------------------------------------------ loading
     @classmethod
@@ -136,8 +160,9 @@ class TalkingHead:
         device: str = "cpu",
         settings: TalkingHeadSettings = TalkingHeadSettings(),
     ) -> TalkingHead:
-        """Load ``folder/{diffusion,classifier,autoguide,lipsync}`` (all but the first optional) and
-        the voice. ``autoguide`` is loaded only when ``settings.audio_guidance`` is not 1."""
+        """Load ``folder/{diffusion,classifier,autoguide,lipsync,portrait}`` (all but the first
+        optional) and the voice. ``autoguide`` is loaded only when ``settings.audio_guidance`` is not
+        1, ``portrait`` only for ``settings.face == "call"``."""
         from model.diffusion.checkpoint import load_model
         from model.diffusion.config import check_autoguide, check_classifier
         from model.speech import load_voice
@@ -163,39 +188,62 @@ class TalkingHead:
 
             lipsync = LipSync.load(folder / "lipsync", device=device)
             sources["lipsync"] = str(folder / "lipsync")
+        portrait = None
+        if settings.face == "call" and (folder / "portrait" / "config.json").is_file():
+            from model.portrait.sample import PortraitModel
+
+            portrait = PortraitModel.load(folder / "portrait", device)
+            sources["portrait"] = str(folder / "portrait")
         voice = load_voice(settings.voice, device=device)
         sources["voice"] = settings.voice
         return cls(diffusion, config, voice=voice, lipsync=lipsync, classifier=classifier, audio_guide=audio_guide,
-                   settings=settings, sources=sources)
+                   portrait=portrait, settings=settings, sources=sources)
 
-    # --------------------------------------------------------------------------------- generation
+    # ---------------------------------------------------------------------------------------- calls
+    def open_call(self, call_id: str, *, store: str | Path | None = None) -> TalkingHeadCall:
+        """A call: say each utterance into it and every one shows the same person (``model/call.py``).
+        ``store``: a folder that keeps the call's face across reconnects and restarts."""
+        return TalkingHeadCall(self, call_id, store=store)
+
     def generate(self, request: Request) -> Clip:
-        with self._lock:
-            return self._generate(request)
+        """One utterance, in the call named by ``request.session`` (kept in memory, not on disk)."""
+        key = request.session or "call"
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = self.open_call(key)
+            while len(self._calls) > 256:
+                self._calls.popitem(last=False)
+        self._calls.move_to_end(key)
+        return call.say(request)
 
-    def _generate(self, request: Request) -> Clip:
-        timings: dict[str, float] = {}
+    def caption_index(self, caption: str) -> int:
         try:
-            caption = self.config.caption_index(request.caption)
+            return self.config.caption_index(caption)
         except ValueError as exc:
             raise GenerationError(str(exc)) from None
-        gender = _gender(self.config.captions[caption]) if caption else None
+
+    def _render(self, request: Request, face: Face | None, caption: int, call_id: str) -> Clip:
+        """One utterance: the voice, then the still animation (style image) or chunked joint sampling
+        (with the call's face as reference when ``uses_reference``), clean-up, lip sync."""
+        timings: dict[str, float] = {}
+        gender = (face.gender if face is not None else None) or (_gender(self.config.captions[caption]) if caption else None)
+        reference = face.image if face is not None and self.uses_reference else None
 
         speech = None
         text = request.text.strip()
         if text:
             t0 = time.perf_counter()
-            speech = self._speak(text, gender, request)
+            speech = self._speak(text, gender, call_id)
             timings["voice"] = time.perf_counter() - t0
             if speech.size == 0:  # nothing sayable in the text: the no-text path
                 logger.warning("nothing sayable in %r; rendering without speech", text[:60])
                 speech = None
 
         if request.style_image is not None:
-            video, audio = self._animate_still(request, caption, speech, timings)
+            video, audio = self._animate_still(request, caption, speech, timings, face)
         else:
             t0 = time.perf_counter()
-            video, audio = self._sample_chunks(caption, request.seed, speech)
+            video, audio = self._sample_chunks(caption, request.seed, speech, reference)
             timings["sampling"] = time.perf_counter() - t0
             video = self._postfilter(video, timings)
             video = self._refine(video, audio, timings)
@@ -206,15 +254,16 @@ class TalkingHead:
             "sampler": f"{self.settings.sampler}-{self.settings.steps}",
             "audio_autoguidance": self._autoguidance(speech),
             "postfilter": self.settings.postfilter and request.style_image is None,
+            "reference": reference is not None and request.style_image is None,  # the frames copy the call's face
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         return Clip(np.ascontiguousarray(video), audio.astype(np.float32), VIDEO_FPS, AUDIO_RATE, info=info)
 
     # -- speech ------------------------------------------------------------------------------------
-    def _speak(self, text: str, gender: str | None, request: Request) -> np.ndarray:
+    def _speak(self, text: str, gender: str | None, call_id: str) -> np.ndarray:
         if self.voice is None:
             raise GenerationError("this receiver has no voice loaded; speech text cannot be rendered")
-        speaker = self._speaker_for(request, gender)
+        speaker = self._speaker_for(call_id, gender)
         speech = self.voice.synthesize(text, speaker=speaker)
         if speech.sample_rate != AUDIO_RATE:
             raise RuntimeError(f"voice {self.voice.name} returned {speech.sample_rate} Hz, expected {AUDIO_RATE}")
@@ -226,13 +275,13 @@ class TalkingHead:
             )
         return np.asarray(speech.audio, dtype=np.float32)
 
-    def _speaker_for(self, request: Request, gender: str | None) -> str:
-        """A speaker of the caption's gender, chosen once per session and gender and then kept."""
+    def _speaker_for(self, call_id: str, gender: str | None) -> str:
+        """A speaker of the face's (or caption's) gender, chosen once per call and gender and then kept."""
         from model.speech.voice import choose_speaker
 
-        key = (request.session, gender or "")
+        key = (call_id, gender or "")
         if key not in self._speakers:
-            rng = np.random.default_rng(zlib.crc32(f"{request.session}|{gender}".encode()))
+            rng = np.random.default_rng(zlib.crc32(f"{call_id}|{gender}".encode()))
             self._speakers[key] = choose_speaker(self.voice, gender, rng)
             while len(self._speakers) > 1024:
                 self._speakers.popitem(last=False)
@@ -240,10 +289,12 @@ class TalkingHead:
         return self._speakers[key]
 
     # -- sampling ----------------------------------------------------------------------------------
-    def _sample_chunk(self, caption: int, audio: np.ndarray | None, prefix: np.ndarray | None, seed: int):
+    def _sample_chunk(self, caption: int, audio: np.ndarray | None, prefix: np.ndarray | None, seed: int,
+                      reference: np.ndarray | None = None, steps: int | None = None):
         from model.diffusion.generate import generate_av
 
         s = self.settings
+        steps = steps or s.steps
         use_classifier = self.classifier is not None and s.classifier_scale > 0
         return generate_av(
             self.diffusion,
@@ -251,7 +302,7 @@ class TalkingHead:
             caption_index=caption,
             audio_condition=audio,
             sampler=s.sampler,
-            steps=None if s.sampler == "ddpm" and s.steps >= self.config.schedule.timesteps else s.steps,
+            steps=None if s.sampler == "ddpm" and steps >= self.config.schedule.timesteps else steps,
             cfg_scale=s.cfg_scale,
             classifier=self.classifier if use_classifier else None,
             classifier_scale=s.classifier_scale,
@@ -260,17 +311,19 @@ class TalkingHead:
             audio_guide_scale=s.audio_guidance,
             audio_contrast=s.audio_contrast,
             video_prefix=prefix,
+            reference=reference,
             seed=seed,
         )
 
-    def _sample_chunks(self, caption: int, seed: int, speech: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_chunks(self, caption: int, seed: int, speech: np.ndarray | None = None,
+                       reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Chunked joint sampling: video uint8 ``[N, H, W, 3]`` and audio float32 ``[N * 1000]``.
 
         With ``speech``, N frames cover it, every chunk's audio is replaced by the speech under it
         and the returned audio is the speech; without, N frames last ``unconditional_seconds`` (the
         paper's one-second joint sample, continued) and each chunk adds the audio it sampled for
         its new frames. Every chunk after the first starts with the last ``prefix_frames`` frames
-        of the chunk before.
+        of the chunk before. ``reference`` (uint8 ``[H, W, 3]``): the call's face, read by every chunk.
         """
         cfg = self.config.unet
         spf = AUDIO_RATE // VIDEO_FPS  # audio samples per video frame
@@ -286,7 +339,7 @@ class TalkingHead:
         for k, start in enumerate(starts):
             window = slice(start * spf, (start + cfg.frames) * spf)
             prefix = video[start : start + p] if k > 0 and p > 0 else None
-            frames, sampled = self._sample_chunk(caption, audio[window] if speech is not None else None, prefix, seed + k)
+            frames, sampled = self._sample_chunk(caption, audio[window] if speech is not None else None, prefix, seed + k, reference)
             video[start : start + cfg.frames] = frames  # its first p frames are the prefix itself
             if speech is None:
                 new = 0 if k == 0 else p
@@ -318,10 +371,10 @@ class TalkingHead:
         timings["lipsync"] = time.perf_counter() - t0
         return out
 
-    def _animate_still(self, request: Request, caption: int, speech, timings):
+    def _animate_still(self, request: Request, caption: int, speech, timings, face: Face | None = None):
         if self.lipsync is None:
             raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
-        image = self._style_face(request.style_image)
+        image = face.image if face is not None and face.source == "style" else self._style_face(request.style_image)
         if speech is None:  # the paper: audio generated from noise by the joint model drives the image
             t0 = time.perf_counter()
             _, audio = self._sample_chunks(caption, request.seed)
@@ -344,6 +397,55 @@ class TalkingHead:
             return style_frame(read_image(path), self.config.unet.image_size)
         except (StyleImageError, NoFaceError) as exc:
             raise GenerationError(f"style image {Path(path).name}: {exc}") from None
+
+
+    # -- the call's face ---------------------------------------------------------------------------
+    def draw_face(self, gender: str, seed: int) -> tuple[np.ndarray, str]:
+        """One face of ``gender`` for a new call: uint8 ``[S, S, 3]`` and what drew it.
+
+        The portrait model when loaded (``settings.face_steps`` DPM-Solver++ steps), else the joint
+        model itself: one caption-only chunk at ``face_steps`` steps, cleaned like any chunk, and
+        its middle frame.
+        """
+        caption = GENDER_CAPTIONS[gender]
+        if self.portrait is not None:
+            return self.portrait.sample(caption, seed=seed, steps=self.settings.face_steps)[0], "portrait"
+        frames, _ = self._sample_chunk(self.caption_index(caption), None, None, seed, steps=self.settings.face_steps)
+        if self.settings.postfilter:
+            from model.postfilter import postfilter
+
+            frames = postfilter(frames)
+        return frames[len(frames) // 2].copy(), "joint"
+
+
+class TalkingHeadCall(Call):
+    """A call on a ``TalkingHead``: one face for all its utterances (``model/call.py`` says when it changes)."""
+
+    def __init__(self, head: TalkingHead, call_id: str, *, store: str | Path | None = None) -> None:
+        super().__init__(call_id, store=store, lock=head._lock)
+        self.head = head
+
+    def caption_index(self, caption: str) -> int:
+        return self.head.caption_index(caption)
+
+    def style_face(self, path: Path) -> np.ndarray:
+        if self.head.lipsync is None:  # the utterance that brings it animates the still (IV-E)
+            raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
+        return self.head._style_face(path)
+
+    def draw_face(self, gender: str, seed: int, number: int) -> Face:
+        t0 = time.perf_counter()
+        image, source = self.head.draw_face(gender, seed)
+        logger.info("call %s: drew a %s face with the %s model in %.1f s", self.call_id, gender, source, time.perf_counter() - t0)
+        return Face(image, source, gender, GENDER_CAPTIONS[gender], seed, number)
+
+    def _face_for(self, request: Request) -> Face | None:
+        if not self.head.uses_reference:
+            return None  # the paper's path (or a joint model without a reference input): every chunk invents its face
+        return super()._face_for(request)
+
+    def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
+        return self.head._render(request, face, caption_index, self.call_id)
 
 
 def _gender(caption: str) -> str | None:

@@ -24,6 +24,7 @@ TRAINERS: dict[str, str] = {
     "lipsync": "model.lipsync.cli:register_train_lipsync",
     "gender": "model.train_cli:register_gender",
     "portrait": "model.train_cli:register_portrait",
+    "identity": "model.train_cli:register_identity",
 }
 
 
@@ -153,6 +154,45 @@ def register_gender(subparsers) -> None:
     sub.set_defaults(run=run)
 
 
+def register_identity(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "identity",
+        help="train the face-identity judge that `textcall eval` uses to measure one face per call",
+        description="Train a face-embedding CNN (CosFace) on still portraits of people no generator sees\n"
+        "(`textcall corpus stills --purpose judge`); its same-person threshold is set at the equal-error\n"
+        "point on people held out of its own training. It is the evaluation's judge, never a training loss.",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("--data", required=True, metavar="DIR", help="a judge stills folder (textcall corpus stills --purpose judge)")
+    sub.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sub.add_argument("--steps", type=int, default=2000, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=128, help="faces per step (default %(default)s)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-progress", action="store_true")
+
+    def run(args: argparse.Namespace) -> int:
+        import torch
+
+        from model.evaluation.identity import IdentityTrainConfig, train_identity
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        try:
+            meta = train_identity(args.data, args.out, train=IdentityTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed),
+                                  progress=not args.no_progress)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"textcall train identity: {exc}", file=sys.stderr)
+            return 2
+        val = meta["val"]
+        print(f"identity judge: threshold {meta['threshold']:.3f}, on {meta['data']['val_people']} held-out people "
+              f"same judged same {val['same_judged_same']:.3f}, different judged same {val['different_judged_same']:.3f} "
+              f"({meta['seconds']} s); written to {args.out}")
+        return 0
+
+    sub.set_defaults(run=run)
+
+
 def register_portrait(subparsers) -> None:
     sub = subparsers.add_parser(
         "portrait",
@@ -174,7 +214,8 @@ def register_portrait(subparsers) -> None:
     sub.add_argument("--lr", type=float, default=2e-4, help="learning rate (default %(default)s)")
     sub.add_argument("--save-every", type=int, default=500, help="checkpoint interval in steps (default %(default)s)")
     sub.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (default %(default)s)")
-    sub.add_argument("--min-snr-gamma", type=float, default=5.0, help="min-SNR loss weight cap, 0 = off (default %(default)s)")
+    sub.add_argument("--min-snr-gamma", type=float, default=0.0,
+                     help="min-SNR loss weight cap (Hang et al. 2023), 0 = plain v loss (default %(default)s)")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

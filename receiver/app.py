@@ -14,6 +14,7 @@ from aiortc.sdp import SessionDescription
 
 from model.clip import Generator
 from model.pipeline import load_generator
+from receiver.calls import Calls
 from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
 from receiver.gallery import Gallery
 from receiver.ice import rtc_configuration
@@ -33,6 +34,7 @@ RENDER_LOG = web.AppKey("render_log", RenderLog)
 GALLERY = web.AppKey("gallery", Gallery)
 SINKS = web.AppKey("sinks", list)
 READY = web.AppKey("ready", asyncio.Event)
+CALLS = web.AppKey("calls", Calls)
 
 
 def make_app(
@@ -74,6 +76,7 @@ def _generation(generator: Generator | None):
             )
         else:
             app[GENERATOR] = generator
+        app[CALLS] = Calls(app[GENERATOR], config.out_dir if config.record else None, limit=max(256, 4 * config.max_peers))
         app[READY].set()
         logger.info("receiver ready: model %s", app[GENERATOR].name)
         yield
@@ -167,6 +170,7 @@ def _new_session(app: web.Application, pc: RTCPeerConnection, bound_sender_id: s
         pc,
         config=app[CONFIG],
         generator=app[GENERATOR],
+        calls=app[CALLS],
         worker=app[WORKER],
         render_log=app[RENDER_LOG],
         gallery=app[GALLERY],

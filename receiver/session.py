@@ -18,6 +18,7 @@ from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError
 from receiver.bitrate import BitrateMeter
+from receiver.calls import Calls
 from receiver.config import ReceiverConfig
 from receiver.gallery import Gallery, Uploads
 from receiver.recorder import SessionRecorder
@@ -74,6 +75,7 @@ class Session:
         config: ReceiverConfig,
         generator: Generator,
         worker: GenerationWorker,
+        calls: Calls | None = None,
         render_log: RenderLog,
         gallery: Gallery,
         sinks: list[Callable[[Rendered], None]],
@@ -86,6 +88,7 @@ class Session:
         self.pc = pc
         self.config = config
         self.generator = generator
+        self.calls = calls if calls is not None else Calls(generator, None)
         self.worker = worker
         self.render_log = render_log
         self.gallery = gallery
@@ -109,6 +112,7 @@ class Session:
         # render log keeps only the last rendered seq and a resent earlier one would read as a duplicate
         self._held: tuple[int, int] | None = None
         self._last_heard = time.monotonic()
+        self._face: dict | None = None  # the call's face as last journaled
         self._log = None
         self._commits: set[asyncio.Task] = set()
         loop = asyncio.get_running_loop()
@@ -280,8 +284,9 @@ class Session:
             seed=zlib.crc32(f"{sender_id}/{msg.seq}".encode()),
             session=sender_id or self.id,
         )
+        call = self.calls.get(sender_id or self.id)  # the sender's person, kept across its reconnects
         try:
-            clip = await self.worker.run(self.generator.generate, request)
+            clip = await self.worker.run(call.say, request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # includes MemoryError and CUDA out-of-memory RuntimeErrors
@@ -303,6 +308,11 @@ class Session:
                     )
                 self.render_log.mark(sender_id, msg.seq)
                 elapsed_ms = int((time.monotonic() - job.arrived) * 1000)
+                face = clip.info.get("face")
+                if face is not None and face != self._face:
+                    self._face = face
+                    store = self.calls.store(sender_id or self.id)
+                    self._journal("face", seq=msg.seq, **face, path=str(store / "face.png") if store else None)
                 self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
                               render_ms=elapsed_ms, mode=request.mode, files=[str(f) for f in written])
                 self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far

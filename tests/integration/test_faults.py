@@ -15,9 +15,9 @@ class SlowStub(StubGenerator):
         super().__init__()
         self.delay = delay
 
-    def generate(self, request):
+    def draw(self, request, face):  # every clip, in a call or not, is drawn here
         time.sleep(self.delay)
-        return super().generate(request)
+        return super().draw(request, face)
 
 
 def _rendered(receiver):

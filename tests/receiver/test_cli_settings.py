@@ -34,7 +34,7 @@ def test_eval_takes_the_same_generation_flags() -> None:
     args = build_parser().parse_args(["eval", "model", "--audio-contrast", "0.2", "--postfilter", "off"])
     assert defaults.generation_settings(args) == {"sampler": "dpm++", "steps": defaults.STEPS,
                                                   "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
-                                                  "postfilter": False}
+                                                  "postfilter": False, "face": defaults.FACE, "face_steps": defaults.FACE_STEPS}
 
 
 @pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])

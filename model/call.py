@@ -1,0 +1,223 @@
+"""One face per call: the per-call object the receiver says each utterance into.
+
+A video call is one person, steady, for the whole call. ``generator.open_call(call_id, store=DIR)``
+returns a ``Call`` that keeps that person's face (the *reference*) and the voice chosen for them;
+``call.say(request)`` renders one utterance as that person. The face is
+
+- the sender's style image when an utterance carries one (upload or gallery id), framed like the
+  corpus; that utterance is the paper's still-image animation (IV-E), and every later one copies
+  the face;
+- otherwise a face drawn once, from the first caption (its gender), by the portrait model
+  (``model/portrait``; with no caption, a gender drawn from the call id) and kept;
+- replaced only when the sender changes it: a new style image, or a caption that names the other
+  gender than the current face's. A caption the model cannot honour, or a style image with no face,
+  fails that utterance with a ``GenerationError`` and the call keeps its face.
+
+No-text and caption-only utterances keep the face too. With ``store`` the face is written there
+(``face.png`` + ``face.json``) whenever it changes and read back by the next ``open_call`` for the
+same store, so it survives a sender reconnect and a receiver restart.
+
+This module is numpy + OpenCV only: the stub generator's calls use it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import zlib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from model.clip import Clip, Request
+
+logger = logging.getLogger(__name__)
+
+GENDERS = ("male", "female")
+GENDER_CAPTIONS = {"male": "A man is talking", "female": "A woman is talking"}
+FACE_PNG, FACE_JSON = "face.png", "face.json"
+
+
+class GenerationError(ValueError):
+    """A request the generator cannot render; the message is meant for the sender."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """The person a call shows: the reference every frame copies.
+
+    image: uint8 ``[S, S, 3]`` RGB at the generator's size. source: ``"portrait"`` (drawn by the
+    portrait model), ``"joint"`` (drawn by the joint model, when no portrait model is loaded),
+    ``"style"`` (the sender's style image) or ``"stub"``. gender: ``"male"``, ``"female"`` or None
+    (a style image with no caption). ``number`` counts the faces of the call (1 = its first).
+    """
+
+    image: np.ndarray
+    source: str
+    gender: str | None
+    caption: str = ""
+    seed: int = 0
+    number: int = 1
+    detail: str = ""  # e.g. the style image's file name
+
+    def __post_init__(self) -> None:
+        img = self.image
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"a face is uint8 [S, S, 3], got {getattr(img, 'dtype', type(img))} {getattr(img, 'shape', '')}")
+        if self.gender not in (None, *GENDERS):
+            raise ValueError(f"gender must be male, female or None, got {self.gender!r}")
+
+    def describe(self) -> dict:
+        """What the render log and the sender's journal say about it (no pixels)."""
+        return {k: v for k, v in asdict(self).items() if k != "image"}
+
+
+class FaceStore:
+    """``face.png`` + ``face.json`` in one folder, written atomically (a kill never leaves half a face)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def load(self) -> Face | None:
+        png, meta = self.folder / FACE_PNG, self.folder / FACE_JSON
+        if not png.is_file() or not meta.is_file():
+            return None
+        import cv2
+
+        try:
+            info = json.loads(meta.read_text())
+            bgr = cv2.imread(str(png), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError("unreadable PNG")
+            return Face(image=np.ascontiguousarray(bgr[..., ::-1]), **{k: info[k] for k in ("source", "gender", "caption", "seed", "number", "detail") if k in info})
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            logger.warning("call face in %s is unreadable (%s); the call starts a new one", self.folder, exc)
+            return None
+
+    def save(self, face: Face) -> None:
+        import cv2
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(face.image[..., ::-1]))
+        if not ok:
+            raise OSError("could not encode the call's face as PNG")
+        for name, payload in ((FACE_PNG, data.tobytes()), (FACE_JSON, (json.dumps(face.describe(), indent=1) + "\n").encode())):
+            tmp = self.folder / (name + ".part")
+            tmp.write_bytes(payload)
+            os.replace(tmp, self.folder / name)
+
+
+def caption_gender(caption: str) -> str | None:
+    from model.speech.voice import gender_of_caption
+
+    return gender_of_caption(caption)
+
+
+def call_seed(call_id: str, what: str, number: int = 0) -> int:
+    return zlib.crc32(f"{call_id}|{what}|{number}".encode())
+
+
+def default_gender(call_id: str) -> str:
+    """The gender of a call whose first utterances name none: fixed by the call id."""
+    return GENDERS[call_seed(call_id, "gender") % 2]
+
+
+@runtime_checkable
+class CallLike(Protocol):
+    """What the receiver needs of a call."""
+
+    call_id: str
+
+    @property
+    def face(self) -> Face | None: ...
+
+    def say(self, request: Request) -> Clip: ...
+
+
+class Call:
+    """Base of a generator's call: the face decisions and the store; subclasses draw and render.
+
+    Subclasses implement ``style_face(path) -> uint8 [S, S, 3]`` (raise ``GenerationError``),
+    ``draw_face(gender, seed) -> Face`` and ``render(request, face, caption_index) -> Clip``, and
+    may override ``caption_index(caption)`` (raise ``GenerationError`` for a caption they cannot honour).
+    Calls of one generator share its lock: one utterance renders at a time.
+    """
+
+    def __init__(self, call_id: str, *, store: str | Path | None = None, lock: threading.Lock | None = None) -> None:
+        self.call_id = call_id or "call"
+        self.store = FaceStore(store) if store is not None else None
+        self._lock = lock or threading.Lock()
+        self._face: Face | None = None
+        self._loaded = False
+        self.faces_made = 0  # faces this object drew or took (not loaded from the store)
+
+    @property
+    def face(self) -> Face | None:
+        if not self._loaded:
+            self._loaded = True
+            if self.store is not None:
+                self._face = self.store.load()
+        return self._face
+
+    # -- to implement ------------------------------------------------------------------------------
+    def caption_index(self, caption: str) -> int:
+        return 0
+
+    def style_face(self, path: Path) -> np.ndarray:
+        raise NotImplementedError
+
+    def draw_face(self, gender: str, seed: int, number: int) -> Face:
+        raise NotImplementedError
+
+    def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
+        raise NotImplementedError
+
+    # -- the verb --------------------------------------------------------------------------------
+    def say(self, request: Request) -> Clip:
+        """Render one utterance as the call's person (choosing or changing the face first)."""
+        with self._lock:
+            index = self.caption_index(request.caption)  # GenerationError before anything changes
+            made, t0 = self.faces_made, time.perf_counter()
+            face = self._face_for(request)
+            face_s = time.perf_counter() - t0
+            clip = self.render(request, face, index)
+            info = dict(clip.info)
+            if face is not None:
+                info["face"] = face.describe()
+            if self.faces_made != made:  # a new face: the one-off cost, reported apart from the clip's
+                info["timings"] = {**info.get("timings", {}), "face": round(face_s, 3)}
+            return replace(clip, info=info)
+
+    def _face_for(self, request: Request) -> Face | None:
+        current = self.face
+        wanted = caption_gender(request.caption)
+        number = (current.number + 1) if current is not None else 1
+        if request.style_image is not None:
+            image = self.style_face(Path(request.style_image))  # GenerationError: keep the current face
+            gender = wanted or (current.gender if current is not None and current.source == "style" else None)
+            return self._adopt(Face(image, "style", gender, request.caption, 0, number, Path(request.style_image).name))
+        if current is not None:
+            if wanted is None or current.gender in (None, wanted):
+                if wanted is not None and current.gender is None:  # a style face learns its gender
+                    current = replace(current, gender=wanted)
+                    self._adopt(current, made=False)
+                return current
+        gender = wanted or default_gender(self.call_id)
+        return self._adopt(self.draw_face(gender, call_seed(self.call_id, "face", number), number))
+
+    def _adopt(self, face: Face, made: bool = True) -> Face:
+        self._face, self._loaded = face, True
+        if made:
+            self.faces_made += 1
+            logger.info("call %s: face %d (%s, %s)", self.call_id, face.number, face.source, face.gender or "gender unknown")
+        if self.store is not None:
+            try:
+                self.store.save(face)
+            except OSError:
+                logger.exception("call %s: could not keep its face in %s", self.call_id, self.store.folder)
+        return face

@@ -1,0 +1,262 @@
+"""``textcall eval calls``: whole calls, judged as a user watches them.
+
+Each call is ``utterances`` utterances said into one ``generator.open_call``: everyday sentences
+outside the corpus grammar, in mixed modes. A *drawn-face* call starts with a caption (its person
+drawn from it) and goes on with text, caption only, nothing, caption + text; a *style* call starts
+with a style image (a drawn portrait of someone outside every corpus) and goes on the same way.
+Measured, and written to ``OUT/eval.json`` / ``eval.md`` with a contact sheet per call:
+
+- identity (``model/evaluation/identity.py``): the share of each call's frames the face-identity
+  judge takes for the person of the call's first frame; beside it, the judge's calibration on held-out
+  corpus clips (two clips of one speaker; two speakers);
+- fidelity (``model/evaluation/fidelity.py``): the two-sample classifier's accuracy between the calls'
+  frames and held-out corpus frames, and detail / colour noise / frame change as ratios to the corpus;
+  the same two-sample test on faces drawn for new calls alone;
+- lip sync on the speech-text utterances (SyncNet offset within one frame, LSE-C) against held-out
+  corpus clips; caption adherence of drawn faces (face-gender judge);
+- seconds of generation per second of output, the one-off face apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from model.clip import Request
+from model.evaluation.fidelity import TwoSampleConfig, ratios, statistics, two_sample_test, within
+
+logger = logging.getLogger(__name__)
+
+# Everyday sentences, none of them GRID's command grammar ("bin blue at f two now"): what people say on a call.
+EVERYDAY = (
+    "Hi, can you hear me all right?", "Good morning, how was your weekend?", "I think we should start with the budget.",
+    "Sorry, I was on mute for a moment.", "The train was late again this morning.", "Could you share your screen, please?",
+    "Let's meet again next Tuesday at ten.", "My daughter starts school in September.", "That sounds like a great plan to me.",
+    "I'll send you the slides after the call.", "The weather here has been lovely all week.", "We need two more people for the project.",
+    "Can you say that again, a bit slower?", "I had pasta with tomatoes for lunch.", "The report is almost finished.",
+    "Thanks for joining on such short notice.", "I will be away for the holidays.", "Our new office has a view of the river.",
+    "Please check the numbers before Friday.", "It was nice talking to you, see you soon.", "The kids are playing in the garden.",
+    "I forgot my umbrella at the station.", "Do you want coffee or tea?", "We moved the meeting to the afternoon.",
+    "The internet is a bit slow today.", "My brother lives in a small town by the sea.", "Let me think about it and call you back.",
+    "The concert starts at eight tonight.", "I just finished reading a very long book.", "Could we keep this short today?",
+    "The bus stop is right outside my door.", "She painted the kitchen a bright yellow.",
+)
+
+DRAWN_MODES = ("caption+text", "text", "caption", "unconditional", "caption+text", "text")
+STYLE_MODES = ("style+text", "text", "caption+text", "unconditional", "text", "caption")
+CAPTIONS = {"male": "A man is talking", "female": "A woman is talking"}
+
+
+@dataclass(frozen=True)
+class CallEvalConfig:
+    calls: int = 4
+    utterances: int = 5
+    style_calls: int = 1  # of ``calls``, how many start with a style image
+    faces: int = 32  # faces drawn for new calls alone, for their own two-sample test (0: none)
+    reference_clips: int = 64  # held-out corpus clips: fidelity, identity calibration, sync reference
+    max_offset: int = 15
+    seed: int = 0
+    two_sample: TwoSampleConfig = field(default_factory=TwoSampleConfig)
+
+    def __post_init__(self) -> None:
+        if self.calls < 1 or self.utterances < 2 or not 0 <= self.style_calls <= self.calls:
+            raise ValueError("need calls >= 1, utterances >= 2 and 0 <= style_calls <= calls")
+        if self.faces < 0 or self.reference_clips < 4:
+            raise ValueError("faces must be >= 0 and reference_clips >= 4")
+
+
+def plan_calls(config: CallEvalConfig, style_images: list[tuple[Path, str]]) -> list[list[tuple[str, Request]]]:
+    """Per call, its (mode, request) list. Genders alternate over calls; style calls come last."""
+    rng = np.random.default_rng(config.seed)
+    sentences = list(rng.permutation(EVERYDAY))
+    plan, k = [], 0
+    for c in range(config.calls):
+        style = c >= config.calls - config.style_calls
+        image, gender = style_images[c % len(style_images)] if style else (None, ("female", "male")[c % 2])
+        modes = STYLE_MODES if style else DRAWN_MODES
+        call = []
+        for u in range(config.utterances):
+            mode = modes[u % len(modes)]
+            text = sentences[k % len(sentences)] if "text" in mode else ""
+            k += "text" in mode
+            call.append((mode, Request(caption=CAPTIONS[gender] if "caption" in mode else "", text=text,
+                                       style_image=image if mode.startswith("style") else None,
+                                       seed=config.seed * 100_000 + c * 100 + u, session=f"eval-call-{config.seed}-{c}")))
+        plan.append(call)
+    return plan
+
+
+def corpus_clips(caches: list[Path], n: int) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Up to ``n`` held-out (test split) one-second clips from the caches: video ``[F, H, W, 3]``, audio, speaker."""
+    from model.corpus.cache import SegmentCache
+
+    videos, audios, speakers = [], [], []
+    for cache in caches:
+        test = SegmentCache(cache, split="test")
+        for i in range(len(test)):
+            seg = test[i]
+            videos.append(seg.video.transpose(0, 2, 3, 1).copy())
+            audios.append(seg.audio)
+            speakers.append(f"{Path(cache).name}/{seg.speaker}")
+    order = np.random.default_rng(0).permutation(len(videos))[:n]
+    return [videos[i] for i in order], [audios[i] for i in order], [speakers[i] for i in order]
+
+
+def style_portraits(folder: Path, count: int = 2) -> list[tuple[Path, str]]:
+    """Drawn portraits of people outside every corpus (the demo gallery's kind), alternating gender."""
+    from model.pipeline import draw_portrait
+
+    return [(draw_portrait(folder / f"style{k}.png", gender=g, seed=300 + k), g)
+            for k, g in enumerate(("female", "male")[:count] if count <= 2 else [("female", "male")[i % 2] for i in range(count)])]
+
+
+def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, gender_judge: Path, syncnet: Path | None,
+                  config: CallEvalConfig = CallEvalConfig(), progress: bool = True) -> dict:
+    from model.evaluation.gender import GenderClassifier
+    from model.evaluation.identity import IdentityJudge
+    from model.evaluation.suite import _sync
+    from model.media import contact_sheet, image_grid, write_mp4
+
+    out = Path(out)
+    (out / "calls").mkdir(parents=True, exist_ok=True)
+    judge = IdentityJudge.load(identity)
+    gender_net = GenderClassifier.load(gender_judge)
+    styles = style_portraits(out, 2) if config.style_calls else []
+    plan = plan_calls(config, styles)
+    ref_video, ref_audio, ref_speakers = corpus_clips(caches, config.reference_clips)
+    if len(ref_video) < 4:
+        raise FileNotFoundError(f"the caches {', '.join(map(str, caches))} hold fewer than 4 test clips")
+
+    calls, all_clips = [], []
+    bar = tqdm(total=sum(len(c) for c in plan), desc="calls", unit="utterance", disable=not progress)
+    for c, utterances in enumerate(plan):
+        call = generator.open_call(utterances[0][1].session)
+        rows, frames, sheet = [], [], []
+        for u, (mode, request) in enumerate(utterances):
+            start = time.perf_counter()
+            clip = call.say(request)
+            seconds = time.perf_counter() - start
+            face_s = float(clip.info.get("timings", {}).get("face", 0.0))
+            name = f"call{c}_{u}_{mode.replace('+', '_')}.mp4"
+            write_mp4(out / "calls" / name, clip.video, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate)
+            row = {"clip": name, "mode": mode, "caption": request.caption, "text": request.text, "seconds": round(clip.seconds, 3),
+                   "generation_s": round(seconds, 2), "face_s": round(face_s, 2),
+                   "s_per_output_s": round((seconds - face_s) / clip.seconds, 2), "face": clip.info.get("face")}
+            if request.caption and mode != "style+text":
+                judged = gender_net.predict_clip(clip.video)
+                row.update(wanted="female" if "woman" in request.caption else "male", judged=judged)
+                row["adherent"] = judged == row["wanted"]
+            if request.text:
+                row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
+            rows.append(row)
+            frames.append(clip.video)
+            all_clips.append(clip.video)
+            sheet.append((f"{u}: {mode}: {request.text[:40]}", clip.video))
+            bar.update()
+        video = np.concatenate(frames)
+        cos = judge.same_as_first(video)
+        calls.append({"call": c, "kind": "style" if utterances[0][0].startswith("style") else "drawn", "frames": int(len(video)),
+                      "same_as_first": round(float((cos >= judge.threshold).mean()), 4),
+                      "cosine_min": round(float(cos.min()), 3), "cosine_median": round(float(np.median(cos)), 3),
+                      "faces": sorted({r["face"]["number"] for r in rows if r.get("face")}), "utterances": rows})
+        contact_sheet(sheet, out / f"call{c}_sheet.png", columns=8, scale=2)
+    bar.close()
+
+    report: dict = {"config": asdict(config), "calls": calls}
+    report["identity"] = {"calibration": judge.calibrate(ref_video, ref_speakers, seed=config.seed),
+                          "per_call": [c["same_as_first"] for c in calls],
+                          "min": min(c["same_as_first"] for c in calls)}
+    corpus_stats, generated_stats = statistics(ref_video), statistics(all_clips)
+    report["fidelity"] = {"corpus": corpus_stats, "generated": generated_stats, "ratios": ratios(generated_stats, corpus_stats),
+                          "two_sample": two_sample_test(all_clips, ref_video, config.two_sample)}
+    if config.faces and hasattr(generator, "draw_face"):
+        rng = np.random.default_rng(config.seed + 7)
+        t0 = time.perf_counter()
+        faces = [generator.draw_face(("female", "male")[k % 2], int(rng.integers(2**31)))[0] for k in range(config.faces)]
+        per_face = (time.perf_counter() - t0) / config.faces
+        stills = [v[len(v) // 2 : len(v) // 2 + 1] for v in ref_video]
+        report["faces"] = {"count": config.faces, "seconds_per_face": round(per_face, 2),
+                           "two_sample": two_sample_test([f[None] for f in faces], stills,
+                                                         TwoSampleConfig(**{**asdict(config.two_sample), "frames_per_clip": 1}))}
+        image_grid(np.stack(faces), out / "faces.png", columns=8, scale=2)
+    utterances = [r for c in calls for r in c["utterances"]]
+    reference_sync = [_sync(v, a, syncnet, config.max_offset) for v, a in zip(ref_video[:16], ref_audio[:16])]
+    report["summary"] = summarise(utterances, reference_sync, report)
+    report["sources"] = getattr(generator, "sources", {})
+    settings = getattr(generator, "settings", None)
+    report["settings"] = asdict(settings) if settings is not None and hasattr(settings, "__dataclass_fields__") else {}
+    (out / "eval.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / "eval.md").write_text(markdown(report))
+    return report
+
+
+def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) -> dict:
+    synced = [r for r in utterances if "offset" in r]
+    judged = [r for r in utterances if "adherent" in r]
+    summary = {
+        "utterances": len(utterances),
+        "identity_min_call": report["identity"]["min"],
+        "identity_corpus_same_speaker": report["identity"]["calibration"]["same_speaker_judged_same"],
+        "two_sample_accuracy": report["fidelity"]["two_sample"]["accuracy"],
+        "ratios": report["fidelity"]["ratios"],
+        "s_per_output_s": round(float(np.mean([r["s_per_output_s"] for r in utterances])), 2),
+        "s_per_output_s_drawn": round(float(np.mean([r["s_per_output_s"] for r in utterances if not r["mode"].startswith("style")])), 2),
+    }
+    if "faces" in report:
+        summary["faces_two_sample_accuracy"] = report["faces"]["two_sample"]["accuracy"]
+    if synced:
+        summary["offset_within_1"] = round(float(np.mean([abs(r["offset"]) <= 1 for r in synced])), 3)
+        summary["confidence"] = round(float(np.mean([r["confidence"] for r in synced])), 3)
+    if reference_sync and "offset" in reference_sync[0]:
+        summary["reference_confidence"] = round(float(np.mean([r["confidence"] for r in reference_sync])), 3)
+    if judged:
+        summary["caption_adherence"] = round(float(np.mean([r["adherent"] for r in judged])), 3)
+    bars = {
+        "identity>=0.95": summary["identity_min_call"] >= 0.95,
+        "identity>=corpus same-speaker rate": summary["identity_min_call"] >= summary["identity_corpus_same_speaker"],
+        "two_sample<=0.80": summary["two_sample_accuracy"] <= 0.80,
+        "statistics within 1.2x": within(summary["ratios"]),
+    }
+    if synced:
+        bars["offset_within_1>=0.95"] = summary["offset_within_1"] >= 0.95
+        if "reference_confidence" in summary:
+            bars["confidence>=reference"] = summary["confidence"] >= summary["reference_confidence"]
+    if judged:
+        bars["caption_adherence>=0.95"] = summary["caption_adherence"] >= 0.95
+    summary["bars"] = bars
+    return summary
+
+
+def markdown(report: dict) -> str:
+    s = report["summary"]
+    cal = report["identity"]["calibration"]
+    fid = report["fidelity"]
+    lines = ["# textcall eval calls", "",
+             "| call | kind | frames | same person as its first frame | min cosine | faces used |", "|---|---|---|---|---|---|"]
+    for c in report["calls"]:
+        lines.append(f"| {c['call']} | {c['kind']} | {c['frames']} | {c['same_as_first']} | {c['cosine_min']} | {c['faces']} |")
+    lines += ["", f"Identity judge (threshold {cal['threshold']}) on {cal['clips']} held-out corpus clips of {cal['speakers']} speakers: "
+              f"two clips of one speaker judged the same person {cal['same_speaker_judged_same']}, two speakers "
+              f"{cal['different_speakers_judged_same']}.", "",
+              "| fidelity | luma detail | colour noise | frame change |", "|---|---|---|---|",
+              "| corpus | " + " | ".join(str(fid["corpus"][k]) for k in ("luma detail", "colour noise", "frame change")) + " |",
+              "| calls | " + " | ".join(f"{fid['generated'][k]} ({fid['ratios'][k]}x)" for k in ("luma detail", "colour noise", "frame change")) + " |",
+              "", f"Two-sample classifier (generated vs held-out corpus frames, split by clip): test accuracy "
+              f"{fid['two_sample']['accuracy']} on {fid['two_sample']['test_frames']} frames (50 % = indistinguishable).",
+              ]
+    if "faces" in report:
+        f = report["faces"]
+        lines.append(f"Faces drawn for new calls alone ({f['count']}, {f['seconds_per_face']} s each): two-sample accuracy "
+                     f"{f['two_sample']['accuracy']} against corpus frames.")
+    lines += ["", f"Lip sync on speech-text utterances: offset within one frame {s.get('offset_within_1', '')}, LSE-C "
+              f"{s.get('confidence', '')} (held-out corpus clips {s.get('reference_confidence', '')}); caption adherence "
+              f"{s.get('caption_adherence', '')}; {s['s_per_output_s']} s per output second ({s['s_per_output_s_drawn']} without "
+              "style utterances), the one-off face apart.", "",
+              "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["bars"].items()), ""]
+    return "\n".join(lines)

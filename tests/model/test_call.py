@@ -1,0 +1,183 @@
+"""One face per call (model/call.py) on the real generator with tiny stand-in models."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.call import Face, FaceStore, default_gender
+from model.clip import Request
+from model.diffusion.av import AV
+from model.diffusion.config import preset
+from model.pipeline import draw_portrait
+from model.talking_head import GenerationError, TalkingHead, TalkingHeadSettings
+from tests.model.test_talking_head import MouthLipSync, SecondsVoice
+
+
+class CopyFaceModel(torch.nn.Module):
+    """A stand-in joint network with a reference input: its x0 for every frame is the reference
+    (when given) or a flat grey (when not), so a sample shows whatever face it was handed."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        from model.diffusion.schedule import linear_schedule
+
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+        self.register_buffer("alpha_bar", linear_schedule(config.schedule).alphas_cumprod.float())
+        self.references = 0
+
+    def forward(self, x, t, caption, reference=None):
+        ab = self.alpha_bar[t].reshape(-1, 1, 1, 1, 1)
+        if reference is None:
+            x0 = torch.zeros_like(x.video) + self.anchor
+        else:
+            self.references += 1
+            x0 = reference[:, None].expand_as(x.video) + self.anchor
+        eps_video = (x.video - ab.sqrt() * x0) / (1 - ab).sqrt()
+        eps_audio = x.audio / (1 - self.alpha_bar[t].reshape(-1, 1, 1)).sqrt()
+        return AV(eps_video, eps_audio)
+
+
+class FakePortrait:
+    """A portrait model stand-in: a flat face whose colour encodes the caption and the seed."""
+
+    def __init__(self, size: int) -> None:
+        self.config = type("C", (), {"image_size": size})()
+        self.drawn: list[tuple[str, int]] = []
+
+    def sample(self, caption, *, seed=0, steps=50, count=1):
+        self.drawn.append((caption, seed))
+        rng = np.random.default_rng(seed)
+        colour = rng.integers(30, 220, size=3)
+        if "woman" in caption:
+            colour[0] = 250
+        face = np.broadcast_to(colour.astype(np.uint8), (count, self.config.image_size, self.config.image_size, 3))
+        return np.ascontiguousarray(face)
+
+
+@pytest.fixture()
+def head():
+    config = preset("tiny-ref")
+    settings = TalkingHeadSettings(sampler="ddim", steps=3, prefix_frames=1, unconditional_seconds=0.5, postfilter=False)
+    return TalkingHead(CopyFaceModel(config), config, voice=SecondsVoice(), lipsync=MouthLipSync(),
+                       portrait=FakePortrait(config.unet.image_size), settings=settings)
+
+
+def _upper(video: np.ndarray) -> np.ndarray:
+    """The upper half of every frame (the lip-sync stand-in darkens the lower half)."""
+    return video[:, : video.shape[1] // 2].astype(np.float32)
+
+
+def test_every_utterance_of_a_call_shows_its_face(head) -> None:
+    call = head.open_call("alice")
+    clips = [call.say(Request(caption="A woman is talking", text="0.5", seed=1)),
+             call.say(Request(text="0.4", seed=2)),
+             call.say(Request(caption="A woman is talking", seed=3)),
+             call.say(Request(seed=4))]
+    face = call.face
+    assert face is not None and face.gender == "female" and face.source == "portrait" and face.number == 1
+    for clip in clips:
+        assert np.abs(_upper(clip.video) - face.image[: face.image.shape[0] // 2]).max() <= 2
+        assert clip.info["face"]["number"] == 1 and clip.info["reference"]
+    assert "face" in clips[0].info["timings"] and "face" not in clips[1].info["timings"]
+    assert len(head.portrait.drawn) == 1
+
+
+def test_a_caption_of_the_other_gender_changes_the_face_and_the_voice(head) -> None:
+    call = head.open_call("bob")
+    call.say(Request(caption="A man is talking", text="0.3"))
+    first = call.face
+    call.say(Request(caption="A man is talking", text="0.3"))
+    assert call.face is first
+    call.say(Request(caption="A woman is talking", text="0.3"))
+    assert call.face.gender == "female" and call.face.number == 2
+    assert not np.array_equal(call.face.image, first.image)
+    speakers = [speaker for _, speaker in head.voice.calls]
+    assert speakers[0] == speakers[1] == "m1" and speakers[2].startswith("f")
+
+
+def test_no_caption_draws_a_person_of_the_calls_own_gender(head) -> None:
+    call = head.open_call("nobody-said")
+    call.say(Request(text="0.3"))
+    assert call.face.gender == default_gender("nobody-said")
+
+
+def test_a_style_image_becomes_the_face_and_later_utterances_copy_it(head, tmp_path) -> None:
+    path = draw_portrait(tmp_path / "anna.png", gender="female", seed=3)
+    call = head.open_call("carol")
+    call.say(Request(caption="A man is talking", text="0.3"))
+    styled = call.say(Request(text="0.3", style_image=path))
+    assert call.face.source == "style" and call.face.detail == "anna.png" and call.face.number == 2
+    assert head.lipsync.animated == 1 and not styled.info["reference"]  # the paper's IV-E for that utterance
+    later = call.say(Request(text="0.4"))
+    assert later.info["reference"] and later.info["face"]["source"] == "style"
+    assert np.abs(_upper(later.video) - call.face.image[: call.face.image.shape[0] // 2]).mean() < 2
+
+
+def test_bad_input_fails_the_utterance_and_keeps_the_face(head, tmp_path) -> None:
+    call = head.open_call("dave")
+    call.say(Request(caption="A woman is talking", text="0.3"))
+    before = call.face
+    with pytest.raises(GenerationError, match="not understood"):
+        call.say(Request(caption="A purple dragon is talking", text="0.3"))
+    flat = tmp_path / "flat.png"
+    cv2.imwrite(str(flat), np.full((200, 200, 3), 90, np.uint8))
+    with pytest.raises(GenerationError, match="no face"):
+        call.say(Request(text="0.3", style_image=flat))
+    assert call.face is before
+    after = call.say(Request(text="0.3"))
+    assert after.info["face"]["number"] == 1
+
+
+def test_the_face_survives_a_new_call_object_on_the_same_store(head, tmp_path) -> None:
+    store = tmp_path / "calls" / "erin"
+    head.open_call("erin", store=store).say(Request(caption="A man is talking", text="0.3"))
+    assert (store / "face.png").is_file() and (store / "face.json").is_file()
+    drawn = len(head.portrait.drawn)
+    again = head.open_call("erin", store=store)  # a reconnect, or a receiver restart
+    clip = again.say(Request(text="0.3"))
+    assert len(head.portrait.drawn) == drawn and again.faces_made == 0
+    assert clip.info["face"]["gender"] == "male"
+    saved = FaceStore(store).load()
+    assert np.array_equal(saved.image, again.face.image)
+
+
+def test_an_unreadable_store_starts_a_new_face(tmp_path) -> None:
+    store = tmp_path / "s"
+    store.mkdir()
+    (store / "face.png").write_bytes(b"not a png")
+    (store / "face.json").write_text("{}")
+    assert FaceStore(store).load() is None
+
+
+def test_the_papers_path_keeps_no_face(head) -> None:
+    paper = TalkingHead(head.diffusion, head.config, voice=SecondsVoice(), lipsync=MouthLipSync(), portrait=head.portrait,
+                        settings=dataclasses.replace(head.settings, face="paper"))
+    clip = paper.open_call("frank").say(Request(caption="A woman is talking", text="0.3"))
+    assert "face" not in clip.info and not clip.info["reference"]
+    assert head.diffusion.references == 0 and not head.portrait.drawn
+
+
+def test_without_a_portrait_model_the_joint_model_draws_the_face(head) -> None:
+    head.portrait = None
+    call = head.open_call("gail")
+    call.say(Request(caption="A man is talking", text="0.3"))
+    assert call.face.source == "joint" and call.face.image.shape == (16, 16, 3)
+
+
+def test_a_face_must_be_an_image() -> None:
+    with pytest.raises(ValueError):
+        Face(np.zeros((4, 4), np.uint8), "stub", None)
+    with pytest.raises(ValueError):
+        Face(np.zeros((4, 4, 3), np.uint8), "stub", "robot")
+
+
+def test_generate_keeps_one_face_per_session(head) -> None:
+    a = head.generate(Request(caption="A woman is talking", text="0.3", session="s1"))
+    b = head.generate(Request(text="0.3", session="s1"))
+    c = head.generate(Request(caption="A woman is talking", text="0.3", session="s2"))
+    assert a.info["face"] == b.info["face"] and c.info["face"]["seed"] != a.info["face"]["seed"]

@@ -1,0 +1,92 @@
+"""The judges of one face per call: the identity judge and the fidelity measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.corpus.stills import StillsConfig, make_stills
+from model.evaluation.fidelity import STATISTICS, TwoSampleConfig, ratios, statistics, two_sample_test, within
+from model.evaluation.identity import IdentityJudge, IdentityTrainConfig, equal_error_threshold, train_identity
+
+
+def test_equal_error_threshold_splits_two_clean_populations() -> None:
+    same, diff = np.array([0.8, 0.9, 0.95, 0.7]), np.array([0.1, 0.2, 0.3, 0.4])
+    threshold, eer = equal_error_threshold(same, diff)
+    assert 0.4 <= threshold <= 0.7 and eer == 0.0
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    stills = tmp_path_factory.mktemp("judge-stills")
+    make_stills(StillsConfig(out=stills, speakers=24, per_speaker=4, size=16, seed=202, first_id=20_000, neutral=False,
+                             workers=1), progress=False)
+    out = tmp_path_factory.mktemp("judge")
+    meta = train_identity(stills, out, train=IdentityTrainConfig(steps=60, batch_size=32, val_people=6), progress=False)
+    return IdentityJudge.load(out), meta, stills
+
+
+def test_the_identity_judge_trains_and_keeps_its_threshold(judge) -> None:
+    loaded, meta, _ = judge
+    assert loaded.threshold == meta["threshold"] and -1 <= meta["threshold"] <= 1
+    assert json.loads((Path(meta["data"]["stills"]) / "speakers.json").read_text())["seed"] == 202
+    assert set(meta["val"]) >= {"equal_error_rate", "same_judged_same", "different_judged_same"}
+
+
+def test_a_steady_face_is_the_same_person_throughout(judge) -> None:
+    loaded, _, stills = judge
+    from model.corpus.stills import Stills
+
+    data = Stills.load(stills)
+    frames = np.repeat(data.images[:1], 10, axis=0)
+    cos = loaded.same_as_first(frames)
+    assert cos.shape == (10,) and np.allclose(cos, 1.0, atol=1e-3)
+    emb = loaded.embed(data.images[:5])
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+
+
+def test_calibration_reports_both_rates(judge) -> None:
+    loaded, _, stills = judge
+    from model.corpus.stills import Stills
+
+    data = Stills.load(stills)
+    clips = [data.images[i * 4 : i * 4 + 2] for i in range(6)] + [data.images[i * 4 + 2 : i * 4 + 4] for i in range(6)]
+    speakers = [f"s{i}" for i in range(6)] * 2
+    report = loaded.calibrate(clips, speakers, pairs=100)
+    assert 0 <= report["same_speaker_judged_same"] <= 1 and 0 <= report["different_speakers_judged_same"] <= 1
+    assert report["speakers"] == 6 and report["clips"] == 12
+    with pytest.raises(ValueError):
+        loaded.calibrate(clips[:2], ["a", "b"])
+
+
+def test_missing_judge_says_how_to_make_one(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="textcall train identity"):
+        IdentityJudge.load(tmp_path)
+
+
+def _clips(rng, n, noise):
+    base = rng.integers(60, 200, size=(n, 1, 16, 16, 3))
+    return [np.clip(b + rng.normal(0, noise, size=(8, 16, 16, 3)), 0, 255).astype(np.uint8) for b in base]
+
+
+def test_statistics_and_their_ratios() -> None:
+    rng = np.random.default_rng(0)
+    calm, noisy = _clips(rng, 4, 2.0), _clips(rng, 4, 25.0)
+    a, b = statistics(calm), statistics(noisy)
+    assert set(a) == set(STATISTICS) and all(b[k] > a[k] for k in STATISTICS)
+    r = ratios(b, a)
+    assert r["frame change"] > 1.2 and not within(r) and within(ratios(a, a))
+
+
+def test_two_sample_test_tells_noise_from_calm_and_not_calm_from_calm() -> None:
+    rng = np.random.default_rng(1)
+    config = TwoSampleConfig(steps=60, batch_size=32)
+    apart = two_sample_test(_clips(rng, 12, 40.0), _clips(rng, 12, 0.0), config)
+    alike = two_sample_test(_clips(rng, 12, 0.0), _clips(rng, 12, 0.0), config)
+    assert apart["accuracy"] >= 0.9 and alike["accuracy"] <= 0.75
+    assert apart["test_frames"] > 0 and apart["clips"] == {"generated": 12, "corpus": 12}
+    with pytest.raises(ValueError):
+        two_sample_test(_clips(rng, 1, 0.0), _clips(rng, 4, 0.0), config)
