@@ -1,4 +1,9 @@
-"""``textcall demo``: a receiver in this process, a real sender process, loopback WebRTC between them."""
+"""``textcall demo``: a receiver in this process, real sender processes, loopback WebRTC between them.
+
+Two calls, one after the other, each one person throughout: ``demo`` (a face drawn from its first
+caption, then text, caption + text and nothing) and ``demo-style`` (a style image from the gallery,
+then text alone, which keeps that face).
+"""
 
 from __future__ import annotations
 
@@ -19,14 +24,20 @@ from receiver.tokens import new_token
 logger = logging.getLogger(__name__)
 
 STYLE_ID = "demo-face"
-SCRIPT = f"""\
-# caption | speech text | style image id   (textcall send --script format)
+# (sender id, script): caption | speech text | style image id   (textcall send --script format)
+CALLS = (
+    ("demo", """\
 A woman is talking | |
 Hello, this is textcall. Only this text crossed the network.
-A man is talking | The quick brown fox jumps over the lazy dog. |
+A woman is talking | The quick brown fox jumps over the lazy dog. |
 | |
-A woman is talking | Good morning, everyone. | {STYLE_ID}
-"""
+"""),
+    ("demo-style", f"""\
+A man is talking | Good morning, everyone. | {STYLE_ID}
+| This face came from a picture in the receiver's gallery. |
+"""),
+)
+UTTERANCES = sum(len(script.splitlines()) for _, script in CALLS)
 
 
 async def run_demo(
@@ -40,9 +51,7 @@ async def run_demo(
 ) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     gallery = out_dir / "gallery"
-    draw_portrait(gallery / f"{STYLE_ID}.png", gender="female", seed=3)
-    script = out_dir / "script.txt"
-    script.write_text(SCRIPT, encoding="utf-8")
+    draw_portrait(gallery / f"{STYLE_ID}.png", gender="male", seed=4)
     token = new_token()
     rendered: list[Rendered] = []
     config = ReceiverConfig(
@@ -63,17 +72,23 @@ async def run_demo(
     print(f"demo: receiver on {url}; starting a sender process")
     print(f"demo: watch in a browser: {viewer_url(url, token)}"
           + ("" if view else " (until the script ends; --view keeps it up)"))
+    code = 0
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sender", "send",
-            "--receiver", url, f"--token={token}", "--sender-id", "demo",
-            "--script", str(script), "--outbox", "none", "--loopback", "--timeout", "900",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        assert process.stdout is not None
-        async for line in process.stdout:
-            print(f"  [sender] {line.decode(errors='replace').rstrip()}")
-        code = await process.wait()
+        for sender_id, text in CALLS:
+            script = out_dir / f"script-{sender_id}.txt"
+            script.write_text(text, encoding="utf-8")
+            print(f"demo: call {sender_id!r}")
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sender", "send",
+                "--receiver", url, f"--token={token}", "--sender-id", sender_id,
+                "--script", str(script), "--outbox", "none", "--loopback", "--timeout", "900",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            assert process.stdout is not None
+            async for line in process.stdout:
+                print(f"  [{sender_id}] {line.decode(errors='replace').rstrip()}")
+            code = code or await process.wait()
+            await _sessions_closed(runner.app)
         if view:  # summarise now, then keep serving the viewer until Ctrl-C
             await _sessions_closed(runner.app)
             result = _summarise(out_dir, rendered, code)
@@ -100,7 +115,7 @@ def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int
         return 1
     session_dir = out_dir / "sessions" / rendered[0].session_id
     sheet = contact_sheet(
-        [(f"#{item.seq} {item.request.mode}: {item.request.text[:48]}", item.clip.video) for item in rendered],
+        [(f"{item.sender_id} #{item.seq} {item.request.mode}: {item.request.text[:40]}", item.clip.video) for item in rendered],
         out_dir / "contact_sheet.png",
     )
     bitrate_file = session_dir / "bitrate.json"
@@ -114,13 +129,16 @@ def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int
         report = json.loads(bitrate_file.read_text())
         rates = report["bits_per_media_second"]
         print(
-            f"\nbitrate: {report['payload_bytes_received']} B of protobuf "
+            f"\nbitrate of call {rendered[0].sender_id!r}: {report['payload_bytes_received']} B of protobuf "
             f"({report['wire_bytes_received']} B on the wire, DTLS setup included) for "
             f"{report['media_seconds']:.1f} s of video: {rates['payload_in']} bit/s payload, "
             f"{rates['wire_in']} bit/s wire"
         )
-    print(f"\ndemo: clips in {session_dir}")
-    print(f"demo: whole session {session_dir / 'session.mp4'}")
+    for session_id in dict.fromkeys(item.session_id for item in rendered):
+        folder = out_dir / "sessions" / session_id
+        sender = next(item.sender_id for item in rendered if item.session_id == session_id)
+        print(f"\ndemo: call {sender!r}: clips in {folder}, the whole call {folder / 'session.mp4'}, "
+              f"its face {out_dir / 'sessions' / 'calls' / sender / 'face.png'}")
     if sheet:
         print(f"demo: contact sheet {sheet}")
     print(f"demo: bitrate report {out_dir / 'bitrate.json'}")

@@ -17,19 +17,22 @@ def test_demo_command_leaves_clips_sheet_and_bitrate(tmp_path):
     done = subprocess.run(textcall_command("demo", "--model", "stub", "--out", str(out)), env=child_env(),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    (session,) = [p for p in (out / "sessions").iterdir() if p.is_dir()]
-    clips = sorted(session.glob("[0-9][0-9][0-9][0-9].mp4"))
-    assert len(clips) == 5 and (session / "session.mp4").is_file()
+    sessions = [p for p in (out / "sessions").iterdir() if p.is_dir() and p.name != "calls"]
+    counts = sorted(len(list(s.glob("[0-9][0-9][0-9][0-9].mp4"))) for s in sessions)
+    assert counts == [2, 4] and all((s / "session.mp4").is_file() for s in sessions)
+    for sender in ("demo", "demo-style"):  # one face per call, kept beside the recordings
+        face = json.loads((out / "sessions" / "calls" / sender / "face.json").read_text())
+        assert face["number"] == 1 and face["source"] == ("stub" if sender == "demo" else "style")
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[0] > 64
     report = json.loads((out / "bitrate.json").read_text())
-    assert report["clips"] == 5 and report["media_seconds"] > 5
+    assert report["clips"] == 4 and report["media_seconds"] > 4
     assert 0 < report["bits_per_media_second"]["utterance_payload"] < 2000
-    assert "5 rendered, 0 refused, 0 unsent" in done.stdout
+    assert "4 rendered, 0 refused, 0 unsent" in done.stdout and "2 rendered, 0 refused, 0 unsent" in done.stdout
 
 
 async def test_demo_passes_a_dash_leading_token_to_its_sender(tmp_path, monkeypatch):
     """The sender process gets the token as --token=T, so a token starting with '-' is not an option."""
     monkeypatch.setattr(receiver.demo, "new_token", lambda: "-dash-first-token-0123")
     assert await run_demo(out_dir=tmp_path / "out", model="stub") == 0
-    assert len(list((tmp_path / "out" / "sessions").glob("*/0005.mp4"))) == 1
+    assert len(list((tmp_path / "out" / "sessions").glob("*/0004.mp4"))) == 1
