@@ -23,6 +23,10 @@ POSTFILTER = True
 # chunk copies it; "paper" lets every chunk invent its face from noise.
 FACE = "call"
 FACES = ("call", "paper")
+# Network arithmetic while sampling: "bf16" autocast (about 2x faster on this CPU, frames within half
+# an 8-bit level of float32's on average) or "fp32". The sampler's own arithmetic stays float32.
+PRECISION = "bf16"
+PRECISIONS = ("bf16", "fp32")
 # DPM-Solver++ steps for the one face a call draws (the portrait model; once per call, so 5x a clip's)
 FACE_STEPS = 50
 
@@ -46,6 +50,9 @@ def add_generation_flags(parser) -> None:
                         "invents its face from noise, as the paper does (default %(default)s)")
     parser.add_argument("--face-steps", type=int, default=FACE_STEPS, metavar="N",
                         help="denoising steps for the one face a call draws (default %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
+                        help="network arithmetic while sampling: bf16 autocast (about 2x faster on a CPU with\n"
+                        "bf16 support) or fp32 (default %(default)s)")
     parser.add_argument("--postfilter", choices=("on", "off"), default="on" if POSTFILTER else "off",
                         help="clean the sampled frames before lip sync: spatio-temporal non-local means, then a\n"
                         "Gaussian over time (not in the paper; off = the model's raw frames) (default %(default)s)")
@@ -63,4 +70,4 @@ def generation_settings(args) -> dict:
         raise ValueError("--face-steps must be positive")
     return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
             "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
-            "face": args.face, "face_steps": args.face_steps}
+            "face": args.face, "face_steps": args.face_steps, "precision": args.precision}

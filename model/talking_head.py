@@ -71,6 +71,7 @@ class TalkingHeadSettings:
     # "paper": every chunk invents its face from noise, as the paper does.
     face: str = defaults.FACE
     face_steps: int = defaults.FACE_STEPS  # DPM-Solver++ steps for the one face a call draws
+    precision: str = defaults.PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -87,6 +88,8 @@ class TalkingHeadSettings:
             raise ValueError(f"face must be one of {', '.join(FACES)}, got {self.face!r}")
         if self.face_steps < 1:
             raise ValueError("face_steps must be positive")
+        if self.precision not in defaults.PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(defaults.PRECISIONS)}, got {self.precision!r}")
 
 
 def plan_chunks(n_frames: int, chunk_frames: int, prefix_frames: int) -> list[int]:
@@ -296,24 +299,31 @@ class TalkingHead:
         s = self.settings
         steps = steps or s.steps
         use_classifier = self.classifier is not None and s.classifier_scale > 0
-        return generate_av(
-            self.diffusion,
-            self.config,
-            caption_index=caption,
-            audio_condition=audio,
-            sampler=s.sampler,
-            steps=None if s.sampler == "ddpm" and steps >= self.config.schedule.timesteps else steps,
-            cfg_scale=s.cfg_scale,
-            classifier=self.classifier if use_classifier else None,
-            classifier_scale=s.classifier_scale,
-            recon_scale=s.recon_scale,
-            audio_guide=self.audio_guide,
-            audio_guide_scale=s.audio_guidance,
-            audio_contrast=s.audio_contrast,
-            video_prefix=prefix,
-            reference=reference,
-            seed=seed,
-        )
+        with self._autocast():
+            return generate_av(
+                self.diffusion,
+                self.config,
+                caption_index=caption,
+                audio_condition=audio,
+                sampler=s.sampler,
+                steps=None if s.sampler == "ddpm" and steps >= self.config.schedule.timesteps else steps,
+                cfg_scale=s.cfg_scale,
+                classifier=self.classifier if use_classifier else None,
+                classifier_scale=s.classifier_scale,
+                recon_scale=s.recon_scale,
+                audio_guide=self.audio_guide,
+                audio_guide_scale=s.audio_guidance,
+                audio_contrast=s.audio_contrast,
+                video_prefix=prefix,
+                reference=reference,
+                seed=seed,
+            )
+
+    def _autocast(self):
+        import torch
+
+        device = next(self.diffusion.parameters()).device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16")
 
     def _sample_chunks(self, caption: int, seed: int, speech: np.ndarray | None = None,
                        reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -398,7 +408,6 @@ class TalkingHead:
         except (StyleImageError, NoFaceError) as exc:
             raise GenerationError(f"style image {Path(path).name}: {exc}") from None
 
-
     # -- the call's face ---------------------------------------------------------------------------
     def draw_face(self, gender: str, seed: int) -> tuple[np.ndarray, str]:
         """One face of ``gender`` for a new call: uint8 ``[S, S, 3]`` and what drew it.
@@ -409,7 +418,8 @@ class TalkingHead:
         """
         caption = GENDER_CAPTIONS[gender]
         if self.portrait is not None:
-            return self.portrait.sample(caption, seed=seed, steps=self.settings.face_steps)[0], "portrait"
+            with self._autocast():
+                return self.portrait.sample(caption, seed=seed, steps=self.settings.face_steps)[0], "portrait"
         frames, _ = self._sample_chunk(self.caption_index(caption), None, None, seed, steps=self.settings.face_steps)
         if self.settings.postfilter:
             from model.postfilter import postfilter

@@ -13,7 +13,7 @@ Measured, and written to ``OUT/eval.json`` / ``eval.md`` with a contact sheet pe
   frames and held-out corpus frames, and detail / colour noise / frame change as ratios to the corpus;
   the same two-sample test on faces drawn for new calls alone;
 - lip sync on the speech-text utterances (SyncNet offset within one frame, LSE-C) against held-out
-  corpus clips; caption adherence of drawn faces (face-gender judge);
+  2.5 s corpus clips (as ``textcall eval model``); caption adherence of drawn faces (face-gender judge);
 - seconds of generation per second of output, the one-off face apart.
 """
 
@@ -117,10 +117,13 @@ def style_portraits(folder: Path, count: int = 2) -> list[tuple[Path, str]]:
 
 
 def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, gender_judge: Path, syncnet: Path | None,
-                  config: CallEvalConfig = CallEvalConfig(), progress: bool = True) -> dict:
+                  corpus: Path | None = None, config: CallEvalConfig = CallEvalConfig(), progress: bool = True) -> dict:
+    """``caches``: corpus caches whose test splits are the fidelity and identity reference; ``corpus``:
+    a corpus folder whose held-out 2.5 s clips are the lip-sync reference (as ``textcall eval model``'s;
+    None: the caches' one-second segments)."""
     from model.evaluation.gender import GenderClassifier
     from model.evaluation.identity import IdentityJudge
-    from model.evaluation.suite import _sync
+    from model.evaluation.suite import _sync, reference_clips
     from model.media import contact_sheet, image_grid, write_mp4
 
     out = Path(out)
@@ -186,7 +189,8 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
                                                          TwoSampleConfig(**{**asdict(config.two_sample), "frames_per_clip": 1}))}
         image_grid(np.stack(faces), out / "faces.png", columns=8, scale=2)
     utterances = [r for c in calls for r in c["utterances"]]
-    reference_sync = [_sync(v, a, syncnet, config.max_offset) for v, a in zip(ref_video[:16], ref_audio[:16])]
+    sync_clips = reference_clips(corpus, 16) if corpus is not None else list(zip(ref_video[:16], ref_audio[:16]))
+    reference_sync = [_sync(v, a, syncnet, config.max_offset) for v, a in sync_clips]
     report["summary"] = summarise(utterances, reference_sync, report)
     report["sources"] = getattr(generator, "sources", {})
     settings = getattr(generator, "settings", None)

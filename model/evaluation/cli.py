@@ -117,6 +117,7 @@ def register_eval_calls(subparsers) -> None:
     sub.add_argument("--faces", type=int, default=32, help="faces drawn alone for their own two-sample test, 0 = none (default %(default)s)")
     sub.add_argument("--reference-clips", type=int, default=64, help="held-out corpus clips (default %(default)s)")
     sub.add_argument("--caches", default=DEFAULT_CACHES, help="corpus caches whose test splits are the reference, comma-separated\n(default %(default)s)")
+    sub.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus whose held-out clips are the lip-sync reference\n(default %(default)s)")
     sub.add_argument("--identity", type=Path, default=None, help="identity judge folder (default: model/weights/identity)")
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
@@ -146,8 +147,10 @@ def _run_calls(args: argparse.Namespace) -> int:
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         settings = {} if args.model == "stub" else defaults.generation_settings(args)
         generator = load_generator(args.model, args.device, **settings)
+        corpus = args.corpus.expanduser()
         report = run_call_eval(generator, args.out, caches=caches, identity=args.identity or WEIGHTS_DIR / "identity",
-                               gender_judge=args.judge or WEIGHTS_DIR / "gender", syncnet=syncnet, config=config)
+                               gender_judge=args.judge or WEIGHTS_DIR / "gender", syncnet=syncnet,
+                               corpus=corpus if corpus.is_dir() else None, config=config)
     except (ValueError, FileNotFoundError) as exc:
         print(f"textcall eval calls: {exc}", file=sys.stderr)
         return 2
