@@ -10,7 +10,7 @@ import torch
 
 from model.talking_head import WEIGHTS_DIR
 
-SHIPPED = ("diffusion", "classifier", "autoguide", "syncnet", "lipsync", "gender")
+SHIPPED = ("diffusion", "classifier", "autoguide", "syncnet", "lipsync", "gender", "identity")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -64,6 +64,16 @@ def test_gender_judge_tells_corpus_like_faces_apart() -> None:
     judge = GenderClassifier.load(WEIGHTS_DIR / "gender")
     probs = judge.probabilities(np.zeros((2, 64, 64, 3), np.uint8))
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_identity_judge_keeps_its_threshold_and_knows_a_face_from_itself() -> None:
+    from model.evaluation.identity import IdentityJudge
+
+    judge = IdentityJudge.load(WEIGHTS_DIR / "identity")
+    assert 0 < judge.threshold < 1 and judge.meta["val"]["equal_error_rate"] <= 0.05
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 255, size=(1, 64, 64, 3), dtype=np.uint8)
+    assert judge.same_as_first(np.repeat(face, 3, axis=0)) == pytest.approx([1.0, 1.0, 1.0], abs=1e-3)
 
 
 def test_default_generator_renders_a_short_utterance() -> None:
