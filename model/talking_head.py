@@ -124,11 +124,13 @@ class TalkingHead:
         classifier=None,
         audio_guide=None,
         portrait=None,
+        restorer=None,
         settings: TalkingHeadSettings = TalkingHeadSettings(),
         sources: dict[str, str] | None = None,
     ) -> None:
         self.diffusion = diffusion.eval()
         self.portrait = portrait  # model.portrait.sample.PortraitModel or None
+        self.restorer = restorer  # model.restore.train.Restorer or None
         self.config = config
         self.voice = voice
         self.lipsync = lipsync
@@ -191,16 +193,21 @@ class TalkingHead:
 
             lipsync = LipSync.load(folder / "lipsync", device=device)
             sources["lipsync"] = str(folder / "lipsync")
-        portrait = None
+        portrait = restorer = None
         if settings.face == "call" and (folder / "portrait" / "config.json").is_file():
             from model.portrait.sample import PortraitModel
 
             portrait = PortraitModel.load(folder / "portrait", device)
             sources["portrait"] = str(folder / "portrait")
+        if settings.face == "call" and settings.postfilter and (folder / "restore" / "config.json").is_file():
+            from model.restore.train import Restorer
+
+            restorer = Restorer.load(folder / "restore", device)
+            sources["restore"] = str(folder / "restore")
         voice = load_voice(settings.voice, device=device)
         sources["voice"] = settings.voice
         return cls(diffusion, config, voice=voice, lipsync=lipsync, classifier=classifier, audio_guide=audio_guide,
-                   portrait=portrait, settings=settings, sources=sources)
+                   portrait=portrait, restorer=restorer, settings=settings, sources=sources)
 
     # ---------------------------------------------------------------------------------------- calls
     def open_call(self, call_id: str, *, store: str | Path | None = None) -> TalkingHeadCall:
@@ -248,7 +255,7 @@ class TalkingHead:
             t0 = time.perf_counter()
             video, audio = self._sample_chunks(caption, request.seed, speech, reference)
             timings["sampling"] = time.perf_counter() - t0
-            video = self._postfilter(video, timings)
+            video = self._postfilter(video, timings, reference)
             video = self._refine(video, audio, timings)
         info: dict[str, Any] = {
             "generator": self.name,
@@ -257,6 +264,7 @@ class TalkingHead:
             "sampler": f"{self.settings.sampler}-{self.settings.steps}",
             "audio_autoguidance": self._autoguidance(speech),
             "postfilter": self.settings.postfilter and request.style_image is None,
+            "restored": "restore" in timings,  # the clean-up was the restorer (model/restore)
             "reference": reference is not None and request.style_image is None,  # the frames copy the call's face
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
@@ -363,14 +371,22 @@ class TalkingHead:
         return self.settings.audio_guidance
 
     # -- clean-up, lip sync and style images -------------------------------------------------------
-    def _postfilter(self, video: np.ndarray, timings: dict) -> np.ndarray:
+    def _postfilter(self, video: np.ndarray, timings: dict, reference: np.ndarray | None = None) -> np.ndarray:
+        """The clean-up before lip sync (``settings.postfilter``). With the call's face and a restorer:
+        a Gaussian over time (the flicker), then the restorer gives back the face's detail
+        (``model/restore``); otherwise non-local means, then the Gaussian over time (``model/postfilter.py``)."""
         if not self.settings.postfilter:
             return video
-        from model.postfilter import postfilter
+        from model.postfilter import TEMPORAL, postfilter, smooth_in_time
 
         t0 = time.perf_counter()
-        out = postfilter(video)
-        timings["postfilter"] = time.perf_counter() - t0
+        if reference is not None and self.restorer is not None:
+            with self._autocast():
+                out = self.restorer.restore(smooth_in_time(video, TEMPORAL), reference)
+            timings["restore"] = time.perf_counter() - t0
+        else:
+            out = postfilter(video)
+            timings["postfilter"] = time.perf_counter() - t0
         return out
 
     def _refine(self, video: np.ndarray, audio: np.ndarray, timings: dict) -> np.ndarray:

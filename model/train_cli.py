@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from model.command_table import register_table
 
@@ -25,6 +26,7 @@ TRAINERS: dict[str, str] = {
     "gender": "model.train_cli:register_gender",
     "portrait": "model.train_cli:register_portrait",
     "identity": "model.train_cli:register_identity",
+    "restore": "model.train_cli:register_restore",
 }
 
 
@@ -188,6 +190,63 @@ def register_identity(subparsers) -> None:
         print(f"identity judge: threshold {meta['threshold']:.3f}, on {meta['data']['val_people']} held-out people "
               f"same judged same {val['same_judged_same']:.3f}, different judged same {val['different_judged_same']:.3f} "
               f"({meta['seconds']} s); written to {args.out}")
+        return 0
+
+    sub.set_defaults(run=run)
+
+
+def register_restore(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "restore",
+        help="train the restorer that gives a call's frames back the detail of its face",
+        description=(
+            "Train the reference restorer (model/restore): (soft sampled frame, the call's face) -> crisp frame.\n"
+            "Targets are corpus frames, references other clips of the same person, inputs the targets made to\n"
+            "look like the joint model's output: --generated (the joint model's re-sampling of corpus clips,\n"
+            "`textcall corpus resample`) and synthetic blur, noise and colour mottling. L1 on pixels and on their\n"
+            "gradients, EMA weights, loss.csv/png and samples.png (input | restored | target | reference);\n"
+            "resumes with the same --out, Ctrl-C saves, bf16 autocast (--no-amp for float32)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("--data", required=True, metavar="DIRS", help="corpus caches, comma-separated (train split; val of the first for scores)")
+    sub.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
+    sub.add_argument("--generated", type=Path, default=None, metavar="NPZ", help="generated.npz from `textcall corpus resample` (default: synthetic only)")
+    sub.add_argument("--steps", type=int, default=4000, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=32, help="frames per step (default %(default)s)")
+    sub.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine to zero (default %(default)s)")
+    sub.add_argument("--generated-share", type=float, default=0.5, help="share of each batch from --generated (default %(default)s)")
+    sub.add_argument("--save-every", type=int, default=500, help="checkpoint interval (default %(default)s)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
+    sub.add_argument("--no-progress", action="store_true")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        import torch
+
+        from model.diffusion.data import load_segments
+        from model.restore.network import RestoreConfig
+        from model.restore.train import Batches, RestoreTrainConfig, train_restore, validation_batches
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        try:
+            train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
+                                       generated_share=args.generated_share, seed=args.seed, amp=not args.no_amp)
+            out = Path(args.out)
+            config = RestoreConfig.load(out) if (out / "config.json").is_file() else RestoreConfig()
+            if args.generated is not None and not args.generated.is_file():
+                raise FileNotFoundError(f"{args.generated}: no such file (make it with `textcall corpus resample`)")
+            batches = Batches(load_segments(args.data), args.generated)
+            val = validation_batches(args.data.split(",")[0], args.generated)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"textcall train restore: {exc}", file=sys.stderr)
+            return 2
+        last = train_restore(config, train, batches, out, val=val, progress=not args.no_progress)
+        print(f"restore: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; checkpoint in {out}")
         return 0
 
     sub.set_defaults(run=run)

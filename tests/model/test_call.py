@@ -181,3 +181,28 @@ def test_generate_keeps_one_face_per_session(head) -> None:
     b = head.generate(Request(text="0.3", session="s1"))
     c = head.generate(Request(caption="A woman is talking", text="0.3", session="s2"))
     assert a.info["face"] == b.info["face"] and c.info["face"]["seed"] != a.info["face"]["seed"]
+
+
+class MarkingRestorer:
+    """A restorer stand-in: sets the top-left pixel of every frame to the reference's, and counts."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def restore(self, frames, reference):
+        self.calls += 1
+        out = frames.copy()
+        out[:, 0, 0] = reference[0, 0]
+        return out
+
+
+def test_the_restorer_cleans_frames_that_copy_a_face_and_nothing_else(head, tmp_path) -> None:
+    head.restorer = MarkingRestorer()
+    head.settings = dataclasses.replace(head.settings, postfilter=True)
+    call = head.open_call("hana")
+    clip = call.say(Request(caption="A woman is talking", text="0.3"))
+    assert head.restorer.calls == 1 and clip.info["restored"] and "restore" in clip.info["timings"]
+    paper = TalkingHead(head.diffusion, head.config, voice=SecondsVoice(), lipsync=MouthLipSync(),
+                        settings=dataclasses.replace(head.settings, face="paper"), restorer=head.restorer)
+    plain = paper.generate(Request(caption="A woman is talking", text="0.3"))
+    assert head.restorer.calls == 1 and not plain.info["restored"] and "postfilter" in plain.info["timings"]

@@ -1,0 +1,254 @@
+"""Training and using the restorer (``model/restore``): L1 on pixels and on their gradients.
+
+``train_restore`` resumes from ``out`` (``train_state.*``), shows a progress bar, writes
+``model.safetensors`` (EMA) + ``config.json``, ``loss.csv`` / ``loss.png`` and ``samples.png``
+(input | restored | target | reference for validation frames), bf16 autocast on CPU and CUDA;
+SIGTERM / Ctrl-C saves and stops.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from model.restore.data import synthetic_degrade
+from model.restore.network import RestoreConfig, RestoreNet
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RestoreTrainConfig:
+    steps: int = 4000
+    batch_size: int = 32
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    gradient_weight: float = 1.0  # L1 on horizontal/vertical differences: edges, not blur
+    generated_share: float = 0.5  # of each batch, from the joint model's re-sampled clips (when given)
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch_size, self.save_every, self.log_every) < 1 or self.lr <= 0:
+            raise ValueError("steps, batch_size, save_every, log_every and lr must be positive")
+        if not 0 <= self.generated_share <= 1 or self.gradient_weight < 0:
+            raise ValueError("generated_share must be in [0, 1] and gradient_weight >= 0")
+
+
+def to_tensor(images: np.ndarray) -> Tensor:
+    """uint8 ``[B, H, W, 3]`` -> float ``[B, 3, H, W]`` in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_images(x: Tensor) -> np.ndarray:
+    return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def restore_loss(out: Tensor, target: Tensor, gradient_weight: float) -> Tensor:
+    loss = F.l1_loss(out, target)
+    if gradient_weight:
+        for dim in (-1, -2):
+            loss = loss + gradient_weight * F.l1_loss(out.diff(dim=dim), target.diff(dim=dim))
+    return loss
+
+
+class Batches:
+    """Training triples from segments (+ their speakers) and, optionally, ``generated.npz``."""
+
+    def __init__(self, segments, generated: Path | None = None) -> None:
+        from model.diffusion.train import ReferencePicker
+
+        self.segments = segments
+        self.picker = ReferencePicker(segments)
+        self.generated = None
+        if generated is not None:
+            with np.load(generated) as data:
+                self.generated = {k: data[k] for k in ("generated", "index", "reference")}
+
+    def draw(self, n: int, generated_share: float, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        video = self.segments.video  # [N, F, C, H, W]
+        frames = video.shape[1]
+        n_gen = int(round(n * generated_share)) if self.generated is not None else 0
+        inputs, targets, refs = [], [], []
+        if n_gen:
+            g = self.generated
+            rows = rng.integers(0, len(g["index"]), size=n_gen)
+            fs = rng.integers(0, frames, size=n_gen)
+            inputs.append(to_tensor(g["generated"][rows, fs]))
+            targets.append(to_tensor(video[g["index"][rows], fs].transpose(0, 2, 3, 1)))
+            refs.append(to_tensor(self.picker.pick(g["index"][rows], rng).transpose(0, 2, 3, 1)))
+        m = n - n_gen
+        if m:
+            idx = rng.integers(0, len(video), size=m)
+            fs = rng.integers(0, frames, size=m)
+            target = to_tensor(video[idx, fs].transpose(0, 2, 3, 1))
+            inputs.append(synthetic_degrade(target, gen))
+            targets.append(target)
+            refs.append(to_tensor(self.picker.pick(idx, rng).transpose(0, 2, 3, 1)))
+        return torch.cat(inputs), torch.cat(refs), torch.cat(targets)
+
+
+def validation_batches(cache: str | Path, generated: Path | None = None) -> Batches | None:
+    """The val split of a cache as triples (synthetic inputs; the generated ones are training clips)."""
+    from model.corpus.cache import SegmentCache
+    from model.diffusion.config import DEFAULT_CAPTIONS
+    from model.diffusion.data import Segments, _captions_to_indices, _speaker_numbers
+
+    val = SegmentCache(cache, split="val")
+    if len(val) < 2:
+        return None
+    video, audio, captions = val.arrays()
+    return Batches(Segments(np.asarray(video), audio, _captions_to_indices(captions, DEFAULT_CAPTIONS), _speaker_numbers(val.speakers())))
+
+
+def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Batches, out: str | Path, *,
+                  val: Batches | None = None, progress: bool = True) -> dict:
+    from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
+    from model.diffusion.train import _GracefulStop
+    from model.plots import loss_plot
+
+    out = Path(out)
+    torch.manual_seed(train.seed)
+    net = RestoreNet(config)
+    opt = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=1e-4)
+    ema = EMA(net, train.ema_decay)
+    meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if (out / "train_state.json").is_file() else None
+    start = int(meta["step"]) if meta else 0
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "loss.csv"
+    if start == 0 or not csv_path.is_file():
+        csv_path.write_text("step,loss,val_generated,val_synthetic,lr,steps_per_s\n")
+    last: dict = {"step": start}
+    stop = _GracefulStop()
+    losses: list[float] = []
+    tick = time.perf_counter()
+    bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not progress, dynamic_ncols=True)
+    for step in range(start, train.steps):
+        lr = train.lr * 0.5 * (1 + math.cos(math.pi * step / train.steps))  # cosine to zero
+        for group in opt.param_groups:
+            group["lr"] = lr
+        rng = np.random.default_rng([train.seed, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        x, ref, target = batches.draw(train.batch_size, train.generated_share, rng, gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.amp):
+            y = net(x, ref)
+        loss = restore_loss(y.float(), target, train.gradient_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        ema.update(net, step)
+        losses.append(loss.item())
+        bar.update(1)
+        done = step + 1
+        if done % train.log_every == 0 or done == train.steps or done % train.save_every == 0:
+            rate = len(losses) / (time.perf_counter() - tick)
+            tick = time.perf_counter()
+            last = {"step": done, "loss": float(np.mean(losses)), "lr": lr, "steps_per_s": rate}
+            losses.clear()
+            scores = evaluate(ema, config, val) if val is not None and (done % train.save_every == 0 or done == train.steps) else {}
+            last.update(scores)
+            with open(csv_path, "a") as fh:
+                fh.write(f"{done},{last['loss']:.6f},{scores.get('val_generated', '')},{scores.get('val_synthetic', '')},{lr:.3g},{rate:.3f}\n")
+            bar.set_postfix(loss=f"{last['loss']:.4f}")
+        if done % train.save_every == 0 or done == train.steps or stop.requested:
+            save_restorer(out, ema.state_dict(), config)
+            save_train_state(out, module=net, optimizer=opt, ema=ema, meta={"step": done, "seed": train.seed})
+            with open(csv_path) as fh:
+                rows = list(csv.DictReader(fh))
+            loss_plot(out / "loss.png", [("train L1 + gradient L1", [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], "-"),
+                                         *((f"val {k} L1", [int(r["step"]) for r in rows if r[f"val_{k}"]],
+                                            [float(r[f"val_{k}"]) for r in rows if r[f"val_{k}"]], "o-") for k in ("generated", "synthetic"))])
+            if val is not None:
+                sample_sheet(out, val, out / "samples.png")
+            (out / "train.json").write_text(json.dumps({"train": asdict(train), "last": last}, indent=2))
+        if stop.requested:
+            break
+    stop.restore()
+    bar.close()
+    return last
+
+
+def evaluate(ema, config: RestoreConfig, val: Batches, n: int = 128) -> dict:
+    """Validation L1 (pixels only) on fixed generated and synthetic triples, with the EMA weights."""
+    net = RestoreNet(config)
+    ema.copy_to(net)
+    net.eval()
+    scores = {}
+    for kind, share in (("generated", 1.0), ("synthetic", 0.0)):
+        if kind == "generated" and val.generated is None:
+            continue
+        rng = np.random.default_rng(123)
+        x, ref, target = val.draw(n, share, rng, torch.Generator().manual_seed(123))
+        with torch.no_grad():
+            scores[f"val_{kind}"] = round(float(F.l1_loss(net(x, ref), target)), 5)
+        scores[f"val_{kind}_input"] = round(float(F.l1_loss(x, target)), 5)
+    return scores
+
+
+def sample_sheet(folder: Path, val: Batches, path: Path, n: int = 8) -> None:
+    from model.media import image_grid
+
+    restorer = Restorer.load(folder)
+    rng = np.random.default_rng(7)
+    share = 0.5 if val.generated is not None else 0.0
+    x, ref, target = val.draw(n, share, rng, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        y = restorer.net(x, ref)
+    tiles = np.concatenate([np.stack([a, b, c, d]) for a, b, c, d in zip(to_images(x), to_images(y), to_images(target), to_images(ref))])
+    image_grid(tiles, path, columns=8, scale=2)
+
+
+def save_restorer(folder: Path, state: dict, config: RestoreConfig) -> None:
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "model.safetensors.tmp"
+    save_file({k: v.detach().float().contiguous() for k, v in state.items()}, str(tmp))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+class Restorer:
+    """A loaded restorer: ``restore(frames, reference)``. Not thread-safe (one generation thread)."""
+
+    def __init__(self, net: RestoreNet) -> None:
+        self.net = net.eval()
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> Restorer:
+        folder = Path(folder)
+        if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder} holds no restorer (model.safetensors + config.json)")
+        net = RestoreNet(RestoreConfig.load(folder))
+        net.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
+        return cls(net.to(device))
+
+    @torch.no_grad()
+    def restore(self, frames: np.ndarray, reference: np.ndarray, batch: int = 64) -> np.ndarray:
+        """uint8 ``[F, S, S, 3]`` and uint8 ``[S, S, 3]`` -> uint8 ``[F, S, S, 3]``."""
+        size = self.net.cfg.image_size
+        if frames.ndim != 4 or frames.shape[1:] != (size, size, 3) or reference.shape != (size, size, 3):
+            raise ValueError(f"the restorer takes {size}x{size} frames and reference, got {frames.shape} and {reference.shape}")
+        device = next(self.net.parameters()).device
+        ref = to_tensor(reference[None]).to(device)
+        out = []
+        for i in range(0, len(frames), batch):
+            x = to_tensor(frames[i : i + batch]).to(device)
+            out.append(to_images(self.net(x, ref.expand(len(x), -1, -1, -1))))
+        return np.concatenate(out) if out else frames.copy()
