@@ -217,14 +217,13 @@ def register_restore(subparsers) -> None:
     sub.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine to zero (default %(default)s)")
     sub.add_argument("--generated-share", type=float, default=0.5, help="share of each batch from --generated (default %(default)s)")
     sub.add_argument("--save-every", type=int, default=500, help="checkpoint interval (default %(default)s)")
+    sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
     sub.add_argument("--no-progress", action="store_true")
 
     def run(args: argparse.Namespace) -> int:
-        from pathlib import Path
-
         import torch
 
         from model.diffusion.data import load_segments
@@ -245,7 +244,9 @@ def register_restore(subparsers) -> None:
         except (ValueError, FileNotFoundError) as exc:
             print(f"textcall train restore: {exc}", file=sys.stderr)
             return 2
-        last = train_restore(config, train, batches, out, val=val, progress=not args.no_progress)
+        last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
+        if int(__import__("os").environ.get("RANK", "0")) != 0:
+            return 0
         print(f"restore: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; checkpoint in {out}")
         return 0
 

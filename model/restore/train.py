@@ -3,7 +3,8 @@
 ``train_restore`` resumes from ``out`` (``train_state.*``), shows a progress bar, writes
 ``model.safetensors`` (EMA) + ``config.json``, ``loss.csv`` / ``loss.png`` and ``samples.png``
 (input | restored | target | reference for validation frames), bf16 autocast on CPU and CUDA;
-SIGTERM / Ctrl-C saves and stops.
+SIGTERM / Ctrl-C saves and stops; several processes under ``torchrun`` (DDP: gloo on CPU, nccl on
+CUDA; each rank draws its own batches from a per-(seed, rank, step) stream).
 """
 
 from __future__ import annotations
@@ -116,36 +117,40 @@ def validation_batches(cache: str | Path, generated: Path | None = None) -> Batc
 
 
 def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Batches, out: str | Path, *,
-                  val: Batches | None = None, progress: bool = True) -> dict:
+                  val: Batches | None = None, device: str | None = None, progress: bool = True) -> dict:
     from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
-    from model.diffusion.train import _GracefulStop
+    from model.diffusion.train import _GracefulStop, setup_distributed
     from model.plots import loss_plot
 
     out = Path(out)
+    env = setup_distributed(device)
     torch.manual_seed(train.seed)
-    net = RestoreNet(config)
+    net = RestoreNet(config).to(env.device)
     opt = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=1e-4)
     ema = EMA(net, train.ema_decay)
     meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if (out / "train_state.json").is_file() else None
     start = int(meta["step"]) if meta else 0
-    out.mkdir(parents=True, exist_ok=True)
+    model = net if env.world == 1 else torch.nn.parallel.DistributedDataParallel(
+        net, device_ids=[env.device.index] if env.device.type == "cuda" else None)
     csv_path = out / "loss.csv"
-    if start == 0 or not csv_path.is_file():
-        csv_path.write_text("step,loss,val_generated,val_synthetic,lr,steps_per_s\n")
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if start == 0 or not csv_path.is_file():
+            csv_path.write_text("step,loss,val_generated,val_synthetic,lr,steps_per_s\n")
     last: dict = {"step": start}
-    stop = _GracefulStop()
+    stop = _GracefulStop(enabled=env.world == 1)
     losses: list[float] = []
     tick = time.perf_counter()
-    bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)
     for step in range(start, train.steps):
         lr = train.lr * 0.5 * (1 + math.cos(math.pi * step / train.steps))  # cosine to zero
         for group in opt.param_groups:
             group["lr"] = lr
-        rng = np.random.default_rng([train.seed, step])
+        rng = np.random.default_rng([train.seed, env.rank, step])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        x, ref, target = batches.draw(train.batch_size, train.generated_share, rng, gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.amp):
-            y = net(x, ref)
+        x, ref, target = (t.to(env.device) for t in batches.draw(train.batch_size, train.generated_share, rng, gen))
+        with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=train.amp):
+            y = model(x, ref)
         loss = restore_loss(y.float(), target, train.gradient_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -155,17 +160,19 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
         losses.append(loss.item())
         bar.update(1)
         done = step + 1
-        if done % train.log_every == 0 or done == train.steps or done % train.save_every == 0:
+        saving = done % train.save_every == 0 or done == train.steps or bool(stop.requested)
+        if done % train.log_every == 0 or saving:
             rate = len(losses) / (time.perf_counter() - tick)
             tick = time.perf_counter()
             last = {"step": done, "loss": float(np.mean(losses)), "lr": lr, "steps_per_s": rate}
             losses.clear()
-            scores = evaluate(ema, config, val) if val is not None and (done % train.save_every == 0 or done == train.steps) else {}
-            last.update(scores)
-            with open(csv_path, "a") as fh:
-                fh.write(f"{done},{last['loss']:.6f},{scores.get('val_generated', '')},{scores.get('val_synthetic', '')},{lr:.3g},{rate:.3f}\n")
-            bar.set_postfix(loss=f"{last['loss']:.4f}")
-        if done % train.save_every == 0 or done == train.steps or stop.requested:
+            if env.main:
+                scores = evaluate(ema, config, val) if val is not None and saving else {}
+                last.update(scores)
+                with open(csv_path, "a") as fh:
+                    fh.write(f"{done},{last['loss']:.6f},{scores.get('val_generated', '')},{scores.get('val_synthetic', '')},{lr:.3g},{rate:.3f}\n")
+                bar.set_postfix(loss=f"{last['loss']:.4f}")
+        if saving and env.main:
             save_restorer(out, ema.state_dict(), config)
             save_train_state(out, module=net, optimizer=opt, ema=ema, meta={"step": done, "seed": train.seed})
             with open(csv_path) as fh:
@@ -176,6 +183,8 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
             if val is not None:
                 sample_sheet(out, val, out / "samples.png")
             (out / "train.json").write_text(json.dumps({"train": asdict(train), "last": last}, indent=2))
+        if saving and env.world > 1:
+            torch.distributed.barrier()
         if stop.requested:
             break
     stop.restore()
@@ -184,9 +193,9 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
 
 
 def evaluate(ema, config: RestoreConfig, val: Batches, n: int = 128) -> dict:
-    """Validation L1 (pixels only) on fixed generated and synthetic triples, with the EMA weights."""
+    """Validation L1 (pixels only) on fixed generated and synthetic triples, with the EMA weights (on CPU)."""
     net = RestoreNet(config)
-    ema.copy_to(net)
+    net.load_state_dict({k: v.cpu() for k, v in ema.state_dict().items()})
     net.eval()
     scores = {}
     for kind, share in (("generated", 1.0), ("synthetic", 0.0)):
