@@ -104,7 +104,18 @@ def corpus_clips(caches: list[Path], n: int) -> tuple[list[np.ndarray], list[np.
             videos.append(seg.video.transpose(0, 2, 3, 1).copy())
             audios.append(seg.audio)
             speakers.append(f"{Path(cache).name}/{seg.speaker}")
-    order = np.random.default_rng(0).permutation(len(videos))[:n]
+    # two clips per speaker in turn (random speakers, random clips), so the identity judge's
+    # calibration has same-speaker pairs however few clips are asked for
+    rng = np.random.default_rng(0)
+    by: dict[str, list[int]] = {}
+    for i, spk in enumerate(speakers):
+        by.setdefault(spk, []).append(i)
+    order: list[int] = []
+    while len(order) < min(n, len(videos)):
+        for spk in rng.permutation(sorted(by)):
+            left = [i for i in by[spk] if i not in order]
+            order += [int(i) for i in rng.permutation(left)[:2]]
+    order = order[:n]
     return [videos[i] for i in order], [audios[i] for i in order], [speakers[i] for i in order]
 
 

@@ -101,3 +101,23 @@ def test_ddp_two_cpu_processes_gloo(tmp_path) -> None:
         port = s.getsockname()[1]
     mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     assert json.loads((tmp_path / "train_state.json").read_text())["step"] == 2
+
+
+def test_train_restore_command(tmp_path, capsys) -> None:
+    from model.corpus.cache import CacheWriter
+    from sender.cli import main
+
+    rng = np.random.default_rng(1)
+    writer = CacheWriter(tmp_path / "cache", frames=2, size=64, samples=2000, fps=16, sample_rate=16000)
+    for split in ("train", "val"):
+        for k in range(4):
+            writer.add(split, rng.integers(0, 255, size=(2, 3, 64, 64), dtype=np.uint8), np.zeros(2000, np.float32),
+                       {"speaker": f"s{k % 2}", "sentence": f"x{k}", "caption": "A man is talking", "start": 0.0})
+    writer.close()
+    out = tmp_path / "run"
+    argv = ["train", "restore", "--data", str(tmp_path / "cache"), "--out", str(out), "--steps", "2", "--batch-size", "2",
+            "--save-every", "2", "--no-progress", "--no-amp"]
+    assert main(argv) == 0 and "checkpoint in" in capsys.readouterr().out
+    assert (out / "samples.png").is_file() and Restorer.load(out).net.cfg.image_size == 64
+    assert main(argv[:4] + ["--out", str(tmp_path / "b"), "--generated", str(tmp_path / "none.npz")]) == 2
+    assert "textcall corpus resample" in capsys.readouterr().err
