@@ -27,6 +27,7 @@ TRAINERS: dict[str, str] = {
     "portrait": "model.train_cli:register_portrait",
     "identity": "model.train_cli:register_identity",
     "restore": "model.train_cli:register_restore",
+    "portrait-clean": "model.train_cli:register_portrait_clean",
 }
 
 
@@ -248,6 +249,67 @@ def register_restore(subparsers) -> None:
         if int(__import__("os").environ.get("RANK", "0")) != 0:
             return 0
         print(f"restore: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; checkpoint in {out}")
+        return 0
+
+    sub.set_defaults(run=run)
+
+
+def register_portrait_clean(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "portrait-clean",
+        help="train the portrait cleaner: the portrait model's faces with its texture removed",
+        description=(
+            "Train the restorer network without a reference (model/restore) on still portraits: targets the\n"
+            "stills, inputs the portrait model's own re-sampling of them (noised to t0 in [200, 600] and\n"
+            "denoised, made first into OUT/generated.npz when it is missing) and synthetic degradation.\n"
+            "Ship it as PORTRAIT/clean/: the portrait model then cleans every face it draws. Resumes with the\n"
+            "same --out; loss.csv/png and samples.png (input | cleaned | target)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("--data", required=True, metavar="DIR", help="a stills folder (textcall corpus stills)")
+    sub.add_argument("--portrait", required=True, metavar="DIR", help="the portrait model whose texture to clean")
+    sub.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
+    sub.add_argument("--count", type=int, default=2000, help="stills re-sampled by the portrait model (default %(default)s)")
+    sub.add_argument("--steps", type=int, default=2000, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=32, help="faces per step (default %(default)s)")
+    sub.add_argument("--save-every", type=int, default=250, help="checkpoint interval (default %(default)s)")
+    sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
+    sub.add_argument("--no-progress", action="store_true")
+
+    def run(args: argparse.Namespace) -> int:
+        import torch
+
+        from model.corpus.stills import Stills
+        from model.restore.data import make_generated_stills
+        from model.restore.network import RestoreConfig
+        from model.restore.train import RestoreTrainConfig, StillBatches, train_restore
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        out = Path(args.out)
+        try:
+            train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, save_every=args.save_every, seed=args.seed,
+                                       amp=not args.no_amp)
+            stills = Stills.load(args.data)
+            generated = out / "generated.npz"
+            if not generated.is_file():
+                make_generated_stills(Path(args.portrait), Path(args.data), out, count=args.count, seed=args.seed,
+                                      progress=not args.no_progress)
+            config = RestoreConfig.load(out) if (out / "config.json").is_file() else RestoreConfig(attention=False, name="portrait-clean")
+            held = min(256, len(stills.images) // 10)
+            batches = StillBatches(stills.images[:-held], generated)
+            val = StillBatches(stills.images[-held:])
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"textcall train portrait-clean: {exc}", file=sys.stderr)
+            return 2
+        last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
+        if int(__import__("os").environ.get("RANK", "0")) == 0:
+            print(f"portrait-clean: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; "
+                  f"checkpoint in {out} (ship it as PORTRAIT/clean)")
         return 0
 
     sub.set_defaults(run=run)

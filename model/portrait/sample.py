@@ -44,13 +44,17 @@ def save_portrait_model(folder: str | Path, state: dict[str, torch.Tensor], conf
 
 
 class PortraitModel:
-    """A loaded portrait model; ``sample`` draws faces. Not thread-safe (one generation thread)."""
+    """A loaded portrait model; ``sample`` draws faces. Not thread-safe (one generation thread).
 
-    def __init__(self, net: PortraitUNet, config: PortraitConfig, device: str | torch.device = "cpu") -> None:
+    ``cleaner``: the portrait cleaner in the model folder's ``clean/`` (a restorer trained without a
+    reference on this model's own texture; ``textcall train portrait-clean``), or None."""
+
+    def __init__(self, net: PortraitUNet, config: PortraitConfig, device: str | torch.device = "cpu", cleaner=None) -> None:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.config = config
         self.schedule = linear_schedule(config.schedule)
+        self.cleaner = cleaner
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> PortraitModel:
@@ -60,7 +64,12 @@ class PortraitModel:
         config = PortraitConfig.load(folder / CONFIG)
         net = PortraitUNet(config)
         net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS)).items()})
-        return cls(net, config, device)
+        cleaner = None
+        if (folder / "clean" / CONFIG).is_file():
+            from model.restore.train import Restorer
+
+            cleaner = Restorer.load(folder / "clean", device)
+        return cls(net, config, device, cleaner)
 
     def _network(self, caption: torch.Tensor, cfg_scale: float):
         net, schedule, v = self.net, self.schedule, self.config.prediction == "v"
@@ -83,8 +92,9 @@ class PortraitModel:
 
     @torch.no_grad()
     def sample(self, caption: str | int = "", *, seed: int = 0, count: int = 1, steps: int | None = DEFAULT_STEPS,
-               sampler: str = "dpm++", cfg_scale: float = 1.0) -> np.ndarray:
-        """``count`` faces for ``caption`` (text, or an index; "" or 0: any person): uint8 ``[count, S, S, 3]``.
+               sampler: str = "dpm++", cfg_scale: float = 1.0, clean: bool = True) -> np.ndarray:
+        """``count`` faces for ``caption`` (text, or an index; "" or 0: any person): uint8 ``[count, S, S, 3]``,
+        cleaned by the ``cleaner`` when there is one and ``clean``.
 
         Raises ``ValueError`` for a caption the model cannot honour (see ``caption_index``).
         """
@@ -98,7 +108,10 @@ class PortraitModel:
         cap = torch.full((count,), index, dtype=torch.long, device=self.device)
         x = sample(sampler, self._network(cap, cfg_scale), self.schedule, noise,
                    None if sampler == "ddpm" else steps, generator=gen)
-        img = x.video[:, 0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+        faces = x.video[:, 0].clamp(-1, 1)
+        if clean and self.cleaner is not None:
+            faces = self.cleaner.net(faces, faces).clamp(-1, 1)  # blind: the face is its own reference
+        img = faces.float().add(1).mul(127.5).round().to(torch.uint8)
         return img.permute(0, 2, 3, 1).cpu().numpy()
 
 

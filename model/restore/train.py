@@ -103,6 +103,33 @@ class Batches:
         return torch.cat(inputs), torch.cat(refs), torch.cat(targets)
 
 
+class StillBatches:
+    """Pairs for the portrait cleaner (no reference: the input is its own): still portraits as targets,
+    inputs from ``generated`` (the portrait model's re-sampling of them, ``make_generated_stills``)
+    and synthetic degradation."""
+
+    def __init__(self, images: np.ndarray, generated: Path | None = None) -> None:
+        self.images = images  # uint8 [N, S, S, 3]
+        self.generated = None
+        if generated is not None:
+            with np.load(generated) as data:
+                self.generated = {k: data[k] for k in ("generated", "index")}
+
+    def draw(self, n: int, generated_share: float, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        n_gen = int(round(n * generated_share)) if self.generated is not None else 0
+        inputs, targets = [], []
+        if n_gen:
+            rows = rng.integers(0, len(self.generated["index"]), size=n_gen)
+            inputs.append(to_tensor(self.generated["generated"][rows]))
+            targets.append(to_tensor(self.images[self.generated["index"][rows]]))
+        if n - n_gen:
+            target = to_tensor(self.images[rng.integers(0, len(self.images), size=n - n_gen)])
+            inputs.append(synthetic_degrade(target, gen))
+            targets.append(target)
+        x = torch.cat(inputs)
+        return x, x, torch.cat(targets)
+
+
 def validation_batches(cache: str | Path, generated: Path | None = None) -> Batches | None:
     """The val split of a cache as triples (synthetic inputs; the generated ones are training clips)."""
     from model.corpus.cache import SegmentCache

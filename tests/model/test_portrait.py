@@ -140,3 +140,27 @@ def test_ddp_two_cpu_processes_gloo(stills, tmp_path) -> None:
     assert json.loads((tmp_path / "train_state.json").read_text())["step"] == 2
     with open(tmp_path / "loss.csv") as fh:
         assert [int(r["step"]) for r in csv.DictReader(fh)] == [1, 2]
+
+
+def test_a_cleaner_in_the_model_folder_cleans_every_face(stills, tmp_path) -> None:
+    from model.restore.data import make_generated_stills
+    from model.restore.network import RestoreConfig
+    from model.restore.train import RestoreTrainConfig, StillBatches, train_restore
+
+    model_dir = tmp_path / "portrait"
+    train_portrait(PRESETS["tiny"], PortraitTrainConfig(steps=2, batch_size=4, save_every=2, amp=False), Stills.load(stills),
+                   model_dir, progress=False)
+    generated = make_generated_stills(model_dir, stills, tmp_path / "clean-run", count=5, steps=2, batch=2, progress=False)
+    with np.load(generated) as data:
+        assert data["generated"].shape == (5, 16, 16, 3) and data["index"].shape == (5,)
+    images = Stills.load(stills).images
+    batches = StillBatches(images, generated)
+    x, ref, target = batches.draw(4, 0.5, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert torch.equal(x, ref) and x.shape == target.shape == (4, 3, 16, 16)
+    tiny = RestoreConfig(image_size=16, width=16, blocks=1, mid_blocks=1, groups=8, attention=False, name="portrait-clean")
+    train_restore(tiny, RestoreTrainConfig(steps=2, batch_size=4, save_every=2, amp=False), batches, model_dir / "clean",
+                  progress=False)
+    model = PortraitModel.load(model_dir)
+    assert model.cleaner is not None
+    cleaned, raw = model.sample("", seed=3, steps=3), model.sample("", seed=3, steps=3, clean=False)
+    assert cleaned.shape == raw.shape == (1, 16, 16, 3)
