@@ -60,6 +60,29 @@ def test_lease_script_parses_and_names_only_what_exists() -> None:
         assert path in text and (ROOT / path).is_file()
 
 
+def test_face_lease_script_parses_and_runs_commands_that_exist() -> None:
+    """lease_face.sh: bash parses it, the files it names exist, and every `textcall` / trainer verb it
+    calls is one the CLI has, with flags the CLI knows."""
+    import re
+    import shlex
+
+    from sender.cli import build_parser
+
+    script = ROOT / "deploy" / "gpu" / "lease_face.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    for path in ("tests/benchmarks/bench_reference.py", "tests/benchmarks/bench_portrait.py", "model/weights/diffusion/config.json"):
+        assert path in text and (ROOT / path).is_file()
+    parser = build_parser()
+    joined = re.sub(r"\\\n\s*", " ", text)  # continuation lines
+    calls = re.findall(r'\$TC (corpus [a-z]+ [^>&\n]*)', joined)
+    calls += ["train " + c for c in re.findall(r'^\s*train "\$[A-Z_]+" [a-z-]+ ([a-z-]+ [^&\n]*)', joined, flags=re.M)]
+    assert len(calls) == 10, calls
+    for call in calls:
+        argv = [a if not a.startswith("$") else "1" for a in shlex.split(call)]  # a variable: a number or a path
+        parser.parse_args(argv + (["--out", "x"] if argv[0] == "train" else []))
+
+
 @pytest.mark.parametrize("clips,expect", [(4, {"s1": 2, "s2": 1, "s3": 1}), (12, {"s1": 6, "s2": 3, "s3": 3})])
 def test_selection_is_proportional_and_reproducible(clips, expect) -> None:
     meta = [{"speaker": s} for s, n in (("s1", 6), ("s2", 3), ("s3", 3)) for _ in range(n)]
