@@ -157,6 +157,15 @@ def register_gender(subparsers) -> None:
     sub.set_defaults(run=run)
 
 
+def _run_flags(sub) -> None:
+    """Where and how a trainer runs: the flags the newer trainers share."""
+    sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
+    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def register_identity(subparsers) -> None:
     sub = subparsers.add_parser(
         "identity",
@@ -218,11 +227,7 @@ def register_restore(subparsers) -> None:
     sub.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine to zero (default %(default)s)")
     sub.add_argument("--generated-share", type=float, default=0.5, help="share of each batch from --generated (default %(default)s)")
     sub.add_argument("--save-every", type=int, default=500, help="checkpoint interval (default %(default)s)")
-    sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
-    sub.add_argument("--no-progress", action="store_true")
+    _run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
         import torch
@@ -274,11 +279,7 @@ def register_portrait_clean(subparsers) -> None:
     sub.add_argument("--steps", type=int, default=2000, help="optimisation steps (default %(default)s)")
     sub.add_argument("--batch-size", type=int, default=32, help="faces per step (default %(default)s)")
     sub.add_argument("--save-every", type=int, default=250, help="checkpoint interval (default %(default)s)")
-    sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
-    sub.add_argument("--no-progress", action="store_true")
+    _run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
         import torch
@@ -338,11 +339,7 @@ def register_portrait(subparsers) -> None:
     sub.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (default %(default)s)")
     sub.add_argument("--min-snr-gamma", type=float, default=0.0,
                      help="min-SNR loss weight cap (Hang et al. 2023), 0 = plain v loss (default %(default)s)")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    sub.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
-    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path

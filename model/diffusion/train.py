@@ -13,7 +13,6 @@ batches and noise the uninterrupted run would have seen.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -40,7 +39,7 @@ from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target
 from model.diffusion.schedule import Schedule, linear_schedule, q_sample
 from model.diffusion.unet import audio_branch_only, audio_only_parameters
-from model.plots import loss_plot
+from model.plots import LossLog
 
 logger = logging.getLogger(__name__)
 
@@ -262,16 +261,6 @@ def setup_distributed(device: str | None = None) -> Dist:
 
 
 # -- the loop ------------------------------------------------------------------------------------------
-def _write_curve(folder: Path) -> None:
-    with open(folder / "loss.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        return
-    steps = [int(r["step"]) for r in rows]
-    loss_plot(folder / "loss.png", [(key, steps, [float(r[key]) for r in rows], "-")
-                                    for key in rows[0] if key.startswith("loss")])
-
-
 def run_training(
     config: DiffusionConfig | ClassifierConfig,
     train: TrainConfig,
@@ -340,23 +329,14 @@ def run_training(
     amp_dtype = torch.bfloat16 if env.device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
-    csv_path = out / "loss.csv"
-    if env.main:
-        out.mkdir(parents=True, exist_ok=True)
-        if start == 0 or not csv_path.is_file():
-            with open(csv_path, "w", newline="") as fh:
-                csv.writer(fh).writerow(["step", "loss", *_extra_columns(config, train), "lr", "steps_per_s"])
-        else:  # drop rows logged after the checkpoint we resume from (a killed run logs ahead of its saves)
-            with open(csv_path, newline="") as fh:
-                rows = list(csv.reader(fh))
-            with open(csv_path, "w", newline="") as fh:
-                csv.writer(fh).writerows([rows[0], *(r for r in rows[1:] if int(r[0]) <= start)])
+    columns = ["step", "loss", *_extra_columns(config, train), "lr", "steps_per_s"]
+    log = LossLog(out / "loss.csv", columns, resume_step=start, main=env.main)
 
     def save(step: int) -> None:
         if env.main:
             save_model(out, ema.state_dict(), config)
             save_train_state(out, module=model, optimizer=optimizer, ema=ema, meta={"step": step, "seed": train.seed, "init": train.init})
-            _write_curve(out)
+            log.plot(out / "loss.png", [(c, c) for c in columns if c.startswith("loss")])
             _write_card(out, config, train, step, len(segments), env.world, last)
         if env.world > 1:
             dist.barrier()
@@ -411,9 +391,7 @@ def run_training(
             window.clear()
             last = {"step": done, "loss": mean, **extras, "lr": lr, "steps_per_s": rate}
             bar.set_postfix(loss=f"{mean:.4f}", steps_per_s=f"{rate:.2f}")
-            if env.main:
-                with open(csv_path, "a", newline="") as fh:
-                    csv.writer(fh).writerow([done, f"{mean:.6f}", *(f"{extras[k]:.6f}" for k in extras), f"{lr:.3g}", f"{rate:.4f}"])
+            log.append(last)
         if done % train.save_every == 0 or done == train.steps:
             save(done)
         elif stop.requested:

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION

@@ -13,7 +13,6 @@ the v loss. On this model it starved the near-clean steps (see ``PortraitTrainCo
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
@@ -31,7 +30,7 @@ from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
 from model.diffusion.config import NULL_CAPTION
 from model.diffusion.schedule import extract, linear_schedule, q_sample, v_target
 from model.diffusion.train import _GracefulStop, setup_distributed
-from model.plots import loss_plot
+from model.plots import LossLog
 from model.portrait.config import PortraitConfig
 from model.portrait.network import PortraitUNet
 
@@ -114,17 +113,7 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
         raise ValueError(f"stills are {images.shape[1]}x{images.shape[1]}, the model wants {config.image_size}")
     captions = captions_for(stills, config)
 
-    csv_path = out / "loss.csv"
-    if env.main:
-        out.mkdir(parents=True, exist_ok=True)
-        if start == 0 or not csv_path.is_file():
-            with open(csv_path, "w", newline="") as fh:
-                csv.writer(fh).writerow(["step", "loss", "lr", "steps_per_s"])
-        else:
-            with open(csv_path, newline="") as fh:
-                rows = list(csv.reader(fh))
-            with open(csv_path, "w", newline="") as fh:
-                csv.writer(fh).writerows([rows[0], *(r for r in rows[1:] if int(r[0]) <= start)])
+    log = LossLog(out / "loss.csv", ["step", "loss", "lr", "steps_per_s"], resume_step=start, main=env.main)
 
     last: dict = {}
 
@@ -134,7 +123,7 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
 
             save_portrait_model(out, ema.state_dict(), config)
             save_train_state(out, module=net, optimizer=optimizer, ema=ema, meta={"step": step, "seed": train.seed})
-            _write_curve(out)
+            log.plot(out / "loss.png", [("loss", "loss (v)" if not train.min_snr_gamma else "loss (min-SNR weighted v)")])
             _write_card(out, config, train, step, len(stills), env.world, last)
             try:
                 sample_sheet(out, out / "samples.png", device=env.device)
@@ -177,9 +166,7 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
             losses.clear()
             last = {"step": done, "loss": mean, "lr": lr, "steps_per_s": rate}
             bar.set_postfix(loss=f"{mean:.4f}", steps_per_s=f"{rate:.2f}")
-            if env.main:
-                with open(csv_path, "a", newline="") as fh:
-                    csv.writer(fh).writerow([done, f"{mean:.6f}", f"{lr:.3g}", f"{rate:.4f}"])
+            log.append(last)
         if done % train.save_every == 0 or done == train.steps or stop.requested:
             save(done)
         if stop.requested:
@@ -188,13 +175,6 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
     stop.restore()
     bar.close()
     return last or {"step": train.steps}
-
-
-def _write_curve(folder: Path) -> None:
-    with open(folder / "loss.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows:
-        loss_plot(folder / "loss.png", [("loss (min-SNR weighted v)", [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], "-")])
 
 
 def _write_card(folder: Path, config: PortraitConfig, train: PortraitTrainConfig, step: int, images: int, world: int, last: dict) -> None:

@@ -9,7 +9,6 @@ CUDA; each rank draws its own batches from a per-(seed, rank, step) stream).
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -24,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from model.evaluation.gender import frames_to_tensor
 from model.restore.data import synthetic_degrade
 from model.restore.network import RestoreConfig, RestoreNet
 
@@ -51,8 +51,8 @@ class RestoreTrainConfig:
 
 
 def to_tensor(images: np.ndarray) -> Tensor:
-    """uint8 ``[B, H, W, 3]`` -> float ``[B, 3, H, W]`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    """uint8 ``[B, H, W, 3]`` -> float ``[B, 3, H, W]`` in [-1, 1] (at its own size)."""
+    return frames_to_tensor(images, images.shape[1])
 
 
 def to_images(x: Tensor) -> np.ndarray:
@@ -147,7 +147,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
                   val: Batches | None = None, device: str | None = None, progress: bool = True) -> dict:
     from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
     from model.diffusion.train import _GracefulStop, setup_distributed
-    from model.plots import loss_plot
+    from model.plots import LossLog
 
     out = Path(out)
     env = setup_distributed(device)
@@ -159,11 +159,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     start = int(meta["step"]) if meta else 0
     model = net if env.world == 1 else torch.nn.parallel.DistributedDataParallel(
         net, device_ids=[env.device.index] if env.device.type == "cuda" else None)
-    csv_path = out / "loss.csv"
-    if env.main:
-        out.mkdir(parents=True, exist_ok=True)
-        if start == 0 or not csv_path.is_file():
-            csv_path.write_text("step,loss,val_generated,val_synthetic,lr,steps_per_s\n")
+    log = LossLog(out / "loss.csv", ["step", "loss", "val_generated", "val_synthetic", "lr", "steps_per_s"], resume_step=start, main=env.main)
     last: dict = {"step": start}
     stop = _GracefulStop(enabled=env.world == 1)
     losses: list[float] = []
@@ -196,17 +192,13 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
             if env.main:
                 scores = evaluate(ema, config, val) if val is not None and saving else {}
                 last.update(scores)
-                with open(csv_path, "a") as fh:
-                    fh.write(f"{done},{last['loss']:.6f},{scores.get('val_generated', '')},{scores.get('val_synthetic', '')},{lr:.3g},{rate:.3f}\n")
+                log.append(last)
                 bar.set_postfix(loss=f"{last['loss']:.4f}")
         if saving and env.main:
             save_restorer(out, ema.state_dict(), config)
             save_train_state(out, module=net, optimizer=opt, ema=ema, meta={"step": done, "seed": train.seed})
-            with open(csv_path) as fh:
-                rows = list(csv.DictReader(fh))
-            loss_plot(out / "loss.png", [("train L1 + gradient L1", [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], "-"),
-                                         *((f"val {k} L1", [int(r["step"]) for r in rows if r[f"val_{k}"]],
-                                            [float(r[f"val_{k}"]) for r in rows if r[f"val_{k}"]], "o-") for k in ("generated", "synthetic"))])
+            log.plot(out / "loss.png", [("loss", "train: L1 + gradient L1"), ("val_generated", "val L1, generated inputs"),
+                                        ("val_synthetic", "val L1, synthetic inputs")])
             if val is not None:
                 sample_sheet(out, val, out / "samples.png")
             (out / "train.json").write_text(json.dumps({"train": asdict(train), "last": last}, indent=2))

@@ -29,31 +29,10 @@ import torch
 from model.corpus.cache import SegmentCache
 from model.diffusion.checkpoint import load_model
 from model.diffusion.generate import generate_av
+from model.evaluation.fidelity import statistics as figures  # the same measures as `textcall eval calls`
 from model.postfilter import postfilter
 
 CACHE = Path("~/.cache/textcall/corpus/cache64").expanduser()
-
-
-def luma_detail(video: np.ndarray) -> float:
-    return float(np.mean([np.abs(cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean()
-                          for f in video]))
-
-
-def colour_noise(video: np.ndarray) -> float:
-    out = []
-    for frame in video:
-        lab = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float32)
-        out.append(sum(np.abs(cv2.Laplacian(lab[..., c], cv2.CV_32F)).mean() for c in (1, 2)))
-    return float(np.mean(out))
-
-
-def frame_change(video: np.ndarray) -> float:
-    return float(np.abs(np.diff(video.astype(np.float32), axis=0)).mean())
-
-
-def figures(clips: list[np.ndarray]) -> dict[str, float]:
-    return {name: float(np.mean([f(c) for c in clips]))
-            for name, f in (("luma detail", luma_detail), ("colour noise", colour_noise), ("frame change", frame_change))}
 
 
 def strip(clips: list[np.ndarray], n: int = 4) -> np.ndarray:
