@@ -1,5 +1,5 @@
 """How closely a reference-conditioned joint model copies the face it is handed, and how its frames
-compare with the corpus's, raw and after each clean-up.
+compare with the corpus's, raw and after each clean-up (the restorer's when the weights have one).
 
     python tests/benchmarks/bench_reference.py --weights DIR [--clips 6] [--steps 10] [--threads 2]
         [--faces judge|portrait] [--png bench_reference.png]
@@ -76,10 +76,15 @@ def main() -> None:
     base = statistics(corpus)
     variants = {
         "raw": raw,
-        "clean-up (default)": [postfilter(v) for v in raw],
-        "non-local means only": [postfilter(v, temporal=0) for v in raw],
+        "non-local means + time": [postfilter(v) for v in raw],
         "time smoothing only": [smooth_in_time(v, 1.0) for v in raw],
     }
+    if (args.weights / "restore" / "config.json").is_file():  # the receiver's clean-up when a face is copied
+        from model.restore.train import Restorer
+
+        restorer = Restorer.load(args.weights / "restore")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            variants["time + restorer (default)"] = [restorer.restore(smooth_in_time(v, 1.0), f) for v, f in zip(raw, faces)]
     print(f"\n{args.clips} one-second clips, DPM++-{args.steps}, {seconds:.1f} s each; references: {args.faces}; weights {args.diffusion or args.weights}")
     print(f"{'variant':<22} {'same person':>11} {'cosine':>7} {'detail':>7} {'colour':>7} {'change':>7} {'|x - ref|':>9}")
     for name, clips in variants.items():
@@ -96,7 +101,8 @@ def main() -> None:
         from model.media import image_grid
 
         rows = []
-        for face, video, clean in zip(faces, raw, variants["clean-up (default)"]):
+        cleaned = variants.get("time + restorer (default)", variants["non-local means + time"])
+        for face, video, clean in zip(faces, raw, cleaned):
             rows.append(np.concatenate([face[None], video[[0, 5, 10, 15]], clean[[0, 5, 10, 15]]]))
         image_grid(np.concatenate(rows), args.png, columns=9, scale=2)
         print(f"picture: {args.png} (reference | raw frames 0, 5, 10, 15 | cleaned)")
