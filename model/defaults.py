@@ -29,6 +29,8 @@ PRECISION = "bf16"
 PRECISIONS = ("bf16", "fp32")
 # DPM-Solver++ steps for the one face a call draws (the portrait model; once per call, so 5x a clip's)
 FACE_STEPS = 50
+# Classifier-free guidance on the caption for that face (1 = none): how strongly it shows the gender asked for
+FACE_CFG = 1.0
 
 
 def add_generation_flags(parser) -> None:
@@ -50,6 +52,8 @@ def add_generation_flags(parser) -> None:
                         "invents its face from noise, as the paper does (default %(default)s)")
     parser.add_argument("--face-steps", type=int, default=FACE_STEPS, metavar="N",
                         help="denoising steps for the one face a call draws (default %(default)s)")
+    parser.add_argument("--face-cfg", type=float, default=FACE_CFG, metavar="S",
+                        help="classifier-free guidance on the caption for that face, 1 = none (default %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
                         help="network arithmetic while sampling: bf16 autocast (about 2x faster on a CPU with\n"
                         "bf16 support) or fp32 (default %(default)s)")
@@ -68,6 +72,8 @@ def generation_settings(args) -> dict:
         raise ValueError("--audio-contrast must be >= 0 (0 = off)")
     if args.face_steps < 1:
         raise ValueError("--face-steps must be positive")
+    if args.face_cfg < 0:
+        raise ValueError("--face-cfg must be >= 0 (1 = none)")
     return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
             "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
-            "face": args.face, "face_steps": args.face_steps, "precision": args.precision}
+            "face": args.face, "face_steps": args.face_steps, "face_cfg": args.face_cfg, "precision": args.precision}

@@ -71,6 +71,7 @@ class TalkingHeadSettings:
     # "paper": every chunk invents its face from noise, as the paper does.
     face: str = defaults.FACE
     face_steps: int = defaults.FACE_STEPS  # DPM-Solver++ steps for the one face a call draws
+    face_cfg: float = defaults.FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
     precision: str = defaults.PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
 
     def __post_init__(self) -> None:
@@ -86,8 +87,8 @@ class TalkingHeadSettings:
             raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
         if self.face not in FACES:
             raise ValueError(f"face must be one of {', '.join(FACES)}, got {self.face!r}")
-        if self.face_steps < 1:
-            raise ValueError("face_steps must be positive")
+        if self.face_steps < 1 or self.face_cfg < 0:
+            raise ValueError("face_steps must be positive and face_cfg >= 0")
         if self.precision not in defaults.PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(defaults.PRECISIONS)}, got {self.precision!r}")
 
@@ -435,7 +436,8 @@ class TalkingHead:
         caption = GENDER_CAPTIONS[gender]
         if self.portrait is not None:
             with self._autocast():
-                return self.portrait.sample(caption, seed=seed, steps=self.settings.face_steps)[0], "portrait"
+                face = self.portrait.sample(caption, seed=seed, steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
+            return face[0], "portrait"
         frames, _ = self._sample_chunk(self.caption_index(caption), None, None, seed, steps=self.settings.face_steps)
         if self.settings.postfilter:
             from model.postfilter import postfilter

@@ -11,10 +11,10 @@ from sender.cli import build_parser
 @pytest.mark.parametrize("command", ["receive", "demo"])
 def test_generation_flags_become_settings(command) -> None:
     args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--audio-contrast", "0",
-                                      "--postfilter", "off", "--face", "paper", "--face-steps", "20", "--precision", "fp32"])
+                                      "--postfilter", "off", "--face", "paper", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32"])
     assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0,
                                          "audio_contrast": 0.0, "postfilter": False, "face": "paper", "face_steps": 20,
-                                         "precision": "fp32"}
+                                         "face_cfg": 2.0, "precision": "fp32"}
     default = build_parser().parse_args([command])
     assert _generator_settings(default)["audio_guidance"] == 3.0 and _generator_settings(default)["postfilter"]
     assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) == {}
@@ -38,7 +38,7 @@ def test_eval_takes_the_same_generation_flags() -> None:
     assert defaults.generation_settings(args) == {"sampler": "dpm++", "steps": defaults.STEPS,
                                                   "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
                                                   "postfilter": False, "face": defaults.FACE, "face_steps": defaults.FACE_STEPS,
-                                                  "precision": defaults.PRECISION}
+                                                  "face_cfg": defaults.FACE_CFG, "precision": defaults.PRECISION}
 
 
 @pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])
@@ -54,7 +54,8 @@ def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
         assert (args.postfilter == "on") == settings.postfilter
     if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
         assert args.steps == settings.steps
-        assert (args.face, args.face_steps, args.precision) == (settings.face, settings.face_steps, settings.precision)
+        assert (args.face, args.face_steps, args.face_cfg, args.precision) == (settings.face, settings.face_steps, settings.face_cfg,
+                                                                                settings.precision)
 
 
 def test_the_light_sampler_names_are_the_samplers() -> None:
