@@ -92,9 +92,12 @@ async def test_other_sessions_unaffected_by_a_bad_peer(receiver, raw_peer, make_
 
 async def test_style_image_upload_then_use(receiver, make_sender, tmp_path):
     import cv2
-    import numpy as np
 
-    image = np.full((48, 48, 3), 200, np.uint8)
+    from model.corpus.face import FaceRenderer, FaceState
+    from model.corpus.speakers import make_speakers
+
+    # a drawn face (a flat image is refused for having no face: tests/integration/test_call_face.py)
+    image = FaceRenderer(make_speakers(1, 1)[1].look).render(FaceState(opening=0.2))  # BGR
     ok, png = cv2.imencode(".png", image)
     sender = await make_sender(receiver)
     sender.upload_style_image("mine", png.tobytes())
