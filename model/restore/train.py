@@ -113,7 +113,8 @@ class StillBatches:
         self.generated = None
         if generated is not None:
             with np.load(generated) as data:
-                self.generated = {k: data[k] for k in ("generated", "index")}
+                keep = data["index"] < len(images)  # re-samples of held-out stills (past a prefix) stay out
+                self.generated = {k: data[k][keep] for k in ("generated", "index")}
 
     def draw(self, n: int, generated_share: float, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         n_gen = int(round(n * generated_share)) if self.generated is not None else 0

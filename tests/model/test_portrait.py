@@ -157,6 +157,9 @@ def test_a_cleaner_in_the_model_folder_cleans_every_face(stills, tmp_path) -> No
     batches = StillBatches(images, generated)
     x, ref, target = batches.draw(4, 0.5, np.random.default_rng(0), torch.Generator().manual_seed(0))
     assert torch.equal(x, ref) and x.shape == target.shape == (4, 3, 16, 16)
+    with np.load(generated) as data:  # a training prefix keeps only the re-samples of its own stills
+        head = int(np.sort(data["index"])[2])
+        assert len(StillBatches(images[:head], generated).generated["index"]) == int((data["index"] < head).sum()) == 2
     tiny = RestoreConfig(image_size=16, width=16, blocks=1, mid_blocks=1, groups=8, attention=False, name="portrait-clean")
     train_restore(tiny, RestoreTrainConfig(steps=2, batch_size=4, save_every=2, amp=False), batches, model_dir / "clean",
                   progress=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 
 from model.talking_head import WEIGHTS_DIR
 
-SHIPPED = ("diffusion", "classifier", "autoguide", "syncnet", "lipsync", "gender", "identity")
+SHIPPED = ("diffusion", "classifier", "autoguide", "syncnet", "lipsync", "gender", "identity", "portrait", "portrait/clean",
+           "restore")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -27,12 +29,12 @@ def test_all_weights_together_stay_under_50_mb() -> None:
     assert total <= 50 * 1024 * 1024, f"model/weights holds {total / 1e6:.1f} MB"
 
 
-def test_diffusion_and_classifier_load_with_the_small_mel_architecture() -> None:
+def test_diffusion_and_classifier_load_with_the_small_mel_ref_architecture() -> None:
     from model.diffusion.checkpoint import load_model
     from model.diffusion.config import ClassifierConfig, DiffusionConfig, check_classifier, preset
 
     diffusion, config = load_model(WEIGHTS_DIR / "diffusion")
-    assert isinstance(config, DiffusionConfig) and config.unet == preset("small-mel").unet
+    assert isinstance(config, DiffusionConfig) and config.unet == preset("small-mel-ref").unet
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in diffusion.parameters())
     classifier, cconfig = load_model(WEIGHTS_DIR / "classifier")
     assert isinstance(cconfig, ClassifierConfig)
@@ -46,7 +48,9 @@ def test_autoguide_is_a_weaker_network_of_the_same_kind() -> None:
     config = load_config(WEIGHTS_DIR / "diffusion" / "config.json")
     guide, gconfig = load_model(WEIGHTS_DIR / "autoguide")
     check_autoguide(config, gconfig)
-    assert gconfig.unet == config.unet and all(torch.isfinite(p).all() for p in guide.parameters())
+    # the same network apart from the reference input, which autoguidance (audio only) does not read
+    assert dataclasses.replace(gconfig.unet, reference=True) == config.unet
+    assert all(torch.isfinite(p).all() for p in guide.parameters())
 
 
 def test_lipsync_networks_load() -> None:
@@ -74,6 +78,25 @@ def test_identity_judge_keeps_its_threshold_and_knows_a_face_from_itself() -> No
     rng = np.random.default_rng(0)
     face = rng.integers(0, 255, size=(1, 64, 64, 3), dtype=np.uint8)
     assert judge.same_as_first(np.repeat(face, 3, axis=0)) == pytest.approx([1.0, 1.0, 1.0], abs=1e-3)
+
+
+def test_portrait_model_draws_faces_and_cleans_them() -> None:
+    from model.portrait.sample import PortraitModel
+
+    portrait = PortraitModel.load(WEIGHTS_DIR / "portrait")
+    assert portrait.cleaner is not None  # portrait/clean ships with it
+    faces = portrait.sample("A woman is talking", seed=3, count=2, steps=4)
+    assert faces.shape == (2, 64, 64, 3) and faces.dtype == np.uint8 and faces.std() > 10
+
+
+def test_restorer_copies_a_reference_into_a_frame() -> None:
+    from model.restore.train import Restorer
+
+    restorer = Restorer.load(WEIGHTS_DIR / "restore")
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, size=(3, 64, 64, 3), dtype=np.uint8)
+    out = restorer.restore(frames, frames[0])
+    assert out.shape == frames.shape and out.dtype == np.uint8
 
 
 def test_default_generator_renders_a_short_utterance() -> None:
