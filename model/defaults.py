@@ -60,8 +60,10 @@ def add_generation_flags(parser) -> None:
                         help="network arithmetic while sampling: bf16 autocast (about 2x faster on a CPU with\n"
                         "bf16 support) or fp32 (default %(default)s)")
     parser.add_argument("--postfilter", choices=("on", "off"), default="on" if POSTFILTER else "off",
-                        help="clean the sampled frames before lip sync: spatio-temporal non-local means, then a\n"
-                        "Gaussian over time (not in the paper; off = the model's raw frames) (default %(default)s)")
+                        help="clean the sampled frames before lip sync (not in the paper): with a call's face, a\n"
+                        "Gaussian over time, then the reference restorer (the weights' restore/) copies the face's\n"
+                        "detail into each frame; without one, spatio-temporal non-local means, then the Gaussian;\n"
+                        "off = the model's raw frames (default %(default)s)")
 
 
 def generation_settings(args) -> dict:

@@ -5,7 +5,8 @@ for the default generator against a baseline, measured in the same run on the sa
         [--utterances 3] [--rows call,paper]
 
 Each row says one utterance after another (about 3 s of speech each, a caption on the first) into one
-call and reports the median over the utterances of: voice, sampling, clean-up, lip sync and total
+call and reports the median over the utterances of: voice, sampling, clean-up (the restorer with a call's face, non-local
+means without), lip sync and total
 seconds, and total per output second; the one-off face (drawn when the call's first utterance
 arrives) is timed on its own. Rows:
 
@@ -50,8 +51,9 @@ def run_row(name: str, weights: Path, settings: TalkingHeadSettings, utterances:
         total = time.perf_counter() - start
         timings = clip.info.get("timings", {})
         face_s += timings.get("face", 0.0)
-        runs.append({**timings, "total": total - timings.get("face", 0.0), "seconds": clip.seconds})
-    keys = ("voice", "sampling", "postfilter", "lipsync", "total", "seconds")
+        clean_up = timings.get("postfilter", 0.0) + timings.get("restore", 0.0)  # whichever clean-up ran
+        runs.append({**timings, "clean_up": clean_up, "total": total - timings.get("face", 0.0), "seconds": clip.seconds})
+    keys = ("voice", "sampling", "clean_up", "lipsync", "total", "seconds")
     med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in keys}
     med["per_s"] = statistics.median(r["total"] / r["seconds"] for r in runs)
     med["face"] = face_s
@@ -81,7 +83,7 @@ def main() -> None:
           + (f", baseline {args.baseline}" if args.baseline else ""))
     print(f"{'row':<10} {'speech s':>8} {'voice':>6} {'sampling':>9} {'clean-up':>8} {'lipsync':>8} {'total':>7} {'s/out s':>8} {'ratio':>6} {'face (once)':>12}")
     for name, m in rows:
-        print(f"{name:<10} {m['seconds']:>8.2f} {m['voice']:>6.2f} {m['sampling']:>9.2f} {m['postfilter']:>8.2f} {m['lipsync']:>8.2f} "
+        print(f"{name:<10} {m['seconds']:>8.2f} {m['voice']:>6.2f} {m['sampling']:>9.2f} {m['clean_up']:>8.2f} {m['lipsync']:>8.2f} "
               f"{m['total']:>7.2f} {m['per_s']:>8.2f} {m['per_s'] / first:>6.2f} {m['face']:>12.2f}")
 
 
