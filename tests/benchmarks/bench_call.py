@@ -6,8 +6,8 @@ for the default generator against a baseline, measured in the same run on the sa
 
 Each row says one utterance after another (about 3 s of speech each, a caption on the first) into one
 call and reports the median over the utterances of: voice, sampling, clean-up (the restorer with a
-call's face, non-local means without), lip sync and total seconds, and total per output second; the one-off face (drawn when the call's first utterance
-arrives) is timed on its own. Rows:
+call's face, non-local means without), lip sync and total seconds, and total per output second; the
+one-off face (drawn when the call's first utterance arrives) is timed on its own. Rows:
 
 - ``call``: ``--weights`` with one face per call (the default; the reference-conditioned joint model);
 - ``paper``: ``--weights`` with ``--face paper`` (no reference: every chunk invents its face);
