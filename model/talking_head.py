@@ -70,7 +70,8 @@ class TalkingHeadSettings:
     # every frame by the reference-conditioned joint model (model/call.py; not in the paper).
     # "paper": every chunk invents its face from noise, as the paper does.
     face: str = defaults.FACE
-    face_steps: int = defaults.FACE_STEPS  # DPM-Solver++ steps for the one face a call draws
+    face_sampler: str = defaults.FACE_SAMPLER  # the portrait model's sampler for the one face a call draws
+    face_steps: int = defaults.FACE_STEPS  # its steps (the joint model, without a portrait model: at most 5x `steps`)
     face_cfg: float = defaults.FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
     precision: str = defaults.PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
 
@@ -87,6 +88,8 @@ class TalkingHeadSettings:
             raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
         if self.face not in FACES:
             raise ValueError(f"face must be one of {', '.join(FACES)}, got {self.face!r}")
+        if self.face_sampler not in defaults.FACE_SAMPLERS:
+            raise ValueError(f"face_sampler must be one of {', '.join(defaults.FACE_SAMPLERS)}, got {self.face_sampler!r}")
         if self.face_steps < 1 or self.face_cfg < 0:
             raise ValueError("face_steps must be positive and face_cfg >= 0")
         if self.precision not in defaults.PRECISIONS:
@@ -429,16 +432,18 @@ class TalkingHead:
     def draw_face(self, gender: str, seed: int) -> tuple[np.ndarray, str]:
         """One face of ``gender`` for a new call: uint8 ``[S, S, 3]`` and what drew it.
 
-        The portrait model when loaded (``settings.face_steps`` DPM-Solver++ steps), else the joint
-        model itself: one caption-only chunk at ``face_steps`` steps, cleaned like any chunk, and
-        its middle frame.
+        The portrait model when loaded (``settings.face_sampler`` with ``face_steps`` steps), else the
+        joint model itself: one caption-only chunk with the clip sampler at ``face_steps`` steps (at
+        most 5x the clip's), cleaned like any chunk, and its middle frame.
         """
         caption = GENDER_CAPTIONS[gender]
         if self.portrait is not None:
             with self._autocast():
-                face = self.portrait.sample(caption, seed=seed, steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
+                face = self.portrait.sample(caption, seed=seed, sampler=self.settings.face_sampler,
+                                            steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
             return face[0], "portrait"
-        frames, _ = self._sample_chunk(self.caption_index(caption), None, None, seed, steps=self.settings.face_steps)
+        steps = min(self.settings.face_steps, 5 * self.settings.steps)
+        frames, _ = self._sample_chunk(self.caption_index(caption), None, None, seed, steps=steps)
         if self.settings.postfilter:
             from model.postfilter import postfilter
 

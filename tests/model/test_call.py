@@ -49,7 +49,7 @@ class FakePortrait:
         self.config = type("C", (), {"image_size": size})()
         self.drawn: list[tuple[str, int]] = []
 
-    def sample(self, caption, *, seed=0, steps=50, count=1, cfg_scale=1.0):
+    def sample(self, caption, *, seed=0, steps=50, count=1, sampler="dpm++", cfg_scale=1.0):
         self.drawn.append((caption, seed))
         rng = np.random.default_rng(seed)
         colour = rng.integers(30, 220, size=3)

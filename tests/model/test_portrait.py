@@ -85,6 +85,9 @@ def test_training_lowers_the_loss_resumes_and_draws_faces(stills, tmp_path) -> N
     assert np.array_equal(faces, model.sample("A woman is talking", seed=1, count=2, steps=4))  # seeded
     assert model.sample("", steps=3, cfg_scale=2.0).shape == (1, 16, 16, 3)
     assert model.sample(1, sampler="ddim", steps=3).shape == (1, 16, 16, 3)
+    ancestral = model.sample(1, sampler="ancestral", steps=3, seed=5)  # stochastic, yet seeded
+    assert ancestral.shape == (1, 16, 16, 3) and np.array_equal(ancestral, model.sample(1, sampler="ancestral", steps=3, seed=5))
+    assert not np.array_equal(ancestral, model.sample(1, sampler="ancestral", steps=3, seed=6))
     with pytest.raises(ValueError, match="not understood"):
         model.sample("A purple dragon is talking")
 

@@ -11,9 +11,9 @@ from sender.cli import build_parser
 @pytest.mark.parametrize("command", ["receive", "demo"])
 def test_generation_flags_become_settings(command) -> None:
     args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--audio-contrast", "0",
-                                      "--postfilter", "off", "--face", "paper", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32"])
+                                      "--postfilter", "off", "--face", "paper", "--face-sampler", "dpm++", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32"])
     assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0,
-                                         "audio_contrast": 0.0, "postfilter": False, "face": "paper", "face_steps": 20,
+                                         "audio_contrast": 0.0, "postfilter": False, "face": "paper", "face_sampler": "dpm++", "face_steps": 20,
                                          "face_cfg": 2.0, "precision": "fp32"}
     default = build_parser().parse_args([command])
     assert _generator_settings(default)["audio_guidance"] == 3.0 and _generator_settings(default)["postfilter"]
@@ -37,7 +37,8 @@ def test_eval_takes_the_same_generation_flags() -> None:
     args = build_parser().parse_args(["eval", "model", "--audio-contrast", "0.2", "--postfilter", "off"])
     assert defaults.generation_settings(args) == {"sampler": "dpm++", "steps": defaults.STEPS,
                                                   "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
-                                                  "postfilter": False, "face": defaults.FACE, "face_steps": defaults.FACE_STEPS,
+                                                  "postfilter": False, "face": defaults.FACE, "face_sampler": defaults.FACE_SAMPLER,
+                                                  "face_steps": defaults.FACE_STEPS,
                                                   "face_cfg": defaults.FACE_CFG, "precision": defaults.PRECISION}
 
 
@@ -54,8 +55,8 @@ def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
         assert (args.postfilter == "on") == settings.postfilter
     if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
         assert args.steps == settings.steps
-        assert (args.face, args.face_steps, args.face_cfg, args.precision) == (settings.face, settings.face_steps, settings.face_cfg,
-                                                                                settings.precision)
+        assert (args.face, args.face_sampler, args.face_steps, args.face_cfg, args.precision) == (
+            settings.face, settings.face_sampler, settings.face_steps, settings.face_cfg, settings.precision)
 
 
 def test_the_light_sampler_names_are_the_samplers() -> None:
