@@ -81,6 +81,9 @@ def generation_settings(args) -> dict:
     """``add_generation_flags``' values as ``TalkingHeadSettings`` fields; ValueError names a bad flag."""
     if args.steps < 1:
         raise ValueError("--steps must be positive")
+    if args.sampler == "ddpm" and args.steps != 1000:
+        raise ValueError(f"--sampler ddpm takes all 1000 steps of the schedule, not --steps {args.steps}: "
+                         "pass --steps 1000, or use ddim or dpm++ for fewer")
     if args.audio_guidance < 0:
         raise ValueError("--audio-guidance must be >= 0 (1 = off)")
     if args.audio_contrast < 0:

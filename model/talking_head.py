@@ -145,6 +145,10 @@ class TalkingHead:
         cfg = config.unet
         if settings.prefix_frames >= cfg.frames:
             raise ValueError(f"prefix_frames must be below the model's {cfg.frames} frames per chunk")
+        if settings.sampler == "ddpm" and settings.steps != config.schedule.timesteps:
+            # refused here, at start, rather than on every utterance by the sampler
+            raise ValueError(f"the ddpm sampler takes all {config.schedule.timesteps} steps of the model's schedule, "
+                             f"not {settings.steps}: pass --steps {config.schedule.timesteps}, or use ddim or dpm++ for fewer")
         if config.video_fps != VIDEO_FPS or config.sample_rate != AUDIO_RATE:
             raise ValueError(f"the model runs at {config.video_fps} fps / {config.sample_rate} Hz, textcall at {VIDEO_FPS} / {AUDIO_RATE}")
         if cfg.audio_samples * config.video_fps != cfg.frames * config.sample_rate:

@@ -206,3 +206,10 @@ def test_the_restorer_cleans_frames_that_copy_a_face_and_nothing_else(head, tmp_
                         settings=dataclasses.replace(head.settings, face="paper"), restorer=head.restorer)
     plain = paper.generate(Request(caption="A woman is talking", text="0.3"))
     assert head.restorer.calls == 1 and not plain.info["restored"] and "postfilter" in plain.info["timings"]
+
+
+def test_a_ddpm_sampler_with_fewer_steps_than_the_schedule_is_refused_at_start() -> None:
+    config = preset("tiny-ref")
+    with pytest.raises(ValueError, match=f"all {config.schedule.timesteps} steps"):
+        TalkingHead(CopyFaceModel(config), config, voice=SecondsVoice(), lipsync=MouthLipSync(),
+                    settings=TalkingHeadSettings(sampler="ddpm", steps=10, prefix_frames=1))

@@ -29,6 +29,9 @@ def test_bad_generation_flags_are_refused_with_a_reason() -> None:
         _generator_settings(build_parser().parse_args(["demo", "--audio-contrast", "-0.1"]))
     with pytest.raises(ValueError, match="face-steps"):
         _generator_settings(build_parser().parse_args(["receive", "--face-steps", "0"]))
+    with pytest.raises(ValueError, match="ddpm takes all 1000 steps"):  # refused at start, not on every utterance
+        _generator_settings(build_parser().parse_args(["receive", "--sampler", "ddpm"]))
+    assert _generator_settings(build_parser().parse_args(["receive", "--sampler", "ddpm", "--steps", "1000"]))["steps"] == 1000
 
 
 def test_eval_takes_the_same_generation_flags() -> None:
