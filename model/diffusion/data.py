@@ -102,7 +102,7 @@ def load_segments(folder: str | Path, vocabulary: tuple[str, ...] = DEFAULT_CAPT
             speaker = np.concatenate([s.speaker + off for s, off in zip(loaded, offsets)])
         return Segments(np.concatenate([s.video for s in loaded]), np.concatenate([s.audio for s in loaded]),
                         np.concatenate([s.caption for s in loaded]), speaker)
-    folder = Path(folder)
+    folder = Path(folder).expanduser()  # "~" after a comma is not expanded by the shell
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder {folder} does not exist")
     if any(folder.glob("*.npz")):

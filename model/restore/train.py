@@ -137,7 +137,7 @@ def validation_batches(cache: str | Path, generated: Path | None = None) -> Batc
     from model.diffusion.config import DEFAULT_CAPTIONS
     from model.diffusion.data import Segments, _captions_to_indices, _speaker_numbers
 
-    val = SegmentCache(cache, split="val")
+    val = SegmentCache(Path(cache).expanduser(), split="val")
     if len(val) < 2:
         return None
     video, audio, captions = val.arrays()

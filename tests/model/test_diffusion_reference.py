@@ -107,7 +107,7 @@ def test_a_reference_model_trains_on_pairs(tmp_path) -> None:
         TrainConfig(reference_dropout=1.5)
 
 
-def test_several_caches_load_as_one_with_speakers_kept_apart(tmp_path) -> None:
+def test_several_caches_load_as_one_with_speakers_kept_apart(tmp_path, monkeypatch) -> None:
     from model.corpus.cache import CacheWriter
 
     for name, speakers in (("a", ["s1", "s2"]), ("b", ["s1", "s9"])):
@@ -118,3 +118,9 @@ def test_several_caches_load_as_one_with_speakers_kept_apart(tmp_path) -> None:
         writer.close()
     both = load_segments(f"{tmp_path / 'a'},{tmp_path / 'b'}")
     assert len(both) == 4 and both.speaker.tolist() == [0, 1, 2, 3]  # s1 of a and s1 of b are two people
+    # "~" after a comma reaches the program unexpanded by the shell
+    home = tmp_path / "home"
+    (home / ".c").mkdir(parents=True)
+    (tmp_path / "b").rename(home / ".c" / "b")
+    monkeypatch.setenv("HOME", str(home))
+    assert len(load_segments(f"{tmp_path / 'a'},~/.c/b")) == 4
