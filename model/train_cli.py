@@ -122,28 +122,18 @@ def register_classifier(subparsers) -> None:
 
 
 def register_gender(subparsers) -> None:
-    sub = subparsers.add_parser(
-        "gender",
+    sub = _judge_parser(
+        subparsers, "gender",
         help="train the face-gender classifier that `textcall eval` uses to judge caption adherence",
         description="Train a small frame classifier (male/female) on clean corpus frames; it is the\n"
         "evaluation's judge, independent of the generator.",
-        formatter_class=argparse.RawTextHelpFormatter,
+        data_help="corpus segment cache (textcall corpus prepare)", steps=400, batch_size=64, unit="frames",
     )
-    sub.add_argument("--data", required=True, metavar="DIR", help="corpus segment cache (textcall corpus prepare)")
-    sub.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    sub.add_argument("--steps", type=int, default=400, help="optimisation steps (default %(default)s)")
-    sub.add_argument("--batch-size", type=int, default=64, help="frames per step (default %(default)s)")
-    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--no-progress", action="store_true")
 
     def run(args: argparse.Namespace) -> int:
-        import torch
-
         from model.evaluation.gender import GenderTrainConfig, train_gender
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        _set_threads(args)
         try:
             train = GenderTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
             metrics = train_gender(args.data, args.out, train=train, progress=not args.no_progress)
@@ -157,6 +147,27 @@ def register_gender(subparsers) -> None:
     sub.set_defaults(run=run)
 
 
+def _judge_parser(subparsers, name: str, *, help: str, description: str, data_help: str, steps: int, batch_size: int,
+                  unit: str):
+    """The parser of a judge's trainer (gender, identity): the evaluation's networks, never a generator's loss."""
+    sub = subparsers.add_parser(name, help=help, description=description, formatter_class=argparse.RawTextHelpFormatter)
+    sub.add_argument("--data", required=True, metavar="DIR", help=data_help)
+    sub.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sub.add_argument("--steps", type=int, default=steps, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=batch_size, help=f"{unit} per step (default %(default)s)")
+    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-progress", action="store_true")
+    return sub
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def _run_flags(sub) -> None:
     """Where and how a trainer runs: the flags the newer trainers share."""
     sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -167,29 +178,19 @@ def _run_flags(sub) -> None:
 
 
 def register_identity(subparsers) -> None:
-    sub = subparsers.add_parser(
-        "identity",
+    sub = _judge_parser(
+        subparsers, "identity",
         help="train the face-identity judge that `textcall eval` uses to measure one face per call",
         description="Train a face-embedding CNN (CosFace) on still portraits of people no generator sees\n"
         "(`textcall corpus stills --purpose judge`); its same-person threshold is set at the equal-error\n"
         "point on people held out of its own training. It is the evaluation's judge, never a training loss.",
-        formatter_class=argparse.RawTextHelpFormatter,
+        data_help="a judge stills folder (textcall corpus stills --purpose judge)", steps=2000, batch_size=128, unit="faces",
     )
-    sub.add_argument("--data", required=True, metavar="DIR", help="a judge stills folder (textcall corpus stills --purpose judge)")
-    sub.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    sub.add_argument("--steps", type=int, default=2000, help="optimisation steps (default %(default)s)")
-    sub.add_argument("--batch-size", type=int, default=128, help="faces per step (default %(default)s)")
-    sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--no-progress", action="store_true")
 
     def run(args: argparse.Namespace) -> int:
-        import torch
-
         from model.evaluation.identity import IdentityTrainConfig, train_identity
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        _set_threads(args)
         try:
             meta = train_identity(args.data, args.out, train=IdentityTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed),
                                   progress=not args.no_progress)
@@ -230,14 +231,11 @@ def register_restore(subparsers) -> None:
     _run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
-        import torch
-
         from model.diffusion.data import load_segments
         from model.restore.network import RestoreConfig
         from model.restore.train import Batches, RestoreTrainConfig, train_restore, validation_batches
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        _set_threads(args)
         try:
             train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
                                        generated_share=args.generated_share, seed=args.seed, amp=not args.no_amp)
@@ -285,15 +283,12 @@ def register_portrait_clean(subparsers) -> None:
     _run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
-        import torch
-
         from model.corpus.stills import Stills
         from model.restore.data import make_generated_stills
         from model.restore.network import RestoreConfig
         from model.restore.train import RestoreTrainConfig, StillBatches, train_restore
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        _set_threads(args)
         out = Path(args.out)
         try:
             train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, save_every=args.save_every, seed=args.seed,
@@ -347,14 +342,11 @@ def register_portrait(subparsers) -> None:
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        import torch
-
         from model.corpus.stills import Stills
         from model.portrait.config import PortraitConfig, portrait_preset
         from model.portrait.train import PortraitTrainConfig, train_portrait
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        _set_threads(args)
         out = Path(args.out)
         try:
             config = PortraitConfig.load(out) if (out / "train_state.json").is_file() else portrait_preset(args.config)
@@ -377,14 +369,11 @@ def register_portrait(subparsers) -> None:
 def _train(args: argparse.Namespace, kind: str) -> int:
     from pathlib import Path
 
-    import torch
-
     from model.diffusion import config as cfgs
     from model.diffusion.data import load_segments, toy_segments
     from model.diffusion.train import TrainConfig, run_training
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args)
     out = Path(args.out)
     try:
         config = _resolve(cfgs, args.config, out, kind, getattr(args, "prediction", None))
