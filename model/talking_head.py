@@ -42,7 +42,7 @@ from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SAMPLERS = ("ddpm", "ddim", "dpm++")
+SAMPLERS = defaults.SAMPLERS  # one list (model/defaults.py)
 FACES = defaults.FACES
 
 __all__ = ["GenerationError", "TalkingHead", "TalkingHeadCall", "TalkingHeadSettings", "plan_chunks"]
