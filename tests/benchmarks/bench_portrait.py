@@ -1,7 +1,7 @@
 """The portrait model's faces (a call's person): caption adherence, fidelity, time, per sampler setting.
 
     python tests/benchmarks/bench_portrait.py [--weights model/weights/portrait] [--faces 16]
-        [--settings dpm++:50:1,dpm++:50:2] [--threads 2] [--seed 7000] [--png portraits.png]
+        [--settings ancestral:100:3,dpm++:50:5] [--threads 2] [--seed 7000] [--png portraits.png]
 
 For each ``sampler:steps:cfg`` setting, ``--faces`` faces per caption ("A man", "A woman") are drawn
 (seeds from ``--seed``; the eval's are different), then: the face-gender judge's agreement with the
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "portrait")
     parser.add_argument("--faces", type=int, default=16, help="faces per caption and setting")
-    parser.add_argument("--settings", default="dpm++:50:1,dpm++:50:2,dpm++:50:3")
+    parser.add_argument("--settings", default="ancestral:100:3,dpm++:50:5", help="sampler:steps:cfg, comma-separated (the receiver draws with ancestral:100:3)")
     parser.add_argument("--caches", default=f"{HOME / 'cache64'},{HOME / 'cache64-s1'}")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7000)
