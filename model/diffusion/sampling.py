@@ -126,8 +126,21 @@ def ddim(
     progress: bool = False,
 ) -> AV:
     """DDIM: x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z (uniform t grid)."""
-    grid = timestep_grid(schedule, steps, spacing)
-    x = noise
+    return _ddim_steps(denoiser, schedule, noise, timestep_grid(schedule, steps, spacing), eta=eta, generator=generator,
+                       clip_denoised=clip_denoised, progress=progress)
+
+
+@torch.no_grad()
+def ddim_from(denoiser: Denoiser, schedule: Schedule, x: AV, t0: int, steps: int, *, clip_denoised: bool = True) -> AV:
+    """Deterministic DDIM from ``x`` = x_t0 down to the data, on ``steps`` timesteps evenly spaced from
+    ``t0`` to 0 (the second half of SDEdit, Meng et al. 2022: noise a real sample to t0, then denoise)."""
+    grid = [int(t) for t in np.linspace(t0, 0, steps).round()]
+    return _ddim_steps(denoiser, schedule, x, grid, eta=0.0, clip_denoised=clip_denoised)
+
+
+def _ddim_steps(denoiser: Denoiser, schedule: Schedule, x: AV, grid: list[int], *, eta: float,
+                generator: torch.Generator | None = None, clip_denoised: bool = True, progress: bool = False) -> AV:
+    """The DDIM update over a descending ``grid`` of timesteps; after the last, x is the data estimate."""
     for i, t in enumerate(tqdm(grid, desc="ddim", disable=not progress, leave=False)):
         t_prev = grid[i + 1] if i + 1 < len(grid) else -1
         eps, x0 = _denoised(denoiser, schedule, x, t, clip_denoised)

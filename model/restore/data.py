@@ -14,7 +14,6 @@ model's output, two ways:
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def sdedit_clip(model, config, video: np.ndarray, audio: np.ndarray, reference: 
     from model.diffusion.av import AV
     from model.diffusion.generate import fit_audio, video_from_model, video_to_model
     from model.diffusion.guidance import conditioned, with_replacement
-    from model.diffusion.sampling import _denoised
+    from model.diffusion.sampling import ddim_from
     from model.diffusion.schedule import linear_schedule, q_sample
 
     cfg = config.unet
@@ -79,15 +78,7 @@ def sdedit_clip(model, config, video: np.ndarray, audio: np.ndarray, reference: 
     cap = torch.full((1,), caption, dtype=torch.long)
     denoiser = with_replacement(conditioned(model, cap, ref), schedule, audio=a0, generator=gen)
     x = AV(q_sample(schedule, v0, t0, torch.randn(v0.shape, generator=gen)), q_sample(schedule, a0, t0, torch.randn(a0.shape, generator=gen)))
-    grid = [int(t) for t in np.linspace(t0, 0, steps).round()]
-    for i, t in enumerate(grid):
-        eps, x0 = _denoised(denoiser, schedule, x, t, True)
-        if i + 1 == len(grid):
-            x = x0
-            break
-        ab_prev = float(schedule.alphabar(grid[i + 1]))
-        x = math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev) * eps
-    return video_from_model(x.video[0])
+    return video_from_model(ddim_from(denoiser, schedule, x, t0, steps).video[0])
 
 
 def make_generated(diffusion: Path, caches: list[Path], out: Path, *, clips: int, steps: int = 6, seed: int = 0,
@@ -136,7 +127,8 @@ def make_generated_stills(portrait: Path, stills: Path, out: Path, *, count: int
 
     from model.corpus.stills import Stills
     from model.diffusion.av import AV
-    from model.diffusion.sampling import _denoised
+    from model.diffusion.generate import video_from_model
+    from model.diffusion.sampling import ddim_from
     from model.diffusion.schedule import q_sample
     from model.portrait.sample import PortraitModel
     from model.portrait.train import captions_for
@@ -155,16 +147,9 @@ def make_generated_stills(portrait: Path, stills: Path, out: Path, *, count: int
         cap = torch.from_numpy(captions[rows])
         denoiser = model._network(cap, 1.0)
         x = AV(q_sample(model.schedule, x0, t0, torch.randn(x0.shape, generator=gen))[:, None], torch.zeros(len(rows), 1, 0))
-        grid = [int(t) for t in np.linspace(t0, 0, steps).round()]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            for i, t in enumerate(grid):
-                eps, x0_hat = _denoised(denoiser, model.schedule, x, t, True)
-                if i + 1 == len(grid):
-                    x = x0_hat
-                    break
-                ab_prev = float(model.schedule.alphabar(grid[i + 1]))
-                x = math.sqrt(ab_prev) * x0_hat + math.sqrt(1 - ab_prev) * eps
-        generated.append(x.video[:, 0].float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+            x = ddim_from(denoiser, model.schedule, x, t0, steps)
+        generated.append(video_from_model(x.video[:, 0].float()))
     out.mkdir(parents=True, exist_ok=True)
     path = out / "generated.npz"
     np.savez(path, generated=np.concatenate(generated), index=index)

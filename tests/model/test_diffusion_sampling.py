@@ -19,8 +19,8 @@ from model.diffusion.guidance import (
     with_classifier,
     with_reconstruction,
 )
-from model.diffusion.sampling import ddim, ddpm, dpmpp_2m, logsnr_timesteps, sample, spaced_timesteps
-from model.diffusion.schedule import linear_schedule, predict_x0
+from model.diffusion.sampling import ddim, ddim_from, ddpm, dpmpp_2m, logsnr_timesteps, sample, spaced_timesteps
+from model.diffusion.schedule import linear_schedule, predict_x0, q_sample
 from model.diffusion.train import classifier_loss, to_model_batch
 from model.diffusion.unet import AVUNet
 
@@ -88,6 +88,26 @@ def test_samplers_recover_a_gaussian(sampler, kwargs, tol) -> None:
     for x in (out.video, out.audio):
         assert abs(x.mean().item() - mu) < 0.01
         assert abs(x.std().item() - s) < tol
+
+
+def test_ddim_from_a_noised_sample_returns_it_under_the_exact_denoiser() -> None:
+    """SDEdit's second half: x0 noised to t0, then denoised by DDIM with the eps that noised it, is x0."""
+    schedule = linear_schedule()
+    g = torch.Generator().manual_seed(3)
+    x0 = AV(torch.rand(2, 3, 8, 8, generator=g) * 2 - 1, torch.rand(2, 1, 40, generator=g) * 2 - 1)
+    noise = x0.map(lambda v: torch.randn(v.shape, generator=g))
+
+    def exact(x: AV, t: torch.Tensor) -> AV:  # the eps that took x0 to x at t
+        def eps(xt: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+            ab = schedule.alphas_cumprod[t].float().reshape(-1, *[1] * (xt.ndim - 1))
+            return (xt - ab.sqrt() * clean) / (1 - ab).sqrt()
+
+        return AV(eps(x.video, x0.video), eps(x.audio, x0.audio))
+
+    t0 = 400
+    x_t0 = AV(q_sample(schedule, x0.video, t0, noise.video), q_sample(schedule, x0.audio, t0, noise.audio))
+    out = ddim_from(exact, schedule, x_t0, t0, steps=6)
+    assert torch.allclose(out.video, x0.video, atol=1e-4) and torch.allclose(out.audio, x0.audio, atol=1e-4)
 
 
 def test_spaced_timesteps() -> None:
