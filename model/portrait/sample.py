@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION
+from model.diffusion.generate import video_from_model
 from model.diffusion.sampling import ddim, sample
 from model.diffusion.schedule import eps_from_v, linear_schedule
 from model.portrait.config import PortraitConfig
@@ -29,19 +30,14 @@ DEFAULT_STEPS = 50  # a call samples its face once, so it can afford 5x the clip
 
 def save_portrait_model(folder: str | Path, state: dict[str, torch.Tensor], config: PortraitConfig, *, half: bool = False) -> Path:
     """``model.safetensors`` (float32, or float16 for shipping) + ``config.json``, each written atomically."""
-    import os
+    from model.diffusion.checkpoint import _atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).cpu().contiguous() for k, v in state.items()}
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp), metadata={"name": config.name, "kind": "portrait"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / WEIGHTS)
-    tmp = folder / (CONFIG + ".tmp")
-    config.save(tmp)
-    os.replace(tmp, folder / CONFIG)
+    _atomic(folder / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"name": config.name, "kind": "portrait"}))
+    _atomic(folder / CONFIG, config.save)
     return folder
 
 
@@ -116,8 +112,7 @@ class PortraitModel:
         faces = x.video[:, 0].clamp(-1, 1)
         if clean and self.cleaner is not None:
             faces = self.cleaner.net(faces, faces).clamp(-1, 1)  # blind: the face is its own reference
-        img = faces.float().add(1).mul(127.5).round().to(torch.uint8)
-        return img.permute(0, 2, 3, 1).cpu().numpy()
+        return video_from_model(faces.float())
 
 
 def sample_sheet(folder: str | Path, path: str | Path, *, device="cpu", per_caption: int = 8, steps: int = 25) -> Path | None:

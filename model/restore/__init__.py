@@ -7,6 +7,6 @@ and the call's face, and returns the frame with the face's crisp detail: pose, e
 from the frame, hair, eyes, skin and clothes from the face. It is trained on corpus frames: the
 target a real frame, its reference another clip of the same person, its input the real frame made
 to look like the joint model's output (the joint model's own re-sampling of the clip, SDEdit-style,
-and synthetic blur, noise and colour mottling). Not in the paper; ``TalkingHeadSettings.restore``
-turns it off.
+and synthetic blur, noise and colour mottling). Not in the paper; it runs as the clean-up before lip
+sync when a call has a face (``TalkingHeadSettings.postfilter``; ``--postfilter off`` skips it).
 """

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from model.diffusion.generate import video_from_model
 from model.evaluation.gender import frames_to_tensor
 from model.restore.data import synthetic_degrade
 from model.restore.network import RestoreConfig, RestoreNet
@@ -53,10 +54,6 @@ class RestoreTrainConfig:
 def to_tensor(images: np.ndarray) -> Tensor:
     """uint8 ``[B, H, W, 3]`` -> float ``[B, 3, H, W]`` in [-1, 1] (at its own size)."""
     return frames_to_tensor(images, images.shape[1])
-
-
-def to_images(x: Tensor) -> np.ndarray:
-    return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def restore_loss(out: Tensor, target: Tensor, gradient_weight: float) -> Tensor:
@@ -238,19 +235,18 @@ def sample_sheet(folder: Path, val: Batches, path: Path, n: int = 8) -> None:
     x, ref, target = val.draw(n, share, rng, torch.Generator().manual_seed(7))
     with torch.no_grad():
         y = restorer.net(x, ref)
-    tiles = np.concatenate([np.stack([a, b, c, d]) for a, b, c, d in zip(to_images(x), to_images(y), to_images(target), to_images(ref))])
+    images = [video_from_model(t) for t in (x, y, target, ref)]
+    tiles = np.concatenate([np.stack(quad) for quad in zip(*images)])
     image_grid(tiles, path, columns=8, scale=2)
 
 
 def save_restorer(folder: Path, state: dict, config: RestoreConfig) -> None:
-    import os
+    from model.diffusion.checkpoint import _atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "model.safetensors.tmp"
-    save_file({k: v.detach().float().contiguous() for k, v in state.items()}, str(tmp))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / "model.safetensors")
-    (folder / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    tensors = {k: v.detach().float().contiguous() for k, v in state.items()}
+    _atomic(folder / "model.safetensors", lambda p: save_file(tensors, str(p)))
+    _atomic(folder / "config.json", lambda p: p.write_text(json.dumps(config.to_dict(), indent=2) + "\n"))
 
 
 class Restorer:
@@ -279,5 +275,5 @@ class Restorer:
         out = []
         for i in range(0, len(frames), batch):
             x = to_tensor(frames[i : i + batch]).to(device)
-            out.append(to_images(self.net(x, ref.expand(len(x), -1, -1, -1))))
+            out.append(video_from_model(self.net(x, ref.expand(len(x), -1, -1, -1))))
         return np.concatenate(out) if out else frames.copy()
