@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -168,6 +169,13 @@ def _set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _print_last(name: str, last: dict, where: str) -> None:
+    """A run's last logged figures, printed once: by the main process of a ``torchrun`` launch."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in last.items())
+        print(f"{name}: {summary}; {where}")
+
+
 def _run_flags(sub) -> None:
     """Where and how a trainer runs: the flags the newer trainers share."""
     sub.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -249,9 +257,7 @@ def register_restore(subparsers) -> None:
             print(f"textcall train restore: {exc}", file=sys.stderr)
             return 2
         last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
-        if int(__import__("os").environ.get("RANK", "0")) != 0:
-            return 0
-        print(f"restore: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; checkpoint in {out}")
+        _print_last("restore", last, f"checkpoint in {out}")
         return 0
 
     sub.set_defaults(run=run)
@@ -306,9 +312,7 @@ def register_portrait_clean(subparsers) -> None:
             print(f"textcall train portrait-clean: {exc}", file=sys.stderr)
             return 2
         last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
-        if int(__import__("os").environ.get("RANK", "0")) == 0:
-            print(f"portrait-clean: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; "
-                  f"checkpoint in {out} (ship it as PORTRAIT/clean)")
+        _print_last("portrait-clean", last, f"checkpoint in {out} (ship it as PORTRAIT/clean)")
         return 0
 
     sub.set_defaults(run=run)
@@ -340,8 +344,6 @@ def register_portrait(subparsers) -> None:
     _run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
-        from pathlib import Path
-
         from model.corpus.stills import Stills
         from model.portrait.config import PortraitConfig, portrait_preset
         from model.portrait.train import PortraitTrainConfig, train_portrait
@@ -358,9 +360,7 @@ def register_portrait(subparsers) -> None:
             print(f"textcall train portrait: {exc}", file=sys.stderr)
             return 2
         last = train_portrait(config, train, stills, out, device=args.device, progress=not args.no_progress)
-        if int(__import__("os").environ.get("RANK", "0")) == 0:
-            print(f"portrait: {', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in last.items())}; "
-                  f"checkpoint and samples.png in {out}")
+        _print_last("portrait", last, f"checkpoint and samples.png in {out}")
         return 0
 
     sub.set_defaults(run=run)
@@ -394,9 +394,7 @@ def _train(args: argparse.Namespace, kind: str) -> int:
         print(f"textcall train {kind}: {exc}", file=sys.stderr)
         return 2
     last = run_training(config, train, segments, out, device=args.device, progress=not args.no_progress)
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
-        summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in last.items())
-        print(f"{kind}: {summary}; checkpoint in {out}")
+    _print_last(kind, last, f"checkpoint in {out}")
     return 0
 
 
