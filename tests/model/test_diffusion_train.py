@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -208,25 +207,15 @@ def test_resume_refuses_another_architecture(tmp_path) -> None:
     assert result.returncode == 2 and "another architecture" in result.stderr
 
 
-def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    import torch.distributed as dist
-
+def _ddp_train(out: str) -> None:
     train = TrainConfig(steps=2, batch_size=2, save_every=2, log_every=1, lr=1e-3)
     run_training(preset("tiny"), train, toy_segments(8, 4, 16, 4000), out, device="cpu", progress=False)
-    dist.destroy_process_group()
 
 
 def test_ddp_two_cpu_processes_gloo(tmp_path) -> None:
-    import socket
+    from tests.model.ddp import run_gloo
 
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    run_gloo(_ddp_train, str(tmp_path))
     meta = json.loads((tmp_path / "train_state.json").read_text())
     assert meta["step"] == 2
     with open(tmp_path / "loss.csv") as fh:

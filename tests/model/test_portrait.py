@@ -117,29 +117,18 @@ def test_train_portrait_and_stills_commands(stills, tmp_path, capsys) -> None:
     assert "no stills.npz" in capsys.readouterr().err
 
 
-def _ddp_worker(rank: int, world: int, port: int, stills: str, out: str) -> None:
-    import os
-
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
+def _ddp_train(stills: str, out: str) -> None:
     train_portrait(PRESETS["tiny"], PortraitTrainConfig(steps=2, batch_size=2, save_every=2, log_every=1, amp=False),
                    Stills.load(stills), out, device="cpu", progress=False)
-    dist.destroy_process_group()
 
 
 def test_ddp_two_cpu_processes_gloo(stills, tmp_path) -> None:
     """The same loop under torchrun-style ranks (gloo on CPU; nccl on GPUs)."""
     import json
-    import socket
 
-    import torch.multiprocessing as mp
+    from tests.model.ddp import run_gloo
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_ddp_worker, args=(2, port, str(stills), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    run_gloo(_ddp_train, str(stills), str(tmp_path))
     assert json.loads((tmp_path / "train_state.json").read_text())["step"] == 2
     with open(tmp_path / "loss.csv") as fh:
         assert [int(r["step"]) for r in csv.DictReader(fh)] == [1, 2]

@@ -78,28 +78,17 @@ def test_sdedit_keeps_the_clip_shape() -> None:
     assert out.shape == video.shape and out.dtype == np.uint8
 
 
-def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
-    import os
-
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
+def _ddp_train(out: str) -> None:
     train_restore(TINY, RestoreTrainConfig(steps=2, batch_size=4, save_every=2, log_every=1, amp=False), Batches(_segments()), out,
                   device="cpu", progress=False)
-    dist.destroy_process_group()
 
 
 def test_ddp_two_cpu_processes_gloo(tmp_path) -> None:
     import json
-    import socket
 
-    import torch.multiprocessing as mp
+    from tests.model.ddp import run_gloo
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    run_gloo(_ddp_train, str(tmp_path))
     assert json.loads((tmp_path / "train_state.json").read_text())["step"] == 2
 
 
