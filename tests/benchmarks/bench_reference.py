@@ -24,11 +24,12 @@ import torch
 
 from model.corpus.cache import SegmentCache
 from model.corpus.stills import Stills
+from model import defaults
 from model.diffusion.checkpoint import load_model
 from model.diffusion.generate import generate_av
 from model.evaluation.fidelity import ratios, statistics
 from model.evaluation.identity import IdentityJudge
-from model.postfilter import postfilter, smooth_in_time
+from model.postfilter import TEMPORAL, postfilter, smooth_in_time
 from model.talking_head import WEIGHTS_DIR
 
 HOME = Path("~/.cache/textcall/corpus").expanduser()
@@ -63,7 +64,8 @@ def main() -> None:
         portrait = PortraitModel.load(args.weights / "portrait")
         genders = [k % 2 for k in range(args.clips)]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            faces = [portrait.sample(("A man is talking", "A woman is talking")[g], seed=args.seed + k, steps=50)[0]
+            faces = [portrait.sample(("A man is talking", "A woman is talking")[g], seed=args.seed + k, sampler=defaults.FACE_SAMPLER,
+                                     steps=defaults.FACE_STEPS, cfg_scale=defaults.FACE_CFG)[0]
                      for k, g in enumerate(genders)]
     raw, began = [], time.perf_counter()
     for k, (face, gender) in enumerate(zip(faces, genders)):
@@ -77,16 +79,16 @@ def main() -> None:
     variants = {
         "raw": raw,
         "non-local means + time": [postfilter(v) for v in raw],
-        "time smoothing only": [smooth_in_time(v, 1.0) for v in raw],
+        "time smoothing only": [smooth_in_time(v, TEMPORAL) for v in raw],
     }
     if (args.weights / "restore" / "config.json").is_file():  # the receiver's clean-up when a face is copied
         from model.restore.train import Restorer
 
         restorer = Restorer.load(args.weights / "restore")
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            variants["time + restorer (default)"] = [restorer.restore(smooth_in_time(v, 1.0), f) for v, f in zip(raw, faces)]
+            variants["time + restorer (default)"] = [restorer.restore(smooth_in_time(v, TEMPORAL), f) for v, f in zip(raw, faces)]
     print(f"\n{args.clips} one-second clips, DPM++-{args.steps}, {seconds:.1f} s each; references: {args.faces}; weights {args.diffusion or args.weights}")
-    print(f"{'variant':<22} {'same person':>11} {'cosine':>7} {'detail':>7} {'colour':>7} {'change':>7} {'|x - ref|':>9}")
+    print(f"{'variant':<26} {'same person':>11} {'cosine':>7} {'detail':>7} {'colour':>7} {'change':>7} {'|x - ref|':>9}")
     for name, clips in variants.items():
         same, cos, diff = [], [], []
         for face, video in zip(faces, clips):
@@ -95,7 +97,7 @@ def main() -> None:
             cos.append(float(c.mean()))
             diff.append(float(np.abs(video.astype(np.float32) - face.astype(np.float32)).mean()))
         r = ratios(statistics(clips), base)
-        print(f"{name:<22} {np.mean(same):>11.3f} {np.mean(cos):>7.3f} {r['luma detail']:>7.2f} {r['colour noise']:>7.2f} "
+        print(f"{name:<26} {np.mean(same):>11.3f} {np.mean(cos):>7.3f} {r['luma detail']:>7.2f} {r['colour noise']:>7.2f} "
               f"{r['frame change']:>7.2f} {np.mean(diff):>9.1f}")
     if args.png:
         from model.media import image_grid
