@@ -41,6 +41,9 @@ FACE_STEPS = 100
 # faces per caption); with ancestral sampling (100 steps) for 16 of 16 at 5 and 29 of 32 at 3, and 3 keeps
 # more hair and skin colours than 5.
 FACE_CFG = 3.0
+# Head motion for a call's frames (model/motion.py; not in the paper): the corpus's slow sway and tilt,
+# continuous over the call, added before the restorer. The joint model alone leaves heads nearly still.
+HEAD_MOTION = True
 
 
 def add_generation_flags(parser) -> None:
@@ -75,6 +78,9 @@ def add_generation_flags(parser) -> None:
                         "Gaussian over time, then the reference restorer (the weights' restore/) copies the face's\n"
                         "detail into each frame; without one, spatio-temporal non-local means, then the Gaussian;\n"
                         "off = the model's raw frames (default %(default)s)")
+    parser.add_argument("--head-motion", choices=("on", "off"), default="on" if HEAD_MOTION else "off",
+                        help="with a call's face, sway and tilt the head as the corpus's speakers do, continuous\n"
+                        "over the call (not in the paper; model/motion.py) (default %(default)s)")
 
 
 def generation_settings(args) -> dict:
@@ -94,4 +100,5 @@ def generation_settings(args) -> dict:
         raise ValueError("--face-cfg must be >= 0 (1 = none)")
     return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
             "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
-            "face": args.face, "face_sampler": args.face_sampler, "face_steps": args.face_steps, "face_cfg": args.face_cfg, "precision": args.precision}
+            "face": args.face, "face_sampler": args.face_sampler, "face_steps": args.face_steps, "face_cfg": args.face_cfg, "precision": args.precision,
+            "head_motion": getattr(args, "head_motion", "on" if HEAD_MOTION else "off") == "on"}

@@ -74,6 +74,7 @@ class TalkingHeadSettings:
     face_steps: int = defaults.FACE_STEPS  # its steps (the joint model, without a portrait model: at most 5x `steps`)
     face_cfg: float = defaults.FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
     precision: str = defaults.PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
+    head_motion: bool = defaults.HEAD_MOTION  # with a call's face: the corpus's sway and tilt (model/motion.py)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -156,6 +157,7 @@ class TalkingHead:
         if portrait is not None and portrait.config.image_size != cfg.image_size:
             raise ValueError(f"the portrait model draws {portrait.config.image_size}px faces, the joint model {cfg.image_size}px")
         self._speakers: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._clock: OrderedDict[str, float] = OrderedDict()  # seconds of video each call has had (head motion)
         self._calls: OrderedDict[str, TalkingHeadCall] = OrderedDict()  # generate()'s calls, by session
         self._lock = threading.Lock()
 
@@ -263,6 +265,8 @@ class TalkingHead:
             t0 = time.perf_counter()
             video, audio = self._sample_chunks(caption, request.seed, speech, reference)
             timings["sampling"] = time.perf_counter() - t0
+            if reference is not None and self.settings.head_motion:
+                video = self._move(video, call_id)
             video = self._postfilter(video, timings, reference)
             video = self._refine(video, audio, timings)
         info: dict[str, Any] = {
@@ -273,6 +277,7 @@ class TalkingHead:
             "audio_autoguidance": self._autoguidance(speech),
             "postfilter": self.settings.postfilter and request.style_image is None,
             "restored": "restore" in timings,  # the clean-up was the restorer (model/restore)
+            "head_motion": reference is not None and self.settings.head_motion and request.style_image is None,
             "reference": reference is not None and request.style_image is None,  # the frames copy the call's face
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
@@ -378,7 +383,21 @@ class TalkingHead:
             return 1.0
         return self.settings.audio_guidance
 
-    # -- clean-up, lip sync and style images -------------------------------------------------------
+    # -- head motion, clean-up, lip sync and style images -----------------------------------------
+    def _move(self, video: np.ndarray, call_id: str) -> np.ndarray:
+        """The call's head motion (``model/motion.py``) over these frames, its clock running on from the
+        call's previous utterance."""
+        from model.motion import HeadMotion, apply_pose
+
+        fps = VIDEO_FPS
+        start = self._clock.get(call_id, 0.0)
+        self._clock[call_id] = start + len(video) / fps
+        self._clock.move_to_end(call_id)
+        while len(self._clock) > 1024:
+            self._clock.popitem(last=False)
+        pose = HeadMotion.for_call(call_id).pose(start + np.arange(len(video)) / fps)
+        return apply_pose(video, pose)
+
     def _postfilter(self, video: np.ndarray, timings: dict, reference: np.ndarray | None = None) -> np.ndarray:
         """The clean-up before lip sync (``settings.postfilter``). With the call's face and a restorer:
         a Gaussian over time (the flicker), then the restorer gives back the face's detail

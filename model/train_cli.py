@@ -126,22 +126,29 @@ def register_gender(subparsers) -> None:
     sub = _judge_parser(
         subparsers, "gender",
         help="train the face-gender classifier that `textcall eval` uses to judge caption adherence",
-        description="Train a small frame classifier (male/female) on clean corpus frames; it is the\n"
-        "evaluation's judge, independent of the generator.",
+        description="Train a small frame classifier (male/female) on clean corpus frames and, with --stills,\n"
+        "on portraits of many people no generator saw; it is the evaluation's judge, independent of the\n"
+        "generator. The card reports its accuracy on the corpus test split and on held-out people.",
         data_help="corpus segment cache (textcall corpus prepare)", steps=400, batch_size=64, unit="frames",
     )
+    sub.add_argument("--stills", type=Path, default=None, metavar="DIR",
+                     help="a judge stills folder (textcall corpus stills --purpose judge): half of each batch")
+    sub.add_argument("--width", type=int, default=16, help="channels of the first conv stage (default %(default)s)")
 
     def run(args: argparse.Namespace) -> int:
-        from model.evaluation.gender import GenderTrainConfig, train_gender
+        from model.evaluation.gender import GenderConfig, GenderTrainConfig, train_gender
 
         _set_threads(args)
         try:
             train = GenderTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-            metrics = train_gender(args.data, args.out, train=train, progress=not args.no_progress)
+            stills = args.stills.expanduser() if args.stills is not None else None
+            metrics = train_gender(args.data, args.out, stills=stills, config=GenderConfig(width=args.width), train=train,
+                                   progress=not args.no_progress)
         except (ValueError, FileNotFoundError) as exc:
             print(f"textcall train gender: {exc}", file=sys.stderr)
             return 2
-        print(f"gender: test frame accuracy {metrics['test_frame_accuracy']:.4f} after {metrics['steps']} steps "
+        held = f", held-out people {metrics['stills_test_accuracy']:.4f}" if "stills_test_accuracy" in metrics else ""
+        print(f"gender: test frame accuracy {metrics['test_frame_accuracy']:.4f}{held} after {metrics['steps']} steps "
               f"({metrics['seconds']} s); written to {args.out}")
         return 0
 
@@ -230,7 +237,10 @@ def register_restore(subparsers) -> None:
     )
     sub.add_argument("--data", required=True, metavar="DIRS", help="corpus caches, comma-separated (train split; val of the first for scores)")
     sub.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
-    sub.add_argument("--generated", type=Path, default=None, metavar="NPZ", help="generated.npz from `textcall corpus resample` (default: synthetic only)")
+    sub.add_argument("--generated", default=None, metavar="NPZS", help="generated.npz files from `textcall corpus resample` / `lipsynced`,\n"
+                     "comma-separated, drawn from as one pool (default: synthetic only)")
+    sub.add_argument("--holdout", type=float, default=0.1, help="share of each --generated file kept for validation (default %(default)s)")
+    sub.add_argument("--init", type=Path, default=None, metavar="DIR", help="start a new run from this restorer's weights (a fine-tune)")
     sub.add_argument("--steps", type=int, default=4000, help="optimisation steps (default %(default)s)")
     sub.add_argument("--batch-size", type=int, default=32, help="frames per step (default %(default)s)")
     sub.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine to zero (default %(default)s)")
@@ -249,14 +259,21 @@ def register_restore(subparsers) -> None:
                                        generated_share=args.generated_share, seed=args.seed, amp=not args.no_amp)
             out = Path(args.out)
             config = RestoreConfig.load(out) if (out / "config.json").is_file() else RestoreConfig()
-            if args.generated is not None and not args.generated.is_file():
-                raise FileNotFoundError(f"{args.generated}: no such file (make it with `textcall corpus resample`)")
-            batches = Batches(load_segments(args.data), args.generated)
-            val = validation_batches(args.data.split(",")[0], args.generated)
+            generated = [Path(p).expanduser() for p in (args.generated or "").split(",") if p.strip()]
+            for path in generated:
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path}: no such file (make it with `textcall corpus resample`)")
+            init = args.init.expanduser() if args.init is not None else None
+            if init is not None and not (init / "model.safetensors").is_file():
+                raise FileNotFoundError(f"--init {init}: no model.safetensors there")
+            if init is not None and not (out / "config.json").is_file():
+                config = RestoreConfig.load(init)
+            batches = Batches(load_segments(args.data), generated, holdout=args.holdout)
+            val = validation_batches(args.data.split(",")[0])
         except (ValueError, FileNotFoundError) as exc:
             print(f"textcall train restore: {exc}", file=sys.stderr)
             return 2
-        last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
+        last = train_restore(config, train, batches, out, val=val, init=init, device=args.device, progress=not args.no_progress)
         _print_last("restore", last, f"checkpoint in {out}")
         return 0
 

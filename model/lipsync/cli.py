@@ -120,6 +120,9 @@ def register_train_lipsync(subparsers) -> None:
     _train_args(sub, steps=20_000, batch=8, save_every=100, grad_clip=1.0, weight_decay=0.0)
     sub.add_argument("--syncnet", required=True, metavar="DIR", help="trained expert folder (model.safetensors + config.json)")
     sub.add_argument("--sync-weight", type=float, default=0.03, help="weight of the expert's sync loss (default %(default)s)")
+    sub.add_argument("--edge-weight", type=float, default=0.0,
+                     help="L1 on the frames' horizontal and vertical differences too, with this weight:\n"
+                     "sharper mouths than L1 alone (not in Wav2Lip; default %(default)s)")
     sub.set_defaults(run=lambda args: _train(args, "lipsync"))
 
 
@@ -140,7 +143,7 @@ def _train(args: argparse.Namespace, what: str) -> int:
             steps=args.steps, batch_size=args.batch_size, lr=lr, ema_decay=args.ema_decay,
             weight_decay=args.weight_decay, grad_clip=args.grad_clip,
             save_every=args.save_every, log_every=args.log_every, seed=args.seed, init=args.init or "",
-            **({"sync_weight": args.sync_weight} if what == "lipsync"
+            **({"sync_weight": args.sync_weight, "edge_weight": args.edge_weight} if what == "lipsync"
                else {"min_shift": args.min_shift, "other_segment": args.other_segment}),
         )
         data = LipData.from_cache(args.data, "train", limit=args.limit, progress=not args.no_progress)

@@ -46,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     ema_decay: float = 0.0  # 0 = no EMA
     sync_weight: float = 0.03  # lipsync only
+    edge_weight: float = 0.0  # lipsync only: L1 on the frames' horizontal and vertical differences (sharp edges; not in Wav2Lip)
     min_shift: int = 2  # syncnet: off-sync windows are at least this many frames away
     other_segment: float = 0.0  # syncnet: share of off-sync audio taken from another segment
     grad_clip: float = 1.0  # 0 = no clipping
@@ -59,6 +60,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size, save_every, log_every and min_shift must be positive")
         if self.lr <= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.sync_weight <= 1:
             raise ValueError("lr must be positive, ema_decay in [0, 1) and sync_weight in [0, 1]")
+        if self.edge_weight < 0:
+            raise ValueError("edge_weight must be >= 0")
         if not 0 <= self.other_segment <= 1:
             raise ValueError("other_segment must be in [0, 1]")
 
@@ -77,10 +80,16 @@ def syncnet_loss(net: SyncNet, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[
     return loss, {"accuracy": acc}
 
 
-def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, float]]:
+def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple[Tensor, ...],
+                 edge_weight: float = 0.0) -> tuple[Tensor, dict[str, float]]:
+    """Wav2Lip's generator loss, ``(1 - w) L1 + w sync``; with ``edge_weight`` the L1 also covers the
+    frames' horizontal and vertical differences (as the restorer's loss does): a blurred mouth costs
+    more than under L1 alone, which prefers the average of the mouths the audio allows."""
     mels, inputs, target, sync_mel = batch
     gen = net(mels, inputs)  # [B, 3, 5, 96, 96]
     l1 = F.l1_loss(gen, target)
+    if edge_weight:
+        l1 = l1 + edge_weight * sum(F.l1_loss(gen.diff(dim=d), target.diff(dim=d)) for d in (-1, -2))
     a, v = expert(sync_mel, lower_halves(gen.permute(0, 2, 1, 3, 4)))
     sync, _ = cosine_bce(a, v, torch.ones(len(a), device=a.device))
     loss = (1 - sync_weight) * l1 + sync_weight * sync
@@ -156,7 +165,7 @@ def run_training(
         expert, _ = load_model(expert_dir, dev, kind="syncnet")
         for p in expert.parameters():
             p.requires_grad_(False)
-        loss_fn = lambda m, b: lipsync_loss(m, expert, train.sync_weight, b)  # noqa: E731
+        loss_fn = lambda m, b: lipsync_loss(m, expert, train.sync_weight, b, train.edge_weight)  # noqa: E731
         draw = lambda rng: data.gen_batch(rng, train.batch_size)  # noqa: E731
         columns = ["l1", "sync"]
     else:
@@ -321,7 +330,8 @@ def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: i
         "96x96 face crops from one Haar box per segment; mel windows as Wav2Lip's audio.py, centred on each frame",
         *([f"- started from the weights in `{train.init}`"] if train.init else []),
         f"- training: {step} of {train.steps} steps, batch {train.batch_size}, AdamW lr {train.lr:g}, seed {train.seed}"
-        + (f", sync weight {train.sync_weight}, expert `{expert_dir}`" if config.kind == "wav2lip" else
+        + (f", sync weight {train.sync_weight}" + (f", edge weight {train.edge_weight}" if train.edge_weight else "")
+           + f", expert `{expert_dir}`" if config.kind == "wav2lip" else
            f", off-sync windows >= {train.min_shift} frames away ({train.other_segment:.0%} from other segments)"),
         f"- last logged (train): {fmt(last)}",
         f"- validation: {fmt(last_val)} (per save: `val.csv`; curves: `loss.csv`, `loss.png`)",

@@ -154,3 +154,37 @@ def make_generated_stills(portrait: Path, stills: Path, out: Path, *, count: int
     path = out / "generated.npz"
     np.savez(path, generated=np.concatenate(generated), index=index)
     return path
+
+
+@torch.no_grad()
+def make_lipsynced(generated: Path, restore: Path, lipsync: Path, caches: list[Path], out: Path, *,
+                   progress: bool = True) -> Path:
+    """The restorer's second-pass inputs: each re-sampled clip of ``generated`` (``make_generated``)
+    restored by ``restore`` with its reference, then lip-synced by ``lipsync`` with the clip's own audio,
+    as the receiver does before its last clean-up. Writes ``out/generated.npz`` with the same ``index``,
+    ``reference`` and ``caches`` and a ``stage`` of ``"lipsync"``. Targets stay the real frames, whose
+    mouths follow that audio: a restorer trained on these keeps the lip-sync network's mouth shape and
+    gives it the real mouth's sharpness."""
+    from tqdm.auto import tqdm
+
+    from model.diffusion.data import load_segments
+    from model.lipsync import LipSync
+    from model.restore.train import Restorer
+
+    with np.load(generated) as data:
+        clips, index, reference = data["generated"], data["index"], data["reference"]
+        sources = [str(c) for c in data["caches"]]
+    if [str(Path(c).expanduser()) for c in caches] != sources:
+        raise ValueError(f"{generated} indexes the caches {sources}, not {[str(c) for c in caches]}")
+    segments = load_segments(",".join(sources))
+    restorer = Restorer.load(restore)
+    syncer = LipSync.load(lipsync)
+    synced = np.empty_like(clips)
+    for k in tqdm(range(len(index)), desc="restoring and lip-syncing clips", disable=not progress):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            restored = restorer.restore(clips[k], reference[k])
+        synced[k] = syncer.refine(restored, segments.audio[index[k]])
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "generated.npz"
+    np.savez(path, generated=synced, index=index, reference=reference, caches=np.array(sources), stage=np.array("lipsync"))
+    return path

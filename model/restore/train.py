@@ -65,17 +65,42 @@ def restore_loss(out: Tensor, target: Tensor, gradient_weight: float) -> Tensor:
 
 
 class Batches:
-    """Training triples from segments (+ their speakers) and, optionally, ``generated.npz``."""
+    """Training triples from segments (+ their speakers) and, optionally, generated clips: one or more
+    ``generated.npz`` (``textcall corpus resample`` and ``lipsynced``), drawn from as one pool. With
+    ``holdout``, that share of each file's clips is kept out of the draws (``held_out()`` gives them, for
+    validation with their stored references)."""
 
-    def __init__(self, segments, generated: Path | None = None) -> None:
+    def __init__(self, segments, generated: Path | list[Path] | None = None, *, holdout: float = 0.0) -> None:
         from model.diffusion.train import ReferencePicker
 
+        if not 0 <= holdout < 1:
+            raise ValueError("holdout must be in [0, 1)")
         self.segments = segments
         self.picker = ReferencePicker(segments)
-        self.generated = None
-        if generated is not None:
-            with np.load(generated) as data:
-                self.generated = {k: data[k] for k in ("generated", "index", "reference")}
+        self.generated = self._held = None
+        paths = [generated] if isinstance(generated, (str, Path)) else list(generated or [])
+        if paths:
+            train, held = [], []
+            for path in paths:
+                with np.load(path) as data:
+                    part = {k: data[k] for k in ("generated", "index", "reference")}
+                if part["index"].max(initial=-1) >= len(segments.video):
+                    raise ValueError(f"{path} indexes clips past the {len(segments.video)} loaded segments: other caches?")
+                cut = len(part["index"]) - int(round(holdout * len(part["index"])))
+                train.append({k: v[:cut] for k, v in part.items()})
+                held.append({k: v[cut:] for k, v in part.items()})
+            self.generated = {k: np.concatenate([p[k] for p in train]) for k in train[0]}
+            if holdout:
+                self._held = {k: np.concatenate([p[k] for p in held]) for k in held[0]}
+        self.fixed_references = False  # draws pick a fresh reference of the speaker (held-out: the stored one)
+
+    def held_out(self) -> Batches | None:
+        """The held-out generated clips as their own (generated-only) batches, or None."""
+        if self._held is None or not len(self._held["index"]):
+            return None
+        out = Batches.__new__(Batches)
+        out.segments, out.picker, out.generated, out._held, out.fixed_references = self.segments, self.picker, self._held, None, True
+        return out
 
     def draw(self, n: int, generated_share: float, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         video = self.segments.video  # [N, F, C, H, W]
@@ -88,7 +113,8 @@ class Batches:
             fs = rng.integers(0, frames, size=n_gen)
             inputs.append(to_tensor(g["generated"][rows, fs]))
             targets.append(to_tensor(video[g["index"][rows], fs].transpose(0, 2, 3, 1)))
-            refs.append(to_tensor(self.picker.pick(g["index"][rows], rng).transpose(0, 2, 3, 1)))
+            ref = g["reference"][rows] if self.fixed_references else self.picker.pick(g["index"][rows], rng).transpose(0, 2, 3, 1)
+            refs.append(to_tensor(ref))
         m = n - n_gen
         if m:
             idx = rng.integers(0, len(video), size=m)
@@ -127,8 +153,11 @@ class StillBatches:
         x = torch.cat(inputs)
         return x, x, torch.cat(targets)
 
+    def held_out(self) -> None:  # the cleaner's validation stills are passed as ``val``
+        return None
 
-def validation_batches(cache: str | Path, generated: Path | None = None) -> Batches | None:
+
+def validation_batches(cache: str | Path) -> Batches | None:
     """The val split of a cache as triples (synthetic inputs; the generated ones are training clips)."""
     from model.corpus.cache import SegmentCache
     from model.diffusion.config import DEFAULT_CAPTIONS
@@ -142,7 +171,10 @@ def validation_batches(cache: str | Path, generated: Path | None = None) -> Batc
 
 
 def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Batches, out: str | Path, *,
-                  val: Batches | None = None, device: str | None = None, progress: bool = True) -> dict:
+                  val: Batches | None = None, init: Path | None = None, device: str | None = None, progress: bool = True) -> dict:
+    """Train (or resume) the restorer in ``out``; ``init``: a restorer folder whose weights start a new run
+    (a fine-tune; ignored when ``out`` already holds one). Validation: ``val`` (synthetic inputs) and
+    ``batches.held_out()`` (generated inputs kept out of training)."""
     from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
     from model.diffusion.train import _GracefulStop, setup_distributed
     from model.plots import LossLog
@@ -154,7 +186,13 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     opt = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=1e-4)
     ema = EMA(net, train.ema_decay)
     meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if (out / "train_state.json").is_file() else None
+    if meta is None and init is not None:
+        if RestoreConfig.load(init) != config:
+            raise ValueError(f"{init} is a restorer of another shape than {out}'s config")
+        net.load_state_dict({k: v.float() for k, v in load_file(str(Path(init) / "model.safetensors")).items()})
+        ema = EMA(net, train.ema_decay)
     start = int(meta["step"]) if meta else 0
+    held = batches.held_out()
     model = net if env.world == 1 else torch.nn.parallel.DistributedDataParallel(
         net, device_ids=[env.device.index] if env.device.type == "cuda" else None)
     log = LossLog(out / "loss.csv", ["step", "loss", "val_generated", "val_synthetic", "lr", "steps_per_s"], resume_step=start, main=env.main)
@@ -188,7 +226,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
             last = {"step": done, "loss": float(np.mean(losses)), "lr": lr, "steps_per_s": rate}
             losses.clear()
             if env.main:
-                scores = evaluate(ema, config, val) if val is not None and saving else {}
+                scores = evaluate(ema, config, val, held) if saving else {}
                 last.update(scores)
                 log.append(last)
                 bar.set_postfix(loss=f"{last['loss']:.4f}")
@@ -197,8 +235,8 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
             save_train_state(out, module=net, optimizer=opt, ema=ema, meta={"step": done, "seed": train.seed})
             log.plot(out / "loss.png", [("loss", "train: L1 + gradient L1"), ("val_generated", "val L1, generated inputs"),
                                         ("val_synthetic", "val L1, synthetic inputs")])
-            if val is not None:
-                sample_sheet(out, val, out / "samples.png")
+            if held is not None or val is not None:
+                sample_sheet(out, held if held is not None else val, out / "samples.png")
             (out / "train.json").write_text(json.dumps({"train": asdict(train), "last": last}, indent=2))
         if saving and env.world > 1:
             torch.distributed.barrier()
@@ -209,17 +247,18 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     return last
 
 
-def evaluate(ema, config: RestoreConfig, val: Batches, n: int = 128) -> dict:
-    """Validation L1 (pixels only) on fixed generated and synthetic triples, with the EMA weights (on CPU)."""
+def evaluate(ema, config: RestoreConfig, val: Batches | None, held: Batches | None = None, n: int = 128) -> dict:
+    """Validation L1 (pixels only) with the EMA weights (on CPU): fixed synthetic triples of ``val`` and
+    fixed triples of ``held`` (generated inputs kept out of training, their stored references)."""
     net = RestoreNet(config)
     net.load_state_dict({k: v.cpu() for k, v in ema.state_dict().items()})
     net.eval()
     scores = {}
-    for kind, share in (("generated", 1.0), ("synthetic", 0.0)):
-        if kind == "generated" and val.generated is None:
+    for kind, batches, share in (("generated", held, 1.0), ("synthetic", val, 0.0)):
+        if batches is None:
             continue
         rng = np.random.default_rng(123)
-        x, ref, target = val.draw(n, share, rng, torch.Generator().manual_seed(123))
+        x, ref, target = batches.draw(n, share, rng, torch.Generator().manual_seed(123))
         with torch.no_grad():
             scores[f"val_{kind}"] = round(float(F.l1_loss(net(x, ref), target)), 5)
         scores[f"val_{kind}_input"] = round(float(F.l1_loss(x, target)), 5)
@@ -231,7 +270,7 @@ def sample_sheet(folder: Path, val: Batches, path: Path, n: int = 8) -> None:
 
     restorer = Restorer.load(folder)
     rng = np.random.default_rng(7)
-    share = 0.5 if val.generated is not None else 0.0
+    share = 1.0 if val.generated is not None else 0.0
     x, ref, target = val.draw(n, share, rng, torch.Generator().manual_seed(7))
     with torch.no_grad():
         y = restorer.net(x, ref)

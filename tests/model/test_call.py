@@ -62,7 +62,9 @@ class FakePortrait:
 @pytest.fixture()
 def head():
     config = preset("tiny-ref")
-    settings = TalkingHeadSettings(sampler="ddim", steps=3, prefix_frames=1, unconditional_seconds=0.5, postfilter=False)
+    # head motion off: these tests compare frames with the face pixel for pixel (tests/model/test_motion.py moves it)
+    settings = TalkingHeadSettings(sampler="ddim", steps=3, prefix_frames=1, unconditional_seconds=0.5, postfilter=False,
+                                   head_motion=False)
     return TalkingHead(CopyFaceModel(config), config, voice=SecondsVoice(), lipsync=MouthLipSync(),
                        portrait=FakePortrait(config.unet.image_size), settings=settings)
 

@@ -90,3 +90,29 @@ def test_two_sample_test_tells_noise_from_calm_and_not_calm_from_calm() -> None:
     assert apart["test_frames"] > 0 and apart["clips"] == {"generated": 12, "corpus": 12}
     with pytest.raises(ValueError):
         two_sample_test(_clips(rng, 1, 0.0), _clips(rng, 4, 0.0), config)
+
+
+def test_the_gender_judge_also_learns_many_people_and_reports_held_out_ones(judge, tmp_path) -> None:
+    """`textcall train gender --stills`: corpus frames and judge portraits, scored on held-out people."""
+    from model.corpus.cache import CacheWriter
+    from model.evaluation.gender import GenderClassifier
+    from sender.cli import main
+
+    _, _, stills = judge
+    rng = np.random.default_rng(0)
+    writer = CacheWriter(tmp_path / "cache", frames=2, size=16, samples=2000, fps=16, sample_rate=16000)
+    for split in ("train", "test"):
+        for k in range(4):
+            writer.add(split, rng.integers(0, 255, size=(2, 3, 16, 16), dtype=np.uint8), np.zeros(2000, np.float32),
+                       {"speaker": f"s{k}", "sentence": f"x{k}", "caption": ("A man is talking", "A woman is talking")[k % 2], "start": 0.0})
+    writer.close()
+    out = tmp_path / "gender"
+    argv = ["train", "gender", "--data", str(tmp_path / "cache"), "--stills", str(stills), "--out", str(out), "--steps", "20",
+            "--width", "8", "--no-progress"]
+    assert main(argv) == 0
+    meta = json.loads((out / "config.json").read_text())
+    metrics = meta["metrics"]
+    assert metrics["stills_test_images"] == 2 * 4 and 0 <= metrics["stills_test_accuracy"] <= 1  # a tenth of 24 people held out
+    assert {"stills_test_accuracy_male", "stills_test_accuracy_female"} <= set(metrics)
+    assert meta["gender"]["width"] == 8 and "held-out people" in (out / "README.md").read_text()
+    assert GenderClassifier.load(out).probabilities(np.zeros((1, 16, 16, 3), np.uint8)).shape == (1, 2)

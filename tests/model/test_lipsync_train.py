@@ -68,6 +68,27 @@ def test_losses_fall_on_a_tiny_batch() -> None:
     assert min(losses[-3:]) < losses[0] * 0.9
 
 
+def test_the_edge_term_charges_a_blurred_mouth_more_than_l1_alone() -> None:
+    torch.manual_seed(0)
+    data = toy_data()
+    sync = build(preset("syncnet", "tiny")).eval()
+    batch = data.gen_batch(np.random.default_rng(2), 2)
+    target = batch[2]
+
+    class Blur(torch.nn.Module):  # a "generator" that returns the target, blurred
+        def forward(self, mels, inputs):
+            b, c, f, h, w = target.shape
+            flat = target.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+            soft = torch.nn.functional.avg_pool2d(flat, 5, stride=1, padding=2, count_include_pad=False)
+            return soft.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+
+    plain, _ = lipsync_loss(Blur(), sync, 0.0, batch)
+    edged, parts = lipsync_loss(Blur(), sync, 0.0, batch, edge_weight=1.0)
+    assert edged > plain > 0 and parts["l1"] == pytest.approx(edged.item())
+    with pytest.raises(ValueError):
+        TrainConfig(edge_weight=-1)
+
+
 def _rows(path: Path) -> list[dict]:
     with open(path) as fh:
         return list(csv.DictReader(fh))

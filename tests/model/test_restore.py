@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -110,3 +111,83 @@ def test_train_restore_command(tmp_path, capsys) -> None:
     assert (out / "samples.png").is_file() and Restorer.load(out).net.cfg.image_size == 64
     assert main(argv[:4] + ["--out", str(tmp_path / "b"), "--generated", str(tmp_path / "none.npz")]) == 2
     assert "textcall corpus resample" in capsys.readouterr().err
+
+
+def test_batches_pool_several_generated_files_and_hold_some_out(tmp_path) -> None:
+    segments = _segments()
+    paths = []
+    for k, rows in enumerate((np.arange(0, 4), np.arange(4, 8))):
+        paths.append(tmp_path / f"g{k}.npz")
+        np.savez(paths[-1], generated=segments.video[rows].transpose(0, 1, 3, 4, 2), index=rows,
+                 reference=segments.video[rows, 0].transpose(0, 2, 3, 1))
+    batches = Batches(segments, paths, holdout=0.25)
+    assert batches.generated["index"].tolist() == [0, 1, 2, 4, 5, 6]  # the last clip of each file is held out
+    held = batches.held_out()
+    assert held.generated["index"].tolist() == [3, 7] and held.held_out() is None
+    x, ref, target = held.draw(4, 1.0, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    stored = {tuple(r.flatten()[:8].tolist()) for r in Batches(segments, paths).generated["reference"][[3, 7]]}
+    assert {tuple(((r + 1) * 127.5).round().permute(1, 2, 0).flatten()[:8].int().tolist()) for r in ref} <= stored
+    with pytest.raises(ValueError):
+        Batches(_segments(2), paths)  # indexes past the loaded clips
+
+
+def test_a_fine_tune_starts_from_the_init_weights(tmp_path) -> None:
+    segments = _segments()
+    first = RestoreTrainConfig(steps=20, batch_size=8, lr=3e-3, save_every=20, log_every=5, amp=False)
+    trained = train_restore(TINY, first, Batches(segments), tmp_path / "a", val=Batches(segments), progress=False)
+    still = dataclasses.replace(first, steps=1, lr=1e-12, ema_decay=0.0)
+    tuned = train_restore(TINY, still, Batches(segments), tmp_path / "b", val=Batches(segments), init=tmp_path / "a", progress=False)
+    fresh = train_restore(TINY, still, Batches(segments), tmp_path / "c", val=Batches(segments), progress=False)
+    assert tuned["val_synthetic"] == pytest.approx(trained["val_synthetic"], abs=2e-3)
+    assert tuned["val_synthetic"] < fresh["val_synthetic"]
+    with pytest.raises(ValueError):
+        train_restore(dataclasses.replace(TINY, width=32), still, Batches(segments), tmp_path / "d", init=tmp_path / "a", progress=False)
+
+
+def test_lipsynced_inputs_restore_then_redraw_the_mouth(tmp_path) -> None:
+    """`textcall corpus lipsynced` on a cache: same index and references, mouths redrawn, and the
+    restorer trains on both files with a held-out share and a fine-tune start."""
+    from model.corpus.cache import CacheWriter
+    from model.lipsync.checkpoint import save_model
+    from model.lipsync.networks import build, preset as lip_preset
+    from model.restore.train import save_restorer
+    from sender.cli import main
+
+    rng = np.random.default_rng(2)
+    cache = tmp_path / "cache"
+    writer = CacheWriter(cache, frames=4, size=64, samples=4000, fps=16, sample_rate=16000)
+    for split in ("train", "val"):
+        for k in range(4):
+            writer.add(split, rng.integers(40, 220, size=(4, 3, 64, 64), dtype=np.uint8), rng.normal(0, 0.1, 4000).astype(np.float32),
+                       {"speaker": f"s{k % 2}", "sentence": f"x{k}", "caption": "A woman is talking", "start": 0.0})
+    writer.close()
+    video = load_cache_video(cache)
+    generated = tmp_path / "resampled" / "generated.npz"
+    generated.parent.mkdir()
+    np.savez(generated, generated=video[[0, 2]], index=np.array([0, 2]), reference=video[[1, 3], 0], caches=np.array([str(cache)]))
+    torch.manual_seed(0)
+    restore_cfg = RestoreConfig(width=16, blocks=1, mid_blocks=1, groups=8, head_channels=16)
+    save_restorer(tmp_path / "restore", RestoreNet(restore_cfg).state_dict(), restore_cfg)
+    save_model(tmp_path / "lips", build(lip_preset("wav2lip", "tiny")), lip_preset("wav2lip", "tiny"))
+    out = tmp_path / "synced"
+    base = ["corpus", "lipsynced", str(generated), "--restore", str(tmp_path / "restore"), "--lipsync", str(tmp_path / "lips")]
+    assert main(base + ["--data", str(cache), "--out", str(out)]) == 0
+    with np.load(out / "generated.npz") as a, np.load(generated) as b:
+        assert a["generated"].shape == b["generated"].shape and str(a["stage"]) == "lipsync"
+        assert np.array_equal(a["index"], b["index"]) and np.array_equal(a["reference"], b["reference"])
+        assert not np.array_equal(a["generated"][:, :, 40:], b["generated"][:, :, 40:])  # mouths redrawn
+    assert main(base + ["--data", str(tmp_path / "elsewhere"), "--out", str(tmp_path / "x")]) == 2  # not its caches
+    run = tmp_path / "run"
+    argv = ["train", "restore", "--data", str(cache), "--out", str(run), "--generated", f"{generated},{out / 'generated.npz'}",
+            "--holdout", "0.5", "--init", str(tmp_path / "restore"), "--steps", "2", "--batch-size", "2", "--save-every", "2",
+            "--no-progress", "--no-amp"]
+    assert main(argv) == 0
+    state = json.loads((run / "train.json").read_text())["last"]
+    assert "val_generated" in state and "val_synthetic" in state
+    assert RestoreConfig.load(run) == restore_cfg  # the fine-tune took the init's shape
+
+
+def load_cache_video(cache) -> np.ndarray:
+    from model.diffusion.data import load_segments
+
+    return load_segments(str(cache)).video.transpose(0, 1, 3, 4, 2)

@@ -68,6 +68,9 @@ def test_gender_judge_tells_corpus_like_faces_apart() -> None:
     judge = GenderClassifier.load(WEIGHTS_DIR / "gender")
     probs = judge.probabilities(np.zeros((2, 64, 64, 3), np.uint8))
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    # the instrument of caption adherence must know people it never saw, not only the corpus's 24
+    metrics = json.loads((WEIGHTS_DIR / "gender" / "config.json").read_text())["metrics"]
+    assert metrics["stills_test_accuracy"] >= 0.95 and metrics["stills_test_images"] >= 400
 
 
 def test_identity_judge_keeps_its_threshold_and_knows_a_face_from_itself() -> None:
