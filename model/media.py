@@ -7,6 +7,7 @@ audio written for each clip is exactly as long as its video.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -38,7 +39,7 @@ class Mp4Writer:
         self.fps = fps
         self.sample_rate = sample_rate
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.path), mode="w")
+        self._container = av.open(str(self.path), mode="w", format="mp4")  # the format by name: a path may end in .part
         self._video = self._container.add_stream("libx264", rate=fps)
         # yuv420p needs even sizes; odd ones are padded by one pixel
         self._video.width = width + width % 2
@@ -99,11 +100,24 @@ def write_mp4(
     path: str | Path, video: np.ndarray, audio: np.ndarray, *, fps: int, sample_rate: int, crf: int = 18,
     preset: str = "veryfast",
 ) -> Path:
-    """One clip to ``path``; returns the path."""
+    """One clip to ``path``, written beside it as ``.NAME.part`` and renamed when complete (a crash
+    never leaves a half-written file under the final name); returns the path."""
+    path = Path(path)
+    part = partial_path(path)
     height, width = video.shape[1:3]
-    with Mp4Writer(path, width=width, height=height, fps=fps, sample_rate=sample_rate, crf=crf, preset=preset) as writer:
-        writer.append(video, audio)
-    return Path(path)
+    try:
+        with Mp4Writer(part, width=width, height=height, fps=fps, sample_rate=sample_rate, crf=crf, preset=preset) as writer:
+            writer.append(video, audio)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+    return path
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where a file is written before it is complete: ``.NAME.part`` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.part")
 
 
 def write_clip(path: str | Path, clip: Clip) -> Path:

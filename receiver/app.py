@@ -69,6 +69,10 @@ def _generation(generator: Generator | None):
         config = app[CONFIG]
         worker = GenerationWorker(config.device)
         app[WORKER] = worker
+        if config.record:  # what an unclean stop left half-written (receiver/recorder.py)
+            from receiver.recorder import recover_recordings
+
+            await asyncio.get_running_loop().run_in_executor(None, recover_recordings, config.out_dir)
         if generator is None:
             logger.info("loading model %r on %s", config.model, config.device)
             app[GENERATOR] = await worker.run(
