@@ -101,4 +101,4 @@ def generation_settings(args) -> dict:
     return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
             "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
             "face": args.face, "face_sampler": args.face_sampler, "face_steps": args.face_steps, "face_cfg": args.face_cfg, "precision": args.precision,
-            "head_motion": getattr(args, "head_motion", "on" if HEAD_MOTION else "off") == "on"}
+            "head_motion": args.head_motion == "on"}

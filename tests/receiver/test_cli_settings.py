@@ -11,12 +11,14 @@ from sender.cli import build_parser
 @pytest.mark.parametrize("command", ["receive", "demo"])
 def test_generation_flags_become_settings(command) -> None:
     args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--audio-contrast", "0",
-                                      "--postfilter", "off", "--face", "paper", "--face-sampler", "dpm++", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32"])
+                                      "--postfilter", "off", "--face", "paper", "--face-sampler", "dpm++", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32",
+                                      "--head-motion", "off"])
     assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0,
                                          "audio_contrast": 0.0, "postfilter": False, "face": "paper", "face_sampler": "dpm++", "face_steps": 20,
-                                         "face_cfg": 2.0, "precision": "fp32"}
+                                         "face_cfg": 2.0, "precision": "fp32", "head_motion": False}
     default = build_parser().parse_args([command])
     assert _generator_settings(default)["audio_guidance"] == 3.0 and _generator_settings(default)["postfilter"]
+    assert _generator_settings(default)["head_motion"]
     assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) == {}
 
 
@@ -42,7 +44,8 @@ def test_eval_takes_the_same_generation_flags() -> None:
                                                   "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
                                                   "postfilter": False, "face": defaults.FACE, "face_sampler": defaults.FACE_SAMPLER,
                                                   "face_steps": defaults.FACE_STEPS,
-                                                  "face_cfg": defaults.FACE_CFG, "precision": defaults.PRECISION}
+                                                  "face_cfg": defaults.FACE_CFG, "precision": defaults.PRECISION,
+                                                  "head_motion": defaults.HEAD_MOTION}
 
 
 @pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])
@@ -56,6 +59,7 @@ def test_every_parser_defaults_to_the_generators_settings(argv) -> None:
     assert args.audio_contrast == settings.audio_contrast
     if argv[0] != "sample":  # sample is the raw model's tool: no clean-up, no lip sync
         assert (args.postfilter == "on") == settings.postfilter
+        assert (args.head_motion == "on") == settings.head_motion
     if argv[0] != "sample":  # sample keeps the sampler's own step default (20 for dpm++)
         assert args.steps == settings.steps
         assert (args.face, args.face_sampler, args.face_steps, args.face_cfg, args.precision) == (
