@@ -141,6 +141,8 @@ async def offer(request: web.Request) -> web.Response:
             raise ValueError('expected {"sdp": "<offer SDP>", "type": "offer"}')
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return web.Response(status=400, text=f"malformed offer: {exc}")
+    except RecursionError:  # deeply nested JSON: a 400, not a 500 with a traceback
+        return web.Response(status=400, text="malformed offer: JSON nested too deeply")
     if not app[READY].is_set():
         return web.Response(status=503, text="receiver is still loading its model")
     if len(app[SESSIONS]) >= config.max_peers:

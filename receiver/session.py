@@ -30,6 +30,15 @@ logger = logging.getLogger(__name__)
 QUIET_DEAD_AFTER = 60.0  # seconds of silence a quiet sender's session survives (ICE consent still runs)
 
 
+def loggable(text: str, limit: int = 200) -> str:
+    """A peer's text made safe for one log line: control characters (newlines included, which could
+    forge a line) shown as their escapes, cut to ``limit`` characters."""
+    import unicodedata
+
+    out = "".join(ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
+    return out + ("..." if len(text) > limit else "")
+
+
 @dataclass(frozen=True)
 class Rendered:
     """What observers (tests, the viewer) learn about each finished clip."""
@@ -245,7 +254,7 @@ class Session:
         pass
 
     def _on_bye(self, msg: pb.Bye) -> None:
-        self._schedule_close(f"sender said bye: {msg.reason or 'no reason'}")
+        self._schedule_close(f"sender said bye: {loggable(msg.reason) or 'no reason'}")
 
     def _style_path(self, image_id: str) -> Path | None:
         return self.uploads.get(image_id) or self.gallery.get(image_id)

@@ -26,9 +26,10 @@ SDP_WITHOUT_DATA = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
         (GOOD_HEADERS, {"sdp": "this is not SDP", "type": "offer"}, 400),
         (GOOD_HEADERS, {"sdp": SDP_WITHOUT_DATA, "type": "offer"}, 400),
         (GOOD_HEADERS, {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "type": "offer"}, 413),
+        (GOOD_HEADERS, "[" * 30000 + "]" * 30000, 400),  # 60 KB of nesting: a RecursionError in json
     ],
     ids=["no token", "wrong token", "no scheme", "malformed json", "no type", "an answer",
-         "json list", "malformed sdp", "no data channel", "oversized body"],
+         "json list", "malformed sdp", "no data channel", "oversized body", "nested json"],
 )
 async def test_bad_offer(receiver, headers, body, status):
     data = body if isinstance(body, str) else json.dumps(body)
