@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -80,9 +81,10 @@ async def run_demo(
             print(f"demo: call {sender_id!r}")
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "sender", "send",
-                "--receiver", url, f"--token={token}", "--sender-id", sender_id,
+                "--receiver", url, "--sender-id", sender_id,
                 "--script", str(script), "--outbox", "none", "--loopback", "--timeout", "900",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, "TEXTCALL_TOKEN": token},  # never on a command line: `ps` shows those to everyone
             )  # fmt: skip
             assert process.stdout is not None
             async for line in process.stdout:

@@ -31,8 +31,21 @@ def test_demo_command_leaves_clips_sheet_and_bitrate(tmp_path):
     assert "4 rendered, 0 refused, 0 unsent" in done.stdout and "2 rendered, 0 refused, 0 unsent" in done.stdout
 
 
-async def test_demo_passes_a_dash_leading_token_to_its_sender(tmp_path, monkeypatch):
-    """The sender process gets the token as --token=T, so a token starting with '-' is not an option."""
+async def test_demo_gives_its_sender_the_token_in_the_environment_not_the_command_line(tmp_path, monkeypatch):
+    """A command line is visible to every user of the machine (`ps`); the environment is not. A token
+    starting with '-' still works."""
+    import asyncio
+
     monkeypatch.setattr(receiver.demo, "new_token", lambda: "-dash-first-token-0123")
+    spawned = []
+    real = asyncio.create_subprocess_exec
+
+    async def spy(*argv, **kwargs):
+        spawned.append((argv, kwargs.get("env") or {}))
+        return await real(*argv, **kwargs)
+
+    monkeypatch.setattr(receiver.demo.asyncio, "create_subprocess_exec", spy)
     assert await run_demo(out_dir=tmp_path / "out", model="stub") == 0
     assert len(list((tmp_path / "out" / "sessions").glob("*/0004.mp4"))) == 1
+    assert spawned and all(not any("dash-first" in a for a in argv) for argv, _ in spawned)
+    assert all(env.get("TEXTCALL_TOKEN") == "-dash-first-token-0123" for _, env in spawned)
