@@ -119,6 +119,7 @@ def _run_receive(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    os.umask(0o077)  # recordings, journals and uploads hold what people said: the owner's only (0600 / 0700)
     if not args.verbose:  # sessions opening/closing and their bitrate summaries are the console
         logging.getLogger("receiver").setLevel(logging.INFO)
 
@@ -174,6 +175,7 @@ def _generator_settings(args: argparse.Namespace) -> dict:
 def _run_demo(args: argparse.Namespace) -> int:
     import asyncio
 
+    os.umask(0o077)  # as `receive`: what it writes holds the speech text
     from receiver.demo import run_demo
 
     try:

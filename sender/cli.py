@@ -164,6 +164,7 @@ def register_send(subparsers) -> None:
 def _run_send(args: argparse.Namespace) -> int:
     from sender.app import SendOptions, run_send  # aiortc is imported only when sending
 
+    os.umask(0o077)  # the outbox and its journal hold the speech text: the owner's only (0600 / 0700)
     if not args.token:
         print("textcall send: --token (or TEXTCALL_TOKEN) is required", file=sys.stderr)
         return 2

@@ -29,6 +29,9 @@ def test_demo_command_leaves_clips_sheet_and_bitrate(tmp_path):
     assert report["clips"] == 4 and report["media_seconds"] > 4
     assert 0 < report["bits_per_media_second"]["utterance_payload"] < 2000
     assert "4 rendered, 0 refused, 0 unsent" in done.stdout and "2 rendered, 0 refused, 0 unsent" in done.stdout
+    # what it wrote holds the speech text: the owner's only
+    for path in (out / "sessions").rglob("*"):
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
 
 
 async def test_demo_gives_its_sender_the_token_in_the_environment_not_the_command_line(tmp_path, monkeypatch):

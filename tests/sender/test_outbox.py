@@ -60,3 +60,25 @@ def test_sent_marks_survive_restart(tmp_path):
     box.close()
     again = Outbox(path)
     assert [p.seq for p in again.skip_to(1)] == [1] and len(again) == 0
+
+
+def test_the_outbox_textcall_send_writes_is_the_owners_only(tmp_path):
+    """The outbox holds the speech text: `textcall send` writes it 0600 whatever the umask it was started
+    with (here no receiver answers; the line stays unsent, and kept)."""
+    import os
+    import subprocess
+
+    from tests.integration.processes import child_env, textcall_command
+
+    script = tmp_path / "script.txt"
+    script.write_text("hello there\n")
+    outbox = tmp_path / "outbox"
+    old = os.umask(0o022)
+    try:
+        subprocess.run(textcall_command("send", "--receiver", "http://127.0.0.1:9", "--sender-id", "a", "--script", str(script),
+                                        "--outbox", str(outbox), "--timeout", "2"),
+                       env=child_env(TEXTCALL_TOKEN="t" * 24), capture_output=True, timeout=120)
+    finally:
+        os.umask(old)
+    assert outbox.exists() and "hello there" in outbox.read_text()
+    assert outbox.stat().st_mode & 0o077 == 0
