@@ -90,13 +90,23 @@ class Upload:
     parts: list[bytes] = field(default_factory=list)
 
 
+MAX_PARTIAL_UPLOADS = 4  # unfinished style images a session may hold at once
+MAX_STORED_IMAGES = 64  # finished style images one session keeps (a new one with a known id replaces it)
+
+
 class Uploads:
     """Style images one session's sender uploads, assembled from in-order chunks and stored under
-    ``folder``."""
+    ``folder``. Bounded: an upload announcing more than ``max_bytes`` is refused at its first chunk,
+    at most ``max_partial`` are unfinished at a time (so a session holds at most ``max_partial *
+    max_bytes`` in memory), and at most ``max_stored`` finished ones are kept on disk (at most
+    ``max_stored * max_bytes`` bytes)."""
 
-    def __init__(self, folder: Path, max_bytes: int) -> None:
+    def __init__(self, folder: Path, max_bytes: int, *, max_partial: int = MAX_PARTIAL_UPLOADS,
+                 max_stored: int = MAX_STORED_IMAGES) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self.max_partial = max_partial
+        self.max_stored = max_stored
         self._partial: dict[str, Upload] = {}
         self._done: dict[str, Path] = {}
 
@@ -107,6 +117,15 @@ class Uploads:
         """Take one chunk; returns the stored file once the last chunk arrived."""
         upload = self._partial.get(chunk.id)
         if chunk.chunk_index == 0:
+            self._partial.pop(chunk.id, None)  # a restart of the same id drops what came before
+            if chunk.total_bytes > self.max_bytes:
+                raise ProtocolError(f"style image {chunk.id!r} of {chunk.total_bytes} bytes exceeds {self.max_bytes}", Code.TOO_LARGE)
+            if len(self._partial) >= self.max_partial:
+                raise ProtocolError(f"style image {chunk.id!r}: {len(self._partial)} uploads are unfinished, the most a session "
+                                    "may hold; finish one first", Code.TOO_LARGE)
+            if chunk.id not in self._done and len(self._done) >= self.max_stored:
+                raise ProtocolError(f"style image {chunk.id!r}: this session keeps {self.max_stored} style images, the most "
+                                    "it may; reuse an id to replace one", Code.TOO_LARGE)
             upload = self._partial[chunk.id] = Upload(chunk.total_bytes, chunk.chunk_count)
         if upload is None or chunk.chunk_index != len(upload.parts):
             self._partial.pop(chunk.id, None)

@@ -59,3 +59,32 @@ def test_gallery_maps_stems(tmp_path):
     assert gallery.ids() == ["anna"] and gallery.get("anna") == tmp_path / "anna.png"
     with pytest.raises(ValueError):
         Gallery(tmp_path / "missing")
+
+
+def _chunks(image_id: str, data: bytes, size: int):
+    from protocol import textcall_pb2 as pb
+
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return [pb.StyleImage(id=image_id, chunk_index=k, chunk_count=len(pieces), total_bytes=len(data), data=p)
+            for k, p in enumerate(pieces)]
+
+
+def test_uploads_are_bounded_in_number_size_and_storage(tmp_path):
+    """A peer cannot make the receiver hold unbounded unfinished uploads, nor keep unbounded files."""
+    data = _png(64, 64)
+    uploads = Uploads(tmp_path, max_bytes=1 << 16, max_partial=2, max_stored=3)
+    first = {k: _chunks(k, data, len(data) // 3 + 1) for k in ("a", "b", "c")}
+    assert uploads.add(first["a"][0]) is None and uploads.add(first["b"][0]) is None
+    with pytest.raises(ProtocolError, match="unfinished") as info:
+        uploads.add(first["c"][0])  # a third unfinished one
+    assert info.value.code == Code.TOO_LARGE
+    assert uploads.add(first["a"][0]) is None  # restarting an id does not count twice
+    big = _chunks("big", b"\x89PNG" + b"0" * (1 << 17), 1 << 14)
+    with pytest.raises(ProtocolError, match="exceeds"):  # refused at its first chunk, nothing buffered
+        uploads.add(big[0])
+    stored = Uploads(tmp_path / "s", max_bytes=1 << 16, max_stored=2)
+    for k in ("x", "y"):
+        assert stored.add(_chunks(k, data, len(data))[0]) is not None
+    with pytest.raises(ProtocolError, match="keeps 2"):
+        stored.add(_chunks("z", data, len(data))[0])
+    assert stored.add(_chunks("x", data, len(data))[0]) is not None  # replacing one is fine
