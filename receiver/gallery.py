@@ -63,8 +63,8 @@ def image_dimensions(data: bytes) -> tuple[str, int, int]:
     raise ProtocolError("style image must be a PNG or JPEG file", Code.BAD_IMAGE)
 
 
-def check_image(data: bytes, max_bytes: int, max_pixels: int = MAX_STYLE_PIXELS) -> str:
-    """Validate an uploaded image before anything decodes it; returns its file suffix."""
+def check_header(data: bytes, max_bytes: int, max_pixels: int = MAX_STYLE_PIXELS) -> tuple[str, int, int]:
+    """Validate an uploaded image's size and header before anything decodes it: (kind, width, height)."""
     if len(data) > max_bytes:
         raise ProtocolError(f"style image of {len(data)} bytes exceeds {max_bytes}", Code.TOO_LARGE)
     kind, width, height = image_dimensions(data)
@@ -74,6 +74,12 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int = MAX_STYLE_PIXELS)
         raise ProtocolError(
             f"style image of {width}x{height} pixels exceeds {max_pixels} pixels", Code.TOO_LARGE
         )
+    return kind, width, height
+
+
+def check_image(data: bytes, max_bytes: int, max_pixels: int = MAX_STYLE_PIXELS) -> str:
+    """Validate an uploaded image (header first, then a full decode); returns its file suffix."""
+    kind, _, _ = check_header(data, max_bytes, max_pixels)
     import cv2  # receiver extra
     import numpy as np
 
@@ -114,7 +120,15 @@ class Uploads:
         return self._done.get(image_id)
 
     def add(self, chunk: pb.StyleImage) -> Path | None:
-        """Take one chunk; returns the stored file once the last chunk arrived."""
+        """Take one chunk; returns the stored file once the last chunk arrived (``assemble``, then
+        ``store``, in the caller's thread)."""
+        data = self.assemble(chunk)
+        return None if data is None else self.store(chunk.id, data)
+
+    def assemble(self, chunk: pb.StyleImage) -> bytes | None:
+        """Take one chunk; returns the whole file's bytes once the last chunk arrived, checked as far as
+        its header goes (format, size, pixel count: cheap). ``store`` decodes and keeps it; the
+        receiver runs that off its event loop."""
         upload = self._partial.get(chunk.id)
         if chunk.chunk_index == 0:
             self._partial.pop(chunk.id, None)  # a restart of the same id drops what came before
@@ -144,9 +158,14 @@ class Uploads:
         data = b"".join(upload.parts)
         if len(data) != upload.total_bytes:
             raise ProtocolError(f"style image {chunk.id!r}: {len(data)} of {upload.total_bytes} bytes")
+        check_header(data, self.max_bytes)
+        return data
+
+    def store(self, image_id: str, data: bytes) -> Path:
+        """Decode ``data`` (the expensive check: up to the pixel limit) and keep it as ``image_id``."""
         suffix = check_image(data, self.max_bytes)
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{chunk.id}{suffix}"
+        path = self.folder / f"{image_id}{suffix}"
         path.write_bytes(data)
-        self._done[chunk.id] = path
+        self._done[image_id] = path
         return path

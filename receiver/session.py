@@ -122,6 +122,7 @@ class Session:
         self._held: tuple[int, int] | None = None
         self._last_heard = time.monotonic()
         self._face: dict | None = None  # the call's face as last journaled
+        self._storing: dict[str, asyncio.Task] = {}  # style images being decoded and stored, by id
         self._log = None
         self._commits: set[asyncio.Task] = set()
         loop = asyncio.get_running_loop()
@@ -208,7 +209,7 @@ class Session:
                 raise ProtocolError(f"#{held} was refused for now: send it again first", code, msg.seq)
             if msg.seq == held:
                 self._held = None  # #held is back: whatever happens to it now decides
-        if msg.style_image_id and self._style_path(msg.style_image_id) is None:
+        if msg.style_image_id and self._style_path(msg.style_image_id) is None and msg.style_image_id not in self._storing:
             known = ", ".join(self.gallery.ids()[:10]) or "none"
             raise ProtocolError(
                 f"unknown style image {msg.style_image_id!r} (gallery: {known}; or upload it first)",
@@ -242,10 +243,30 @@ class Session:
             raise ProtocolError("send Hello before style images", Code.UNEXPECTED)
         if self.gallery.get(msg.id) is not None:
             raise ProtocolError(f"style image id {msg.id!r} is taken by the gallery", Code.BAD_MESSAGE)
-        path = self.uploads.add(msg)
-        if path is not None:
-            logger.info("session %s: style image %r stored at %s", self.id, msg.id, path)
-            self._journal("style_image", id=msg.id, path=str(path))
+        data = self.uploads.assemble(msg)  # header checks here; the decode runs off the event loop
+        if data is not None:
+            previous = self._storing.get(msg.id)
+            task = asyncio.get_running_loop().create_task(self._store_style(msg.id, data, previous))
+            self._storing[msg.id] = task
+
+    async def _store_style(self, image_id: str, data: bytes, previous: asyncio.Task | None) -> Path | None:
+        """Decode and keep an uploaded style image in a worker thread (a 16-Mpixel decode would stall
+        every other session's messages); an Error tells the sender when it is not an image."""
+        if previous is not None:  # the same id uploaded again: in order
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            path = await asyncio.get_running_loop().run_in_executor(None, self.uploads.store, image_id, data)
+        except ProtocolError as exc:
+            logger.info("session %s: %s (%s)", self.id, exc.reason, codec.code_name(exc.code))
+            self._journal("error", code=codec.code_name(exc.code), reason=exc.reason, seq=None)
+            self._send(codec.error(exc.code, exc.reason))
+            return None
+        finally:
+            if self._storing.get(image_id) is asyncio.current_task():
+                del self._storing[image_id]
+        logger.info("session %s: style image %r stored at %s", self.id, image_id, path)
+        self._journal("style_image", id=image_id, path=str(path))
+        return path
 
     def _on_ping(self, msg: pb.Ping) -> None:
         self._send(codec.pong(msg))
@@ -286,10 +307,19 @@ class Session:
         if msg.seq <= self.render_log.last(sender_id):  # rendered by an earlier session meanwhile
             self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
             return
+        pending = self._storing.get(msg.style_image_id) if msg.style_image_id else None
+        if pending is not None:  # uploaded just before: its decode is still running
+            await asyncio.gather(pending, return_exceptions=True)
+        style = self._style_path(msg.style_image_id) if msg.style_image_id else None
+        if msg.style_image_id and style is None:
+            reason = f"style image {msg.style_image_id!r} could not be stored (see the Error about it)"
+            self._journal("error", seq=msg.seq, code="UNKNOWN_STYLE", reason=reason)
+            self._send(codec.error(Code.UNKNOWN_STYLE, reason, msg.seq))
+            return
         request = Request(
             caption=msg.caption,
             text=msg.text,
-            style_image=self._style_path(msg.style_image_id) if msg.style_image_id else None,
+            style_image=style,
             seed=zlib.crc32(f"{sender_id}/{msg.seq}".encode()),
             session=sender_id or self.id,
         )
@@ -375,6 +405,8 @@ class Session:
         if reason.startswith("replaced") and self.channel is not None:
             self._send(codec.bye(reason))
         current = asyncio.current_task()
+        for task in self._storing.values():
+            task.cancel()
         for task in self._tasks:
             if task is not current:
                 task.cancel()

@@ -116,6 +116,35 @@ async def test_upload_that_is_not_an_image_is_refused(receiver, raw_peer):
     assert error.code == Code.BAD_IMAGE and "PNG or JPEG" in error.reason
 
 
+async def test_an_image_that_fails_to_decode_is_refused_and_so_is_the_utterance_using_it(receiver, raw_peer, monkeypatch):
+    """The full decode runs in a worker thread, not on the event loop (issue 28: a 16-Mpixel decode
+    stalled every session); its failure still reaches the sender, and an utterance sent right after
+    the upload, naming it, is answered with an Error instead of rendering without it."""
+    import threading
+
+    import receiver.gallery as gallery
+
+    threads = []
+    real = gallery.check_image
+
+    def spy(data, *args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(gallery, "check_image", spy)
+    header = b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR" + (64).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    broken = header + b"\x00" * 4 + b"this is no image data" * 20  # a valid header over a body that does not decode
+    peer = await raw_peer(receiver)
+    await _hello(peer)
+    for chunk in codec.style_image_chunks("broken", broken):
+        peer.send(codec.encode(chunk))
+    peer.send(codec.encode(codec.utterance(1, text="with my face", style_image_id="broken")))
+    errors = [(await peer.next("error")).error for _ in range(2)]
+    assert {e.code for e in errors} == {Code.BAD_IMAGE, Code.UNKNOWN_STYLE}
+    assert [e.seq for e in errors if e.code == Code.UNKNOWN_STYLE] == [1]
+    assert threads and all(t is not threading.main_thread() for t in threads)
+
+
 class FailsOnce:
     name = "flaky"
 
