@@ -387,9 +387,16 @@ class Session:
         while True:
             await asyncio.sleep(min(1.0, self.dead_after / 4))
             silent = time.monotonic() - self._last_heard
-            if silent > self.dead_after:
+            if silent > self.dead_after and not self._alive_anyway():
                 self._schedule_close(f"sender silent for {silent:.1f} s")
                 return
+
+    def _alive_anyway(self) -> bool:
+        """A quiet peer is still there while its utterances are queued or rendering (never thrown away
+        for quiet), or while its ICE consent holds (RFC 7675: aioice checks it about every 5 s and
+        fails the connection after 6 misses), which is all a standard WebRTC peer owes us; pings are
+        for peers that want to know the receiver is there."""
+        return bool(self._queued) or self.pc.connectionState == "connected"
 
     # --------------------------------------------------------------------------------- closing
 

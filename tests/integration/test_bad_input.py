@@ -167,3 +167,38 @@ async def test_generation_failure_answers_that_utterance_and_session_continues(m
     assert await sender.drain(30)
     texts = [(await asyncio.wait_for(receiver.rendered.get(), 10)).request.text for _ in range(2)]
     assert texts == ["before", "after"]
+
+
+class Slow:
+    """A generator that takes longer than the receiver's silence limit."""
+
+    name = "slow"
+
+    def __init__(self, seconds: float) -> None:
+        from model.stub import StubGenerator
+
+        self.stub, self.seconds = StubGenerator(), seconds
+
+    def generate(self, request):
+        import time
+
+        time.sleep(self.seconds)
+        return self.stub.generate(request)
+
+
+async def test_a_standard_peer_that_never_pings_still_gets_its_clip(make_receiver, raw_peer):
+    """A silent peer is not dropped while its clip renders, nor while its ICE consent holds (issue 28:
+    a headless-Chromium sender lost its clip this way)."""
+    receiver = await make_receiver(generator=Slow(2.5))
+    peer = await raw_peer(receiver)
+    await _hello(peer)
+    (session,) = receiver.sessions().values()
+    session.dead_after = 0.5  # far less than the render takes
+    peer.send(codec.encode(codec.utterance(1, text="say this slowly")))
+    while True:
+        ack = (await peer.next("ack", timeout=20)).ack
+        if ack.outcome == Outcome.RENDERED:
+            break
+    assert ack.seq == 1 and not session.closed.is_set()
+    await asyncio.sleep(1.5)  # idle now, silent, but its transport is up: still there
+    assert not session.closed.is_set()
