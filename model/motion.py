@@ -2,8 +2,8 @@
 
 Not in the paper. The reference-conditioned joint model copies the call's face so faithfully, and the
 restorer pulls every frame so close to it, that heads hardly move: frame-to-frame change was 0.64x the
-corpus's (``textcall eval calls``; 0.78x with this motion), and a frozen head reads as a photograph. Talking-head systems
-commonly draw head pose apart from the face (SadTalker's pose generator, for one); here the pose is the
+corpus's (``textcall eval calls``; 0.78x with this motion), and a frozen head reads as a photograph.
+Talking-head systems commonly draw head pose apart from the face (SadTalker's pose generator, for one); here the pose is the
 synthetic corpus's own motion model (``model.corpus.synth._motion``: each axis a sum of three slow
 sinusoids, 0.15-1.1 Hz, random phases and weights), with its amplitudes brought to the 64-pixel crop
 (the corpus's crop is about 175 pixels of its 360x288 frame, so its 4 and 2.5 pixel sways become about
@@ -34,18 +34,17 @@ class HeadMotion:
     freqs: np.ndarray  # [3 axes, 3] Hz
     phases: np.ndarray  # [3, 3]
     weights: np.ndarray  # [3, 3]
-    scale: float = 1.0  # of the amplitudes (frames of another size scale the shifts with their width)
 
     @classmethod
-    def for_call(cls, call_id: str, scale: float = 1.0) -> HeadMotion:
+    def for_call(cls, call_id: str) -> HeadMotion:
         rng = np.random.default_rng(zlib.crc32(f"head-motion|{call_id}".encode()))
-        return cls(rng.uniform(0.15, 1.1, (3, 3)), rng.uniform(0, 2 * np.pi, (3, 3)), rng.uniform(0.3, 1.0, (3, 3)), scale)
+        return cls(rng.uniform(0.15, 1.1, (3, 3)), rng.uniform(0, 2 * np.pi, (3, 3)), rng.uniform(0.3, 1.0, (3, 3)))
 
     def pose(self, t: np.ndarray) -> np.ndarray:
         """``[N]`` seconds -> ``[N, 3]``: roll (degrees), dx, dy (pixels of a 64-pixel frame)."""
         t = np.asarray(t, np.float64)
         waves = np.sin(2 * np.pi * self.freqs[None] * t[:, None, None] + self.phases[None]) * self.weights[None]
-        amplitude = np.array([ROLL_DEGREES, SHIFT_X, SHIFT_Y]) * self.scale
+        amplitude = np.array([ROLL_DEGREES, SHIFT_X, SHIFT_Y])
         return (amplitude * waves.sum(-1) / 2.0).astype(np.float32)
 
 

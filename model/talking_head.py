@@ -157,7 +157,6 @@ class TalkingHead:
         if portrait is not None and portrait.config.image_size != cfg.image_size:
             raise ValueError(f"the portrait model draws {portrait.config.image_size}px faces, the joint model {cfg.image_size}px")
         self._speakers: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._clock: OrderedDict[str, float] = OrderedDict()  # seconds of video each call has had (head motion)
         self._calls: OrderedDict[str, TalkingHeadCall] = OrderedDict()  # generate()'s calls, by session
         self._lock = threading.Lock()
 
@@ -242,7 +241,7 @@ class TalkingHead:
         except ValueError as exc:
             raise GenerationError(str(exc)) from None
 
-    def _render(self, request: Request, face: Face | None, caption: int, call_id: str) -> Clip:
+    def _render(self, request: Request, face: Face | None, caption: int, call: TalkingHeadCall) -> Clip:
         """One utterance: the voice, then the still animation (style image) or chunked joint sampling
         (with the call's face as reference when ``uses_reference``), clean-up, lip sync."""
         timings: dict[str, float] = {}
@@ -253,7 +252,7 @@ class TalkingHead:
         text = request.text.strip()
         if text:
             t0 = time.perf_counter()
-            speech = self._speak(text, gender, call_id)
+            speech = self._speak(text, gender, call.call_id)
             timings["voice"] = time.perf_counter() - t0
             if speech.size == 0:  # nothing sayable in the text: the no-text path
                 logger.warning("nothing sayable in %r; rendering without speech", text[:60])
@@ -266,7 +265,7 @@ class TalkingHead:
             video, audio = self._sample_chunks(caption, request.seed, speech, reference)
             timings["sampling"] = time.perf_counter() - t0
             if reference is not None and self.settings.head_motion:
-                video = self._move(video, call_id)
+                video = self._move(video, call)
             video = self._postfilter(video, timings, reference)
             video = self._refine(video, audio, timings)
         info: dict[str, Any] = {
@@ -384,19 +383,13 @@ class TalkingHead:
         return self.settings.audio_guidance
 
     # -- head motion, clean-up, lip sync and style images -----------------------------------------
-    def _move(self, video: np.ndarray, call_id: str) -> np.ndarray:
+    def _move(self, video: np.ndarray, call: TalkingHeadCall) -> np.ndarray:
         """The call's head motion (``model/motion.py``) over these frames, its clock running on from the
         call's previous utterance."""
         from model.motion import HeadMotion, apply_pose
 
-        fps = VIDEO_FPS
-        start = self._clock.get(call_id, 0.0)
-        self._clock[call_id] = start + len(video) / fps
-        self._clock.move_to_end(call_id)
-        while len(self._clock) > 1024:
-            self._clock.popitem(last=False)
-        pose = HeadMotion.for_call(call_id).pose(start + np.arange(len(video)) / fps)
-        return apply_pose(video, pose)
+        start, call.video_seconds = call.video_seconds, call.video_seconds + len(video) / VIDEO_FPS
+        return apply_pose(video, HeadMotion.for_call(call.call_id).pose(start + np.arange(len(video)) / VIDEO_FPS))
 
     def _postfilter(self, video: np.ndarray, timings: dict, reference: np.ndarray | None = None) -> np.ndarray:
         """The clean-up before lip sync (``settings.postfilter``). With the call's face and a restorer:
@@ -480,6 +473,7 @@ class TalkingHeadCall(Call):
     def __init__(self, head: TalkingHead, call_id: str, *, store: str | Path | None = None) -> None:
         super().__init__(call_id, store=store, lock=head._lock)
         self.head = head
+        self.video_seconds = 0.0  # of video rendered in this call so far: the head motion's clock
 
     def caption_index(self, caption: str) -> int:
         return self.head.caption_index(caption)
@@ -501,7 +495,7 @@ class TalkingHeadCall(Call):
         return super()._face_for(request)
 
     def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
-        return self.head._render(request, face, caption_index, self.call_id)
+        return self.head._render(request, face, caption_index, self)
 
 
 def _gender(caption: str) -> str | None:

@@ -158,12 +158,16 @@ class Session:
         except ProtocolError as exc:
             if not isinstance(frame, bytes) or exc.code in (Code.BAD_FRAME, Code.TOO_LARGE):
                 self.meter.received(size)
-            logger.info("session %s: %s (%s)", self.id, exc.reason, codec.code_name(exc.code))
-            self._journal("error", code=codec.code_name(exc.code), reason=exc.reason, seq=exc.seq)
-            self._send(codec.error_from(exc))
+            self._refuse(exc)
         except Exception:  # a bug of ours: tell the sender, keep serving
             logger.exception("session %s: handling a frame failed", self.id)
             self._send(codec.error(Code.INTERNAL, "internal error while handling the message"))
+
+    def _refuse(self, exc: ProtocolError) -> None:
+        """Tell the sender why (an ``Error``), and log and journal it."""
+        logger.info("session %s: %s (%s)", self.id, exc.reason, codec.code_name(exc.code))
+        self._journal("error", code=codec.code_name(exc.code), reason=exc.reason, seq=exc.seq)
+        self._send(codec.error_from(exc))
 
     def _on_hello(self, msg: pb.Hello) -> None:
         if self.bound_sender_id is not None and msg.sender_id != self.bound_sender_id:
@@ -257,9 +261,7 @@ class Session:
         try:
             path = await asyncio.get_running_loop().run_in_executor(None, self.uploads.store, image_id, data)
         except ProtocolError as exc:
-            logger.info("session %s: %s (%s)", self.id, exc.reason, codec.code_name(exc.code))
-            self._journal("error", code=codec.code_name(exc.code), reason=exc.reason, seq=None)
-            self._send(codec.error(exc.code, exc.reason))
+            self._refuse(exc)
             return None
         finally:
             if self._storing.get(image_id) is asyncio.current_task():
@@ -312,9 +314,8 @@ class Session:
             await asyncio.gather(pending, return_exceptions=True)
         style = self._style_path(msg.style_image_id) if msg.style_image_id else None
         if msg.style_image_id and style is None:
-            reason = f"style image {msg.style_image_id!r} could not be stored (see the Error about it)"
-            self._journal("error", seq=msg.seq, code="UNKNOWN_STYLE", reason=reason)
-            self._send(codec.error(Code.UNKNOWN_STYLE, reason, msg.seq))
+            self._refuse(ProtocolError(f"style image {msg.style_image_id!r} could not be stored (see the Error about it)",
+                                       Code.UNKNOWN_STYLE, msg.seq))
             return
         request = Request(
             caption=msg.caption,

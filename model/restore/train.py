@@ -9,6 +9,7 @@ CUDA; each rank draws its own batches from a per-(seed, rank, step) stream).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -98,8 +99,8 @@ class Batches:
         """The held-out generated clips as their own (generated-only) batches, or None."""
         if self._held is None or not len(self._held["index"]):
             return None
-        out = Batches.__new__(Batches)
-        out.segments, out.picker, out.generated, out._held, out.fixed_references = self.segments, self.picker, self._held, None, True
+        out = copy.copy(self)  # the same segments and speakers
+        out.generated, out._held, out.fixed_references = self._held, None, True
         return out
 
     def draw(self, n: int, generated_share: float, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
@@ -184,13 +185,13 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     torch.manual_seed(train.seed)
     net = RestoreNet(config).to(env.device)
     opt = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=1e-4)
-    ema = EMA(net, train.ema_decay)
-    meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if (out / "train_state.json").is_file() else None
-    if meta is None and init is not None:
+    resuming = (out / "train_state.json").is_file()
+    if init is not None and not resuming:
         if RestoreConfig.load(init) != config:
             raise ValueError(f"{init} is a restorer of another shape than {out}'s config")
         net.load_state_dict({k: v.float() for k, v in load_file(str(Path(init) / "model.safetensors")).items()})
-        ema = EMA(net, train.ema_decay)
+    ema = EMA(net, train.ema_decay)
+    meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if resuming else None
     start = int(meta["step"]) if meta else 0
     held = batches.held_out()
     model = net if env.world == 1 else torch.nn.parallel.DistributedDataParallel(

@@ -67,7 +67,7 @@ def test_the_head_moves_through_a_call_and_its_clock_runs_on() -> None:
     half = first.video.shape[1] // 2
     upper = first.video[:, :half].astype(np.float32)
     assert np.abs(np.diff(upper, axis=0)).mean() > 0.5  # the head moves
-    assert head._clock["carol"] == pytest.approx((len(first.video) + len(second.video)) / VIDEO_FPS)
+    assert call.video_seconds == pytest.approx((len(first.video) + len(second.video)) / VIDEO_FPS)
     still = _head(head_motion=False).open_call("carol").say(Request(caption="A woman is talking", text="0.75", seed=1))
     assert not still.info["head_motion"]
     assert np.abs(np.diff(still.video[:, :half].astype(np.float32), axis=0)).max() <= 2  # a copied face stands still
