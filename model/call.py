@@ -30,11 +30,11 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
-from model.clip import Clip, Request
+from model.clip import Chunk, Clip, Request, join_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -138,14 +138,18 @@ class CallLike(Protocol):
 
     def say(self, request: Request) -> Clip: ...
 
+    def stream(self, request: Request) -> Iterator[Chunk]: ...
+
 
 class Call:
     """Base of a generator's call: the face decisions and the store; subclasses draw and render.
 
     Subclasses implement ``style_face(path) -> uint8 [S, S, 3]`` (raise ``GenerationError``),
-    ``draw_face(gender, seed) -> Face`` and ``render(request, face, caption_index) -> Clip``, and
-    may override ``caption_index(caption)`` (raise ``GenerationError`` for a caption they cannot honour).
-    Calls of one generator share its lock: one utterance renders at a time.
+    ``draw_face(gender, seed) -> Face`` and ``render(request, face, caption_index) -> Iterator[Chunk]``
+    (the utterance's chunks in order, each as soon as it is final), and may override
+    ``caption_index(caption)`` (raise ``GenerationError`` for a caption they cannot honour).
+    Calls of one generator share its lock: one utterance renders at a time (held from the first
+    chunk of ``stream`` until its last is taken, or the iterator is closed).
     """
 
     def __init__(self, call_id: str, *, store: str | Path | None = None, lock: threading.Lock | None = None) -> None:
@@ -174,24 +178,33 @@ class Call:
     def draw_face(self, gender: str, seed: int, number: int) -> Face:
         raise NotImplementedError
 
-    def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
+    def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
         raise NotImplementedError
 
-    # -- the verb --------------------------------------------------------------------------------
+    # -- the verbs -------------------------------------------------------------------------------
     def say(self, request: Request) -> Clip:
-        """Render one utterance as the call's person (choosing or changing the face first)."""
+        """Render one utterance as the call's person (choosing or changing the face first): the
+        chunks of ``stream`` joined, so a streamed utterance and a said one are the same clip."""
+        return join_chunks(self.stream(request))
+
+    def stream(self, request: Request) -> Iterator[Chunk]:
+        """Render one utterance chunk by chunk: each ``Chunk`` as soon as its frames are final
+        (cleaned and lip-synced), the last one with the clip's ``info``. Errors (``GenerationError``
+        included) are raised from the iteration, before the first chunk when the request is refused."""
         with self._lock:
             index = self.caption_index(request.caption)  # GenerationError before anything changes
             made, t0 = self.faces_made, time.perf_counter()
             face = self._face_for(request)
             face_s = time.perf_counter() - t0
-            clip = self.render(request, face, index)
-            info = dict(clip.info)
-            if face is not None:
-                info["face"] = face.describe()
-            if self.faces_made != made:  # a new face: the one-off cost, reported apart from the clip's
-                info["timings"] = {**info.get("timings", {}), "face": round(face_s, 3)}
-            return replace(clip, info=info)
+            for chunk in self.render(request, face, index):
+                if chunk.last:
+                    info = dict(chunk.info)
+                    if face is not None:
+                        info["face"] = face.describe()
+                    if self.faces_made != made:  # a new face: the one-off cost, reported apart from the clip's
+                        info["timings"] = {**info.get("timings", {}), "face": round(face_s, 3)}
+                    chunk = replace(chunk, info=info)
+                yield chunk
 
     def _face_for(self, request: Request) -> Face | None:
         current = self.face

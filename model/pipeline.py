@@ -22,9 +22,10 @@ def load_generator(name: str = "default", device: str = "cpu", **settings) -> Ge
     if name == "stub":
         from model.stub import StubGenerator
 
-        if settings:
-            raise ValueError(f"the stub generator takes no settings (got {', '.join(settings)})")
-        return StubGenerator()
+        extra = set(settings) - {"pace"}
+        if extra:
+            raise ValueError(f"the stub generator takes only pace (got {', '.join(sorted(extra))})")
+        return StubGenerator(**settings)
     from model.talking_head import WEIGHTS_DIR, TalkingHead, TalkingHeadSettings
 
     folder = WEIGHTS_DIR if name == "default" else Path(name).expanduser()

@@ -93,3 +93,48 @@ def _mirror(i: int, n: int) -> int:
     period = 2 * (n - 1)
     i = abs(i) % period
     return period - i if i >= n else i
+
+
+class Windowed:
+    """A filter over time made to run on frames as they arrive, giving what it gives on the whole clip.
+
+    ``fn`` maps ``uint8 [F, H, W, 3]`` to the same shape, frame ``i`` of its output depending only on
+    input frames ``i - reach .. i + reach`` (mirrored at the clip's ends), as ``smooth_in_time`` and
+    ``postfilter`` do. ``push(frames)`` returns the output frames that no later frame can change
+    (all but the last ``reach`` seen); ``finish()`` returns the rest, the clip's end now known. The
+    outputs joined equal ``fn`` on all the frames joined (tested), so a streamed utterance shows the
+    frames a whole-utterance render would.
+    """
+
+    def __init__(self, fn, reach: int) -> None:
+        if reach < 0:
+            raise ValueError("reach must be >= 0")
+        self.fn, self.reach = fn, reach
+        self._frames: list[np.ndarray] = []  # every input so far (a window would do; clips are short)
+        self._done = 0  # output frames handed out
+        self._finished = False
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        if self._finished:
+            raise RuntimeError("push after finish")
+        self._frames.extend(frames)
+        return self._emit(len(self._frames) - self.reach, final=False)
+
+    def finish(self) -> np.ndarray:
+        self._finished = True
+        return self._emit(len(self._frames), final=True)
+
+    def _emit(self, ready: int, final: bool) -> np.ndarray:
+        n = len(self._frames)
+        if ready <= self._done or n == 0:
+            shape = self._frames[0].shape if n else (0, 0, 3)
+            return np.zeros((0, *shape), np.uint8)
+        # inputs from `reach` before the first frame wanted: all it reads, so the mirroring at the
+        # window's own start (unless it is the clip's) reaches no frame handed out
+        lo = max(0, self._done - self.reach)
+        hi = n if final else min(n, ready + self.reach)
+        out = self.fn(np.stack(self._frames[lo:hi]))
+        result = out[self._done - lo : ready - lo]
+        self._done = ready
+        return result
+

@@ -8,24 +8,32 @@ drawn once per call, or the sender's style image, kept in the call's store.
 
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from model.call import Call, Face, GenerationError
-from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
+from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Request, split_clip
 
 SECONDS_PER_CHAR = 0.06  # about 150 words per minute of ~6 characters
+CHUNK_FRAMES = 12  # frames per streamed chunk, as the default generator's (16-frame chunks, 4 inherited)
 
 
 class StubGenerator:
     name = "stub"
 
-    def __init__(self, size: int = 64, fps: int = VIDEO_FPS, sample_rate: int = AUDIO_RATE) -> None:
+    def __init__(self, size: int = 64, fps: int = VIDEO_FPS, sample_rate: int = AUDIO_RATE, pace: float = 0.0) -> None:
+        """``pace``: seconds of (simulated) generation per second of media, spent before each chunk is
+        handed out (0: instant; 1: a generator exactly as fast as real time), to exercise streaming."""
+        if pace < 0:
+            raise ValueError("pace must be >= 0")
         self.size = size
         self.fps = fps
         self.sample_rate = sample_rate
+        self.pace = pace
 
     def generate(self, request: Request) -> Clip:
         """One utterance with no call: a face of its own."""
@@ -120,5 +128,9 @@ class StubCall(Call):
     def draw_face(self, gender: str, seed: int, number: int) -> Face:
         return Face(self.generator.face(np.random.default_rng(seed)), "stub", gender, "", seed, number)
 
-    def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
-        return self.generator.draw(request, None if face is None else face.image)
+    def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
+        clip = self.generator.draw(request, None if face is None else face.image)
+        for chunk in split_clip(clip, CHUNK_FRAMES):
+            if self.generator.pace:
+                time.sleep(self.generator.pace * chunk.seconds)
+            yield chunk

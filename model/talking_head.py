@@ -31,13 +31,13 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from model import defaults
 from model.call import GENDER_CAPTIONS, Call, Face, GenerationError
-from model.clip import AUDIO_RATE, VIDEO_FPS, Clip, Request
+from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Request
 
 logger = logging.getLogger(__name__)
 
@@ -241,9 +241,10 @@ class TalkingHead:
         except ValueError as exc:
             raise GenerationError(str(exc)) from None
 
-    def _render(self, request: Request, face: Face | None, caption: int, call: TalkingHeadCall) -> Clip:
-        """One utterance: the voice, then the still animation (style image) or chunked joint sampling
-        (with the call's face as reference when ``uses_reference``), clean-up, lip sync."""
+    def _render(self, request: Request, face: Face | None, caption: int, call: TalkingHeadCall) -> Iterator[Chunk]:
+        """One utterance, chunk by chunk: the voice, then the still animation (style image) or chunked
+        joint sampling (with the call's face as reference when ``uses_reference``), head motion,
+        clean-up and lip sync, each chunk handed out as soon as its frames are final."""
         timings: dict[str, float] = {}
         gender = (face.gender if face is not None else None) or (_gender(self.config.captions[caption]) if caption else None)
         reference = face.image if face is not None and self.uses_reference else None
@@ -258,29 +259,62 @@ class TalkingHead:
                 logger.warning("nothing sayable in %r; rendering without speech", text[:60])
                 speech = None
 
-        if request.style_image is not None:
-            video, audio = self._animate_still(request, caption, speech, timings, face)
-        else:
-            t0 = time.perf_counter()
-            video, audio = self._sample_chunks(caption, request.seed, speech, reference)
-            timings["sampling"] = time.perf_counter() - t0
-            if reference is not None and self.settings.head_motion:
-                video = self._move(video, call)
-            video = self._postfilter(video, timings, reference)
-            video = self._refine(video, audio, timings)
+        still = request.style_image is not None
+        moved = reference is not None and self.settings.head_motion and not still
         info: dict[str, Any] = {
             "generator": self.name,
             "mode": request.mode,
             "caption_index": caption,
             "sampler": f"{self.settings.sampler}-{self.settings.steps}",
             "audio_autoguidance": self._autoguidance(speech),
-            "postfilter": self.settings.postfilter and request.style_image is None,
-            "restored": "restore" in timings,  # the clean-up was the restorer (model/restore)
-            "head_motion": reference is not None and self.settings.head_motion and request.style_image is None,
-            "reference": reference is not None and request.style_image is None,  # the frames copy the call's face
-            "timings": {k: round(v, 3) for k, v in timings.items()},
+            "postfilter": self.settings.postfilter and not still,
+            "restored": False,  # the clean-up was the restorer (model/restore)
+            "head_motion": moved,
+            "reference": reference is not None and not still,  # the frames copy the call's face
+            "timings": timings,
         }
-        return Clip(np.ascontiguousarray(video), audio.astype(np.float32), VIDEO_FPS, AUDIO_RATE, info=info)
+        pieces = (self._animate_still(request, caption, speech, timings, face) if still
+                  else self._frames(caption, request.seed, speech, reference, call, timings, moved))
+        first, index = 0, 0
+        spf = AUDIO_RATE // VIDEO_FPS
+        for video, audio, last in pieces:
+            if len(video) == 0 and not last:
+                continue
+            if last:
+                info["restored"] = "restore" in timings
+                info["timings"] = {k: round(v, 3) for k, v in timings.items()}
+            yield Chunk(np.ascontiguousarray(video), audio[: len(video) * spf].astype(np.float32), index, first,
+                        VIDEO_FPS, AUDIO_RATE, last=last, info=info if last else {})
+            first, index = first + len(video), index + 1
+
+    def _frames(self, caption: int, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
+                call: TalkingHeadCall, timings: dict, moved: bool) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+        """The sampled chunks through head motion, clean-up and lip sync: ``(frames, audio, last)`` as
+        soon as each frame is final. The clean-up looks a few frames ahead (a Gaussian over time), so
+        each piece ends that far behind the frames sampled so far. Lip sync reads the speech, known
+        whole from the start; audio sampled with the frames (no speech text) is known only at the
+        end, so there the frames wait for it (one chunk at the default ``unconditional_seconds``)."""
+        spf = AUDIO_RATE // VIDEO_FPS
+        cleanup = _Cleanup(self, reference, timings) if self.settings.postfilter else None
+        lipsync = self.lipsync if self.settings.lipsync else None
+        lips, held, sound, done = None, [], [], 0
+        for frames, audio, last, n_frames in self._sampled(caption, seed, speech, reference, timings):
+            sound.append(audio)
+            if moved:
+                frames = self._move(frames, call)
+            ready = frames if cleanup is None else cleanup.push(frames, last)
+            t0 = time.perf_counter()
+            if lipsync is not None and speech is None:
+                held.append(ready)
+                ready = lipsync.refine(np.concatenate(held), np.concatenate(sound)) if last else ready[:0]
+            elif lipsync is not None and len(ready):
+                lips = lips or lipsync.stream(_pad(speech, n_frames * spf), n_frames, VIDEO_FPS)
+                ready = lips.push(ready)
+            if lipsync is not None:
+                timings["lipsync"] = timings.get("lipsync", 0.0) + time.perf_counter() - t0
+            joined = np.concatenate(sound)
+            yield ready, joined[done * spf : (done + len(ready)) * spf], last
+            done += len(ready)
 
     # -- speech ------------------------------------------------------------------------------------
     def _speak(self, text: str, gender: str | None, call_id: str) -> np.ndarray:
@@ -347,13 +381,20 @@ class TalkingHead:
 
     def _sample_chunks(self, caption: int, seed: int, speech: np.ndarray | None = None,
                        reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Chunked joint sampling: video uint8 ``[N, H, W, 3]`` and audio float32 ``[N * 1000]``.
+        """``_sampled`` joined: video uint8 ``[N, H, W, 3]`` and audio float32 ``[N * 1000]``."""
+        pieces = list(self._sampled(caption, seed, speech, reference, {}))
+        return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+
+    def _sampled(self, caption: int, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
+                 timings: dict) -> Iterator[tuple[np.ndarray, np.ndarray, bool, int]]:
+        """Chunked joint sampling, one chunk at a time: ``(new frames, their audio, last, N)``.
 
         With ``speech``, N frames cover it, every chunk's audio is replaced by the speech under it
-        and the returned audio is the speech; without, N frames last ``unconditional_seconds`` (the
+        and the audio handed out is the speech; without, N frames last ``unconditional_seconds`` (the
         paper's one-second joint sample, continued) and each chunk adds the audio it sampled for
         its new frames. Every chunk after the first starts with the last ``prefix_frames`` frames
-        of the chunk before. ``reference`` (uint8 ``[H, W, 3]``): the call's face, read by every chunk.
+        of the chunk before (given back unchanged, so only the frames after them are new).
+        ``reference`` (uint8 ``[H, W, 3]``): the call's face, read by every chunk.
         """
         cfg = self.config.unet
         spf = AUDIO_RATE // VIDEO_FPS  # audio samples per video frame
@@ -367,14 +408,17 @@ class TalkingHead:
         video = np.zeros((total, cfg.image_size, cfg.image_size, 3), np.uint8)
         audio = _pad(speech if speech is not None else np.zeros(0, np.float32), total * spf)
         for k, start in enumerate(starts):
+            t0 = time.perf_counter()
             window = slice(start * spf, (start + cfg.frames) * spf)
             prefix = video[start : start + p] if k > 0 and p > 0 else None
             frames, sampled = self._sample_chunk(caption, audio[window] if speech is not None else None, prefix, seed + k, reference)
-            video[start : start + cfg.frames] = frames  # its first p frames are the prefix itself
+            new = 0 if prefix is None else p
+            video[start + new : start + cfg.frames] = frames[new:]  # frames[:new] are the prefix itself
             if speech is None:
-                new = 0 if k == 0 else p
                 audio[(start + new) * spf : window.stop] = sampled[new * spf :]
-        return video[:n_frames], audio[: n_frames * spf]
+            timings["sampling"] = timings.get("sampling", 0.0) + time.perf_counter() - t0
+            stop = min(start + cfg.frames, n_frames)
+            yield video[start + new : stop].copy(), audio[(start + new) * spf : stop * spf].copy(), k == len(starts) - 1, n_frames
 
     def _autoguidance(self, speech: np.ndarray | None) -> float:
         """The autoguidance weight this clip's audio was sampled with (1: none)."""
@@ -391,33 +435,9 @@ class TalkingHead:
         start, call.video_seconds = call.video_seconds, call.video_seconds + len(video) / VIDEO_FPS
         return apply_pose(video, HeadMotion.for_call(call.call_id).pose(start + np.arange(len(video)) / VIDEO_FPS))
 
-    def _postfilter(self, video: np.ndarray, timings: dict, reference: np.ndarray | None = None) -> np.ndarray:
-        """The clean-up before lip sync (``settings.postfilter``). With the call's face and a restorer:
-        a Gaussian over time (the flicker), then the restorer gives back the face's detail
-        (``model/restore``); otherwise non-local means, then the Gaussian over time (``model/postfilter.py``)."""
-        if not self.settings.postfilter:
-            return video
-        from model.postfilter import TEMPORAL, postfilter, smooth_in_time
-
-        t0 = time.perf_counter()
-        if reference is not None and self.restorer is not None:
-            with self._autocast():
-                out = self.restorer.restore(smooth_in_time(video, TEMPORAL), reference)
-            timings["restore"] = time.perf_counter() - t0
-        else:
-            out = postfilter(video)
-            timings["postfilter"] = time.perf_counter() - t0
-        return out
-
-    def _refine(self, video: np.ndarray, audio: np.ndarray, timings: dict) -> np.ndarray:
-        if self.lipsync is None or not self.settings.lipsync:
-            return video
-        t0 = time.perf_counter()
-        out = self.lipsync.refine(video, audio, fps=VIDEO_FPS)
-        timings["lipsync"] = time.perf_counter() - t0
-        return out
-
     def _animate_still(self, request: Request, caption: int, speech, timings, face: Face | None = None):
+        """The style image driven by the speech (or by audio the joint model sampled): ``(frames,
+        audio, last)`` pieces of one chunk's stride each."""
         if self.lipsync is None:
             raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
         image = face.image if face is not None and face.source == "style" else self._style_face(request.style_image)
@@ -427,11 +447,17 @@ class TalkingHead:
             timings["sampling"] = time.perf_counter() - t0
         else:
             audio = speech
-        t0 = time.perf_counter()
-        video = self.lipsync.animate(image, audio, fps=VIDEO_FPS)
-        timings["lipsync"] = time.perf_counter() - t0
-        audio = _pad(audio, video.shape[0] * AUDIO_RATE // VIDEO_FPS)
-        return video, audio
+        spf = AUDIO_RATE // VIDEO_FPS
+        n = max(1, math.ceil(len(audio) / spf))
+        audio = _pad(audio, n * spf)
+        lips = self.lipsync.stream(audio, n, VIDEO_FPS, still=image)
+        step = self.config.unet.frames - self.settings.prefix_frames
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            t0 = time.perf_counter()
+            video = lips.push(np.broadcast_to(image, (stop - start, *image.shape)))
+            timings["lipsync"] = timings.get("lipsync", 0.0) + time.perf_counter() - t0
+            yield video, audio[start * spf : stop * spf], stop == n
 
     def _style_face(self, path: Path) -> np.ndarray:
         """The style image's face framed like the corpus at the call's size (so a style clip
@@ -467,6 +493,35 @@ class TalkingHead:
         return frames[len(frames) // 2].copy(), "joint"
 
 
+class _Cleanup:
+    """The clean-up before lip sync (``settings.postfilter``, not in the paper), chunk by chunk. With
+    the call's face and a restorer: a Gaussian over time (the flicker), then the restorer gives back
+    the face's detail (``model/restore``); otherwise non-local means, then the Gaussian over time
+    (``model/postfilter.py``). Both look ahead in time, so they run as ``Windowed`` filters."""
+
+    def __init__(self, head: TalkingHead, reference: np.ndarray | None, timings: dict) -> None:
+        from model.postfilter import TEMPORAL, WINDOW, Windowed, postfilter, smooth_in_time
+
+        self.head, self.reference, self.timings = head, reference, timings
+        reach = math.ceil(2 * TEMPORAL)
+        self.restores = reference is not None and head.restorer is not None
+        if self.restores:
+            self.label, self.filter = "restore", Windowed(lambda v: smooth_in_time(v, TEMPORAL), reach)
+        else:
+            self.label, self.filter = "postfilter", Windowed(postfilter, WINDOW // 2 + reach)
+
+    def push(self, frames: np.ndarray, last: bool) -> np.ndarray:
+        t0 = time.perf_counter()
+        ready = self.filter.push(frames)
+        if last:
+            ready = np.concatenate([ready, self.filter.finish()])
+        if self.restores and len(ready):
+            with self.head._autocast():
+                ready = self.head.restorer.restore(ready, self.reference)
+        self.timings[self.label] = self.timings.get(self.label, 0.0) + time.perf_counter() - t0
+        return ready
+
+
 class TalkingHeadCall(Call):
     """A call on a ``TalkingHead``: one face for all its utterances (``model/call.py`` says when it changes)."""
 
@@ -494,7 +549,7 @@ class TalkingHeadCall(Call):
             return None  # the paper's path (or a joint model without a reference input): every chunk invents its face
         return super()._face_for(request)
 
-    def render(self, request: Request, face: Face | None, caption_index: int) -> Clip:
+    def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
         return self.head._render(request, face, caption_index, self)
 
 

@@ -26,7 +26,7 @@ from model.lipsync.networks import LipSyncConfig, Wav2Lip
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LipSync", "NoFaceError"]
+__all__ = ["LipStream", "LipSync", "NoFaceError"]
 
 MAX_SECONDS = 600.0
 
@@ -57,11 +57,16 @@ class LipSync:
         repeating its last mel step, a longer one is cut to the frames' duration).
         """
         frames = _check_frames(frames)
-        audio = _check_audio(audio)
         if len(frames) == 0:
             return frames.copy()
-        box = clip_box(frames)
-        return self._drive(frames, frames, box, audio, fps)
+        return self.stream(audio, len(frames), fps).push(frames)
+
+    def stream(self, audio: np.ndarray, n_frames: int, fps: float = 16, *, still: np.ndarray | None = None) -> LipStream:
+        """Lip sync chunk by chunk, for frames that arrive in order while the whole ``audio`` is known:
+        ``stream(audio, n).push(frames)`` per chunk. The face box is fixed from the first chunk's
+        frames (``refine`` gives it every frame, so there it is the whole clip's), or from ``still``
+        (uint8 ``[H, W, 3]``, its face the reference of every frame: ``animate``)."""
+        return LipStream(self, _check_audio(audio), n_frames, fps, still)
 
     def animate(self, image: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
         """Drive a still face with ``audio``: ``uint8 [H, W, 3] -> uint8 [ceil(S / 16000 * fps), H, W, 3]``.
@@ -71,29 +76,47 @@ class LipSync:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be uint8 [H, W, 3] RGB, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
         audio = _check_audio(audio)
-        box = face_box(image)  # NoFaceError when there is none
-        n = math.ceil(len(audio) / SAMPLE_RATE * fps)
-        if n == 0:
+        stream = self.stream(audio, math.ceil(len(audio) / SAMPLE_RATE * fps), fps, still=image)  # NoFaceError
+        if stream.n_frames == 0:
             return np.zeros((0, *image.shape), np.uint8)
-        still = np.broadcast_to(image, (n, *image.shape))
-        return self._drive(still, image[None], box, audio, fps)
+        return stream.push(np.broadcast_to(image, (stream.n_frames, *image.shape)))
 
-    # -- the work ------------------------------------------------------------------------------------
+
+class LipStream:
+    """One utterance's lip sync, chunk by chunk (``LipSync.stream``): the mel windows of all its frames
+    from the whole audio up front, so a frame's mouth is the same whichever chunk it comes in."""
+
+    def __init__(self, lips: LipSync, audio: np.ndarray, n_frames: int, fps: float, still: np.ndarray | None = None) -> None:
+        self.lips, self.n_frames, self.done = lips, n_frames, 0
+        self.box: FaceBox | None = face_box(still) if still is not None else None  # NoFaceError when none
+        self._still_crop = None
+        if still is not None:
+            self._still_crop = _to_tensor(crop_frames(still[None], self.box, CROP)).to(lips.device)  # [1, 3, 96, 96]
+        self._windows = mel_windows(melspectrogram(audio), n_frames, fps).to(lips.device) if n_frames else None  # [F, 1, 80, 16]
+
     @torch.inference_mode()
-    def _drive(self, frames: np.ndarray, references: np.ndarray, box: FaceBox, audio: np.ndarray, fps: float) -> np.ndarray:
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        """The next frames of the utterance (uint8 ``[b, H, W, 3]``) with their mouths redrawn."""
+        frames = _check_frames(frames)
         n = len(frames)
-        windows = mel_windows(melspectrogram(audio), n, fps).to(self.device)  # [F, 1, 80, 16]
-        ref_crops = _to_tensor(crop_frames(references, box, CROP)).to(self.device)  # [F or 1, 3, 96, 96]
+        if self.done + n > self.n_frames:
+            raise ValueError(f"{self.done + n} frames pushed into a lip sync stream of {self.n_frames}")
+        if n == 0:
+            return frames.copy()
+        if self.box is None:
+            self.box = clip_box(frames)
+        lips, box = self.lips, self.box
         out = np.empty(frames.shape, np.uint8)
-        for start in range(0, n, self.batch_size):
-            stop = min(n, start + self.batch_size)
-            crops = _to_tensor(crop_frames(frames[start:stop], box, CROP)).to(self.device)  # [b, 3, 96, 96]
-            refs = ref_crops[start:stop] if len(ref_crops) == n else ref_crops.expand(stop - start, -1, -1, -1)
+        for start in range(0, n, lips.batch_size):
+            stop = min(n, start + lips.batch_size)
+            crops = _to_tensor(crop_frames(frames[start:stop], box, CROP)).to(lips.device)  # [b, 3, 96, 96]
+            refs = crops if self._still_crop is None else self._still_crop.expand(stop - start, -1, -1, -1)
             inputs = torch.cat([mask_lower_half(crops), refs], dim=1)  # [b, 6, 96, 96]
-            gen = self.generator(windows[start:stop], inputs)  # [b, 3, 96, 96] in [0, 1]
-            faces = (gen.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+            gen = lips.generator(self._windows[self.done + start : self.done + stop], inputs)  # [b, 3, 96, 96] in [0, 1]
+            faces = gen.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             for k, face in enumerate(faces):
                 out[start + k] = paste(frames[start + k], face, box)
+        self.done += n
         return out
 
 

@@ -189,10 +189,12 @@ class MarkingRestorer:
     """A restorer stand-in: sets the top-left pixel of every frame to the reference's, and counts."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.calls = 0  # of restore (once per streamed piece)
+        self.frames = 0
 
     def restore(self, frames, reference):
         self.calls += 1
+        self.frames += len(frames)
         out = frames.copy()
         out[:, 0, 0] = reference[0, 0]
         return out
@@ -203,11 +205,13 @@ def test_the_restorer_cleans_frames_that_copy_a_face_and_nothing_else(head, tmp_
     head.settings = dataclasses.replace(head.settings, postfilter=True)
     call = head.open_call("hana")
     clip = call.say(Request(caption="A woman is talking", text="0.3"))
-    assert head.restorer.calls == 1 and clip.info["restored"] and "restore" in clip.info["timings"]
+    assert head.restorer.frames == len(clip.video) and clip.info["restored"] and "restore" in clip.info["timings"]
+    assert (clip.video[:, 0, 0] == call.face.image[0, 0]).all()
+    calls = head.restorer.calls
     paper = TalkingHead(head.diffusion, head.config, voice=SecondsVoice(), lipsync=MouthLipSync(),
                         settings=dataclasses.replace(head.settings, face="paper"), restorer=head.restorer)
     plain = paper.generate(Request(caption="A woman is talking", text="0.3"))
-    assert head.restorer.calls == 1 and not plain.info["restored"] and "postfilter" in plain.info["timings"]
+    assert head.restorer.calls == calls and not plain.info["restored"] and "postfilter" in plain.info["timings"]
 
 
 def test_a_ddpm_sampler_with_fewer_steps_than_the_schedule_is_refused_at_start() -> None:

@@ -47,13 +47,30 @@ class MouthLipSync:
         n = max(1, int(np.ceil(audio.size / 16_000 * fps)))
         return self._drive(np.repeat(image[None], n, axis=0), audio, fps)
 
+    def stream(self, audio: np.ndarray, n_frames: int, fps: int = 16, *, still: np.ndarray | None = None):
+        """Chunk by chunk, as ``LipSync.stream``: the same frames as ``refine``/``animate`` on the whole."""
+        if still is None:
+            self.refined += 1
+        else:
+            self.animated += 1
+        fake, done = self, [0]
+
+        class Stream:
+            def push(self, frames: np.ndarray) -> np.ndarray:
+                out = fake._drive(np.array(frames), audio, fps, first=done[0])
+                done[0] += len(frames)
+                return out
+
+        return Stream()
+
     @staticmethod
-    def _drive(frames: np.ndarray, audio: np.ndarray, fps: int) -> np.ndarray:
+    def _drive(frames: np.ndarray, audio: np.ndarray, fps: int, first: int = 0) -> np.ndarray:
         spf = 16_000 // fps
-        for i in range(frames.shape[0]):
+        for k in range(frames.shape[0]):
+            i = first + k
             energy = float(np.abs(audio[i * spf : (i + 1) * spf]).mean()) if audio.size > i * spf else 0.0
             h = frames.shape[1]
-            frames[i, h // 2 :] = (frames[i, h // 2 :] * (1 - min(energy, 0.5))).astype(np.uint8)
+            frames[k, h // 2 :] = (frames[k, h // 2 :] * (1 - min(energy, 0.5))).astype(np.uint8)
         return frames
 
 

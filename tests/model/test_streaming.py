@@ -1,0 +1,123 @@
+"""Streaming generation (issue 26): an utterance's chunks come out as soon as they are final, and the
+chunks joined are the clip a whole-utterance render gives."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from model.clip import Chunk, Clip, Request, join_chunks, split_clip
+from model.postfilter import Windowed, postfilter, smooth_in_time
+from model.stub import StubGenerator
+from model.talking_head import TalkingHead
+from tests.model.test_call import MarkingRestorer, head  # noqa: F401  (the fixture: a tiny reference model with fakes around it)
+from tests.model.test_lipsync_refine import _speech, lips  # noqa: F401
+
+
+def _video(n: int, seed: int = 0, size: int = 16) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("pushes", [[1], [3], [16], [5, 5, 5], [1, 1, 1, 1, 1, 1, 1], [12, 12, 3], [2, 9, 1, 4]])
+@pytest.mark.parametrize("which", ["smooth", "postfilter"])
+def test_a_windowed_filter_streamed_equals_it_on_the_whole_clip(pushes, which) -> None:
+    video = _video(sum(pushes))
+    fn, reach = (lambda v: smooth_in_time(v, 1.0), 2) if which == "smooth" else (postfilter, 4)
+    stream = Windowed(fn, reach)
+    out, start = [], 0
+    for n in pushes:
+        out.append(stream.push(video[start : start + n]))
+        start += n
+        assert sum(len(o) for o in out) == max(0, start - reach)  # all but the last `reach` frames are final
+    out.append(stream.finish())
+    assert np.array_equal(np.concatenate(out), fn(video))
+
+
+def test_lip_sync_chunk_by_chunk_equals_the_whole_clip(lips) -> None:  # noqa: F811
+    from model.corpus.face import FaceRenderer, FaceState
+    from model.corpus.speakers import make_speakers
+    from model.lipsync.face import clip_box
+    import cv2
+
+    speaker = make_speakers(1, seed=5)[0]
+    frame = cv2.resize(FaceRenderer(speaker.look).render(FaceState())[..., ::-1], (96, 96))
+    frames = np.ascontiguousarray(np.broadcast_to(frame, (20, 96, 96, 3)))
+    audio = _speech(20 / 16)
+    whole = lips.refine(frames, audio)
+    stream = lips.stream(audio, len(frames))
+    stream.box = clip_box(frames)  # refine's box is the whole clip's; a stream's is its first chunk's
+    pieces = [stream.push(frames[a:b]) for a, b in ((0, 7), (7, 8), (8, 20))]
+    assert np.array_equal(np.concatenate(pieces), whole)
+    with pytest.raises(ValueError, match="21 frames"):
+        stream.push(frames[:1])
+
+
+def test_the_talking_head_hands_out_chunks_before_the_last_is_sampled(head) -> None:  # noqa: F811
+    head.settings = dataclasses.replace(head.settings, postfilter=True, head_motion=True)
+    head.restorer = MarkingRestorer()  # the default clean-up: a Gaussian over time (2 frames ahead), then the restorer
+    sampled = []
+    original = head._sample_chunk
+
+    def counting(*args, **kwargs):
+        sampled.append(1)
+        return original(*args, **kwargs)
+
+    head._sample_chunk = counting
+    call = head.open_call("streamer")
+    request = Request(caption="A woman is talking", text="2.0", seed=7)
+    seen = []
+    for chunk in call.stream(request):
+        seen.append((len(sampled), chunk))
+    chunks = [c for _, c in seen]
+    assert len(chunks) >= 3 and chunks[-1].last and not any(c.last for c in chunks[:-1])
+    assert seen[0][0] == 1  # the first chunk is out after one chunk's sampling
+    assert seen[-2][0] < len(sampled)  # ... and every one but the last before the last chunk is sampled
+    clip = join_chunks(chunks)
+    assert clip.seconds == pytest.approx(2.0) and clip.info["reference"] and clip.info["restored"]
+    # the same utterance said whole (a new call on the same id: the same face, motion clock and seed)
+    said = head.open_call("streamer").say(request)
+    assert np.array_equal(said.video, clip.video) and np.array_equal(said.audio, clip.audio)
+
+
+def test_a_style_image_and_no_speech_stream_too(head, tmp_path) -> None:  # noqa: F811
+    from model.pipeline import draw_portrait
+
+    path = draw_portrait(tmp_path / "anna.png", gender="female", seed=3)
+    call = head.open_call("styled")
+    chunks = list(call.stream(Request(text="2.0", style_image=path)))
+    assert len(chunks) > 1 and join_chunks(chunks).seconds == pytest.approx(2.0)
+    chunks = list(call.stream(Request(caption="A woman is talking")))  # no text: audio sampled with the frames
+    assert chunks[-1].last and join_chunks(chunks).seconds == pytest.approx(head.settings.unconditional_seconds)
+
+
+def test_a_refused_request_fails_before_any_chunk(head) -> None:  # noqa: F811
+    from model.call import GenerationError
+
+    stream = head.open_call("x").stream(Request(caption="A dog is barking"))
+    with pytest.raises(GenerationError):
+        next(stream)
+
+
+def test_chunks_join_only_in_order() -> None:
+    clip = StubGenerator().generate(Request(text="hello there, how are you"))
+    chunks = list(split_clip(clip, 5))
+    assert join_chunks(chunks).video.shape == clip.video.shape
+    with pytest.raises(ValueError, match="out of order"):
+        join_chunks([chunks[1], chunks[0], *chunks[2:]])
+    with pytest.raises(ValueError, match="last"):
+        join_chunks(chunks[:-1])
+    with pytest.raises(ValueError, match="span"):
+        Chunk(clip.video[:2], clip.audio[:10])
+
+
+def test_the_stub_streams_at_its_pace() -> None:
+    import time
+
+    stub = StubGenerator(pace=0.2)
+    call = stub.open_call("paced")
+    t0 = time.perf_counter()
+    times = [time.perf_counter() - t0 for _ in call.stream(Request(text="x" * 40))]  # 2.4 s of media
+    assert len(times) >= 3 and times[0] < times[-1]
+    assert isinstance(join_chunks(StubGenerator().open_call("p").stream(Request(text="hi"))), Clip)
