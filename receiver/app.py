@@ -33,6 +33,7 @@ SESSIONS = web.AppKey("sessions", dict)
 RENDER_LOG = web.AppKey("render_log", RenderLog)
 GALLERY = web.AppKey("gallery", Gallery)
 SINKS = web.AppKey("sinks", list)
+LIVE = web.AppKey("live", list)  # observers of each chunk as it is made (receiver.session.Live)
 READY = web.AppKey("ready", asyncio.Event)
 CALLS = web.AppKey("calls", Calls)
 
@@ -51,6 +52,7 @@ def make_app(
     app[RENDER_LOG] = RenderLog(config.out_dir / "rendered.json" if config.record else None)
     app[GALLERY] = Gallery(config.gallery_dir)
     app[SINKS] = list(sinks or [])
+    app[LIVE] = []
     app[READY] = asyncio.Event()
     app.cleanup_ctx.append(_generation(generator))
     app.cleanup_ctx.append(_playback)
@@ -92,7 +94,7 @@ def _generation(generator: Generator | None):
 async def _playback(app: web.Application):
     player = Player.create() if app[CONFIG].play else None
     if player is not None:
-        app[SINKS].append(lambda r: player.play(f"textcall {r.sender_id}", r.clip))
+        app[LIVE].append(lambda live: live.chunk is not None and player.feed(f"textcall {live.sender_id}", live.chunk))
     elif app[CONFIG].play and not app[CONFIG].record:
         logger.warning("nothing would show the clips: recording them to %s", app[CONFIG].out_dir)
     yield
@@ -181,6 +183,7 @@ def _new_session(app: web.Application, pc: RTCPeerConnection, bound_sender_id: s
         render_log=app[RENDER_LOG],
         gallery=app[GALLERY],
         sinks=app[SINKS],
+        live=app[LIVE],
         on_hello=on_hello,
         bound_sender_id=bound_sender_id,
         on_closed=lambda s: sessions.pop(s.id, None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from typing import Callable
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from model.clip import Clip, Generator, Request
+from model.clip import Chunk, Clip, Generator, Request, join_chunks
 from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError
@@ -52,10 +53,41 @@ class Rendered:
     render_ms: int = 0  # from arrival to recorded clip, as acked
 
 
+@dataclass(frozen=True)
+class Live:
+    """What live observers (the player, the viewer) learn as an utterance renders: each chunk as soon
+    as it is final (``chunk``), or that the utterance failed after some were shown (``failed``).
+    ``arrived``: when its text arrived (``time.monotonic()``). A live chunk may never be recorded or
+    acked (the render can still fail); ``Rendered`` says when the whole clip exists."""
+
+    session_id: str
+    sender_id: str
+    seq: int
+    request: Request
+    arrived: float
+    chunk: Chunk | None = None
+    failed: str = ""
+
+
 @dataclass
 class _Job:
     utterance: pb.Utterance
-    arrived: float
+    arrived: float  # time.monotonic() when the text arrived
+    wall: float = 0.0  # time.time() then, for the journal
+
+    def __post_init__(self) -> None:
+        self.wall = self.wall or time.time()
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _split(clip: Clip):
+    """A generator without streaming: its whole clip as one chunk."""
+    from model.clip import split_clip
+
+    return split_clip(clip, len(clip.video))
 
 
 class TokenBucket:
@@ -88,6 +120,7 @@ class Session:
         render_log: RenderLog,
         gallery: Gallery,
         sinks: list[Callable[[Rendered], None]],
+        live: list[Callable[[Live], None]] | None = None,
         on_hello: Callable[[Session], None],
         on_closed: Callable[[Session], None],
         dead_after: float = 10.0,
@@ -102,6 +135,7 @@ class Session:
         self.render_log = render_log
         self.gallery = gallery
         self.sinks = sinks
+        self.live = live if live is not None else []
         self._on_hello_cb = on_hello
         self._on_closed_cb = on_closed
         self.dead_after = dead_after
@@ -125,7 +159,7 @@ class Session:
         self._storing: dict[str, asyncio.Task] = {}  # style images being decoded and stored, by id
         self._log = None
         self._commits: set[asyncio.Task] = set()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._consume(), name=f"session-{session_id}-consume"),
             loop.create_task(self._watchdog(), name=f"session-{session_id}-watchdog"),
@@ -325,13 +359,16 @@ class Session:
             session=sender_id or self.id,
         )
         call = self.calls.get(sender_id or self.id)  # the sender's person, kept across its reconnects
+        times: dict[str, float] = {}
         try:
-            clip = await self.worker.run(call.say, request)
+            clip = await self.worker.run(self._stream, call, request, job, times)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # includes MemoryError and CUDA out-of-memory RuntimeErrors
             logger.exception("session %s: generating #%d failed", self.id, msg.seq)
             reason = f"generation failed: {type(exc).__name__}: {exc}"
+            if times:  # some chunks were shown live: tell the observers the rest will not come
+                self._publish(Live(self.id, sender_id, msg.seq, request, job.arrived, failed=reason))
             self._journal("error", seq=msg.seq, code="GENERATION_FAILED", reason=reason)
             self._send(codec.error(Code.GENERATION_FAILED, reason, msg.seq))
             return
@@ -354,7 +391,10 @@ class Session:
                     store = self.calls.store(sender_id or self.id)
                     self._journal("face", seq=msg.seq, **face, path=str(store / "face.png") if store else None)
                 self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
-                              render_ms=elapsed_ms, mode=request.mode, files=[str(f) for f in written])
+                              render_ms=elapsed_ms, mode=request.mode, files=[str(f) for f in written],
+                              arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),
+                              first_frame_ms=_ms(times.get("first", job.arrived) - job.arrived),
+                              last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived))
                 self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
                 self._update_wire()
                 rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, elapsed_ms)
@@ -383,6 +423,40 @@ class Session:
                 queue_depth=self.inbox.qsize(),
             )
         )
+
+    def _stream(self, call, request: Request, job: _Job, times: dict[str, float]) -> Clip:
+        """On the generation thread: the utterance chunk by chunk, each handed to the live observers
+        on the event loop as soon as it is out; returns the whole clip. ``times`` gets when the first
+        and the last chunk were out (``time.monotonic()``) and how many there were."""
+        loop = self._loop
+        stream = getattr(call, "stream", None)
+        chunks = stream(request) if stream is not None else _split(call.say(request))
+        out: list[Chunk] = []
+        for chunk in chunks:
+            if self.closed.is_set():  # nobody will get this clip: stop rendering it (a resend renders it anew)
+                if hasattr(chunks, "close"):
+                    chunks.close()  # a generator: its lock and state released now
+                raise RuntimeError(f"session {self.id} closed while #{job.utterance.seq} rendered")
+            now = time.monotonic()
+            times.setdefault("first", now)
+            times["last"], times["chunks"] = now, len(out) + 1
+            out.append(chunk)
+            live = Live(self.id, self.sender_id or "", job.utterance.seq, request, job.arrived, chunk)
+            try:
+                if chunk.index == 0:
+                    loop.call_soon_threadsafe(functools.partial(
+                        self._journal, "first_frame", seq=job.utterance.seq, first_frame_ms=_ms(now - job.arrived)))
+                loop.call_soon_threadsafe(self._publish, live)
+            except RuntimeError:  # the loop is gone (shutdown): nobody is watching
+                pass
+        return join_chunks(out)
+
+    def _publish(self, live: Live) -> None:
+        for observer in self.live:
+            try:
+                observer(live)
+            except Exception:
+                logger.exception("session %s: a live observer failed on #%d", self.id, live.seq)
 
     async def _watchdog(self) -> None:
         while True:
@@ -441,7 +515,7 @@ class Session:
 
     def _journal(self, event: str, **fields) -> None:
         """Append to the session file (session.jsonl): what arrived, what was made, what failed."""
-        if not self.config.record:
+        if not self.config.record or (self._log is not None and self._log.closed):
             return
         if self._log is None:
             self.folder.mkdir(parents=True, exist_ok=True)

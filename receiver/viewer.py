@@ -9,9 +9,16 @@ Routes (added by ``setup_viewer`` when the receiver runs with ``--viewer``):
   token sees every sender; a per-sender token (``--tokens FILE``) sees only that sender's sessions.
 - ``GET /view/clips/{session}/{NNNN}.mp4``: a clip the recorder wrote and this viewer announced; the
   path is only a lookup key, never joined onto the disk path. Bearer token too.
+- Live: ``GET /view/live/{session}/init.mp4`` and ``/view/live/{session}/{n}.m4s``: the session's
+  stream as fragmented MP4 (``receiver/live_media.py``), one media segment per chunk as it is made,
+  announced by a ``chunk`` event; the page plays them with Media Source Extensions while the rest of
+  the utterance is still rendering. ``hello`` tells a page that opens late where each session's
+  utterance in progress started, so it catches up from there. Bearer token too.
 
-The hub is a sink: ``publish`` only puts encoded events on each browser's bounded queue (dropping the
-oldest event when a browser is too slow, and counting it), so no browser can hold up generation.
+The hub is a sink and a live observer: ``publish`` and ``live`` only queue work and put encoded
+events on each browser's bounded queue (dropping the oldest event when a browser is too slow, and
+counting it; a page that misses a ``chunk`` event fetches the segment by its number anyway), so no
+browser can hold up generation. Chunks are encoded on a thread of the hub's own, in order.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver.app import CONFIG, GENERATOR, READY, SESSIONS, SINKS
-from receiver.session import Rendered, Session
+from concurrent.futures import ThreadPoolExecutor
+
+from receiver.app import CONFIG, GENERATOR, LIVE, READY, SESSIONS, SINKS
+from receiver.session import Live, Rendered, Session
 from receiver.tokens import Identity, authenticate
 
 logger = logging.getLogger(__name__)
@@ -64,9 +73,11 @@ class ViewerConfig:
     served_clips: int = 10_000  # clips whose MP4s stay downloadable (the oldest are forgotten)
     snapshot_seconds: float = 2.0  # how often the live sessions and their bitrate are checked
     keepalive_seconds: float = 15.0  # a comment line on a quiet stream, so dead browsers are noticed
+    live_segments: int = 128  # live media segments kept per session (about 96 s at 12 frames each)
+    live_sessions: int = 64  # sessions whose live streams are kept (the oldest ended ones go first)
 
     def __post_init__(self) -> None:
-        if min(self.client_queue, self.max_clients, self.served_clips) < 1 or self.backlog < 0:
+        if min(self.client_queue, self.max_clients, self.served_clips, self.live_segments, self.live_sessions) < 1 or self.backlog < 0:
             raise ValueError("viewer queue, client and clip limits must be at least 1 (backlog >= 0)")
         if self.snapshot_seconds <= 0 or self.keepalive_seconds <= 0:
             raise ValueError("viewer intervals must be positive")
@@ -100,8 +111,42 @@ class ViewerClient:
                 dropped = True
 
 
+class LiveStream:
+    """One session's live media: its encoder, the init segment and the last segments, by number."""
+
+    def __init__(self, session_id: str, sender: str, keep: int) -> None:
+        self.session_id, self.sender, self.keep = session_id, sender, keep
+        self.encoder = None  # receiver.live_media.LiveEncoder, made with the first chunk
+        self.segments: OrderedDict[int, bytes] = OrderedDict()
+        self.next = 0  # the number the next segment gets
+        self.utterance: dict | None = None  # the utterance in progress: seq, caption, text, first segment
+        self.ended = False
+
+    def add(self, data: bytes) -> int:
+        n, self.next = self.next, self.next + 1
+        self.segments[n] = data
+        while len(self.segments) > self.keep:
+            self.segments.popitem(last=False)
+        return n
+
+    def describe(self) -> dict:
+        """Where a page starts: the utterance in progress (from its first segment still kept), else the next one."""
+        start = self.next
+        if self.utterance is not None:
+            start = max(self.utterance["segment"], next(iter(self.segments), self.next))
+        return {
+            "session": self.session_id,
+            "sender": self.sender,
+            "mime": self.encoder.mime if self.encoder is not None else None,
+            "init": f"/view/live/{self.session_id}/init.mp4",
+            "from": start,
+            "next": self.next,
+            "utterance": self.utterance,
+        }
+
+
 class ViewerHub:
-    """Fans rendered clips out to connected browsers and remembers which MP4s it may serve."""
+    """Fans rendered clips and live chunks out to connected browsers; remembers which files it may serve."""
 
     def __init__(self, settings: ViewerConfig, sessions: dict[str, Session], out_dir: Path) -> None:
         self.settings = settings
@@ -115,6 +160,100 @@ class ViewerHub:
         self._next_id = 0
         self._last_snapshot: list[dict] | None = None
         self._closed = False
+        self.streams: OrderedDict[str, LiveStream] = OrderedDict()  # session id -> its live media
+        self._live: asyncio.Queue[Live] = asyncio.Queue()
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textcall-viewer-live")
+
+    # ------------------------------------------------------------------------------ live chunks
+
+    def live(self, live: Live) -> None:
+        """The live observer: called on the event loop with each chunk as it is made. Never waits."""
+        if not self._closed and _SESSION.fullmatch(live.session_id):
+            self._live.put_nowait(live)
+
+    async def encode_live(self) -> None:
+        """Owned by the app's cleanup_ctx: encode each chunk (in order, off the loop) and announce it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            live = await self._live.get()
+            try:
+                stream = self._stream_for(live)
+                if live.chunk is None:  # failed after some chunks were shown
+                    stream.utterance = None
+                    self._broadcast(sse("failed", {"session": live.session_id, "sender": live.sender_id,
+                                                   "seq": live.seq, "reason": live.failed}), sender=live.sender_id)
+                    continue
+                data = await loop.run_in_executor(self._encoder, self._encode, stream, live)
+                self._announce(stream, live, data)
+            except Exception:  # one bad chunk must not end live playback for everyone
+                logger.exception("viewer: live chunk %d of #%d in session %s failed", getattr(live.chunk, "index", -1),
+                                 live.seq, live.session_id)
+
+    def _stream_for(self, live: Live) -> LiveStream:
+        stream = self.streams.get(live.session_id)
+        if stream is None:
+            stream = self.streams[live.session_id] = LiveStream(live.session_id, live.sender_id, self.settings.live_segments)
+            self._forget_streams()
+        self.streams.move_to_end(live.session_id)
+        return stream
+
+    def _forget_streams(self) -> None:
+        """Keep at most ``live_sessions`` streams: ended sessions' first, then the least recently used."""
+        while len(self.streams) > self.settings.live_sessions:
+            victim = next((sid for sid, st in self.streams.items() if sid not in self.sessions), next(iter(self.streams)))
+            self._drop_stream(victim)
+
+    def _drop_stream(self, session_id: str) -> None:
+        stream = self.streams.pop(session_id, None)
+        if stream is not None and stream.encoder is not None:
+            self._encoder.submit(stream.encoder.close)
+
+    @staticmethod
+    def _encode(stream: LiveStream, live: Live) -> bytes:
+        from receiver.live_media import LiveEncoder
+
+        chunk = live.chunk
+        if stream.encoder is None:
+            stream.encoder = LiveEncoder(chunk.video.shape[2], chunk.video.shape[1], chunk.fps, chunk.sample_rate)
+        return stream.encoder.encode(chunk.video, chunk.audio)
+
+    def _announce(self, stream: LiveStream, live: Live, data: bytes) -> None:
+        chunk = live.chunk
+        start = stream.encoder.seconds - chunk.seconds
+        n = stream.add(data)
+        if chunk.index == 0:
+            stream.utterance = {"seq": live.seq, "caption": live.request.caption, "text": live.request.text,
+                                "mode": live.request.mode, "segment": n}
+        event = {
+            "session": live.session_id,
+            "sender": live.sender_id,
+            "seq": live.seq,
+            "index": chunk.index,
+            "last": chunk.last,
+            "segment": n,
+            "url": f"/view/live/{live.session_id}/{n}.m4s",
+            "init": f"/view/live/{live.session_id}/init.mp4",
+            "mime": stream.encoder.mime,
+            "start": round(start, 4),  # on the session's live timeline, seconds
+            "duration": round(chunk.seconds, 4),
+            "since_text_ms": int((time.monotonic() - live.arrived) * 1000),
+            "t": round(time.time(), 3),
+        }
+        if chunk.index == 0:
+            event.update(caption=live.request.caption, text=live.request.text, mode=live.request.mode)
+        if chunk.last:
+            stream.utterance = None
+        self._broadcast(sse("chunk", event), sender=live.sender_id)
+
+    def live_file(self, session_id: str, name: str, identity: Identity) -> tuple[bytes, str] | None:
+        """``init.mp4`` or ``{n}.m4s`` of a session's live stream, for an identity that may watch it."""
+        stream = self.streams.get(session_id)
+        if stream is None or stream.encoder is None or not _may_watch(identity.sender_id, stream.sender):
+            return None
+        if name == "init.mp4":
+            return stream.encoder.init, "video/mp4"
+        data = stream.segments.get(int(name[:-4])) if name.endswith(".m4s") and name[:-4].isdigit() else None
+        return (data, "video/iso.segment") if data is not None else None
 
     # ------------------------------------------------------------------------------- the sink
 
@@ -199,6 +338,8 @@ class ViewerHub:
         while True:
             await asyncio.sleep(self.settings.snapshot_seconds)
             try:
+                for sid in [sid for sid in self.streams if sid not in self.sessions]:
+                    self._drop_stream(sid)  # the session ended: its live stream with it
                 current = self.snapshot()
                 if current != self._last_snapshot:
                     self._last_snapshot = current
@@ -217,6 +358,9 @@ class ViewerHub:
             "sender": client.sender,  # set when this token only sees one sender
             "sessions": self._visible(self.snapshot(), client.sender),
             "queue": self.settings.client_queue,
+            # each live session's stream, and where a page that opens now starts in it
+            "live": [st.describe() for st in self.streams.values()
+                     if st.encoder is not None and st.session_id in self.sessions and _may_watch(client.sender, st.sender)],
         }
         client.offer(sse("hello", hello))
         for sender, message in self._backlog:
@@ -248,6 +392,9 @@ class ViewerHub:
         self._closed = True
         for client in list(self.clients.values()):
             client.offer(None)
+        for sid in list(self.streams):
+            self._drop_stream(sid)
+        self._encoder.shutdown(wait=False)
 
     @property
     def closed(self) -> bool:
@@ -270,20 +417,26 @@ def setup_viewer(app: web.Application, settings: ViewerConfig | None = None) -> 
     hub = ViewerHub(settings or ViewerConfig(), app[SESSIONS], config.out_dir)
     app[VIEWER] = hub
     app[SINKS].append(hub.publish)
+    app[LIVE].append(hub.live)
     app.cleanup_ctx.append(_watching)
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/view", page)
     app.router.add_get("/view/{asset:viewer\\.(?:js|css)}", asset)
     app.router.add_get("/view/events", events)
     app.router.add_get(f"/view/clips/{{session:{SESSION_PATTERN}}}/{{name:{NAME_PATTERN}}}.mp4", clip)
+    app.router.add_get(f"/view/live/{{session:{SESSION_PATTERN}}}/{{name:init\\.mp4|{NAME_PATTERN}\\.m4s}}", live_file)
     return hub
 
 
 async def _watching(app: web.Application):
-    task = asyncio.get_running_loop().create_task(app[VIEWER].watch_sessions(), name="viewer-sessions")
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(app[VIEWER].watch_sessions(), name="viewer-sessions"),
+             loop.create_task(app[VIEWER].encode_live(), name="viewer-live")]
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    app[VIEWER].close()
 
 
 async def _end_streams(app: web.Application) -> None:
@@ -366,3 +519,16 @@ async def clip(request: web.Request) -> web.StreamResponse:
     if path is None:
         raise web.HTTPNotFound(text=f"no clip {name} in session {session_id}")
     return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=3600"})
+
+
+async def live_file(request: web.Request) -> web.StreamResponse:
+    identity = _identity(request)
+    if identity is None:
+        return _unauthorized()
+    session_id, name = request.match_info["session"], request.match_info["name"]
+    found = request.app[VIEWER].live_file(session_id, name, identity)
+    if found is None:
+        raise web.HTTPNotFound(text=f"no live {name} in session {session_id} (ended, or too old)")
+    data, kind = found
+    return web.Response(body=data, headers={"Content-Type": kind, "Cache-Control": "private, max-age=600"})
+

@@ -1,9 +1,28 @@
-// textcall viewer: reads the receiver's event stream with the bearer token and plays each session's
-// clips in the order they were rendered. No external scripts: this file is the whole client.
+// textcall viewer: reads the receiver's event stream with the bearer token and plays each session
+// live: every chunk is a fragmented-MP4 media segment, appended to the session's MediaSource as soon
+// as the receiver announces it, so an utterance plays while the rest of it is still rendering.
+// Without Media Source Extensions it falls back to the recorded clips, played in order once each
+// is complete. No external scripts: this file is the whole client.
 "use strict";
 
 const TOKEN_KEY = "textcall-viewer-token";
 const RETRY_MS = [1000, 2000, 5000, 10000];
+const LOG_LIMIT = 2000;
+
+// The page's own record of what it did and saw (window.textcallLog): for people debugging a call and
+// for the tests, which read it from a real browser.
+const pageLog = [];
+const pageStart = Date.now();
+function note(type, fields) {
+  pageLog.push({ t: Date.now() - pageStart, wall: Date.now(), type, ...fields });
+  if (pageLog.length > LOG_LIMIT) pageLog.splice(0, pageLog.length - LOG_LIMIT);
+}
+
+function ranges(r) {
+  const out = [];
+  for (let i = 0; i < r.length; i++) out.push([+r.start(i).toFixed(3), +r.end(i).toFixed(3)]);
+  return out;
+}
 
 // Parse Server-Sent Events out of a growing text buffer: returns [events, rest of buffer].
 function parseEvents(buffer) {
@@ -39,6 +58,7 @@ function formatBitrate(b) {
 if (typeof module !== "undefined") {
   module.exports = { parseEvents, formatBitrate }; // for tests under node
 } else {
+  window.textcallLog = pageLog;
   document.addEventListener("DOMContentLoaded", () => new Viewer().start());
 }
 
@@ -102,6 +122,7 @@ class Viewer {
     this.muted = muted;
     this.$("unmute").textContent = muted ? "Unmute" : "Mute";
     for (const view of this.sessions.values()) view.video.muted = muted;
+    note("muted", { muted });
   }
 
   async connect() {
@@ -164,16 +185,22 @@ class Viewer {
       console.warn("textcall viewer: unreadable event", event);
       return;
     }
+    if (event.type !== "sessions") note("event", { event: event.type, session: data.session, seq: data.seq, index: data.index });
     if (event.type === "hello") {
       this.status(`connected; model ${data.model}` + (data.sender ? `; sender ${data.sender} only` : ""), "ok");
       this.updateSessions(data.sessions);
+      for (const live of data.live || []) this.view(live.session, live.sender, true).join(live, this.token);
     } else if (event.type === "sessions") {
       this.updateSessions(data.sessions);
+    } else if (event.type === "chunk") {
+      this.view(data.session, data.sender, true).chunk(data, this.token);
+    } else if (event.type === "failed") {
+      this.view(data.session, data.sender, true).failed(data);
     } else if (event.type === "clip") {
       const key = `${data.session}/${data.seq}`;
       if (this.seen.has(key)) return;
       this.seen.add(key);
-      this.view(data.session, data.sender, !data.replay).enqueue(data, this.token);
+      this.view(data.session, data.sender, !data.replay).clip(data, this.token);
       this.updateTotals();
     }
   }
@@ -213,15 +240,142 @@ class Viewer {
   }
 }
 
+// Plays one session's live stream: the init segment, then media segments by number, appended in order
+// to one SourceBuffer. Their times run on across utterances, so between utterances the video simply
+// waits at the end of what is buffered and plays on when the next chunk arrives.
+class LivePlayer {
+  constructor(view, mime, initUrl, token) {
+    this.view = view;
+    this.video = view.video;
+    this.token = token;
+    this.mime = mime;
+    this.base = initUrl.slice(0, initUrl.lastIndexOf("/") + 1);
+    this.next = null; // the next segment number to fetch
+    this.chain = Promise.resolve(); // appends, strictly in order
+    this.broken = false;
+    this.started = false;
+    this.source = new MediaSource();
+    this.opened = new Promise((resolve) => this.source.addEventListener("sourceopen", resolve, { once: true }));
+    this.video.src = URL.createObjectURL(this.source);
+    this.chain = this.chain.then(() => this.opened).then(async () => {
+      this.buffer = this.source.addSourceBuffer(mime);
+      this.buffer.mode = "segments"; // the segments carry their own times
+      await this.append(await this.fetch(initUrl), "init");
+    }).catch((err) => this.fail(err));
+  }
+
+  static supported(mime) {
+    return typeof MediaSource !== "undefined" && !!mime && MediaSource.isTypeSupported(mime);
+  }
+
+  // Fetch segments up to and including n (from `from` for the first call), and queue their appends.
+  want(n, from) {
+    if (this.broken) return;
+    if (this.next === null) this.next = from === undefined ? n : from;
+    for (; this.next <= n; this.next++) {
+      const k = this.next;
+      const data = this.fetch(`${this.base}${k}.m4s`);
+      data.catch(() => {}); // reported when its turn comes
+      this.chain = this.chain.then(async () => {
+        let bytes;
+        try {
+          bytes = await data;
+        } catch (err) {
+          note("segment-missing", { session: this.view.id, segment: k, error: String(err.message || err) });
+          return; // a gap: playback skips it (see onWaiting)
+        }
+        await this.append(bytes, k);
+      }).catch((err) => this.fail(err));
+    }
+  }
+
+  async fetch(url) {
+    const r = await fetch(url, { headers: { Authorization: "Bearer " + this.token }, cache: "no-store" });
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    return r.arrayBuffer();
+  }
+
+  append(bytes, label) {
+    return new Promise((resolve, reject) => {
+      const done = () => { cleanup(); resolve(); };
+      const failed = () => { cleanup(); reject(new Error(`cannot append segment ${label}`)); };
+      const cleanup = () => {
+        this.buffer.removeEventListener("updateend", done);
+        this.buffer.removeEventListener("error", failed);
+      };
+      this.buffer.addEventListener("updateend", done);
+      this.buffer.addEventListener("error", failed);
+      try {
+        this.buffer.appendBuffer(bytes);
+      } catch (err) {
+        cleanup();
+        reject(err);
+      }
+    }).then(() => {
+      if (label === "init") return;
+      note("appended", { session: this.view.id, segment: label, buffered: ranges(this.buffer.buffered) });
+      this.trim();
+      if (!this.started) this.start();
+    });
+  }
+
+  start() {
+    const b = this.buffer.buffered;
+    if (!b.length) return;
+    this.started = true;
+    if (this.video.currentTime < b.start(0) || this.video.currentTime > b.end(b.length - 1)) this.video.currentTime = b.start(0);
+    this.view.play();
+  }
+
+  // Keep a minute behind the playhead; older media is in the recordings.
+  trim() {
+    const b = this.buffer.buffered;
+    const keepFrom = this.video.currentTime - 60;
+    if (b.length && b.start(0) < keepFrom - 10 && !this.buffer.updating) {
+      this.chain = this.chain.then(() => new Promise((resolve) => {
+        this.buffer.addEventListener("updateend", resolve, { once: true });
+        this.buffer.remove(0, keepFrom);
+      }));
+    }
+  }
+
+  // Waiting at a gap (a segment that never came, or a page that joined late): jump to what is next.
+  onWaiting() {
+    if (!this.buffer) return;
+    const b = this.buffer.buffered, now = this.video.currentTime;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) > now + 0.01) {
+        if (i === 0 || b.end(i - 1) <= now + 0.05) {
+          note("skip-gap", { session: this.view.id, from: now, to: b.start(i) });
+          this.video.currentTime = b.start(i);
+        }
+        return;
+      }
+    }
+  }
+
+  fail(err) {
+    if (this.broken) return;
+    this.broken = true;
+    note("live-error", { session: this.view.id, error: String(err && err.message || err) });
+    this.view.setMeta(`live playback failed (${err && err.message || err}); showing recorded clips`);
+    this.view.live = null;
+    this.view.fallback = true;
+  }
+}
+
 class SessionView {
   constructor(id, sender, viewer) {
     this.id = id;
     this.viewer = viewer;
-    this.queue = []; // [{event, blob: Promise<Blob>}] in arrival order
+    this.queue = []; // recorded clips waiting to play, when live playback is not available
     this.playing = false;
     this.objectUrl = null;
     this.bitrate = null;
-    this.live = false;
+    this.live = null; // LivePlayer
+    this.fallback = false; // true: play recorded clips (no MSE, or live playback broke)
+    this.current = null; // the utterance on screen
+    this.pending = new Map(); // seq -> utterance whose chunks are announced but not all shown
 
     const card = document.getElementById("card-template").content.firstElementChild.cloneNode(true);
     this.card = card;
@@ -230,6 +384,22 @@ class SessionView {
     this.ticket = 0; // which clip the video's ended/error handlers belong to
     card.querySelector(".session").textContent = id;
     document.getElementById("stage").appendChild(card);
+    for (const type of ["playing", "waiting", "stalled", "pause", "ended", "error"]) {
+      this.video.addEventListener(type, () => {
+        note(type, { session: this.id, currentTime: this.video.currentTime, buffered: ranges(this.video.buffered),
+          error: this.video.error ? this.video.error.message || this.video.error.code : undefined });
+        if (type === "waiting" && this.live) this.live.onWaiting();
+      });
+    }
+    let lastShown = -1;
+    this.video.addEventListener("timeupdate", () => {
+      const now = this.video.currentTime;
+      if (Math.abs(now - lastShown) >= 0.2) {
+        lastShown = now;
+        note("timeupdate", { session: this.id, currentTime: now });
+      }
+      this.showUtteranceAt(now);
+    });
 
     this.item = document.createElement("li");
     this.item.addEventListener("click", () => card.scrollIntoView({ behavior: "smooth" }));
@@ -244,7 +414,7 @@ class SessionView {
   }
 
   setLive(live) {
-    this.live = live;
+    this.isLive = live;
     this.card.classList.toggle("ended", !live);
     this.card.querySelector(".live").textContent = live ? "● live" : "ended";
     this.item.classList.toggle("ended", !live);
@@ -258,18 +428,103 @@ class SessionView {
     this.renderItem();
   }
 
+  setMeta(text) {
+    this.card.querySelector(".meta").textContent = text;
+  }
+
   renderItem() {
     this.item.replaceChildren();
     const name = document.createElement("span");
-    name.textContent = `${this.sender} (${this.id})${this.live ? "" : ", ended"}`;
+    name.textContent = `${this.sender} (${this.id})${this.isLive ? "" : ", ended"}`;
     const rate = document.createElement("span");
     rate.className = "rate";
     rate.textContent = this.bitrate ? formatBitrate(this.bitrate) : "";
     this.item.append(name, rate);
   }
 
-  enqueue(event, token) {
+  showText(u) {
+    this.card.querySelector(".caption").textContent = u.caption || "";
+    this.card.querySelector(".text").textContent = u.text ? `“${u.text}”` : "(no speech text)";
+  }
+
+  // ---- live ----------------------------------------------------------------------------------
+  startLive(mime, init, token) {
+    if (this.live || this.fallback) return !!this.live;
+    if (!LivePlayer.supported(mime)) {
+      note("live-unsupported", { session: this.id, mime });
+      this.fallback = true;
+      return false;
+    }
+    this.live = new LivePlayer(this, mime, init, token);
+    note("live-start", { session: this.id, mime });
+    return true;
+  }
+
+  // A page that opened while the session was live: start where the utterance in progress started.
+  join(entry, token) {
+    if (!entry.mime || !this.startLive(entry.mime, entry.init, token)) return;
+    if (entry.utterance) {
+      this.pending.set(entry.utterance.seq, { ...entry.utterance, start: null });
+      this.showText(entry.utterance);
+    }
+    if (entry.next > entry.from) this.live.want(entry.next - 1, entry.from);
+    else this.live.next = entry.next;
+  }
+
+  chunk(e, token) {
+    if (!this.startLive(e.mime, e.init, token)) return;
+    if (e.index === 0) {
+      const u = { seq: e.seq, caption: e.caption, text: e.text, mode: e.mode, start: e.start };
+      this.pending.set(e.seq, u);
+      if (!this.current || this.video.paused || this.video.currentTime >= e.start - 0.05) this.showText(u);
+    }
+    this.live.want(e.segment, e.segment);
+    const u = this.pending.get(e.seq);
+    if (u && e.last) u.end = e.start + e.duration;
+    this.setMeta(`#${e.seq} chunk ${e.index + 1}${e.last ? " (last)" : ""} out ${(e.since_text_ms / 1000).toFixed(2)} s after its text`);
+  }
+
+  // The caption and text of the utterance under the playhead.
+  showUtteranceAt(now) {
+    for (const [seq, u] of this.pending) {
+      if (u.start !== null && u.start !== undefined && now + 0.05 >= u.start && this.current !== u) {
+        this.current = u;
+        this.showText(u);
+      }
+      if (u.end !== undefined && now > u.end + 1) this.pending.delete(seq);
+    }
+  }
+
+  failed(e) {
+    this.pending.delete(e.seq);
+    this.setMeta(`#${e.seq} failed: ${e.reason}`);
+  }
+
+  play() {
+    this.video.muted = this.viewer.muted;
+    this.video.play().then(() => note("play-started", { session: this.id }), async (err) => {
+      note("play-refused", { session: this.id, error: err.name });
+      if (err.name === "NotAllowedError" && !this.video.muted) {
+        this.viewer.setMuted(true); // sound is still blocked here: play muted and offer the button again
+        try { await this.video.play(); } catch (again) { /* shown by the error events */ }
+      }
+    });
+  }
+
+  // ---- recorded clips ------------------------------------------------------------------------
+  clip(event, token) {
     this.setBitrate(event.bitrate);
+    const recent = this.card.querySelector(".recent");
+    const item = document.createElement("li");
+    item.textContent = `#${event.seq} ${event.mode}, ${event.duration.toFixed(2)} s, complete ${(event.render_ms / 1000).toFixed(2)} s after its text`;
+    recent.prepend(item);
+    while (recent.children.length > 5) recent.lastElementChild.remove();
+    // shown live already, chunk by chunk; history is listed, not replayed over the live stream
+    if (this.live || (event.replay && !this.fallback)) return;
+    this.enqueue(event, token);
+  }
+
+  enqueue(event, token) {
     const blob = event.url
       ? fetch(event.url, { headers: { Authorization: "Bearer " + token }, cache: "no-store" }).then((r) => {
           if (!r.ok) throw new Error(`clip ${event.seq}: HTTP ${r.status}`);
@@ -278,36 +533,25 @@ class SessionView {
       : Promise.reject(new Error(`clip ${event.seq} was not recorded`));
     blob.catch(() => {}); // handled when its turn comes
     this.queue.push({ event, blob });
-    this.renderMeta();
     if (!this.playing) this.next();
-  }
-
-  renderMeta(current) {
-    if (current) this.current = current;
-    const e = this.current;
-    const waiting = this.queue.length ? `; ${this.queue.length} waiting` : "";
-    this.card.querySelector(".meta").textContent = e
-      ? `#${e.seq} ${e.mode}, ${e.duration.toFixed(2)} s, rendered in ${(e.render_ms / 1000).toFixed(2)} s${waiting}`
-      : `waiting for the first clip${waiting}`;
   }
 
   async next() {
     const entry = this.queue.shift();
     if (!entry) {
       this.playing = false;
-      this.renderMeta();
       return;
     }
     this.playing = true;
     const e = entry.event;
-    this.card.querySelector(".caption").textContent = e.caption ? e.caption : "";
-    this.card.querySelector(".text").textContent = e.text ? `“${e.text}”` : "(no speech text)";
-    this.renderMeta(e);
+    this.showText(e);
+    this.setMeta(`#${e.seq} ${e.mode}, ${e.duration.toFixed(2)} s, rendered in ${(e.render_ms / 1000).toFixed(2)} s` +
+      (this.queue.length ? `; ${this.queue.length} waiting` : ""));
     let blob;
     try {
       blob = await entry.blob;
     } catch (err) {
-      this.card.querySelector(".meta").textContent = String(err.message || err);
+      this.setMeta(String(err.message || err));
       return this.next();
     }
     if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
@@ -316,7 +560,7 @@ class SessionView {
     const finish = () => { if (ticket === this.ticket) { this.ticket++; this.next(); } };
     this.video.onended = finish;
     this.video.onerror = () => {
-      this.card.querySelector(".meta").textContent = `cannot play #${e.seq}`;
+      this.setMeta(`cannot play #${e.seq}`);
       finish();
     };
     this.video.muted = this.viewer.muted;
@@ -325,12 +569,11 @@ class SessionView {
       await this.video.play();
     } catch (err) {
       if (err.name === "NotAllowedError" && !this.video.muted) {
-        // Sound is still blocked here: play muted and offer the button again.
         this.viewer.setMuted(true);
         try { await this.video.play(); return; } catch (again) { /* fall through */ }
       }
       if (err.name === "AbortError") return; // superseded; its handlers are stale already
-      this.card.querySelector(".meta").textContent = `cannot play #${e.seq}: ${err.message || err}`;
+      this.setMeta(`cannot play #${e.seq}: ${err.message || err}`);
       finish();
     }
   }
