@@ -123,10 +123,11 @@ def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int
     bitrate_file = session_dir / "bitrate.json"
     if bitrate_file.exists():
         shutil.copy(bitrate_file, out_dir / "bitrate.json")
-    print(f"\n{'seq':>4}  {'input':<20} {'seconds':>7}  file")
-    for item in rendered:
+    print(f"\n{'seq':>4}  {'input':<20} {'seconds':>7} {'first frame':>11} {'complete':>9}  file")
+    for item in rendered:  # first frame: text arrival to the first chunk out (live playback starts); complete: clip recorded
         files = ", ".join(str(f) for f in item.files)
-        print(f"{item.seq:>4}  {item.request.mode:<20} {item.clip.seconds:>7.2f}  {files}")
+        print(f"{item.seq:>4}  {item.request.mode:<20} {item.clip.seconds:>7.2f} {item.first_frame_ms / 1000:>10.2f}s"
+              f" {item.render_ms / 1000:>8.2f}s  {files}")
     if bitrate_file.exists():
         report = json.loads(bitrate_file.read_text())
         rates = report["bits_per_media_second"]

@@ -51,6 +51,7 @@ class Rendered:
     request: Request
     files: tuple[Path, ...]
     render_ms: int = 0  # from arrival to recorded clip, as acked
+    first_frame_ms: int = 0  # from arrival to its first chunk out (shown live from then on)
 
 
 @dataclass(frozen=True)
@@ -397,7 +398,8 @@ class Session:
                               last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived))
                 self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
                 self._update_wire()
-                rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, elapsed_ms)
+                rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, elapsed_ms,
+                                    _ms(times.get("first", job.arrived) - job.arrived))
                 for sink in self.sinks:
                     try:
                         sink(rendered)

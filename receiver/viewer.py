@@ -273,6 +273,7 @@ class ViewerHub:
             "size": [int(clip.video.shape[2]), int(clip.video.shape[1])],  # width, height
             "fps": clip.fps,
             "render_ms": rendered.render_ms,
+            "first_frame_ms": rendered.first_frame_ms,
             "url": url,
             "t": round(time.time(), 3),
             "bitrate": self._bitrate(rendered.session_id),

@@ -59,14 +59,16 @@ class LipSync:
         frames = _check_frames(frames)
         if len(frames) == 0:
             return frames.copy()
-        return self.stream(audio, len(frames), fps).push(frames)
+        return self.stream(audio, len(frames), fps, probes=3).push(frames)
 
-    def stream(self, audio: np.ndarray, n_frames: int, fps: float = 16, *, still: np.ndarray | None = None) -> LipStream:
+    def stream(self, audio: np.ndarray, n_frames: int, fps: float = 16, *, still: np.ndarray | None = None,
+               probes: int | None = None) -> LipStream:
         """Lip sync chunk by chunk, for frames that arrive in order while the whole ``audio`` is known:
         ``stream(audio, n).push(frames)`` per chunk. The face box is fixed from the first chunk's
-        frames (``refine`` gives it every frame, so there it is the whole clip's), or from ``still``
-        (uint8 ``[H, W, 3]``, its face the reference of every frame: ``animate``)."""
-        return LipStream(self, _check_audio(audio), n_frames, fps, still)
+        frames, the median of face boxes on ``probes`` of them spread over it (None: 3, as ``refine``
+        does over the whole clip; more is not steadier on 64-pixel frames), or from ``still`` (uint8 ``[H, W, 3]``, its
+        face the reference of every frame: ``animate``)."""
+        return LipStream(self, _check_audio(audio), n_frames, fps, still, probes)
 
     def animate(self, image: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
         """Drive a still face with ``audio``: ``uint8 [H, W, 3] -> uint8 [ceil(S / 16000 * fps), H, W, 3]``.
@@ -86,8 +88,9 @@ class LipStream:
     """One utterance's lip sync, chunk by chunk (``LipSync.stream``): the mel windows of all its frames
     from the whole audio up front, so a frame's mouth is the same whichever chunk it comes in."""
 
-    def __init__(self, lips: LipSync, audio: np.ndarray, n_frames: int, fps: float, still: np.ndarray | None = None) -> None:
-        self.lips, self.n_frames, self.done = lips, n_frames, 0
+    def __init__(self, lips: LipSync, audio: np.ndarray, n_frames: int, fps: float, still: np.ndarray | None = None,
+                 probes: int | None = None) -> None:
+        self.lips, self.n_frames, self.done, self.probes = lips, n_frames, 0, probes
         self.box: FaceBox | None = face_box(still) if still is not None else None  # NoFaceError when none
         self._still_crop = None
         if still is not None:
@@ -104,7 +107,7 @@ class LipStream:
         if n == 0:
             return frames.copy()
         if self.box is None:
-            self.box = clip_box(frames)
+            self.box = clip_box(frames, probes=self.probes or 3)
         lips, box = self.lips, self.box
         out = np.empty(frames.shape, np.uint8)
         for start in range(0, n, lips.batch_size):

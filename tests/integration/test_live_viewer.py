@@ -78,6 +78,11 @@ async def test_the_viewer_plays_an_utterance_while_it_renders(make_receiver, mak
     log = await _until(page, lambda log: sum(e["type"] == "appended" for e in log) >= chunks, what="every chunk")
     assert not [e for e in log if e["type"] in ("live-error", "segment-missing", "error")]
     state = await _until_played(page, duration)
+    # generation is faster than real time here (0.6 s per 0.75 s chunk): no stall once playing
+    log = await _log(page)
+    started = _first(log, "playing")["wall"]
+    stalls = [e for e in log if e["type"] == "waiting" and e["wall"] > started and e["currentTime"] < duration - 0.1]
+    assert not stalls, stalls
     assert len(state["buffered"]) == 1 and state["buffered"][0][1] == pytest.approx(duration, abs=0.05)  # no gap
     assert state["frames"] >= len(rendered.clip.video) - 2 and state["audio"] > 0  # pictures and sound decoded
     assert math.isclose(state["buffered"][0][0], 0.0, abs_tol=0.05)

@@ -123,3 +123,22 @@ async def test_wrong_token_is_fatal_for_the_sender(receiver):
     assert not await sender.drain(10)
     assert "401" in str(sender.fatal)
     await sender.close()
+
+
+async def test_the_journal_times_each_utterance_from_text_to_first_and_last_frame(make_receiver, make_sender):
+    import json
+
+    from model.stub import StubGenerator
+
+    receiver = await make_receiver(StubGenerator(pace=0.2))
+    sender = await make_sender(receiver)
+    sender.say(text="x" * 60)  # 3.6 s of stub speech: 5 chunks, 0.15 s of work each
+    rendered = await asyncio.wait_for(receiver.rendered.get(), 30)
+    assert 0 < rendered.first_frame_ms < rendered.render_ms
+    journal = [json.loads(line) for line in (receiver.out / rendered.session_id / "session.jsonl").read_text().splitlines()]
+    [first] = [e for e in journal if e["event"] == "first_frame"]
+    [done] = [e for e in journal if e["event"] == "rendered"]
+    assert first["seq"] == done["seq"] == 1 and done["chunks"] == 5
+    assert first["first_frame_ms"] == done["first_frame_ms"] < done["last_frame_ms"] <= done["render_ms"]
+    assert done["last_frame_ms"] - done["first_frame_ms"] >= 4 * 150 - 50  # the chunks came out over time
+    assert abs(done["arrived"] - (done["t"] - done["render_ms"] / 1000)) < 1.0  # wall-clock arrival time
