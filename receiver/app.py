@@ -104,7 +104,7 @@ async def _playback(app: web.Application):
 
 async def _close_sessions(app: web.Application) -> None:
     sessions = list(app[SESSIONS].values())
-    await asyncio.gather(*(s.close("receiver shutting down") for s in sessions), return_exceptions=True)
+    await asyncio.gather(*(s.close("receiver shutting down", finish=False) for s in sessions), return_exceptions=True)
 
 
 async def health(request: web.Request) -> web.Response:

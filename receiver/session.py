@@ -84,6 +84,14 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
+class _AlreadyRendered(Exception):
+    """A resend's first rendering finished while the resend waited for the generation thread."""
+
+
+class _Abandoned(Exception):
+    """The receiver is shutting down: the render stopped (the sender's outbox resends it)."""
+
+
 def _split(clip: Clip):
     """A generator without streaming: its whole clip as one chunk."""
     from model.clip import split_clip
@@ -159,7 +167,8 @@ class Session:
         self._face: dict | None = None  # the call's face as last journaled
         self._storing: dict[str, asyncio.Task] = {}  # style images being decoded and stored, by id
         self._log = None
-        self._commits: set[asyncio.Task] = set()
+        self._inflight: set[asyncio.Task] = set()  # renders that run to the end even if the session closes
+        self._abandon = False  # set on receiver shutdown: renders stop at their next chunk
         loop = self._loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._consume(), name=f"session-{session_id}-consume"),
@@ -360,11 +369,31 @@ class Session:
             session=sender_id or self.id,
         )
         call = self.calls.get(sender_id or self.id)  # the sender's person, kept across its reconnects
+        # Shielded, and awaited by close(): once an utterance starts rendering it is finished, recorded
+        # and marked even if the session ends meanwhile (its sender vanished, or a newer connection of
+        # the same sender replaced it), so the resend after a reconnect is acked as a duplicate and
+        # nothing is made twice or thrown away. Only a receiver shutdown abandons it (the sender's
+        # outbox resends it to the next receiver run).
+        task = asyncio.get_running_loop().create_task(self._make(job, request, call, sender_id))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        await asyncio.shield(task)
+
+    async def _make(self, job: _Job, request: Request, call, sender_id: str) -> None:
+        """Generate (on the generation thread, chunks to the live observers as they come), record,
+        mark, tell the sinks, ack."""
+        msg = job.utterance
         times: dict[str, float] = {}
         try:
             clip = await self.worker.run(self._stream, call, request, job, times)
         except asyncio.CancelledError:
             raise
+        except _AlreadyRendered:  # a resend whose first rendering (an older session's) finished while it waited
+            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+            return
+        except _Abandoned:
+            self._journal("abandoned", seq=msg.seq, reason="receiver shutting down")
+            return
         except Exception as exc:  # includes MemoryError and CUDA out-of-memory RuntimeErrors
             logger.exception("session %s: generating #%d failed", self.id, msg.seq)
             reason = f"generation failed: {type(exc).__name__}: {exc}"
@@ -376,69 +405,55 @@ class Session:
         if not self.render_log.claim(sender_id, msg.seq):  # an older session of ours got there first
             self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
             return
-
-        async def commit() -> tuple[tuple[Path, ...], int]:
-            try:
-                written: tuple[Path, ...] = ()
-                if self.recorder is not None:
-                    written = await asyncio.get_running_loop().run_in_executor(
-                        None, self.recorder.write, msg.seq, clip
-                    )
-                self.render_log.mark(sender_id, msg.seq)
-                elapsed_ms = int((time.monotonic() - job.arrived) * 1000)
-                face = clip.info.get("face")
-                if face is not None and face != self._face:
-                    self._face = face
-                    store = self.calls.store(sender_id or self.id)
-                    self._journal("face", seq=msg.seq, **face, path=str(store / "face.png") if store else None)
-                self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
-                              render_ms=elapsed_ms, mode=request.mode, files=[str(f) for f in written],
-                              arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),
-                              first_frame_ms=_ms(times.get("first", job.arrived) - job.arrived),
-                              last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived))
-                self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
-                self._update_wire()
-                rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, elapsed_ms,
-                                    _ms(times.get("first", job.arrived) - job.arrived))
-                for sink in self.sinks:
-                    try:
-                        sink(rendered)
-                    except Exception:
-                        logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
-                return written, elapsed_ms
-            finally:
-                self.render_log.release(sender_id, msg.seq)
-
-        # Shielded, and awaited by close(): a session closed mid-write still marks, journals and shows
-        # what it wrote, so a resend of it is a duplicate and no clip is ever made twice.
-        commit_task = asyncio.get_running_loop().create_task(commit())
-        self._commits.add(commit_task)
-        commit_task.add_done_callback(self._commits.discard)
-        _, render_ms = await asyncio.shield(commit_task)
+        try:
+            written: tuple[Path, ...] = ()
+            if self.recorder is not None:
+                written = await asyncio.get_running_loop().run_in_executor(None, self.recorder.write, msg.seq, clip)
+            self.render_log.mark(sender_id, msg.seq)
+            render_ms = int((time.monotonic() - job.arrived) * 1000)
+            face = clip.info.get("face")
+            if face is not None and face != self._face:
+                self._face = face
+                store = self.calls.store(sender_id or self.id)
+                self._journal("face", seq=msg.seq, **face, path=str(store / "face.png") if store else None)
+            self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
+                          render_ms=render_ms, mode=request.mode, files=[str(f) for f in written],
+                          arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),
+                          first_frame_ms=_ms(times.get("first", job.arrived) - job.arrived),
+                          last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived),
+                          **({"session_closed": True} if self.closed.is_set() else {}))
+            self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
+            self._update_wire()
+            rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, render_ms,
+                                _ms(times.get("first", job.arrived) - job.arrived))
+            for sink in self.sinks:
+                try:
+                    sink(rendered)
+                except Exception:
+                    logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
+        finally:
+            self.render_log.release(sender_id, msg.seq)
         self._update_wire()
-        self._send(
-            codec.ack(
-                msg.seq,
-                Outcome.RENDERED,
-                media_seconds=clip.seconds,
-                render_ms=render_ms,
-                queue_depth=self.inbox.qsize(),
-            )
-        )
+        self._send(codec.ack(msg.seq, Outcome.RENDERED, media_seconds=clip.seconds, render_ms=render_ms,
+                             queue_depth=self.inbox.qsize()))
 
     def _stream(self, call, request: Request, job: _Job, times: dict[str, float]) -> Clip:
         """On the generation thread: the utterance chunk by chunk, each handed to the live observers
         on the event loop as soon as it is out; returns the whole clip. ``times`` gets when the first
         and the last chunk were out (``time.monotonic()``) and how many there were."""
         loop = self._loop
+        if self._abandon:
+            raise _Abandoned
+        if job.utterance.seq <= self.render_log.last(self.sender_id or ""):
+            raise _AlreadyRendered  # it waited for the generation thread behind its first rendering
         stream = getattr(call, "stream", None)
         chunks = stream(request) if stream is not None else _split(call.say(request))
         out: list[Chunk] = []
         for chunk in chunks:
-            if self.closed.is_set():  # nobody will get this clip: stop rendering it (a resend renders it anew)
+            if self._abandon:  # the receiver is shutting down: stop (the sender's outbox resends it)
                 if hasattr(chunks, "close"):
                     chunks.close()  # a generator: its lock and state released now
-                raise RuntimeError(f"session {self.id} closed while #{job.utterance.seq} rendered")
+                raise _Abandoned
             now = time.monotonic()
             times.setdefault("first", now)
             times["last"], times["chunks"] = now, len(out) + 1
@@ -481,10 +496,14 @@ class Session:
         if not self.closed.is_set():
             asyncio.get_running_loop().create_task(self.close(reason))
 
-    async def close(self, reason: str = "closed") -> None:
+    async def close(self, reason: str = "closed", *, finish: bool = True) -> None:
+        """End the session. A render in progress runs to the end and lands in the recording (and the
+        render log, so the sender's resend after a reconnect is acked as a duplicate); ``finish=False``
+        (receiver shutdown) stops it at its next chunk instead: the sender's outbox resends it."""
         if self.closed.is_set():
             return
         self.closed.set()
+        self._abandon = not finish
         logger.info("session %s: closing (%s)", self.id, reason)
         if reason.startswith("replaced") and self.channel is not None:
             self._send(codec.bye(reason))
@@ -495,9 +514,9 @@ class Session:
             if task is not current:
                 task.cancel()
         await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
-        await asyncio.gather(*self._commits, return_exceptions=True)
         self._update_wire()
         await self.pc.close()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
         if self.recorder is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.recorder.close)
         if self.meter.messages_received:

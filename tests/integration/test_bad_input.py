@@ -202,3 +202,56 @@ async def test_a_standard_peer_that_never_pings_still_gets_its_clip(make_receive
     assert ack.seq == 1 and not session.closed.is_set()
     await asyncio.sleep(1.5)  # idle now, silent, but its transport is up: still there
     assert not session.closed.is_set()
+
+
+async def test_a_clip_whose_session_ended_mid_render_lands_and_its_resend_is_a_duplicate(make_receiver, raw_peer):
+    """Issue 28: a render in progress is never thrown away because its session ended; the clip is
+    recorded and marked, and the sender's resend after reconnecting is acked as a duplicate."""
+    import json
+
+    from model.stub import StubGenerator
+
+    receiver = await make_receiver(generator=StubGenerator(pace=1.0))  # 3.6 s of media: 3.6 s of work
+    peer = await raw_peer(receiver)
+    await _hello(peer, "vanishing")
+    (session,) = receiver.sessions().values()
+    frame = codec.encode(codec.utterance(1, text="x" * 60))
+    peer.send(frame)
+    await asyncio.sleep(1.0)  # rendering now
+    await peer.close()  # the sender vanishes mid-render
+    await asyncio.wait_for(session.closed.wait(), 10)
+    rendered = await asyncio.wait_for(receiver.rendered.get(), 20)  # the clip still lands
+    assert rendered.seq == 1 and rendered.files and rendered.files[0].exists()
+    journal = [json.loads(line) for line in (receiver.out / session.id / "session.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "rendered" and e.get("session_closed") for e in journal)
+    for _ in range(100):  # close() finishes after the render: then the whole call is recorded too
+        if (receiver.out / session.id / "session.mp4").exists():
+            break
+        await asyncio.sleep(0.1)
+    assert (receiver.out / session.id / "session.mp4").exists()
+    again = await raw_peer(receiver)  # the sender reconnects and its outbox resends #1
+    await _hello(again, "vanishing")
+    again.send(frame)
+    assert (await again.next("ack")).ack.outcome == Outcome.DUPLICATE
+    assert receiver.rendered.empty()
+
+
+async def test_a_resend_waiting_behind_its_first_rendering_is_a_duplicate(make_receiver, raw_peer):
+    """A sender that reconnects while its utterance still renders in the old session: the resend waits
+    for the generation thread and is then acked as a duplicate, not rendered a second time."""
+    from model.stub import StubGenerator
+
+    receiver = await make_receiver(generator=StubGenerator(pace=1.0))
+    peer = await raw_peer(receiver)
+    await _hello(peer, "hasty")
+    frame = codec.encode(codec.utterance(1, text="x" * 40))  # 2.4 s of work
+    peer.send(frame)
+    await asyncio.sleep(0.8)
+    again = await raw_peer(receiver)  # a newer connection of the same sender replaces the first
+    await _hello(again, "hasty")
+    again.send(frame)
+    while (ack := (await again.next("ack", timeout=20)).ack).outcome == Outcome.QUEUED:
+        pass
+    assert ack.outcome == Outcome.DUPLICATE
+    first = await asyncio.wait_for(receiver.rendered.get(), 5)
+    assert first.seq == 1 and receiver.rendered.empty()

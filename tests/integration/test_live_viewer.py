@@ -87,7 +87,9 @@ async def test_the_viewer_plays_an_utterance_while_it_renders(make_receiver, mak
     assert state["frames"] >= len(rendered.clip.video) - 2 and state["audio"] > 0  # pictures and sound decoded
     assert math.isclose(state["buffered"][0][0], 0.0, abs_tol=0.05)
 
-    # the speech is audible after one click on Unmute (a real mouse event)
+    # its caption and text are shown; the speech is audible after one click on Unmute (a real mouse event)
+    card = await page.evaluate("[...document.querySelectorAll('#main .card p')].map(p => p.textContent)")
+    assert "A woman is talking" in card and f"\u201c{TEXT}\u201d" in card
     assert await page.evaluate("document.querySelector('#main video').muted") is True
     await page.click("#unmute")
     assert await page.evaluate("document.querySelector('#main video').muted") is False
@@ -104,6 +106,7 @@ async def test_the_viewer_plays_an_utterance_while_it_renders(make_receiver, mak
     assert _playing_after(late_log, 0)["wall"] < complete2, "the late page only played after the utterance was complete"
     state = await _until_played(page, 2 * duration)
     assert len(state["buffered"]) == 1  # one continuous stream across utterances
+    assert await page.evaluate("(() => { const v = document.querySelector('#main video'); return !v.muted; })()")
 
 
 async def _until_played(page, seconds: float, timeout: float = 30.0) -> dict:
