@@ -50,7 +50,7 @@ function parseEvents(buffer) {
 
 function formatBitrate(b) {
   if (!b) return "";
-  if (b.payload_bps == null) return `${b.payload_bytes_in} B received, no media yet`;
+  if (b.payload_bps == null) return `${b.payload_bytes_in} B received, no clip complete yet`;
   return `${b.clips} clips, ${b.media_seconds.toFixed(1)} s of media: ` +
     `${Math.round(b.payload_bps)} bit/s payload, ${Math.round(b.wire_bps)} bit/s on the wire`;
 }
