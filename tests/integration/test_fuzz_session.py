@@ -130,8 +130,8 @@ def _check_afterwards(live: LiveTarget) -> None:
     assert live.call(live.good.drain(120), timeout=130)
     assert live.good_rendered == list(range(1, live.good_said + 1))
     # the fuzzed session is still there and still answers
-    replies = live.call(live.probe(b"\xff\xff not protobuf"))
-    assert [r.error.code for r in replies] == [Code.BAD_FRAME]
+    replies = live.call(live.probe(b"\xff\xff not protobuf"))  # (acks of fuzzed utterances may still come in)
+    assert [r.error.code for r in replies if r.WhichOneof("body") == "error"] == [Code.BAD_FRAME]
     sessions = live.runner.app[SESSIONS]
     assert len(sessions) == 2, sessions
 

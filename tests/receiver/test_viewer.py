@@ -374,7 +374,7 @@ class _LiveSession:  # what the hub reads of a live Session
 
         self.sender_id, self.meter = sender, BitrateMeter("x")
 
-    async def close(self, reason: str = "") -> None:
+    async def close(self, reason: str = "", *, finish: bool = True) -> None:
         pass
 
 
