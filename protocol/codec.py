@@ -21,6 +21,7 @@ PROTOCOL_VERSION = 1
 CHANNEL_LABEL = "textcall"
 
 Code = pb.Error.Code
+SECRET_BYTES = (16, 64)  # Hello.secret: the sender's proof of its id (see textcall.proto)
 Outcome = pb.Ack.Outcome
 
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -156,6 +157,9 @@ def _check_hello(msg: pb.Hello, limits: Limits) -> None:
         raise ProtocolError("too many capabilities", Code.TOO_LARGE)
     for capability in msg.capabilities:
         _check_id(capability, "capability")
+    if msg.secret and not SECRET_BYTES[0] <= len(msg.secret) <= SECRET_BYTES[1]:
+        raise ProtocolError(f"Hello.secret must be {SECRET_BYTES[0]}-{SECRET_BYTES[1]} bytes, got {len(msg.secret)}",
+                            Code.BAD_MESSAGE)
 
 
 def _check_welcome(msg: pb.Welcome, limits: Limits) -> None:
@@ -234,10 +238,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def hello(sender_id: str, capabilities: tuple[str, ...] = ()) -> pb.Envelope:
+def hello(sender_id: str, capabilities: tuple[str, ...] = (), secret: bytes = b"") -> pb.Envelope:
     return pb.Envelope(
         hello=pb.Hello(
-            sender_id=sender_id, protocol_version=PROTOCOL_VERSION, capabilities=list(capabilities)
+            sender_id=sender_id, protocol_version=PROTOCOL_VERSION, capabilities=list(capabilities), secret=secret
         )
     )
 

@@ -30,14 +30,16 @@ class Envelope(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., utterance: _Optional[_Union[Utterance, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., style_image: _Optional[_Union[StyleImage, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., bye: _Optional[_Union[Bye, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("sender_id", "protocol_version", "capabilities")
+    __slots__ = ("sender_id", "protocol_version", "capabilities", "secret")
     SENDER_ID_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
     sender_id: str
     protocol_version: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, sender_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+    secret: bytes
+    def __init__(self, sender_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., secret: _Optional[bytes] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("session_id", "protocol_version", "last_rendered_seq", "window", "max_text_chars", "max_style_image_bytes", "model", "capabilities")
@@ -118,6 +120,8 @@ class Error(_message.Message):
         GENERATION_FAILED: _ClassVar[Error.Code]
         UNSUPPORTED_VERSION: _ClassVar[Error.Code]
         INTERNAL: _ClassVar[Error.Code]
+        IDENTITY: _ClassVar[Error.Code]
+        SEQ_GAP: _ClassVar[Error.Code]
     CODE_UNSPECIFIED: Error.Code
     BAD_FRAME: Error.Code
     BAD_MESSAGE: Error.Code
@@ -131,6 +135,8 @@ class Error(_message.Message):
     GENERATION_FAILED: Error.Code
     UNSUPPORTED_VERSION: Error.Code
     INTERNAL: Error.Code
+    IDENTITY: Error.Code
+    SEQ_GAP: Error.Code
     CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]

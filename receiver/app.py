@@ -18,6 +18,7 @@ from receiver.calls import Calls
 from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
 from receiver.gallery import Gallery
 from receiver.ice import rtc_configuration
+from receiver.identities import SENDERS_FILE, SenderKeys
 from receiver.player import Player
 from receiver.render_log import RenderLog
 from receiver.session import Rendered, Session
@@ -31,6 +32,7 @@ GENERATOR = web.AppKey("generator", Generator)
 WORKER = web.AppKey("worker", GenerationWorker)
 SESSIONS = web.AppKey("sessions", dict)
 RENDER_LOG = web.AppKey("render_log", RenderLog)
+KEYS = web.AppKey("keys", SenderKeys)
 GALLERY = web.AppKey("gallery", Gallery)
 SINKS = web.AppKey("sinks", list)
 LIVE = web.AppKey("live", list)  # observers of each chunk as it is made (receiver.session.Live)
@@ -50,6 +52,7 @@ def make_app(
     app[CONFIG] = config
     app[SESSIONS] = {}
     app[RENDER_LOG] = RenderLog(config.out_dir / "rendered.json" if config.record else None)
+    app[KEYS] = SenderKeys(config.out_dir / SENDERS_FILE if config.record else None)
     app[GALLERY] = Gallery(config.gallery_dir)
     app[SINKS] = list(sinks or [])
     app[LIVE] = []
@@ -168,10 +171,16 @@ async def offer(request: web.Request) -> web.Response:
 def _new_session(app: web.Application, pc: RTCPeerConnection, bound_sender_id: str | None) -> Session:
     sessions: dict[str, Session] = app[SESSIONS]
 
-    def on_hello(session: Session) -> None:
-        for other in list(sessions.values()):
-            if other is not session and other.sender_id == session.sender_id:
-                asyncio.get_running_loop().create_task(other.close("replaced by a newer connection"))
+    def on_hello(session: Session, sender_id: str) -> str | None:
+        """A Hello for ``sender_id``: replace its older sessions, unless this one could be anyone (no
+        secret, no per-sender token) and one of them is still connected. None, or why not."""
+        others = [o for o in sessions.values() if o is not session and o.sender_id == sender_id and not o.closed.is_set()]
+        if not session.proven and any(o.pc.connectionState == "connected" for o in others):
+            return (f"sender id {sender_id!r} is live in another session, and a Hello without the sender's secret "
+                    "cannot replace it; wait for that session to end, or send the sender's secret")
+        for other in others:
+            asyncio.get_running_loop().create_task(other.close("replaced by a newer connection"))
+        return None
 
     session = Session(
         uuid.uuid4().hex[:12],
@@ -181,6 +190,7 @@ def _new_session(app: web.Application, pc: RTCPeerConnection, bound_sender_id: s
         calls=app[CALLS],
         worker=app[WORKER],
         render_log=app[RENDER_LOG],
+        keys=app[KEYS],
         gallery=app[GALLERY],
         sinks=app[SINKS],
         live=app[LIVE],

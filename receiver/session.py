@@ -22,6 +22,7 @@ from receiver.bitrate import BitrateMeter
 from receiver.calls import Calls
 from receiver.config import ReceiverConfig
 from receiver.gallery import Gallery, Uploads
+from receiver.identities import SenderKeys
 from receiver.recorder import SessionRecorder
 from receiver.render_log import RenderLog
 from receiver.worker import GenerationWorker
@@ -127,10 +128,11 @@ class Session:
         worker: GenerationWorker,
         calls: Calls | None = None,
         render_log: RenderLog,
+        keys: SenderKeys | None = None,
         gallery: Gallery,
         sinks: list[Callable[[Rendered], None]],
         live: list[Callable[[Live], None]] | None = None,
-        on_hello: Callable[[Session], None],
+        on_hello: Callable[[Session, str], str | None],
         on_closed: Callable[[Session], None],
         dead_after: float = 10.0,
         bound_sender_id: str | None = None,
@@ -142,6 +144,8 @@ class Session:
         self.calls = calls if calls is not None else Calls(generator, None)
         self.worker = worker
         self.render_log = render_log
+        self.keys = keys if keys is not None else SenderKeys(None)
+        self.proven = False  # its Hello proved the sender id (its secret, or a per-sender token)
         self.gallery = gallery
         self.sinks = sinks
         self.live = live if live is not None else []
@@ -221,13 +225,23 @@ class Session:
             )
         if self.sender_id is not None and self.sender_id != msg.sender_id:
             raise ProtocolError("sender id cannot change within a session", Code.UNEXPECTED)
+        secret = bytes(msg.secret)
+        if self.bound_sender_id is None:  # a per-sender token proves the id by itself
+            refusal = self.keys.check(msg.sender_id, secret)
+            if refusal is not None:
+                self._journal("refused_hello", sender_id=msg.sender_id, reason=refusal)
+                raise ProtocolError(refusal, Code.IDENTITY)
+        self.proven = self.bound_sender_id is not None or bool(secret)
+        if self.sender_id is None:
+            refusal = self._on_hello_cb(self, msg.sender_id)  # the app replaces older sessions of the sender
+            if refusal is not None:
+                raise ProtocolError(refusal, Code.IDENTITY)
         self.sender_id = msg.sender_id
         if codec.QUIET in msg.capabilities:
             self.quiet = True  # its pings come only when the link is idle: tolerate longer silences
             self.dead_after = max(self.dead_after, QUIET_DEAD_AFTER)
         self._update_wire()
         self.meter.mark_setup()  # what the connection cost before the first message
-        self._on_hello_cb(self)  # the app closes older sessions of the same sender
         last = self.render_log.last(msg.sender_id)
         logger.info("session %s: hello from %s (rendered up to #%d)", self.id, msg.sender_id, last)
         self._journal("hello", sender_id=msg.sender_id, capabilities=list(msg.capabilities))
@@ -246,7 +260,7 @@ class Session:
         if self.sender_id is None:
             raise ProtocolError("send Hello before utterances", Code.UNEXPECTED, msg.seq)
         if msg.seq <= self.render_log.last(self.sender_id):
-            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+            self._answer_settled(msg.seq)
             return
         if msg.seq in self._queued:
             self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize()))
@@ -257,13 +271,17 @@ class Session:
                 raise ProtocolError(f"#{held} was refused for now: send it again first", code, msg.seq)
             if msg.seq == held:
                 self._held = None  # #held is back: whatever happens to it now decides
+        expected = self.render_log.expected(self.sender_id)
+        if msg.seq > expected:  # nothing between is marked, rendered or skipped: the sender renumbers
+            raise ProtocolError(f"seq {msg.seq} skips ahead: the next one is #{expected} (numbers go up by one; "
+                                f"#{self.render_log.last(self.sender_id)} and below are settled)", Code.SEQ_GAP, msg.seq)
         if msg.style_image_id and self._style_path(msg.style_image_id) is None and msg.style_image_id not in self._storing:
             known = ", ".join(self.gallery.ids()[:10]) or "none"
-            raise ProtocolError(
+            raise self._settled_refusal(ProtocolError(
                 f"unknown style image {msg.style_image_id!r} (gallery: {known}; or upload it first)",
                 Code.UNKNOWN_STYLE,
                 msg.seq,
-            )
+            ), new=msg.seq == expected)
         if not self._rate.take():
             self._held = (msg.seq, Code.RATE_LIMITED)
             raise ProtocolError(
@@ -281,6 +299,7 @@ class Session:
                 msg.seq,
             ) from None
         self._queued.add(msg.seq)
+        self.render_log.accept(self.sender_id, msg.seq)
         self._journal("utterance", seq=msg.seq, caption=msg.caption, text=msg.text,
                       style_image_id=msg.style_image_id, sent_unix_ms=msg.sent_unix_ms)
         if not self.quiet:  # a quiet sender learns of its utterance when it is rendered
@@ -350,16 +369,16 @@ class Session:
     async def _render(self, job: _Job) -> None:
         msg = job.utterance
         sender_id = self.sender_id or ""
-        if msg.seq <= self.render_log.last(sender_id):  # rendered by an earlier session meanwhile
-            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+        if msg.seq <= self.render_log.last(sender_id):  # settled by an earlier session meanwhile
+            self._answer_settled(msg.seq)
             return
         pending = self._storing.get(msg.style_image_id) if msg.style_image_id else None
         if pending is not None:  # uploaded just before: its decode is still running
             await asyncio.gather(pending, return_exceptions=True)
         style = self._style_path(msg.style_image_id) if msg.style_image_id else None
         if msg.style_image_id and style is None:
-            self._refuse(ProtocolError(f"style image {msg.style_image_id!r} could not be stored (see the Error about it)",
-                                       Code.UNKNOWN_STYLE, msg.seq))
+            self._refuse(self._settled_refusal(ProtocolError(
+                f"style image {msg.style_image_id!r} could not be stored (see the Error about it)", Code.UNKNOWN_STYLE, msg.seq)))
             return
         request = Request(
             caption=msg.caption,
@@ -389,7 +408,7 @@ class Session:
         except asyncio.CancelledError:
             raise
         except _AlreadyRendered:  # a resend whose first rendering (an older session's) finished while it waited
-            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
+            self._answer_settled(msg.seq)
             return
         except _Abandoned:
             self._journal("abandoned", seq=msg.seq, reason="receiver shutting down")
@@ -399,6 +418,9 @@ class Session:
             reason = f"generation failed: {type(exc).__name__}: {exc}"
             if times:  # some chunks were shown live: tell the observers the rest will not come
                 self._publish(Live(self.id, sender_id, msg.seq, request, job.arrived, failed=reason))
+            if self.render_log.claim(sender_id, msg.seq):  # settled as refused: a resend gets this Error again
+                self.render_log.refuse(sender_id, msg.seq, Code.GENERATION_FAILED, reason)
+                self.render_log.release(sender_id, msg.seq)
             self._journal("error", seq=msg.seq, code="GENERATION_FAILED", reason=reason)
             self._send(codec.error(Code.GENERATION_FAILED, reason, msg.seq))
             return
@@ -436,6 +458,22 @@ class Session:
         self._update_wire()
         self._send(codec.ack(msg.seq, Outcome.RENDERED, media_seconds=clip.seconds, render_ms=render_ms,
                              queue_depth=self.inbox.qsize()))
+
+    def _answer_settled(self, seq: int) -> None:
+        """A resend of a settled utterance: a duplicate when it was rendered, its Error again when refused."""
+        refusal = self.render_log.refusal(self.sender_id or "", seq)
+        if refusal is None:
+            self._send(codec.ack(seq, Outcome.DUPLICATE))
+        else:
+            code, reason = refusal
+            self._send(codec.error(code, f"#{seq} was refused: {reason}", seq))
+
+    def _settled_refusal(self, exc: ProtocolError, new: bool = True) -> ProtocolError:
+        """A refusal for good of an utterance this session took (or is taking, ``new``): the sender
+        drops it, so its number is settled; a resend gets the same Error."""
+        if new and exc.seq is not None and self.sender_id is not None:
+            self.render_log.refuse(self.sender_id, exc.seq, exc.code, str(exc))
+        return exc
 
     def _stream(self, call, request: Request, job: _Job, times: dict[str, float]) -> Clip:
         """On the generation thread: the utterance chunk by chunk, each handed to the live observers

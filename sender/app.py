@@ -31,6 +31,7 @@ from sender.client import (
     Waiting,
 )
 from sender.ice import use_loopback_candidates
+from sender.identity import default_secret_file, load_secret
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +100,14 @@ class SendOptions:
     def from_args(cls, args: argparse.Namespace) -> SendOptions:
         sender_id = args.sender_id or default_sender_id()
         outbox = None if args.outbox == "none" else Path(args.outbox or default_outbox(sender_id))
+        secret_file = getattr(args, "secret_file", None)
+        secret = None if secret_file == "none" else load_secret(Path(secret_file or default_secret_file(sender_id)))
         config = SenderConfig(
             receiver_url=args.receiver,
             token=args.token,
             sender_id=sender_id,
             outbox_path=outbox,
+            secret=secret,
             ice_servers=ice_servers(
                 args.ice_server or (),
                 username=args.ice_username,

@@ -114,6 +114,14 @@ def register_send(subparsers) -> None:
         "(default ~/.local/state/textcall/outbox-<sender id>.jsonl; 'none' keeps it in memory)",
     )
     sub.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        help="this sender's secret, made on first use (0600): the first Hello with it binds the sender id "
+        "on a receiver, which then refuses the id to anyone without it (default "
+        "~/.local/state/textcall/secret-<sender id>; 'none': a new one per run, so the id is usable "
+        "only until this process ends on receivers that saw it)",
+    )
+    sub.add_argument(
         "--ice-server",
         action="append",
         metavar="URL",

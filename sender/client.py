@@ -24,6 +24,7 @@ from protocol import textpack
 from protocol.codec import Code, Outcome, ProtocolError
 from protocol.ice import IceServer
 from sender.ice import rtc_configuration
+from sender.identity import process_secret
 from sender.outbox import Outbox, Pending
 from sender.signaling import SignalingError, exchange_offer
 
@@ -39,6 +40,7 @@ class SenderConfig:
     token: str
     sender_id: str
     outbox_path: Path | None = None
+    secret: bytes | None = None  # proves the sender id (sender/identity.py); None: one per process and id
     ice_servers: tuple[IceServer | str, ...] = ()
     tls_ca: Path | None = None  # PEM to trust for an https:// receiver (self-signed or private CA)
     ping_interval: float = 2.0
@@ -162,6 +164,7 @@ class Sender:
     def __init__(self, config: SenderConfig) -> None:
         self.config = config
         self.outbox = Outbox(config.outbox_path)
+        self._secret = config.secret if config.secret is not None else process_secret(config.sender_id)
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.counters = Counters()
         self._uploads: dict[str, bytes] = {}
@@ -313,7 +316,7 @@ class Sender:
             await pc.setRemoteDescription(answer)
             await opened.wait()
             wanted = ("style-upload",) + ((codec.QUIET,) if self.config.quiet else ())
-            self._send(conn, codec.hello(self.config.sender_id, wanted))
+            self._send(conn, codec.hello(self.config.sender_id, wanted, self._secret))
             welcome: pb.Welcome = await conn.welcome
             conn.window = welcome.window
             offered = set(welcome.capabilities)
@@ -458,11 +461,15 @@ class Sender:
         code = codec.code_name(msg.code)
         if not msg.HasField("seq"):
             self.events.put_nowait(ReceiverError(code, msg.reason))
-            if msg.code == Code.UNSUPPORTED_VERSION:
+            if msg.code in (Code.UNSUPPORTED_VERSION, Code.IDENTITY):  # trying again would get the same answer
                 self._on_closed(conn, msg.reason)
                 self._fail(FatalError(f"{code}: {msg.reason}"))
             return
         conn.in_flight.discard(msg.seq)
+        if msg.code == Code.SEQ_GAP:  # our numbering and the receiver's disagree: the Welcome of a new
+            self.events.put_nowait(ReceiverError(code, msg.reason))  # connection resynchronises them
+            self._on_closed(conn, f"{code}: {msg.reason}")
+            return
         if msg.code in RETRY_LATER:
             self._retry_at[msg.seq] = time.monotonic() + RETRY_AFTER_S
             self.events.put_nowait(ReceiverError(code, msg.reason, retry_in=RETRY_AFTER_S))

@@ -1,8 +1,9 @@
 """Utterances the receiver has not rendered yet, kept on disk so a restart loses nothing.
 
 The file is an append-only JSON-lines journal: ``{"add": {...}}`` when an utterance is queued,
-``{"sent": seq}`` the first time it leaves, ``{"done": seq}`` when it is rendered or finally refused. Opening replays the journal and rewrites it
-compactly. A torn last line (a crash mid-write) is ignored.
+``{"sent": seq}`` the first time it leaves, ``{"done": seq}`` when it is rendered or finally refused,
+``{"reset": n}`` when numbering starts again at ``n`` (a receiver that lost its render log). Opening
+replays the journal and rewrites it compactly. A torn last line (a crash mid-write) is ignored.
 
 An utterance may name its ``source`` (``"<key>:<n>"``: the n-th line of a script), written in the same
 record as the utterance itself, so a restarted ``textcall send --script`` knows exactly how many of
@@ -96,31 +97,39 @@ class Outbox:
             self._write({"done": seq})
         return item
 
-    def skip_to(self, last_rendered_seq: int) -> list[Pending]:
-        """The receiver says it rendered everything of ours up to ``last_rendered_seq``.
+    def skip_to(self, last_settled_seq: int) -> list[Pending]:
+        """The receiver's Welcome: it has settled (rendered, or refused with an Error) every utterance
+        of ours up to ``last_settled_seq``, and takes the next number after it.
 
-        Utterances at or below it that we sent were rendered: forget them (returned). Ones we never
-        sent collide with numbers an earlier run of this sender used (its journal was lost): they get
-        fresh numbers above ``last_rendered_seq``, in order, so nothing is lost.
+        - Ones at or below it that we sent stay pending and are sent again as they are: the receiver
+          answers each as it ended (a DUPLICATE ack, or the Error it was refused with), so an ack or
+          an Error lost with the old connection is learnt, never guessed.
+        - Ones at or below it never sent collide with numbers an earlier run of this sender used (its
+          journal was lost): they get fresh numbers above it, in order, so nothing is lost.
+        - When the receiver expects a lower number than ours (it lost its render log), what is
+          pending is renumbered from ``last_settled_seq + 1``: it refuses numbers that skip ahead.
+
+        Returns nothing (kept for callers): every pending utterance is now either resent or renumbered.
         """
-        if last_rendered_seq >= self._next_seq:
-            self._next_seq = last_rendered_seq + 1
+        last = last_settled_seq
+        collide = [s for s in self._pending if s <= last and s not in self._sent]
+        ahead = min((s for s in self._pending if s > last), default=self._next_seq)
+        if collide or ahead > last + 1:
+            keep = [item for s, item in self._pending.items() if s <= last and s in self._sent]
+            move = [item for s, item in self._pending.items() if not (s <= last and s in self._sent)]
+            for item in move:
+                self._pending.pop(item.seq)
+                self._sent.discard(item.seq)
+                self._write({"done": item.seq})
+            self._next_seq = last + 1
+            self._write({"reset": self._next_seq})  # may go down, unlike "next"
+            for item in move:  # in their order: renumbered ones were queued first
+                self._add(replace(item, seq=self._next_seq))
+            assert all(item.seq in self._pending for item in keep)
+        elif last >= self._next_seq:
+            self._next_seq = last + 1
             self._write({"next": self._next_seq})
-        finished, renumber = [], []
-        for seq in [s for s in self._pending if s <= last_rendered_seq]:
-            (finished if seq in self._sent else renumber).append(seq)
-        done = [self.done(seq) for seq in finished]
-        if renumber:
-            moved = [self._pending.pop(seq) for seq in renumber]
-            later = list(self._pending.values())
-            self._pending.clear()
-            for item in moved:
-                self._write({"done": item.seq})
-                self._add(replace(item, seq=self._next_seq))
-            for item in later:  # keep the send order: renumbered ones were queued first
-                self._write({"done": item.seq})
-                self._add(replace(item, seq=self._next_seq))
-        return [item for item in done if item is not None]
+        return []
 
     def close(self) -> None:
         if self._journal is not None:
@@ -149,6 +158,8 @@ class Outbox:
                     self._next_seq = max(self._next_seq, int(record["done"]) + 1)
                 elif "next" in record:
                     self._next_seq = max(self._next_seq, int(record["next"]))
+                elif "reset" in record:  # the receiver lost its render log: numbering starts again lower
+                    self._next_seq = int(record["reset"])
                 elif "progress" in record:
                     for key, count in dict(record["progress"]).items():
                         self._note_source(f"{key}:{int(count)}")

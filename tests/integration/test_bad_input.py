@@ -11,8 +11,8 @@ from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome
 
 
-async def _hello(peer, sender_id="raw"):
-    peer.send(codec.encode(codec.hello(sender_id)))
+async def _hello(peer, sender_id="raw", secret=b""):
+    peer.send(codec.encode(codec.hello(sender_id, secret=secret)))
     return (await peer.next("welcome")).welcome
 
 
@@ -20,6 +20,8 @@ def _unknown_body() -> bytes:
     # field 99, length-delimited: a body from a protocol this receiver does not know
     return bytes([0x9A, 0x06, 0x02]) + b"hi"
 
+
+SECRET = b"s" * 32
 
 BAD_FRAMES = [
     ("text frame", "hello as text", Code.BAD_FRAME),
@@ -42,12 +44,18 @@ async def test_bad_frame_is_answered_and_session_goes_on(receiver, raw_peer, nam
     error = (await peer.next("error")).error
     assert error.code == code, error.reason
     assert error.reason
+    seq = 1
+    if code == Code.UNKNOWN_STYLE:  # a well-formed utterance refused for good: its number is used up
+        peer.send(frame)  # and a resend of it gets the same answer
+        again = (await peer.next("error")).error
+        assert (again.code, again.seq) == (Code.UNKNOWN_STYLE, 1) and "nobody" in again.reason
+        seq = 2
     # the same session still renders a valid utterance
-    peer.send(codec.encode(codec.utterance(1, text="still here")))
+    peer.send(codec.encode(codec.utterance(seq, text="still here")))
     ack = (await peer.next("ack")).ack
     assert ack.outcome == Outcome.QUEUED
     ack = (await peer.next("ack")).ack
-    assert (ack.seq, ack.outcome) == (1, Outcome.RENDERED)
+    assert (ack.seq, ack.outcome) == (seq, Outcome.RENDERED)
     rendered = await asyncio.wait_for(receiver.rendered.get(), 10)
     assert rendered.request.text == "still here"
 
@@ -243,12 +251,12 @@ async def test_a_resend_waiting_behind_its_first_rendering_is_a_duplicate(make_r
 
     receiver = await make_receiver(generator=StubGenerator(pace=1.0))
     peer = await raw_peer(receiver)
-    await _hello(peer, "hasty")
+    await _hello(peer, "hasty", SECRET)
     frame = codec.encode(codec.utterance(1, text="x" * 40))  # 2.4 s of work
     peer.send(frame)
     await asyncio.sleep(0.8)
-    again = await raw_peer(receiver)  # a newer connection of the same sender replaces the first
-    await _hello(again, "hasty")
+    again = await raw_peer(receiver)  # a newer connection of the same sender (its secret) replaces the first
+    await _hello(again, "hasty", SECRET)
     again.send(frame)
     while (ack := (await again.next("ack", timeout=20)).ack).outcome == Outcome.QUEUED:
         pass
