@@ -134,9 +134,12 @@ async def offer(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
         return web.Response(status=413, text=f"offer larger than {MAX_OFFER_BYTES} bytes")
     try:
-        raw = await request.read()
+        async with asyncio.timeout(config.request_timeout):  # a body trickled in forever holds nothing
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return web.Response(status=413, text=f"offer larger than {MAX_OFFER_BYTES} bytes")
+    except TimeoutError:
+        return web.Response(status=408, text=f"the offer's body took more than {config.request_timeout:g} s")
     try:
         params = json.loads(raw)
         if not isinstance(params, dict):

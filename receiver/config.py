@@ -34,6 +34,9 @@ class ReceiverConfig:
     tls_cert: Path | None = None  # PEM certificate (chain) and key: serve https:// instead of http://
     tls_key: Path | None = None
     viewer: bool = False  # serve the browser viewer (/view) to holders of a token
+    # a connection must deliver each request head within this many seconds of opening or of its last
+    # response (aiohttp's keep-alive timer, which also runs before the first request); offer bodies too
+    request_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         every = list(self.tokens) + [token for token, _ in self.sender_tokens]
@@ -49,5 +52,7 @@ class ReceiverConfig:
             raise ValueError("queue_size and max_peers must be at least 1")
         if self.max_utterances_per_second <= 0:
             raise ValueError("max_utterances_per_second must be positive")
+        if self.request_timeout <= 0:
+            raise ValueError("request_timeout must be positive")
         if self.viewer and not self.record:
             raise ValueError("the viewer plays the recorded MP4s: --viewer needs recording on")

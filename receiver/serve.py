@@ -25,7 +25,11 @@ async def start(config: ReceiverConfig, **app_kwargs) -> tuple[web.AppRunner, st
         use_loopback_candidates()
     app = make_app(config, **app_kwargs)
     context = tls_context(config)  # before anything listens: a bad certificate fails fast
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # keepalive_timeout: aiohttp runs this timer from the moment a connection opens and after every
+    # response, and closes a connection still without a complete request head when it fires, so a
+    # half-sent request (anyone can open the port) is dropped after request_timeout, not held (3630 s
+    # by default)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=config.request_timeout)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, ssl_context=context)
     try:

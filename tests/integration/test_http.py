@@ -45,3 +45,45 @@ async def test_health(receiver):
         async with http.get(receiver.url + "/health") as response:
             assert response.status == 200
             assert (await response.json())["model"] == "stub"
+
+
+async def _connect(url: str):
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return await asyncio.open_connection(parts.hostname, parts.port)
+
+
+async def test_half_sent_requests_are_dropped_not_held(make_receiver):
+    """Issue 28: unauthenticated half-sent requests were held for ever (1,000 for 60 s)."""
+    import asyncio
+    import time
+
+    receiver = await make_receiver(request_timeout=0.5)
+    started = time.monotonic()
+    held = [await _connect(receiver.url) for _ in range(20)]
+    for n, (_, writer) in enumerate(held):
+        writer.write(b"POST /offer HTTP/1.1\r\nHost: x\r\n" if n % 2 else b"")  # half a head, or nothing
+    for reader, writer in held:
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the receiver closed it
+        writer.close()
+    assert time.monotonic() - started < 4
+    # a complete request on a fresh connection is still answered
+    async with aiohttp.ClientSession() as http:
+        async with http.get(receiver.url + "/health") as response:
+            assert response.status == 200
+
+
+async def test_an_offer_body_trickled_in_is_cut_off(make_receiver):
+    import asyncio
+
+    receiver = await make_receiver(request_timeout=0.5)
+    reader, writer = await _connect(receiver.url)
+    writer.write(f"POST /offer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readline(), 5)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    writer.close()
+    assert receiver.sessions() == {}
