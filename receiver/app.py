@@ -16,7 +16,7 @@ from model.clip import Generator
 from model.pipeline import load_generator
 from receiver.calls import Calls
 from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
-from receiver.gallery import Gallery
+from receiver.gallery import Gallery, UploadBudget
 from receiver.ice import rtc_configuration
 from receiver.identities import SENDERS_FILE, SenderKeys
 from receiver.player import Player
@@ -33,6 +33,7 @@ WORKER = web.AppKey("worker", GenerationWorker)
 SESSIONS = web.AppKey("sessions", dict)
 RENDER_LOG = web.AppKey("render_log", RenderLog)
 KEYS = web.AppKey("keys", SenderKeys)
+UPLOADS = web.AppKey("uploads", UploadBudget)
 GALLERY = web.AppKey("gallery", Gallery)
 SINKS = web.AppKey("sinks", list)
 LIVE = web.AppKey("live", list)  # observers of each chunk as it is made (receiver.session.Live)
@@ -53,6 +54,7 @@ def make_app(
     app[SESSIONS] = {}
     app[RENDER_LOG] = RenderLog(config.out_dir / "rendered.json" if config.record else None)
     app[KEYS] = SenderKeys(config.out_dir / SENDERS_FILE if config.record else None)
+    app[UPLOADS] = UploadBudget()
     app[GALLERY] = Gallery(config.gallery_dir)
     app[SINKS] = list(sinks or [])
     app[LIVE] = []
@@ -194,6 +196,7 @@ def _new_session(app: web.Application, pc: RTCPeerConnection, bound_sender_id: s
         worker=app[WORKER],
         render_log=app[RENDER_LOG],
         keys=app[KEYS],
+        upload_budget=app[UPLOADS],
         gallery=app[GALLERY],
         sinks=app[SINKS],
         live=app[LIVE],

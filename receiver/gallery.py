@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,40 @@ class Upload:
 
 MAX_PARTIAL_UPLOADS = 4  # unfinished style images a session may hold at once
 MAX_STORED_IMAGES = 64  # finished style images one session keeps (a new one with a known id replaces it)
+MAX_PARTIAL_BYTES = 64 * 1024 * 1024  # announced bytes of unfinished uploads, all sessions together
+MAX_SENDER_BYTES = 256 * 1024 * 1024  # style images one sender keeps on disk, all its sessions together
+
+
+class UploadBudget:
+    """What every session's uploads may hold together, this receiver run: the announced bytes of
+    unfinished uploads (memory), and per sender the bytes of the style images stored (disk)."""
+
+    def __init__(self, max_partial_bytes: int = MAX_PARTIAL_BYTES, max_sender_bytes: int = MAX_SENDER_BYTES) -> None:
+        self.max_partial_bytes = max_partial_bytes
+        self.max_sender_bytes = max_sender_bytes
+        self.partial_bytes = 0
+        self.stored: dict[str, int] = {}
+        self._lock = threading.Lock()  # stores run on worker threads
+
+    def reserve(self, n: int) -> bool:
+        with self._lock:
+            if self.partial_bytes + n > self.max_partial_bytes:
+                return False
+            self.partial_bytes += n
+            return True
+
+    def release(self, n: int) -> None:
+        with self._lock:
+            self.partial_bytes = max(0, self.partial_bytes - n)
+
+    def store(self, sender: str, replaced: int, added: int) -> bool:
+        """Count a stored file of ``added`` bytes (replacing one of ``replaced``); False when over."""
+        with self._lock:
+            total = self.stored.get(sender, 0) - replaced + added
+            if total > self.max_sender_bytes:
+                return False
+            self.stored[sender] = total
+            return True
 
 
 class Uploads:
@@ -108,13 +143,26 @@ class Uploads:
     ``max_stored * max_bytes`` bytes)."""
 
     def __init__(self, folder: Path, max_bytes: int, *, max_partial: int = MAX_PARTIAL_UPLOADS,
-                 max_stored: int = MAX_STORED_IMAGES) -> None:
+                 max_stored: int = MAX_STORED_IMAGES, budget: UploadBudget | None = None) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
         self.max_partial = max_partial
         self.max_stored = max_stored
+        self.budget = budget if budget is not None else UploadBudget()
+        self.sender = ""  # whose uploads (set at the session's Hello): the disk budget is per sender
         self._partial: dict[str, Upload] = {}
         self._done: dict[str, Path] = {}
+
+    def drop(self, image_id: str) -> None:
+        """Forget an unfinished upload (its budget share with it)."""
+        upload = self._partial.pop(image_id, None)
+        if upload is not None:
+            self.budget.release(upload.total_bytes)
+
+    def close(self) -> None:
+        """The session ended: its unfinished uploads go, and their share of the budget."""
+        for image_id in list(self._partial):
+            self.drop(image_id)
 
     def get(self, image_id: str) -> Path | None:
         return self._done.get(image_id)
@@ -131,7 +179,7 @@ class Uploads:
         receiver runs that off its event loop."""
         upload = self._partial.get(chunk.id)
         if chunk.chunk_index == 0:
-            self._partial.pop(chunk.id, None)  # a restart of the same id drops what came before
+            self.drop(chunk.id)  # a restart of the same id drops what came before
             if chunk.total_bytes > self.max_bytes:
                 raise ProtocolError(f"style image {chunk.id!r} of {chunk.total_bytes} bytes exceeds {self.max_bytes}", Code.TOO_LARGE)
             if len(self._partial) >= self.max_partial:
@@ -140,21 +188,24 @@ class Uploads:
             if chunk.id not in self._done and len(self._done) >= self.max_stored:
                 raise ProtocolError(f"style image {chunk.id!r}: this session keeps {self.max_stored} style images, the most "
                                     "it may; reuse an id to replace one", Code.TOO_LARGE)
+            if not self.budget.reserve(chunk.total_bytes):
+                raise ProtocolError(f"style image {chunk.id!r}: the receiver holds {self.budget.partial_bytes >> 20} MiB of "
+                                    "unfinished uploads from all its senders, its most; send it again later", Code.RATE_LIMITED)
             upload = self._partial[chunk.id] = Upload(chunk.total_bytes, chunk.chunk_count)
         if upload is None or chunk.chunk_index != len(upload.parts):
-            self._partial.pop(chunk.id, None)
+            self.drop(chunk.id)
             raise ProtocolError(f"style image {chunk.id!r}: chunk {chunk.chunk_index} out of order")
         if (upload.total_bytes, upload.chunk_count) != (chunk.total_bytes, chunk.chunk_count):
-            self._partial.pop(chunk.id, None)
+            self.drop(chunk.id)
             raise ProtocolError(f"style image {chunk.id!r}: chunk sizes disagree")
         upload.parts.append(chunk.data)
         received = sum(len(part) for part in upload.parts)
         if received > upload.total_bytes:
-            self._partial.pop(chunk.id, None)
+            self.drop(chunk.id)
             raise ProtocolError(f"style image {chunk.id!r}: more bytes than announced", Code.TOO_LARGE)
         if len(upload.parts) < upload.chunk_count:
             return None
-        del self._partial[chunk.id]
+        self.drop(chunk.id)
         data = b"".join(upload.parts)
         if len(data) != upload.total_bytes:
             raise ProtocolError(f"style image {chunk.id!r}: {len(data)} of {upload.total_bytes} bytes")
@@ -164,8 +215,16 @@ class Uploads:
     def store(self, image_id: str, data: bytes) -> Path:
         """Decode ``data`` (the expensive check: up to the pixel limit) and keep it as ``image_id``."""
         suffix = check_image(data, self.max_bytes)
+        old = self._done.get(image_id)
+        replaced = old.stat().st_size if old is not None and old.exists() else 0
+        if not self.budget.store(self.sender, replaced, len(data)):
+            raise ProtocolError(f"style image {image_id!r}: sender {self.sender!r} keeps "
+                                f"{self.budget.stored.get(self.sender, 0) >> 20} MiB of style images on this receiver, "
+                                f"its most ({self.budget.max_sender_bytes >> 20} MiB); reuse an id to replace one", Code.TOO_LARGE)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{image_id}{suffix}"
+        if old is not None and old != path:
+            old.unlink(missing_ok=True)  # the same id in another format
         path.write_bytes(data)
         self._done[image_id] = path
         return path

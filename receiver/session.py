@@ -21,7 +21,7 @@ from protocol.codec import Code, Outcome, ProtocolError
 from receiver.bitrate import BitrateMeter
 from receiver.calls import Calls
 from receiver.config import ReceiverConfig
-from receiver.gallery import Gallery, Uploads
+from receiver.gallery import Gallery, UploadBudget, Uploads
 from receiver.identities import SenderKeys
 from receiver.recorder import SessionRecorder
 from receiver.render_log import RenderLog
@@ -29,6 +29,7 @@ from receiver.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
 
+STYLE_CHUNKS_PER_SECOND = 128  # StyleImage frames a session may send per second (4 MiB/s of 32 KiB chunks)
 QUIET_DEAD_AFTER = 60.0  # seconds of silence a quiet sender's session survives (ICE consent still runs)
 
 
@@ -129,6 +130,7 @@ class Session:
         calls: Calls | None = None,
         render_log: RenderLog,
         keys: SenderKeys | None = None,
+        upload_budget: UploadBudget | None = None,
         gallery: Gallery,
         sinks: list[Callable[[Rendered], None]],
         live: list[Callable[[Live], None]] | None = None,
@@ -156,7 +158,8 @@ class Session:
         self.bound_sender_id = bound_sender_id  # set when the token belongs to one sender (--tokens)
         self.folder = config.out_dir / session_id
         self.meter = BitrateMeter(session_id)
-        self.uploads = Uploads(self.folder / "styles", config.limits.max_style_image_bytes)
+        self.uploads = Uploads(self.folder / "styles", config.limits.max_style_image_bytes, budget=upload_budget)
+        self._style_rate = TokenBucket(STYLE_CHUNKS_PER_SECOND, 2 * STYLE_CHUNKS_PER_SECOND)
         self.recorder = SessionRecorder(self.folder) if config.record else None
         self.sender_id: str | None = None
         self.channel: RTCDataChannel | None = None
@@ -237,6 +240,7 @@ class Session:
             if refusal is not None:
                 raise ProtocolError(refusal, Code.IDENTITY)
         self.sender_id = msg.sender_id
+        self.uploads.sender = msg.sender_id
         if codec.QUIET in msg.capabilities:
             self.quiet = True  # its pings come only when the link is idle: tolerate longer silences
             self.dead_after = max(self.dead_after, QUIET_DEAD_AFTER)
@@ -310,6 +314,10 @@ class Session:
             raise ProtocolError("send Hello before style images", Code.UNEXPECTED)
         if self.gallery.get(msg.id) is not None:
             raise ProtocolError(f"style image id {msg.id!r} is taken by the gallery", Code.BAD_MESSAGE)
+        if not self._style_rate.take():
+            self.uploads.drop(msg.id)  # a chunk lost: the upload starts again from its first
+            raise ProtocolError(f"style image {msg.id!r}: more than {STYLE_CHUNKS_PER_SECOND} chunks per second; "
+                                "send it again from its first chunk, slower", Code.RATE_LIMITED)
         data = self.uploads.assemble(msg)  # header checks here; the decode runs off the event loop
         if data is not None:
             previous = self._storing.get(msg.id)
@@ -548,6 +556,7 @@ class Session:
         current = asyncio.current_task()
         for task in self._storing.values():
             task.cancel()
+        self.uploads.close()
         for task in self._tasks:
             if task is not current:
                 task.cancel()

@@ -263,3 +263,23 @@ async def test_a_resend_waiting_behind_its_first_rendering_is_a_duplicate(make_r
     assert ack.outcome == Outcome.DUPLICATE
     first = await asyncio.wait_for(receiver.rendered.get(), 5)
     assert first.seq == 1 and receiver.rendered.empty()
+
+
+async def test_style_image_frames_are_rate_limited(receiver, raw_peer):
+    """Issue 28: StyleImage frames were not rate-limited. A flood is refused beyond 2 s worth of the
+    allowance (RATE_LIMITED), the session goes on, and an upload at a sane pace is stored."""
+    from protocol import textcall_pb2 as pb
+    from receiver.session import STYLE_CHUNKS_PER_SECOND
+
+    peer = await raw_peer(receiver)
+    await _hello(peer)
+    count = 3 * STYLE_CHUNKS_PER_SECOND
+    for k in range(count):  # a flood of tiny chunks of one upload
+        peer.send(pb.Envelope(style_image=pb.StyleImage(id="flood", chunk_index=k, chunk_count=count,
+                                                        total_bytes=count, data=b"x")).SerializeToString())
+    error = (await peer.next("error")).error
+    assert error.code == Code.RATE_LIMITED and "chunks per second" in error.reason
+    peer.send(codec.encode(codec.utterance(1, text="still here")))
+    while (ack := (await peer.next("ack")).ack).outcome != Outcome.RENDERED:
+        pass
+    assert ack.seq == 1

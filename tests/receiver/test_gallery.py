@@ -88,3 +88,38 @@ def test_uploads_are_bounded_in_number_size_and_storage(tmp_path):
     with pytest.raises(ProtocolError, match="keeps 2"):
         stored.add(_chunks("z", data, len(data))[0])
     assert stored.add(_chunks("x", data, len(data))[0]) is not None  # replacing one is fine
+
+
+def test_all_sessions_together_are_bounded_in_memory_and_each_sender_on_disk(tmp_path):
+    """Issue 28: unfinished uploads bounded across sessions (memory), stored ones per sender across its
+    sessions (disk); a closed session's unfinished uploads give their share back."""
+    from receiver.gallery import UploadBudget
+
+    data = _png(64, 64)
+    budget = UploadBudget(max_partial_bytes=2 * len(data), max_sender_bytes=3 * len(data))
+    one, two = (Uploads(tmp_path / n, max_bytes=1 << 16, budget=budget) for n in ("one", "two"))
+    one.sender = two.sender = "anna"
+    halves = {k: _chunks(k, data, len(data) // 2 + 1) for k in ("a", "b", "c")}
+    assert one.add(halves["a"][0]) is None and two.add(halves["b"][0]) is None
+    with pytest.raises(ProtocolError, match="all its senders") as info:
+        two.add(halves["c"][0])  # a third unfinished upload, in either session: over the shared budget
+    assert info.value.code == Code.RATE_LIMITED and budget.partial_bytes == 2 * len(data)
+    one.close()  # the session ends: its unfinished upload goes
+    assert budget.partial_bytes == len(data)
+    assert two.add(halves["c"][0]) is None
+    two.add(halves["b"][1])  # finished: its share of memory is given back, its bytes count on disk
+    assert budget.partial_bytes == len(data) and budget.stored == {"anna": len(data)}
+    two.drop("c")
+    assert budget.partial_bytes == 0
+    three = Uploads(tmp_path / "three", max_bytes=1 << 16, budget=budget)  # a later session of anna's
+    three.sender = "anna"
+    for k in ("x", "y"):
+        three.add(_chunks(k, data, len(data))[0])
+    with pytest.raises(ProtocolError, match="'anna' keeps") as info:
+        three.add(_chunks("z", data, len(data))[0])  # a fourth file of this sender's, across sessions
+    assert info.value.code == Code.TOO_LARGE and not (tmp_path / "three" / "z.png").exists()
+    three.add(_chunks("x", data, len(data))[0])  # replacing one of its own is fine
+    assert budget.stored == {"anna": 3 * len(data)}
+    other = Uploads(tmp_path / "other", max_bytes=1 << 16, budget=budget)
+    other.sender = "ben"  # another sender has its own allowance
+    assert other.add(_chunks("z", data, len(data))[0]) is not None
