@@ -7,7 +7,10 @@ matching ``Pong``. Each frame the codec refuses must be answered with an ``Error
 and a reason; frames the codec accepts may be answered or not, but never with ``INTERNAL``. The
 receiver stays up and the well-behaved sender's utterances are all rendered, in order.
 
-Default run: a couple of hundred frames. ``-m slow``: 10,000.
+The receiver records (journals, clips, uploads, the render log), and the frames include style
+uploads at the size caps and sequence numbers that jump. Afterwards the bystander's clips are all
+complete and readable and no partial file is left. Default run: a couple of hundred frames.
+``-m slow``: 10,000.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from receiver.ice import use_loopback_candidates
 from receiver.serve import start
 from sender.client import Sender, SenderConfig
 from tests.integration.conftest import TOKEN, RawPeer
-from tests.protocol.strategies import frames
+from tests.protocol.strategies import live_frames as frames
 
 
 class LiveTarget:
@@ -50,7 +53,7 @@ class LiveTarget:
     async def setup(self) -> None:
         config = ReceiverConfig(
             tokens=frozenset({TOKEN}), out_dir=self.tmp_path / "out", port=0, loopback=True,
-            record=False, max_utterances_per_second=1000.0,
+            record=True, max_utterances_per_second=1000.0,
         )  # fmt: skip
         self.runner, self.url = await start(config, sinks=[self._on_rendered])
         self.peer = RawPeer()
@@ -134,6 +137,15 @@ def _check_afterwards(live: LiveTarget) -> None:
     assert [r.error.code for r in replies if r.WhichOneof("body") == "error"] == [Code.BAD_FRAME]
     sessions = live.runner.app[SESSIONS]
     assert len(sessions) == 2, sessions
+    # what was recorded for the bystander is complete and readable; nothing half-written lies around
+    from receiver.recorder import read_mp4
+
+    (bystander,) = [s for s in sessions.values() if s.sender_id == "bystander"]
+    clips = sorted(bystander.folder.glob("[0-9][0-9][0-9][0-9].mp4"))
+    assert len(clips) == live.good_said
+    assert all(read_mp4(c)[0].shape[0] > 0 for c in clips)
+    out = live.tmp_path / "out"  # (a live session's whole-call recording is finished when it closes)
+    assert not [p for p in out.rglob("*.part") if p.name != ".session.mp4.part"]
 
 
 # aiortc/aioice draw from the `random` module on the loop thread while hypothesis generates a frame on

@@ -76,3 +76,15 @@ frames = st.one_of(
     st.text(max_size=32),  # a text frame on the binary channel
     st.integers(48 * 1024 + 1, 60 * 1024).map(lambda n: b"\x1a" + bytes(n - 1)),  # over the frame limit
 )
+
+# For a live session: uploads at the size caps (4 MiB announced, 32 KiB chunks, or one byte over)
+# and sequence numbers around the next one a session expects (and far beyond it).
+_CHUNK = bytes(32 * 1024)
+cap_uploads = st.builds(
+    lambda i, k, over: pb.Envelope(style_image=pb.StyleImage(
+        id=i, chunk_index=k, chunk_count=128, total_bytes=4 * 1024 * 1024 + over, data=_CHUNK)).SerializeToString(),
+    st.sampled_from(["cap0", "cap1", "cap2", "cap3", "cap4", "cap5"]), st.integers(0, 3), st.sampled_from([0, 0, 0, 1]))
+seq_jumps = st.builds(lambda q: codec.encode(codec.utterance(q, text="jump")),
+                      st.one_of(st.integers(1, 40), st.integers(2**32, 2**64 - 1)))
+live_frames = st.one_of(frames, cap_uploads, seq_jumps)
+
