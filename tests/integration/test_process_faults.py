@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from sender.client import Sender, SenderConfig
 from sender.outbox import Outbox
 from tests.integration.conftest import TOKEN
@@ -133,3 +135,44 @@ async def test_a_failing_utterance_gets_an_error_and_the_rest_render(make_receiv
         rendered.append(receiver.rendered.get_nowait())
     assert [(r.seq, r.request.text) for r in rendered] == [(1, "one"), (2, "two"), (4, "four"), (5, "five")]
     assert [e.seq for e in rendered_events(receiver.out)] == [1, 2, 4, 5]  # the journal agrees
+
+
+@pytest.mark.slow
+async def test_receiver_with_the_default_model_killed_mid_render(tmp_path):
+    """The kill test once with the real generator (minutes on a CPU): a receiver killed while it renders
+    with the default model loses nothing, renders nothing twice, and leaves no corrupt file; the killed
+    session's whole-call recording is rebuilt at the restart."""
+    from receiver.recorder import read_mp4
+
+    lines = ["Hello there.", "How are you today?", "I am fine, thank you.", "See you soon."]
+    out, port = tmp_path / "out", free_port()
+    receiver = start_receiver(out, port, TOKEN, "--model", "default")
+    sender = Sender(SenderConfig(receiver_url=f"http://127.0.0.1:{port}", token=TOKEN, sender_id="heavy",
+                                 outbox_path=tmp_path / "outbox.jsonl", ping_interval=0.5, dead_after=3.0, max_backoff=1.0))
+    again = None
+    try:
+        await sender.start()
+        for line in lines:
+            sender.say(caption="A woman is talking", text=line)
+        await _wait_for(lambda: len(rendered_events(out)) >= 1, 600, "the first clip")
+        await asyncio.sleep(2.0)  # into the second utterance's render
+        receiver.kill()
+        before = len(rendered_events(out))
+        assert before < len(lines)
+        again = start_receiver(out, port, TOKEN, "--model", "default", log=tmp_path / "receiver-again.log")
+        assert await sender.drain(900), f"not drained; receiver log:\n{again.output()}"
+    finally:
+        await sender.close()
+        receiver.stop()
+        if again is not None:
+            again.stop()
+    events = [e for e in rendered_events(out) if e.sender_id == "heavy"]
+    assert [e.seq for e in events] == [1, 2, 3, 4] and [e.text for e in events] == lines
+    assert not list(out.rglob("*.part"))
+    for clip in out.glob("*/[0-9][0-9][0-9][0-9].mp4"):
+        assert read_mp4(clip)[0].shape[0] > 0, clip
+    sessions = {e.session for e in events}
+    assert len(sessions) == 2
+    for session in sessions:  # the killed one rebuilt from its clips at the restart, the other closed
+        video, audio, _, _ = read_mp4(out / session / "session.mp4")
+        assert video.shape[0] > 0 and audio.size > 0
