@@ -11,7 +11,8 @@ One receiver (stub generator, recording on, loopback) in this process; raw aiort
 - ``16-Mpixel uploads``: while another session uploads ``--big`` 4096x4096 PNGs (small files, a
   full decode each), the bystander's ping round trips.
 
-Numbers are printed (and written to ``bench-uploads.json``), never asserted. The bar in issue 28:
+Numbers are printed (and written to ``bench-uploads.json``), never asserted. RSS is this whole
+process: the receiver and the raw peers (client side) together. The bar in issue 28:
 memory bounded under 100 partial uploads; the bystander's ping p99 < 50 ms during 16-Mpixel uploads.
 """
 
@@ -22,17 +23,20 @@ import asyncio
 import json
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from protocol import codec
-from protocol import textcall_pb2 as pb
-from receiver.app import UPLOADS
-from receiver.config import ReceiverConfig
-from receiver.ice import use_loopback_candidates
-from receiver.serve import start
-from tests.integration.conftest import RawPeer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from protocol import codec  # noqa: E402
+from protocol import textcall_pb2 as pb  # noqa: E402
+from receiver.app import UPLOADS  # noqa: E402
+from receiver.config import ReceiverConfig  # noqa: E402
+from receiver.ice import use_loopback_candidates  # noqa: E402
+from receiver.serve import start  # noqa: E402
+from tests.integration.conftest import RawPeer  # noqa: E402
 
 TOKEN = "bench-token-123456"
 CHUNK = 32 * 1024
