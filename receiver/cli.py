@@ -24,8 +24,6 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
     defaults.add_generation_flags(sub)
-    sub.add_argument("--voice", default="espeak",
-                     help="'espeak' (offline default) or a folder with YourTTS files (default %(default)s)")
 
 
 def register_receive(subparsers) -> None:
@@ -169,7 +167,7 @@ def _generator_settings(args: argparse.Namespace) -> dict:
     """The talking-head settings given on the command line (the stub takes none)."""
     if args.model == "stub":
         return {}
-    return {**defaults.generation_settings(args), "voice": args.voice}
+    return defaults.generation_settings(args)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

