@@ -254,8 +254,8 @@ class TalkingHead:
         if text:
             t0 = time.perf_counter()
             speech = self._speak(text, gender, call.call_id)
-            timings["voice"] = time.perf_counter() - t0
-            if speech.size == 0:  # nothing sayable in the text: the no-text path
+            timings["voice"] = time.perf_counter() - t0  # the first sentences; the rest comes while sampling
+            if speech.empty:  # nothing sayable in the text: the no-text path
                 logger.warning("nothing sayable in %r; rendering without speech", text[:60])
                 speech = None
 
@@ -273,6 +273,8 @@ class TalkingHead:
             "reference": reference is not None and not still,  # the frames copy the call's face
             "timings": timings,
         }
+        if still and speech is not None:
+            speech = speech.whole(timings)
         pieces = (self._animate_still(request, caption, speech, timings, face) if still
                   else self._frames(caption, request.seed, speech, reference, call, timings, moved))
         first, index = 0, 0
@@ -298,6 +300,9 @@ class TalkingHead:
         cleanup = _Cleanup(self, reference, timings) if self.settings.postfilter else None
         lipsync = self.lipsync if self.settings.lipsync else None
         lips, held, sound, done = None, [], [], 0
+        def whole() -> np.ndarray:
+            return _pad(speech.whole(timings) if isinstance(speech, _Speaking) else speech, n_frames * spf)
+
         for frames, audio, last, n_frames in self._sampled(caption, seed, speech, reference, timings):
             sound.append(audio)
             if moved:
@@ -308,7 +313,11 @@ class TalkingHead:
                 held.append(ready)
                 ready = lipsync.refine(np.concatenate(held), np.concatenate(sound)) if last else ready[:0]
             elif lipsync is not None and len(ready):
-                lips = lips or lipsync.stream(_pad(speech, n_frames * spf), n_frames, VIDEO_FPS)
+                if lips is None:  # the speech may still be coming: the first chunk's mouths need only its start
+                    lips = (lipsync.growing(speech.first, VIDEO_FPS) if n_frames is None
+                            else lipsync.stream(whole(), n_frames, VIDEO_FPS))
+                elif n_frames is not None and lips.n_frames is None:
+                    lips.extend(whole(), n_frames)
                 ready = lips.push(ready)
             if lipsync is not None:
                 timings["lipsync"] = timings.get("lipsync", 0.0) + time.perf_counter() - t0
@@ -317,20 +326,16 @@ class TalkingHead:
             done += len(ready)
 
     # -- speech ------------------------------------------------------------------------------------
-    def _speak(self, text: str, gender: str | None, call_id: str) -> np.ndarray:
+    def _speak(self, text: str, gender: str | None, call_id: str) -> _Speaking:
+        """The voice for ``text``: its first sentences now (enough audio for the first chunk), the rest
+        on a thread of its own while that chunk samples (``_Speaking``)."""
         if self.voice is None:
             raise GenerationError("this receiver has no voice loaded; speech text cannot be rendered")
-        speaker = self._speaker_for(call_id, gender)
-        speech = self.voice.synthesize(text, speaker=speaker)
-        if speech.sample_rate != AUDIO_RATE:
-            raise RuntimeError(f"voice {self.voice.name} returned {speech.sample_rate} Hz, expected {AUDIO_RATE}")
-        seconds = speech.audio.shape[0] / AUDIO_RATE
-        if seconds > self.settings.max_speech_seconds:
-            raise GenerationError(
-                f"the text makes {seconds:.0f} s of speech, more than this receiver's limit of "
-                f"{self.settings.max_speech_seconds:.0f} s per utterance; send it in parts"
-            )
-        return np.asarray(speech.audio, dtype=np.float32)
+        if len(text) / 25 > self.settings.max_speech_seconds:  # faster than any voice speaks: refused before anything
+            raise GenerationError(f"the text is too long for this receiver's limit of {self.settings.max_speech_seconds:.0f} s "
+                                  "of speech per utterance; send it in parts")
+        need = self.config.unet.frames * (AUDIO_RATE // VIDEO_FPS) + AUDIO_RATE // 2  # a chunk and half a second
+        return _Speaking(self.voice, text, self._speaker_for(call_id, gender), need, self.settings.max_speech_seconds)
 
     def _speaker_for(self, call_id: str, gender: str | None) -> str:
         """A speaker of the face's (or caption's) gender, chosen once per call and gender and then kept."""
@@ -387,7 +392,8 @@ class TalkingHead:
 
     def _sampled(self, caption: int, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
                  timings: dict) -> Iterator[tuple[np.ndarray, np.ndarray, bool, int]]:
-        """Chunked joint sampling, one chunk at a time: ``(new frames, their audio, last, N)``.
+        """Chunked joint sampling, one chunk at a time: ``(new frames, their audio, last, N)`` (N is None
+        while the voice is still speaking, for the first chunk).
 
         With ``speech``, N frames cover it, every chunk's audio is replaced by the speech under it
         and the audio handed out is the speech; without, N frames last ``unconditional_seconds`` (the
@@ -399,6 +405,16 @@ class TalkingHead:
         cfg = self.config.unet
         spf = AUDIO_RATE // VIDEO_FPS  # audio samples per video frame
         p = self.settings.prefix_frames
+        first = None
+        if isinstance(speech, _Speaking) and not speech.complete:
+            # the first chunk needs only the first second of speech: it is sampled and handed out while
+            # the voice says the rest (there is more than a chunk of speech: its frames are all kept)
+            t0 = time.perf_counter()
+            first = self._sample_chunk(caption, _pad(speech.first, cfg.frames * spf), None, seed, reference)
+            timings["sampling"] = timings.get("sampling", 0.0) + time.perf_counter() - t0
+            yield first[0].copy(), speech.first[: cfg.frames * spf].copy(), False, None
+        if isinstance(speech, _Speaking):
+            speech = speech.whole(timings)
         if speech is None:
             n_frames = max(1, round(self.settings.unconditional_seconds * VIDEO_FPS))
         else:
@@ -411,6 +427,9 @@ class TalkingHead:
             t0 = time.perf_counter()
             window = slice(start * spf, (start + cfg.frames) * spf)
             prefix = video[start : start + p] if k > 0 and p > 0 else None
+            if k == 0 and first is not None:  # sampled on the first sentences (which the speech starts with), handed out
+                video[: cfg.frames] = first[0]
+                continue
             frames, sampled = self._sample_chunk(caption, audio[window] if speech is not None else None, prefix, seed + k, reference)
             new = 0 if prefix is None else p
             video[start + new : start + cfg.frames] = frames[new:]  # frames[:new] are the prefix itself
@@ -491,6 +510,61 @@ class TalkingHead:
 
             frames = postfilter(frames)
         return frames[len(frames) // 2].copy(), "joint"
+
+
+class _Speaking:
+    """One utterance's speech as the voice makes it, sentence by sentence: ``first`` (the first
+    sentences, at least ``need`` samples when there are that many) at once, enough for the first
+    chunk; ``whole()`` says the rest, after that chunk is out. Joined, the pieces are what
+    ``voice.synthesize(text)`` returns (the engines' ``stream``). On a CPU the rest is made after
+    the first chunk rather than beside it: the two would only share the same cores, and the first
+    frame is what a caller waits for."""
+
+    def __init__(self, voice, text: str, speaker: str, need: int, max_seconds: float) -> None:
+        from model.speech.voice import speak_stream
+
+        self.voice, self.max_seconds = voice, max_seconds
+        self._pieces = speak_stream(voice, text, speaker)
+        head: list[np.ndarray] = []
+        self.complete = False
+        while sum(len(a) for a in head) < need:
+            piece = next(self._pieces, None)
+            if piece is None:
+                self.complete = True
+                break
+            head.append(self._check(piece))
+        self.first = np.concatenate(head) if head else np.zeros(0, np.float32)
+        self._check_length(len(self.first))
+        self._whole: np.ndarray | None = self.first if self.complete else None
+
+    @property
+    def empty(self) -> bool:
+        return self.complete and self.first.size == 0
+
+    def _check(self, piece) -> np.ndarray:
+        if piece.sample_rate != AUDIO_RATE:
+            raise RuntimeError(f"voice {self.voice.name} returned {piece.sample_rate} Hz, expected {AUDIO_RATE}")
+        return np.asarray(piece.audio, dtype=np.float32)
+
+    def _check_length(self, samples: int) -> None:
+        if samples / AUDIO_RATE > self.max_seconds:
+            raise GenerationError(
+                f"the text makes over {samples / AUDIO_RATE:.0f} s of speech, more than this receiver's limit of "
+                f"{self.max_seconds:.0f} s per utterance; send it in parts")
+
+    def whole(self, timings: dict | None = None) -> np.ndarray:
+        """All of the speech (float32 [S]): the rest is said now, the first time this is asked."""
+        if self._whole is None:
+            t0 = time.perf_counter()
+            parts, total = [self.first], len(self.first)
+            for piece in self._pieces:
+                parts.append(self._check(piece))
+                total += len(parts[-1])
+                self._check_length(total)  # stop early: speech that will be refused is not made
+            self._whole, self.complete = np.concatenate(parts), True
+            if timings is not None:
+                timings["voice"] = timings.get("voice", 0.0) + time.perf_counter() - t0
+        return self._whole
 
 
 class _Cleanup:

@@ -70,6 +70,10 @@ class LipSync:
         face the reference of every frame: ``animate``)."""
         return LipStream(self, _check_audio(audio), n_frames, fps, still, probes)
 
+    def growing(self, audio: np.ndarray, fps: float = 16) -> LipStream:
+        """A stream over speech still being made: ``extend`` it as more comes, with ``n_frames`` at the end."""
+        return LipStream(self, _check_audio(audio), None, fps)
+
     def animate(self, image: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
         """Drive a still face with ``audio``: ``uint8 [H, W, 3] -> uint8 [ceil(S / 16000 * fps), H, W, 3]``.
 
@@ -85,37 +89,57 @@ class LipSync:
 
 
 class LipStream:
-    """One utterance's lip sync, chunk by chunk (``LipSync.stream``): the mel windows of all its frames
-    from the whole audio up front, so a frame's mouth is the same whichever chunk it comes in."""
+    """One utterance's lip sync, chunk by chunk (``LipSync.stream``). A frame's mouth reads the mel
+    window around it (``audio.mel_windows``), computed from the speech known so far: exact for every
+    frame whose window lies inside it (mel steps are local: a step reads 400 samples either side), so
+    the speech may still be growing (``extend``) while the first chunks are lip-synced; ``n_frames``
+    and the end of the speech are known once it is complete."""
 
-    def __init__(self, lips: LipSync, audio: np.ndarray, n_frames: int, fps: float, still: np.ndarray | None = None,
+    MARGIN = 3200  # samples of speech a pushed frame needs beyond its own window while the speech grows
+
+    def __init__(self, lips: LipSync, audio: np.ndarray, n_frames: int | None, fps: float, still: np.ndarray | None = None,
                  probes: int | None = None) -> None:
-        self.lips, self.n_frames, self.done, self.probes = lips, n_frames, 0, probes
+        self.lips, self.fps, self.done, self.probes = lips, fps, 0, probes
         self.box: FaceBox | None = face_box(still) if still is not None else None  # NoFaceError when none
         self._still_crop = None
         if still is not None:
             self._still_crop = _to_tensor(crop_frames(still[None], self.box, CROP)).to(lips.device)  # [1, 3, 96, 96]
-        self._windows = mel_windows(melspectrogram(audio), n_frames, fps).to(lips.device) if n_frames else None  # [F, 1, 80, 16]
+        self.audio, self.n_frames = audio, n_frames
+        self._mel: torch.Tensor | None = None
+
+    def extend(self, audio: np.ndarray, n_frames: int | None = None) -> None:
+        """The speech so far (it starts with what was known before); ``n_frames`` once it is complete."""
+        self.audio, self.n_frames, self._mel = _check_audio(audio), n_frames, None
+
+    def _windows(self, start: int, stop: int) -> torch.Tensor:
+        if self.n_frames is None:  # still growing: the frames' windows must lie inside what is known
+            needs = round(SAMPLE_RATE * ((stop - 1 + 0.5) / self.fps + 0.125)) + self.MARGIN  # centre, half a window, margin
+            if needs > len(self.audio):
+                raise ValueError(f"frames up to {stop} need {needs} samples of speech, {len(self.audio)} are known")
+        if self._mel is None:
+            self._mel = melspectrogram(self.audio).to(self.lips.device)
+        return mel_windows(self._mel, stop, self.fps)[start:stop]
 
     @torch.inference_mode()
     def push(self, frames: np.ndarray) -> np.ndarray:
         """The next frames of the utterance (uint8 ``[b, H, W, 3]``) with their mouths redrawn."""
         frames = _check_frames(frames)
         n = len(frames)
-        if self.done + n > self.n_frames:
+        if self.n_frames is not None and self.done + n > self.n_frames:
             raise ValueError(f"{self.done + n} frames pushed into a lip sync stream of {self.n_frames}")
         if n == 0:
             return frames.copy()
         if self.box is None:
             self.box = clip_box(frames, probes=self.probes or 3)
         lips, box = self.lips, self.box
+        windows = self._windows(self.done, self.done + n)  # [n, 1, 80, 16]
         out = np.empty(frames.shape, np.uint8)
         for start in range(0, n, lips.batch_size):
             stop = min(n, start + lips.batch_size)
             crops = _to_tensor(crop_frames(frames[start:stop], box, CROP)).to(lips.device)  # [b, 3, 96, 96]
             refs = crops if self._still_crop is None else self._still_crop.expand(stop - start, -1, -1, -1)
             inputs = torch.cat([mask_lower_half(crops), refs], dim=1)  # [b, 6, 96, 96]
-            gen = lips.generator(self._windows[self.done + start : self.done + stop], inputs)  # [b, 3, 96, 96] in [0, 1]
+            gen = lips.generator(windows[start:stop], inputs)  # [b, 3, 96, 96] in [0, 1]
             faces = gen.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             for k, face in enumerate(faces):
                 out[start + k] = paste(frames[start + k], face, box)

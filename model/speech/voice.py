@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -169,11 +169,23 @@ class MixedVoice:
         return list(self._speakers)
 
     def synthesize(self, text: str, *, speaker: str | None = None) -> Speech:
+        return join(list(self.stream(text, speaker=speaker)))
+
+    def stream(self, text: str, *, speaker: str | None = None) -> Iterator[Speech]:
         speaker = speaker or self._speakers[0].id
         engine, _, inner = speaker.partition(":")
         if engine not in self.engines or speaker not in {s.id for s in self._speakers}:
             raise ValueError(f"unknown speaker {speaker!r}; choose one of {', '.join(s.id for s in self._speakers)}")
-        return self.engines[engine].synthesize(text, speaker=inner)
+        return speak_stream(self.engines[engine], text, inner)
+
+
+def speak_stream(voice: Voice, text: str, speaker: str | None = None) -> Iterator[Speech]:
+    """The voice's speech for ``text`` in pieces (sentences, pauses) whose concatenation is its
+    ``synthesize(text)``: the engine's own ``stream`` where it has one, else the whole at once."""
+    stream = getattr(voice, "stream", None)
+    if stream is not None:
+        return iter(stream(text, speaker=speaker))
+    return iter([voice.synthesize(text, speaker=speaker)])
 
 
 # ------------------------------------------------------------------------------ engine helpers

@@ -63,12 +63,15 @@ def simulate(chunks: list[tuple[float, float]]) -> tuple[int, float]:
     return stalls, stalled
 
 
-def measure(generator, text: str, call_id: str, warm_up: str) -> dict:
+CAPTIONS = {"female": "A woman is talking", "male": "A man is talking"}
+
+
+def measure(generator, text: str, call_id: str, warm_up: str, gender: str = "female") -> dict:
     """One utterance into a call whose face is drawn and whose chunk sizes have run once (``warm_up``:
     the first run of each tensor shape pays for its kernels, as a receiver's first call does)."""
     call = generator.open_call(call_id)
     t0 = time.perf_counter()
-    list(call.stream(Request(caption="A woman is talking", text=warm_up, seed=1)))  # draws the call's face
+    list(call.stream(Request(caption=CAPTIONS[gender], text=warm_up, seed=1)))  # draws the call's face
     face_and_first = time.perf_counter() - t0
     start = time.perf_counter()
     outs = []
@@ -84,12 +87,12 @@ def measure(generator, text: str, call_id: str, warm_up: str) -> dict:
             "warm_up": face_and_first}
 
 
-def load(name: str, device: str, pace: float):
+def load(name: str, device: str, pace: float, voice: str | None):
     from model.pipeline import load_generator
 
     if name == "stub":
         return load_generator("stub", pace=pace)
-    return load_generator(name, device)
+    return load_generator(name, device, **({"voice": voice} if voice else {}))
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -121,6 +124,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("bench-live"))
+    parser.add_argument("--voice", default=None, help="the default model's voice (espeak, piper, mixed; default: its default)")
+    parser.add_argument("--gender", choices=("female", "male"), default="female", help="the call's caption")
     args = parser.parse_args()
     import torch
 
@@ -130,11 +135,11 @@ def main() -> None:
     print(f"{'model':<10}{'speech s':>9}{'chunks':>7}{'first s':>9}{'chunk s':>8}{'met':>5}{'whole s':>9}{'ratio':>7}"
           f"{'stalls':>7}{'stalled s':>10}{'rtf':>7}")
     for name in args.models.split(","):
-        generator = load(name, args.device, args.stub_pace)
+        generator = load(name, args.device, args.stub_pace, args.voice)
         for seconds in lengths:
             text = stub_text(seconds) if name == "stub" else TEXTS[seconds]
             warm = stub_text(4) if name == "stub" else TEXTS[4]
-            r = {"model": name, "device": args.device, "target": seconds, **measure(generator, text, f"bench-{seconds}", warm)}
+            r = {"model": name, "device": args.device, "target": seconds, "voice": args.voice, "gender": args.gender, **measure(generator, text, f"bench-{seconds}", warm, args.gender)}
             rows.append(r)
             print(f"{name:<10}{r['media']:>9.2f}{r['chunks']:>7}{r['first']:>9.2f}{r['chunk']:>8.2f}"
                   f"{'yes' if r['met'] else 'no':>5}{r['whole']:>9.2f}"

@@ -121,3 +121,101 @@ def test_the_stub_streams_at_its_pace() -> None:
     times = [time.perf_counter() - t0 for _ in call.stream(Request(text="x" * 40))]  # 2.4 s of media
     assert len(times) >= 3 and times[0] < times[-1]
     assert isinstance(join_chunks(StubGenerator().open_call("p").stream(Request(text="hi"))), Clip)
+
+
+class SentencesVoice:
+    """A test voice with ``stream``: the text is seconds per sentence ("1.5 2.0"); every sentence but
+    the first takes ``slow`` seconds to make, and the time each piece came out is kept."""
+
+    name = "sentences"
+
+    def __init__(self, slow: float = 0.0) -> None:
+        self.slow, self.made = slow, []
+
+    def speakers(self):
+        from model.speech.voice import SpeakerInfo
+
+        return [SpeakerInfo("f1", "female"), SpeakerInfo("m1", "male")]
+
+    def stream(self, text, *, speaker=None):
+        import time
+
+        from tests.model.test_talking_head import SecondsVoice
+
+        for k, seconds in enumerate(text.split()):
+            if k:
+                time.sleep(self.slow)
+            self.made.append(time.perf_counter())
+            yield SecondsVoice().synthesize(seconds)
+
+    def synthesize(self, text, *, speaker=None):
+        from model.speech.voice import join
+
+        return join(list(self.stream(text, speaker=speaker)))
+
+
+def test_the_first_chunk_is_sampled_before_the_voice_says_the_rest(head) -> None:  # noqa: F811
+    """The voice's first sentences are enough for the first chunk: it is sampled before the voice
+    has made the rest, and the clip is the one the whole speech at once gives."""
+    import time
+
+    head.voice = SentencesVoice(slow=0.3)
+    sampled = []
+    original = head._sample_chunk
+
+    def timed(*args, **kwargs):
+        sampled.append(time.perf_counter())
+        return original(*args, **kwargs)
+
+    head._sample_chunk = timed
+    request = Request(caption="A man is talking", text="1.5 1.0 1.0", seed=3)
+    clip = join_chunks(head.open_call("talker").stream(request))
+    assert len(head.voice.made) == 3 and sampled[0] < head.voice.made[1]  # chunk 0 before sentence 2 existed
+    assert clip.seconds == pytest.approx(3.5, abs=1 / 16) and "voice" in clip.info["timings"]
+    class AtOnce:  # the same voice without stream: the whole speech at once, as before
+        name, voice = "at-once", SentencesVoice()
+        speakers = voice.speakers
+        synthesize = voice.synthesize
+
+    head.voice, head._sample_chunk = AtOnce(), original
+    at_once = head.open_call("talker").say(request)
+    assert np.array_equal(at_once.audio, clip.audio) and np.array_equal(at_once.video, clip.video)
+
+
+def test_speech_over_the_limit_is_refused(head) -> None:  # noqa: F811
+    """Refused before anything when the text alone says so (over 25 characters a second); else when the
+    voice has made that much (the first chunk may be out by then: the receiver tells its observers)."""
+    from model.call import GenerationError
+
+    head.voice = SentencesVoice()
+    head.settings = dataclasses.replace(head.settings, max_speech_seconds=2.0)
+    with pytest.raises(GenerationError, match="limit of 2 s"):
+        list(head.open_call("long").stream(Request(text="1.5 1.5")))
+    with pytest.raises(GenerationError, match="limit of 2 s"):
+        next(head.open_call("longer").stream(Request(text="1.5 " * 20)))
+
+
+def test_lip_sync_on_growing_speech_equals_it_on_the_whole(lips) -> None:  # noqa: F811
+    """The first frames' mouths from the start of the speech, the rest once it is complete: the same
+    as on the whole speech (mel steps are local; pushing frames too close to the known end is refused)."""
+    import cv2
+
+    from model.corpus.face import FaceRenderer, FaceState
+    from model.corpus.speakers import make_speakers
+    from model.lipsync.face import clip_box
+
+    speaker = make_speakers(1, seed=6)[0]
+    frame = cv2.resize(FaceRenderer(speaker.look).render(FaceState())[..., ::-1], (96, 96))
+    frames = np.ascontiguousarray(np.broadcast_to(frame, (40, 96, 96, 3)))
+    audio = _speech(40 / 16)
+    whole = lips.stream(audio, 40)
+    whole.box = clip_box(frames)
+    expected = whole.push(frames)
+    growing = lips.growing(audio[:24_000])  # 1.5 s known
+    growing.box = whole.box
+    with pytest.raises(ValueError, match="need"):
+        growing.push(frames[:22])  # frame 21's window runs too close to the end of 1.5 s
+    out = [growing.push(frames[:14])]
+    growing.extend(audio, 40)
+    out.append(growing.push(frames[14:]))
+    assert np.array_equal(np.concatenate(out), expected)

@@ -53,15 +53,24 @@ class MouthLipSync:
             self.refined += 1
         else:
             self.animated += 1
-        fake, done = self, [0]
+        fake = self
 
         class Stream:
+            def __init__(self) -> None:
+                self.audio, self.n_frames, self.done = audio, n_frames, 0
+
+            def extend(self, more: np.ndarray, n: int | None = None) -> None:
+                self.audio, self.n_frames = more, n
+
             def push(self, frames: np.ndarray) -> np.ndarray:
-                out = fake._drive(np.array(frames), audio, fps, first=done[0])
-                done[0] += len(frames)
+                out = fake._drive(np.array(frames), self.audio, fps, first=self.done)
+                self.done += len(frames)
                 return out
 
         return Stream()
+
+    def growing(self, audio: np.ndarray, fps: int = 16):
+        return self.stream(audio, None, fps)
 
     @staticmethod
     def _drive(frames: np.ndarray, audio: np.ndarray, fps: int, first: int = 0) -> np.ndarray:

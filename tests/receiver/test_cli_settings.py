@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from model import defaults
 from receiver.cli import _generator_settings
 from sender.cli import build_parser
 
@@ -13,7 +14,7 @@ def test_generation_flags_become_settings(command) -> None:
     args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--audio-contrast", "0",
                                       "--postfilter", "off", "--face", "paper", "--face-sampler", "dpm++", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32",
                                       "--head-motion", "off"])
-    assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": "espeak", "audio_guidance": 1.0,
+    assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": defaults.VOICE, "audio_guidance": 1.0,
                                          "audio_contrast": 0.0, "postfilter": False, "face": "paper", "face_sampler": "dpm++", "face_steps": 20,
                                          "face_cfg": 2.0, "precision": "fp32", "head_motion": False}
     default = build_parser().parse_args([command])
