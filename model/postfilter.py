@@ -110,31 +110,37 @@ class Windowed:
         if reach < 0:
             raise ValueError("reach must be >= 0")
         self.fn, self.reach = fn, reach
-        self._frames: list[np.ndarray] = []  # every input so far (a window would do; clips are short)
+        self._frames: list[np.ndarray] = []  # the inputs from frame `_first` on: all a later output reads
+        self._first = 0  # the clip's frame number of self._frames[0]
+        self._seen = 0  # input frames pushed
         self._done = 0  # output frames handed out
+        self._shape: tuple[int, ...] = (0, 0, 3)
         self._finished = False
 
     def push(self, frames: np.ndarray) -> np.ndarray:
         if self._finished:
             raise RuntimeError("push after finish")
         self._frames.extend(frames)
-        return self._emit(len(self._frames) - self.reach, final=False)
+        self._seen += len(frames)
+        if len(frames):
+            self._shape = frames.shape[1:]
+        return self._emit(self._seen - self.reach, final=False)
 
     def finish(self) -> np.ndarray:
         self._finished = True
-        return self._emit(len(self._frames), final=True)
+        return self._emit(self._seen, final=True)
 
     def _emit(self, ready: int, final: bool) -> np.ndarray:
-        n = len(self._frames)
-        if ready <= self._done or n == 0:
-            shape = self._frames[0].shape if n else (0, 0, 3)
-            return np.zeros((0, *shape), np.uint8)
+        if ready <= self._done or self._seen == 0:
+            return np.zeros((0, *self._shape), np.uint8)
         # inputs from `reach` before the first frame wanted: all it reads, so the mirroring at the
         # window's own start (unless it is the clip's) reaches no frame handed out
         lo = max(0, self._done - self.reach)
-        hi = n if final else min(n, ready + self.reach)
-        out = self.fn(np.stack(self._frames[lo:hi]))
+        out = self.fn(np.stack(self._frames[lo - self._first :]))  # up to the last input: the clip's end when final
         result = out[self._done - lo : ready - lo]
         self._done = ready
+        keep = max(0, ready - self.reach)  # the next output's `lo`: earlier inputs are never read again
+        del self._frames[: keep - self._first]
+        self._first = keep
         return result
 

@@ -254,7 +254,7 @@ class TalkingHead:
         if text:
             t0 = time.perf_counter()
             speech = self._speak(text, gender, call.call_id)
-            timings["voice"] = time.perf_counter() - t0  # the first sentences; the rest comes while sampling
+            timings["voice"] = time.perf_counter() - t0  # the first sentences; the rest after the first chunk
             if speech.empty:  # nothing sayable in the text: the no-text path
                 logger.warning("nothing sayable in %r; rendering without speech", text[:60])
                 speech = None
@@ -293,18 +293,23 @@ class TalkingHead:
                 call: TalkingHeadCall, timings: dict, moved: bool) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
         """The sampled chunks through head motion, clean-up and lip sync: ``(frames, audio, last)`` as
         soon as each frame is final. The clean-up looks a few frames ahead (a Gaussian over time), so
-        each piece ends that far behind the frames sampled so far. Lip sync reads the speech, known
-        whole from the start; audio sampled with the frames (no speech text) is known only at the
-        end, so there the frames wait for it (one chunk at the default ``unconditional_seconds``)."""
+        each piece ends that far behind the frames sampled so far. Lip sync reads the speech: the
+        first sentences for the first chunk, the whole of it after; audio sampled with the frames (no
+        speech text) is known only at the end, so there the frames wait for it (one chunk at the
+        default ``unconditional_seconds``)."""
         spf = AUDIO_RATE // VIDEO_FPS
         cleanup = _Cleanup(self, reference, timings) if self.settings.postfilter else None
         lipsync = self.lipsync if self.settings.lipsync else None
-        lips, held, sound, done = None, [], [], 0
+        lips, held, sound = None, [], []
+        pending = np.zeros(0, np.float32)  # audio of the frames sampled but not handed out yet
+
         def whole() -> np.ndarray:
             return _pad(speech.whole(timings) if isinstance(speech, _Speaking) else speech, n_frames * spf)
 
         for frames, audio, last, n_frames in self._sampled(caption, seed, speech, reference, timings):
-            sound.append(audio)
+            pending = np.concatenate([pending, audio])
+            if speech is None:
+                sound.append(audio)  # lip sync reads it all at the end
             if moved:
                 frames = self._move(frames, call)
             ready = frames if cleanup is None else cleanup.push(frames, last)
@@ -321,14 +326,13 @@ class TalkingHead:
                 ready = lips.push(ready)
             if lipsync is not None:
                 timings["lipsync"] = timings.get("lipsync", 0.0) + time.perf_counter() - t0
-            joined = np.concatenate(sound)
-            yield ready, joined[done * spf : (done + len(ready)) * spf], last
-            done += len(ready)
+            yield ready, pending[: len(ready) * spf], last
+            pending = pending[len(ready) * spf :]
 
     # -- speech ------------------------------------------------------------------------------------
     def _speak(self, text: str, gender: str | None, call_id: str) -> _Speaking:
         """The voice for ``text``: its first sentences now (enough audio for the first chunk), the rest
-        on a thread of its own while that chunk samples (``_Speaking``)."""
+        once that chunk is out (``_Speaking``)."""
         if self.voice is None:
             raise GenerationError("this receiver has no voice loaded; speech text cannot be rendered")
         if len(text) / 25 > self.settings.max_speech_seconds:  # faster than any voice speaks: refused before anything
@@ -407,7 +411,7 @@ class TalkingHead:
         p = self.settings.prefix_frames
         first = None
         if isinstance(speech, _Speaking) and not speech.complete:
-            # the first chunk needs only the first second of speech: it is sampled and handed out while
+            # the first chunk needs only the first second of speech: it is sampled and handed out before
             # the voice says the rest (there is more than a chunk of speech: its frames are all kept)
             t0 = time.perf_counter()
             first = self._sample_chunk(caption, _pad(speech.first, cfg.frames * spf), None, seed, reference)
