@@ -94,13 +94,6 @@ class _Abandoned(Exception):
     """The receiver is shutting down: the render stopped (the sender's outbox resends it)."""
 
 
-def _split(clip: Clip):
-    """A generator without streaming: its whole clip as one chunk."""
-    from model.clip import split_clip
-
-    return split_clip(clip, len(clip.video))
-
-
 class TokenBucket:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
@@ -441,6 +434,7 @@ class Session:
                 written = await asyncio.get_running_loop().run_in_executor(None, self.recorder.write, msg.seq, clip)
             self.render_log.mark(sender_id, msg.seq)
             render_ms = int((time.monotonic() - job.arrived) * 1000)
+            first_frame_ms = _ms(times.get("first", job.arrived) - job.arrived)
             face = clip.info.get("face")
             if face is not None and face != self._face:
                 self._face = face
@@ -449,13 +443,12 @@ class Session:
             self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
                           render_ms=render_ms, mode=request.mode, files=[str(f) for f in written],
                           arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),
-                          first_frame_ms=_ms(times.get("first", job.arrived) - job.arrived),
+                          first_frame_ms=first_frame_ms,
                           last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived),
                           **({"session_closed": True} if self.closed.is_set() else {}))
             self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
             self._update_wire()
-            rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, render_ms,
-                                _ms(times.get("first", job.arrived) - job.arrived))
+            rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, render_ms, first_frame_ms)
             for sink in self.sinks:
                 try:
                     sink(rendered)
@@ -492,13 +485,11 @@ class Session:
             raise _Abandoned
         if job.utterance.seq <= self.render_log.last(self.sender_id or ""):
             raise _AlreadyRendered  # it waited for the generation thread behind its first rendering
-        stream = getattr(call, "stream", None)
-        chunks = stream(request) if stream is not None else _split(call.say(request))
+        chunks = call.stream(request)
         out: list[Chunk] = []
         for chunk in chunks:
             if self._abandon:  # the receiver is shutting down: stop (the sender's outbox resends it)
-                if hasattr(chunks, "close"):
-                    chunks.close()  # a generator: its lock and state released now
+                chunks.close()  # the call's lock and state released now
                 raise _Abandoned
             now = time.monotonic()
             times.setdefault("first", now)
