@@ -29,12 +29,11 @@ import logging
 import re
 import time
 from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-
-from concurrent.futures import ThreadPoolExecutor
 
 from receiver.app import CONFIG, GENERATOR, LIVE, READY, SESSIONS, SINKS
 from receiver.session import Live, Rendered, Session
@@ -120,7 +119,13 @@ class LiveStream:
         self.segments: OrderedDict[int, bytes] = OrderedDict()
         self.next = 0  # the number the next segment gets
         self.utterance: dict | None = None  # the utterance in progress: seq, caption, text, first segment
-        self.ended = False
+
+    @property
+    def init_url(self) -> str:
+        return f"/view/live/{self.session_id}/init.mp4"
+
+    def segment_url(self, n: int) -> str:
+        return f"/view/live/{self.session_id}/{n}.m4s"
 
     def add(self, data: bytes) -> int:
         n, self.next = self.next, self.next + 1
@@ -138,7 +143,7 @@ class LiveStream:
             "session": self.session_id,
             "sender": self.sender,
             "mime": self.encoder.mime if self.encoder is not None else None,
-            "init": f"/view/live/{self.session_id}/init.mp4",
+            "init": self.init_url,
             "from": start,
             "next": self.next,
             "utterance": self.utterance,
@@ -231,8 +236,8 @@ class ViewerHub:
             "index": chunk.index,
             "last": chunk.last,
             "segment": n,
-            "url": f"/view/live/{live.session_id}/{n}.m4s",
-            "init": f"/view/live/{live.session_id}/init.mp4",
+            "url": stream.segment_url(n),
+            "init": stream.init_url,
             "mime": stream.encoder.mime,
             "start": round(start, 4),  # on the session's live timeline, seconds
             "duration": round(chunk.seconds, 4),
@@ -444,17 +449,13 @@ async def _end_streams(app: web.Application) -> None:
     app[VIEWER].close()
 
 
-def _identity(request: web.Request) -> Identity | None:
+def _authorized(request: web.Request) -> Identity:
+    """Who the bearer token says this is; a 401 (with its challenge) when it says nobody."""
     config = request.app[CONFIG]
-    return authenticate(request.headers.get("Authorization", ""), config.tokens, config.sender_tokens)
-
-
-def _unauthorized() -> web.Response:
-    return web.Response(
-        status=401,
-        text="missing or wrong bearer token",
-        headers={"WWW-Authenticate": 'Bearer realm="textcall"'},
-    )
+    identity = authenticate(request.headers.get("Authorization", ""), config.tokens, config.sender_tokens)
+    if identity is None:
+        raise web.HTTPUnauthorized(text="missing or wrong bearer token", headers={"WWW-Authenticate": 'Bearer realm="textcall"'})
+    return identity
 
 
 async def page(request: web.Request) -> web.StreamResponse:
@@ -477,9 +478,7 @@ def _static(name: str) -> web.StreamResponse:
 async def events(request: web.Request) -> web.StreamResponse:
     app = request.app
     hub: ViewerHub = app[VIEWER]
-    identity = _identity(request)
-    if identity is None:
-        return _unauthorized()
+    identity = _authorized(request)
     if hub.closed:
         return web.Response(status=503, text="receiver is shutting down")
     if len(hub.clients) >= hub.settings.max_clients:
@@ -512,22 +511,16 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def clip(request: web.Request) -> web.StreamResponse:
-    identity = _identity(request)
-    if identity is None:
-        return _unauthorized()
     session_id, name = request.match_info["session"], request.match_info["name"]
-    path = request.app[VIEWER].clip_path(session_id, name, identity)
+    path = request.app[VIEWER].clip_path(session_id, name, _authorized(request))
     if path is None:
         raise web.HTTPNotFound(text=f"no clip {name} in session {session_id}")
     return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=3600"})
 
 
 async def live_file(request: web.Request) -> web.StreamResponse:
-    identity = _identity(request)
-    if identity is None:
-        return _unauthorized()
     session_id, name = request.match_info["session"], request.match_info["name"]
-    found = request.app[VIEWER].live_file(session_id, name, identity)
+    found = request.app[VIEWER].live_file(session_id, name, _authorized(request))
     if found is None:
         raise web.HTTPNotFound(text=f"no live {name} in session {session_id} (ended, or too old)")
     data, kind = found
