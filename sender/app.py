@@ -8,7 +8,6 @@ import getpass
 import hashlib
 import json
 import logging
-import os
 import re
 import socket
 import sys
@@ -31,7 +30,7 @@ from sender.client import (
     Waiting,
 )
 from sender.ice import use_loopback_candidates
-from sender.identity import default_secret_file, load_secret
+from sender.identity import default_secret_file, load_secret, state_dir
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +76,7 @@ def default_sender_id() -> str:
 
 
 def default_outbox(sender_id: str) -> Path:
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return state / "textcall" / f"outbox-{sender_id}.jsonl"
+    return state_dir() / f"outbox-{sender_id}.jsonl"
 
 
 def image_id_for(path: Path) -> str:

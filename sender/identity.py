@@ -19,9 +19,13 @@ SIZE = 32
 _PROCESS: dict[str, bytes] = {}
 
 
+def state_dir() -> Path:
+    """Where a sender keeps what it needs across runs (its outbox, its secret): ``~/.local/state/textcall``."""
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "textcall"
+
+
 def default_secret_file(sender_id: str) -> Path:
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return state / "textcall" / f"secret-{sender_id}"
+    return state_dir() / f"secret-{sender_id}"
 
 
 def process_secret(sender_id: str) -> bytes:

@@ -45,9 +45,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'model.speech' has no attribute {name!r}")
 
 
-VOICES = ("espeak", "piper", "mixed", "<folder>")
-
-
 def load_voice(spec: str = "espeak", *, device: str = "cpu", **kwargs: Any) -> Voice:
     """``"espeak"`` for espeak-ng; ``"piper"`` for the installed Piper voice packages (neural);
     ``"mixed"`` for the best voice of each gender installed (Piper's where there is one, espeak-ng's
