@@ -38,38 +38,40 @@ async def _wait_for(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_receiver_process_killed_mid_stream_and_restarted(tmp_path):
+async def _kill_receiver_mid_stream(tmp_path, sender_id: str, lines: list[str], *receiver_args: str, caption: str = "",
+                                    first: int, first_wait: float, settle: float = 0.0, wait: float, timing: dict):
+    """Start ``textcall receive`` (with ``receiver_args``), send ``lines`` from a sender with an outbox,
+    kill the receiver (SIGKILL) once ``first`` clips are rendered (and ``settle`` s more), start it
+    again on the same port and folder, and wait for the sender to drain. Returns the sender's rendered
+    journal events and how many were rendered before the kill."""
     out, port = tmp_path / "out", free_port()
-    receiver = start_receiver(out, port, TOKEN)
-    sender = Sender(
-        SenderConfig(
-            receiver_url=f"http://127.0.0.1:{port}",
-            token=TOKEN,
-            sender_id="survivor",
-            outbox_path=tmp_path / "outbox.jsonl",
-            ping_interval=0.3,
-            dead_after=1.5,
-            max_backoff=0.5,
-        )
-    )
+    receiver = start_receiver(out, port, TOKEN, *receiver_args)
+    sender = Sender(SenderConfig(receiver_url=f"http://127.0.0.1:{port}", token=TOKEN, sender_id=sender_id,
+                                 outbox_path=tmp_path / "outbox.jsonl", **timing))
     again = None
     try:
         await sender.start()
-        for line in LINES:
-            sender.say(text=line)
-        await _wait_for(lambda: len(rendered_events(out)) >= 4, 60, "the first clips")
+        for line in lines:
+            sender.say(caption=caption, text=line)
+        await _wait_for(lambda: len(rendered_events(out)) >= first, first_wait, "the first clips")
+        await asyncio.sleep(settle)
         receiver.kill()
         before = len(rendered_events(out))
-        assert before < len(LINES), "the kill came too late to be mid-stream"
+        assert before < len(lines), "the kill came too late to be mid-stream"
         assert len(sender.outbox) > 0
-        again = start_receiver(out, port, TOKEN, log=tmp_path / "receiver-again.log")
-        assert await sender.drain(90), f"not drained; receiver log:\n{again.output()}"
+        again = start_receiver(out, port, TOKEN, *receiver_args, log=tmp_path / "receiver-again.log")
+        assert await sender.drain(wait), f"not drained; receiver log:\n{again.output()}"
     finally:
         await sender.close()
         receiver.stop()
         if again is not None:
             again.stop()
-    events = [e for e in rendered_events(out) if e.sender_id == "survivor"]
+    return [e for e in rendered_events(out) if e.sender_id == sender_id], before
+
+
+async def test_receiver_process_killed_mid_stream_and_restarted(tmp_path):
+    events, before = await _kill_receiver_mid_stream(tmp_path, "survivor", LINES, first=4, first_wait=60, wait=90,
+                                                     timing=dict(ping_interval=0.3, dead_after=1.5, max_backoff=0.5))
     assert [e.seq for e in events] == list(range(1, len(LINES) + 1))
     assert [e.text for e in events] == LINES
     assert len({e.session for e in events}) >= 2  # rendered by both lives of the receiver
@@ -145,28 +147,10 @@ async def test_receiver_with_the_default_model_killed_mid_render(tmp_path):
     from receiver.recorder import read_mp4
 
     lines = ["Hello there.", "How are you today?", "I am fine, thank you.", "See you soon."]
-    out, port = tmp_path / "out", free_port()
-    receiver = start_receiver(out, port, TOKEN, "--model", "default")
-    sender = Sender(SenderConfig(receiver_url=f"http://127.0.0.1:{port}", token=TOKEN, sender_id="heavy",
-                                 outbox_path=tmp_path / "outbox.jsonl", ping_interval=0.5, dead_after=3.0, max_backoff=1.0))
-    again = None
-    try:
-        await sender.start()
-        for line in lines:
-            sender.say(caption="A woman is talking", text=line)
-        await _wait_for(lambda: len(rendered_events(out)) >= 1, 600, "the first clip")
-        await asyncio.sleep(2.0)  # into the second utterance's render
-        receiver.kill()
-        before = len(rendered_events(out))
-        assert before < len(lines)
-        again = start_receiver(out, port, TOKEN, "--model", "default", log=tmp_path / "receiver-again.log")
-        assert await sender.drain(900), f"not drained; receiver log:\n{again.output()}"
-    finally:
-        await sender.close()
-        receiver.stop()
-        if again is not None:
-            again.stop()
-    events = [e for e in rendered_events(out) if e.sender_id == "heavy"]
+    out = tmp_path / "out"
+    events, _ = await _kill_receiver_mid_stream(tmp_path, "heavy", lines, "--model", "default", caption="A woman is talking",
+                                                first=1, first_wait=600, settle=2.0, wait=900,  # 2 s into the second utterance's render
+                                                timing=dict(ping_interval=0.5, dead_after=3.0, max_backoff=1.0))
     assert [e.seq for e in events] == [1, 2, 3, 4] and [e.text for e in events] == lines
     assert not list(out.rglob("*.part"))
     for clip in out.glob("*/[0-9][0-9][0-9][0-9].mp4"):
