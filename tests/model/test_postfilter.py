@@ -76,6 +76,19 @@ def test_any_clip_length(frames) -> None:
     assert postfilter(video).shape == video.shape
 
 
+@pytest.mark.parametrize("frames,sigma", [(2, 1.0), (3, 1.0), (9, 0.6), (9, 1.3)])
+def test_smoothing_is_the_written_gaussian(frames, sigma) -> None:
+    """scipy's filter gives the Gaussian written out: taps to ceil(2 sigma) frames, normalised, ends
+    reflected as ``_mirror`` reflects them (also when the taps reach past a short clip's far end)."""
+    video = np.random.default_rng(frames).integers(0, 256, (frames, 4, 5, 3), dtype=np.uint8)
+    reach = int(np.ceil(2 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    written = [sum(w * video[_mirror(i + o, frames)].astype(float) for o, w in zip(range(-reach, reach + 1), taps))
+               for i in range(frames)]
+    assert np.abs(smooth_in_time(video, sigma).astype(float) - np.rint(written)).max() <= 1e-9
+
+
 def test_mirror_reflects_about_the_end_frames() -> None:
     assert [_mirror(i, 5) for i in range(-2, 7)] == [2, 1, 0, 1, 2, 3, 4, 3, 2]
     assert [_mirror(i, 2) for i in range(-2, 4)] == [0, 1, 0, 1, 0, 1]
