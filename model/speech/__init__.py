@@ -30,7 +30,7 @@ _LAZY = {
     "Speech": "model.speech.voice", "SpeakerInfo": "model.speech.voice", "Timed": "model.speech.voice",
     "Voice": "model.speech.voice", "VoiceError": "model.speech.voice", "SAMPLE_RATE": "model.speech.voice",
     "choose_speaker": "model.speech.voice", "gender_of_caption": "model.speech.voice",
-    "normalize": "model.speech.normalize", "split_sentences": "model.speech.normalize",
+    "normalize": "model.speech.normalize", "split_sentences": "model.speech.sentences",
     "MissingVoiceFile": "model.speech.yourtts",
 }
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from model.speech.normalize import normalize, split_sentences
+from model.speech.normalize import normalize
+from model.speech.sentences import split_sentences
 from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, join, resample
 
 logger = logging.getLogger(__name__)

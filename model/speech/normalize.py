@@ -1,15 +1,13 @@
 """Text normalization for speech: what a voice should say for what a person typed.
 
-``normalize`` rewrites numbers, money, percentages, times, ordinals, common abbreviations,
-symbols, URLs and e-mail addresses as English words, and drops characters an English voice
-cannot say (emoji, control characters, CJK and other non-Latin scripts) with one logged warning,
-never an exception. ``split_sentences`` cuts the result into sentences no longer than
-``max_chars`` (then at commas, then at spaces), so long text is synthesized piece by piece.
+``normalize`` rewrites numbers (in ``num2words``' English), money, percentages, times, ordinals,
+common abbreviations, symbols, URLs and e-mail addresses as English words, and drops characters
+an English voice cannot say (emoji, control characters, CJK and other non-Latin scripts) with one
+logged warning, never an exception. ``model.speech.sentences`` then cuts the result into pieces a
+voice says one by one.
 
     >>> normalize("Dr. Smith paid $5.20 for 3 apples at 3:30 pm & left.")
     'Doctor Smith paid five dollars and twenty cents for three apples at three thirty p m and left.'
-    >>> split_sentences("One. Two! Three?")
-    ['One.', 'Two!', 'Three?']
 
 The rules are heuristics for English; ambiguous cases take the common reading (``St.`` before a
 capitalised word is "Saint", otherwise "Street"; four-digit numbers from 1100 to 1999 and numbers
@@ -23,90 +21,43 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+from num2words import num2words
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["normalize", "split_sentences", "cardinal", "ordinal", "year", "decimal"]
+__all__ = ["normalize", "cardinal", "ordinal", "year", "decimal"]
 
 # ------------------------------------------------------------------------------------------ numbers
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = (
-    (10**18, "quintillion"), (10**15, "quadrillion"), (10**12, "trillion"),
-    (10**9, "billion"), (10**6, "million"), (10**3, "thousand"),
-)
 _MAX_CARDINAL = 10**21 - 1  # above this, digits are read one by one
-_ORDINAL_WORDS = {
-    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-    "nine": "ninth", "twelve": "twelfth",
-}
+_DIGITS = "zero one two three four five six seven eight nine".split()
 
 
-def _below_thousand(n: int) -> str:
-    words = []
-    hundreds, rest = divmod(n, 100)
-    if hundreds:
-        words.append(f"{_ONES[hundreds]} hundred")
-    if rest:
-        if rest < 20:
-            words.append(_ONES[rest])
-        else:
-            tens, ones = divmod(rest, 10)
-            words.append(_TENS[tens] + (f"-{_ONES[ones]}" if ones else ""))
-    return " ".join(words)
+def _said(words: str) -> str:
+    """num2words' English without the commas between its thousands: a voice pauses at a comma (and
+    ``split_sentences`` may cut there), never inside a number."""
+    return words.replace(",", "")
 
 
 def cardinal(n: int) -> str:
-    """``1234`` -> ``'one thousand two hundred thirty-four'``; negative numbers read "minus"."""
-    if n < 0:
-        return "minus " + cardinal(-n)
-    if n < 1000:
-        return _below_thousand(n) if n else "zero"
-    if n > _MAX_CARDINAL:
-        return digits(str(n))
-    words = []
-    for value, name in _SCALES:
-        count, n = divmod(n, value)
-        if count:
-            words.append(f"{_below_thousand(count)} {name}")
-    if n:
-        words.append(_below_thousand(n))
-    return " ".join(words)
+    """``1234`` -> ``'one thousand two hundred and thirty-four'``; negative numbers read "minus"."""
+    if abs(n) > _MAX_CARDINAL:
+        return ("minus " if n < 0 else "") + digits(str(abs(n)))
+    return _said(num2words(n, lang="en"))
 
 
 def ordinal(n: int) -> str:
     """``21`` -> ``'twenty-first'``."""
-    words = cardinal(n)
-    head, sep, last = words.rpartition(" ")
-    first, hyphen, unit = last.rpartition("-")
-    if unit in _ORDINAL_WORDS:
-        unit = _ORDINAL_WORDS[unit]
-    elif unit.endswith("y"):
-        unit = unit[:-1] + "ieth"
-    else:
-        unit += "th"
-    return head + sep + first + hyphen + unit
+    return _said(num2words(n, lang="en", to="ordinal")) if 0 <= n <= _MAX_CARDINAL else cardinal(n)
 
 
 def year(n: int) -> str:
-    """``1984`` -> ``'nineteen eighty-four'``, ``2005`` -> ``'two thousand five'``, ``2024`` -> ``'twenty twenty-four'``."""
-    if not 1000 <= n <= 9999:
-        return cardinal(n)
-    high, low = divmod(n, 100)
-    if n % 1000 < 10 and high % 10 == 0:  # 2000..2009, 1000..1009
-        return cardinal(n)
-    if low == 0:
-        return f"{cardinal(high)} hundred"
-    if low < 10:
-        return f"{cardinal(high)} oh {_ONES[low]}"
-    return f"{cardinal(high)} {cardinal(low)}"
+    """``1984`` -> ``'nineteen eighty-four'``, ``2005`` -> ``'two thousand and five'``, ``2024`` -> ``'twenty twenty-four'``."""
+    return _said(num2words(n, lang="en", to="year")) if 1000 <= n <= 9999 else cardinal(n)
 
 
 def digits(s: str) -> str:
     """``'007'`` -> ``'zero zero seven'``."""
-    return " ".join(_ONES[int(c)] for c in s if c.isdigit())
+    return " ".join(_DIGITS[int(c)] for c in s if c.isdigit())
 
 
 def decimal(s: str) -> str:
@@ -244,7 +195,7 @@ def _time(m: re.Match) -> str:
             f"{cardinal(h)}" if ampm else f"{cardinal(h)} hundred"
         )
     elif mnt < 10:
-        words = f"{cardinal(h)} oh {_ONES[mnt]}"
+        words = f"{cardinal(h)} oh {_DIGITS[mnt]}"
     else:
         words = f"{cardinal(h)} {cardinal(mnt)}"
     if m["s"]:
@@ -421,46 +372,3 @@ def normalize(text: str, *, alphabet: Iterable[str] | None = None) -> str:
     if not any(c.isalpha() for c in t):
         return ""
     return t
-
-
-# ------------------------------------------------------------------------------------ sentences
-_RE_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
-_RE_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
-
-
-def split_sentences(text: str, max_chars: int = 300) -> list[str]:
-    """Sentences of ``text``, each at most ``max_chars`` long; pieces with nothing to say are left out.
-
-    A sentence longer than ``max_chars`` is cut at commas/semicolons/colons, then at spaces, and a
-    single word longer than ``max_chars`` is cut hard.
-    """
-    if max_chars < 16:
-        raise ValueError(f"max_chars must be at least 16, got {max_chars}")
-    pieces: list[str] = []
-    for sentence in _RE_SENTENCE_END.split(text.strip()):
-        sentence = sentence.strip()
-        if not sentence:
-            continue
-        if len(sentence) <= max_chars:
-            pieces.append(sentence)
-            continue
-        for clause in _pack(_RE_CLAUSE_END.split(sentence), max_chars):
-            if len(clause) <= max_chars:
-                pieces.append(clause)
-                continue
-            for part in _pack(clause.split(" "), max_chars):
-                pieces.extend(part[i : i + max_chars] for i in range(0, len(part), max_chars))
-    return [p for p in pieces if any(c.isalnum() for c in p)]
-
-
-def _pack(parts: list[str], max_chars: int) -> list[str]:
-    """Join consecutive parts with spaces while the result stays within ``max_chars``."""
-    packed: list[str] = []
-    for part in parts:
-        if not part:
-            continue
-        if packed and len(packed[-1]) + 1 + len(part) <= max_chars:
-            packed[-1] += " " + part
-        else:
-            packed.append(part)
-    return packed

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.speech.normalize import normalize, split_sentences
+from model.speech.normalize import normalize
+from model.speech.sentences import split_sentences
 from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, join, resample
 
 logger = logging.getLogger(__name__)

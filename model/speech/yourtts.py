@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from model.speech.normalize import normalize, split_sentences
+from model.speech.normalize import normalize
+from model.speech.sentences import split_sentences
 from model.speech.voice import GENDERS, SAMPLE_RATE, SpeakerInfo, Speech, VoiceError, join, resample
 
 logger = logging.getLogger(__name__)
