@@ -22,7 +22,6 @@ hash of its sentence id, so a test sentence is never heard in training from any 
 from __future__ import annotations
 
 import logging
-import math
 import re
 import zlib
 from collections import Counter
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.audio import resample
 from model.corpus import align as align_io
 from model.corpus.grammar import DIGITS, LETTERS
 from model.corpus.speakers import CAPTIONS, GRID_GENDERS
@@ -257,15 +257,6 @@ def crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int)
     return cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
 
 
-def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    from scipy.signal import resample_poly  # noqa: PLC0415
-
-    if src == dst:
-        return x.astype(np.float32)
-    g = math.gcd(int(src), int(dst))
-    return resample_poly(x, dst // g, src // g).astype(np.float32)
-
-
 def process_clip(src: ClipSource, config: PrepareConfig) -> dict:
     """One clip -> ``{"video": uint8 [F,3,S,S], "audio": float32 [N], "meta": {...}}`` or SkipClip."""
     from model.corpus.media import MediaError, read_clip  # noqa: PLC0415
@@ -308,7 +299,7 @@ def process_clip(src: ClipSource, config: PrepareConfig) -> dict:
         # the cascade's box runs from the brows to the upper lip: widen and lower it to take the chin
         crop = crop_square(clip.frames[i], cx, cy + 0.1 * side, side * 1.25, config.size)
         video[k] = crop.transpose(2, 0, 1)
-    audio = _resample(clip.audio, clip.sample_rate, config.sample_rate)
+    audio = resample(clip.audio, clip.sample_rate, config.sample_rate)
     a0 = int(round(start * config.sample_rate))
     seg = audio[a0 : a0 + config.samples]
     seg = np.pad(seg, (0, config.samples - seg.size)).clip(-1.0, 1.0).astype(np.float32)

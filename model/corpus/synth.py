@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.audio import resample
 from model.corpus import align as align_io
 from model.corpus.grammar import Sentence, random_sentences
 from model.corpus.speakers import Speaker, make_speakers
@@ -66,15 +67,6 @@ class ClipJob:
     index: int
     seed: int
     out: Path
-
-
-def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    from scipy.signal import resample_poly  # noqa: PLC0415
-
-    if src == dst:
-        return x.astype(np.float32)
-    g = math.gcd(src, dst)
-    return resample_poly(x, dst // g, src // g).astype(np.float32)
 
 
 def _motion(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -203,9 +195,9 @@ def render_clip(job: ClipJob) -> dict:
     paths = _clip_paths(job.out, spk.id, job.sentence.id)
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(paths["wav"], _resample(track, sr, WAV_RATE), WAV_RATE, subtype="PCM_16")
+    sf.write(paths["wav"], resample(track, sr, WAV_RATE), WAV_RATE, subtype="PCM_16")
     align_io.write_align(paths["align"], alignment)
-    _write_mpg(paths["video"], frames, _resample(track, sr, MPG_AUDIO_RATE), MPG_AUDIO_RATE)
+    _write_mpg(paths["video"], frames, resample(track, sr, MPG_AUDIO_RATE), MPG_AUDIO_RATE)
     from model.corpus.visemes import NAMES  # noqa: PLC0415
 
     np.savez_compressed(

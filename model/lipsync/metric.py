@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.audio import resample
 from model.lipsync.audio import SAMPLE_RATE, mel_windows, melspectrogram
 from model.lipsync.face import CROP, FaceBox, clip_box, crop_frames
 
@@ -210,17 +211,6 @@ def resample_frames(frames: np.ndarray, fps: float, target: float = FPS) -> np.n
     return frames[src]
 
 
-def resample_audio(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    if rate == target:
-        return audio.astype(np.float32)
-    from math import gcd  # noqa: PLC0415
-
-    from scipy.signal import resample_poly  # noqa: PLC0415
-
-    g = gcd(int(rate), int(target))
-    return resample_poly(audio.astype(np.float64), target // g, int(rate) // g).astype(np.float32)
-
-
 def _load_expert(syncnet):
     from model.lipsync.checkpoint import load_model  # noqa: PLC0415
 
@@ -262,7 +252,7 @@ def read_for_sync(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     clip = read_clip(path)
     if clip.audio is None or clip.audio.size == 0:
         raise MediaError(f"{path}: no audio track to measure sync against")
-    return resample_frames(clip.frames, clip.fps, FPS), resample_audio(clip.audio, clip.sample_rate, SAMPLE_RATE)
+    return resample_frames(clip.frames, clip.fps, FPS), resample(clip.audio, clip.sample_rate, SAMPLE_RATE)
 
 
 def evaluate_file(path: str | Path, *, syncnet=None, max_offset: int = 15, shift: int = 0) -> dict:

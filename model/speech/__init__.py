@@ -59,9 +59,7 @@ def load_voice(spec: str = "espeak", *, device: str = "cpu", **kwargs: Any) -> V
 
         return PiperVoiceEngine.installed()
     if spec == "mixed":
-        from model.speech.voice import MixedVoice
-
-        return MixedVoice.best_installed()
+        return _best_installed_mixed()
     path = Path(spec).expanduser()
     if path.is_dir() and any(path.glob("*.onnx.json")):
         from model.speech.piper import PiperVoiceEngine
@@ -73,3 +71,21 @@ def load_voice(spec: str = "espeak", *, device: str = "cpu", **kwargs: Any) -> V
         return YourTTSVoice.from_folder(path, device, **kwargs)
     raise ValueError(f"voice must be 'espeak', 'piper', 'mixed' or a folder (Piper .onnx voices or YourTTS files); "
                      f"{spec!r} is none of these")
+
+
+def _best_installed_mixed() -> Voice:
+    """Piper's neural voices where installed, espeak-ng's for the genders Piper lacks."""
+    import logging
+
+    from model.speech.espeak import EspeakVoice
+    from model.speech.voice import MixedVoice, VoiceError
+
+    engines: list[Voice] = []
+    try:
+        from model.speech.piper import PiperVoiceEngine
+
+        engines.append(PiperVoiceEngine.installed())
+    except VoiceError as exc:
+        logging.getLogger(__name__).warning("%s; speaking with espeak-ng only", exc)
+    engines.append(EspeakVoice())
+    return MixedVoice(engines)

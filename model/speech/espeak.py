@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from model.speech.normalize import normalize
 from model.speech.sentences import split_sentences
-from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, join, resample
+from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class EspeakVoice:
             raw = synthesize(text, voice=spk.voice, rate=self.rate, pitch=spk.pitch, pitch_range=spk.pitch_range)
         except (EspeakError, OSError) as exc:
             raise VoiceError(f"espeak-ng failed: {exc}") from exc
-        audio = resample(raw.audio, raw.sample_rate, SAMPLE_RATE)  # [S] at 16 kHz
+        audio = at_speech_rate(raw.audio, raw.sample_rate)  # [S] at 16 kHz
         total = audio.shape[0] / SAMPLE_RATE
 
         def fit(items) -> tuple[Timed, ...]:

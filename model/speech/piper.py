@@ -24,7 +24,7 @@ import numpy as np
 
 from model.speech.normalize import normalize
 from model.speech.sentences import split_sentences
-from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, join, resample
+from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class PiperVoiceEngine:
         if not chunks:
             return Speech.empty()
         rate = chunks[0].sample_rate
-        audio = resample(np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), rate, SAMPLE_RATE)
+        audio = at_speech_rate(np.concatenate([c.audio_float_array for c in chunks]), rate)
         total = audio.shape[0] / SAMPLE_RATE
         phonemes, offset = [], 0.0
         for chunk in chunks:

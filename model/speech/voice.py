@@ -15,6 +15,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from model.audio import resample
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
@@ -135,8 +137,8 @@ def gender_of_caption(caption: str | None) -> str | None:
 
 class MixedVoice:
     """Several voices as one: each speaker id is ``<engine>:<its id>``, and the speakers of each
-    gender come from the first engine that has that gender (``best_installed``: Piper's neural voices
-    where installed, espeak-ng's for the rest)."""
+    gender come from the first engine that has that gender (``load_voice("mixed")``: Piper's neural
+    voices where installed, espeak-ng's for the rest)."""
 
     name = "mixed"
 
@@ -150,20 +152,6 @@ class MixedVoice:
             taken |= genders
         if not self._speakers:
             raise VoiceError("a mixed voice needs at least one speaker")
-
-    @classmethod
-    def best_installed(cls) -> MixedVoice:
-        from model.speech.espeak import EspeakVoice
-
-        engines: list[Voice] = []
-        try:
-            from model.speech.piper import PiperVoiceEngine
-
-            engines.append(PiperVoiceEngine.installed())
-        except VoiceError as exc:
-            logger.warning("%s; speaking with espeak-ng only", exc)
-        engines.append(EspeakVoice())
-        return cls(engines)
 
     def speakers(self) -> list[SpeakerInfo]:
         return list(self._speakers)
@@ -189,17 +177,10 @@ def speak_stream(voice: Voice, text: str, speaker: str | None = None) -> Iterato
 
 
 # ------------------------------------------------------------------------------ engine helpers
-def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling of float32 ``audio`` [S] from ``rate`` to ``target`` Hz, clipped to [-1, 1]."""
-    if rate == target or audio.size == 0:
-        return audio.astype(np.float32, copy=False)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(rate, target)
-    out = resample_poly(audio.astype(np.float64), target // g, rate // g)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+def at_speech_rate(audio: np.ndarray, rate: int) -> np.ndarray:
+    """An engine's float ``audio`` [S] at ``rate`` Hz as ``Speech`` holds it: float32 at ``SAMPLE_RATE``
+    in [-1, 1] (``model.audio.resample``, then clipped: the filter may ring past full scale)."""
+    return np.clip(resample(audio, rate, SAMPLE_RATE), -1.0, 1.0)
 
 
 def join(pieces: Sequence[Speech], gap_s: float = 0.0) -> Speech:

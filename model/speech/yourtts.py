@@ -36,7 +36,7 @@ import numpy as np
 
 from model.speech.normalize import normalize
 from model.speech.sentences import split_sentences
-from model.speech.voice import GENDERS, SAMPLE_RATE, SpeakerInfo, Speech, VoiceError, join, resample
+from model.speech.voice import GENDERS, SAMPLE_RATE, SpeakerInfo, Speech, VoiceError, at_speech_rate, join
 
 logger = logging.getLogger(__name__)
 
@@ -354,7 +354,7 @@ class YourTTSVoice:
             iterator = tqdm(sentences, desc="yourtts", unit="sentence", leave=False)
         for sentence in iterator:
             for audio in self._sentence(sentence, sid):
-                pieces.append(Speech(resample(audio, self.model_rate, SAMPLE_RATE), SAMPLE_RATE))
+                pieces.append(Speech(at_speech_rate(audio, self.model_rate), SAMPLE_RATE))
         return join(pieces, self.sentence_gap_s)
 
     def _sentence(self, text: str, sid: str) -> list[np.ndarray]:

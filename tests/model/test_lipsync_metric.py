@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from model.audio import resample
 from model.corpus.media import read_clip, write_mp4
 from model.corpus.synth import SynthConfig, plan, render_clip
 from model.lipsync.checkpoint import save_model
 from model.lipsync.cli import SHIPPED_SYNCNET, _run_eval_sync
 from model.lipsync.face import FaceBox
-from model.lipsync.metric import (delay_audio, motion_sync, pool_motion, pool_syncnet, resample_audio,
-                                  resample_frames, syncnet_sync)
+from model.lipsync.metric import delay_audio, motion_sync, pool_motion, pool_syncnet, resample_frames, syncnet_sync
 from model.lipsync.networks import build, preset
 
 SHIFT = 5  # frames at 16 fps = 5000 samples at 16 kHz
@@ -30,7 +30,7 @@ def clips(tmp_path_factory) -> list[tuple[np.ndarray, np.ndarray]]:
     for job in jobs[:3]:
         render_clip(job)
         clip = read_clip(out / job.speaker.id / f"{job.sentence.id}.mpg")
-        result.append((resample_frames(clip.frames, clip.fps), resample_audio(clip.audio, clip.sample_rate)))
+        result.append((resample_frames(clip.frames, clip.fps), resample(clip.audio, clip.sample_rate, 16_000)))
     return result
 
 
