@@ -1,15 +1,21 @@
-"""The default generator's sampling settings, in one place.
+"""The generator's settings, in one place: the defaults, ``GeneratorSettings`` and the flags.
 
-``TalkingHeadSettings`` and the ``receive``/``demo``, ``eval`` and ``sample`` parsers read them.
-Importing this module loads nothing: the ``textcall`` CLI registers those parsers for ``--help``
-without torch.
+``GeneratorSettings`` is validated once, when it is made (the CLI's ``main`` builds it from the flags
+with ``generation_settings``; the receiver passes it to ``load_generator`` at start). Importing this
+module loads nothing beyond the standard library: the ``textcall`` CLI registers the parsers for
+``--help`` without torch.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 # The samplers by name; model.diffusion.sampling.SAMPLERS maps the same names to code (a test
 # keeps the two equal). Here so that parsers list them without importing torch.
 SAMPLERS = ("dpm++", "ddim", "ddpm")
 SAMPLER = "dpm++"
 STEPS = 10  # DPM-Solver++(2M) evaluations; the paper's path is ddpm with 1000
+SCHEDULE_TIMESTEPS = 1000  # the paper's (and every shipped model's) diffusion schedule
 # Autoguidance weight for audio made without speech text (1 = off). Picked on probes with seeds the
 # eval does not use: README, "How speech-like".
 AUDIO_GUIDANCE = 3.0
@@ -50,9 +56,71 @@ HEAD_MOTION = True
 VOICE = "mixed"
 
 
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """How the default generator samples (``model.talking_head.TalkingHead``; the stub reads none of
+    it). The defaults are the fast path measured in ``tests/benchmarks/bench_talking_head.py``;
+    ``sampler='ddpm', steps=1000`` is the paper's path. Messages name the command-line flag too."""
+
+    sampler: str = SAMPLER
+    steps: int = STEPS
+    cfg_scale: float = 1.0  # > 1 adds classifier-free guidance to the caption
+    classifier_scale: float = 0.0  # > 0 (and a classifier loaded): caption by classifier guidance, Eq. 8
+    recon_scale: float = 1.0  # C of Eq. 11
+    audio_guidance: float = AUDIO_GUIDANCE  # autoguidance weight for audio from noise (no speech text); 1 = off
+    audio_contrast: float = AUDIO_CONTRAST  # cap on the spread of a spectrogram from noise (MelCodec.limit_contrast); 0 = off
+    prefix_frames: int = 4  # frames a chunk inherits from the chunk before
+    postfilter: bool = POSTFILTER  # clean the sampled frames before lip sync (model/postfilter.py; not in the paper)
+    lipsync: bool = True  # refine with the lip-sync network after the last denoising step
+    unconditional_seconds: float = 1.0  # clip length when there is no speech text
+    max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
+    voice: str = VOICE  # "espeak", "piper", "mixed" or a folder (Piper .onnx voices or YourTTS files)
+    # "call": one face per call, drawn once (portrait model) or taken from a style image, copied into
+    # every frame by the reference-conditioned joint model (model/call.py; not in the paper).
+    # "paper": every chunk invents its face from noise, as the paper does.
+    face: str = FACE
+    face_sampler: str = FACE_SAMPLER  # the portrait model's sampler for the one face a call draws
+    face_steps: int = FACE_STEPS  # its steps (the joint model, without a portrait model: at most 5x `steps`)
+    face_cfg: float = FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
+    precision: str = PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
+    head_motion: bool = HEAD_MOTION  # with a call's face: the corpus's sway and tilt (model/motion.py)
+
+    def __post_init__(self) -> None:
+        def one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+            if value not in choices:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be one of {', '.join(choices)}, got {value!r}")
+
+        one_of("sampler", self.sampler, SAMPLERS)
+        one_of("face", self.face, FACES)
+        one_of("face_sampler", self.face_sampler, FACE_SAMPLERS)
+        one_of("precision", self.precision, PRECISIONS)
+        if self.steps < 1 or self.face_steps < 1:
+            raise ValueError(f"steps (--steps, --face-steps) must be positive, got {self.steps} and {self.face_steps}")
+        if self.prefix_frames < 0:
+            raise ValueError("prefix_frames must be non-negative")
+        if self.audio_guidance < 0:
+            raise ValueError("audio_guidance (--audio-guidance) must be >= 0 (1 = off)")
+        if self.audio_contrast < 0:
+            raise ValueError("audio_contrast (--audio-contrast) must be >= 0 (0 = off)")
+        if self.face_cfg < 0:
+            raise ValueError("face_cfg (--face-cfg) must be >= 0 (1 = none)")
+        if self.cfg_scale < 0 or self.classifier_scale < 0 or self.recon_scale < 0:
+            raise ValueError("cfg_scale, classifier_scale and recon_scale must be >= 0")
+        if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
+            raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
+
+    def check_schedule(self, timesteps: int) -> None:
+        """The ddpm sampler walks every step of the model's schedule: refuse other step counts at start
+        (the CLI against the shipped schedule, the generator against its weights' own), not on every
+        utterance."""
+        if self.sampler == "ddpm" and self.steps != timesteps:
+            raise ValueError(f"--sampler ddpm takes all {timesteps} steps of the schedule, not --steps {self.steps}: "
+                             f"pass --steps {timesteps}, or use ddim or dpm++ for fewer")
+
+
 def add_generation_flags(parser) -> None:
     """The sampling flags ``receive``, ``demo`` and ``eval model`` share (one help text each);
-    ``generation_settings`` turns them into ``TalkingHeadSettings`` fields."""
+    ``generation_settings`` turns them into ``GeneratorSettings``."""
     parser.add_argument("--sampler", choices=SAMPLERS, default=SAMPLER,
                         help="diffusion sampler (default %(default)s; ddpm with --steps 1000 is the paper's)")
     parser.add_argument("--steps", type=int, default=STEPS, help="denoising steps (default %(default)s)")
@@ -92,22 +160,13 @@ def add_generation_flags(parser) -> None:
                         "over the call (not in the paper; model/motion.py) (default %(default)s)")
 
 
-def generation_settings(args) -> dict:
-    """``add_generation_flags``' values as ``TalkingHeadSettings`` fields; ValueError names a bad flag."""
-    if args.steps < 1:
-        raise ValueError("--steps must be positive")
-    if args.sampler == "ddpm" and args.steps != 1000:
-        raise ValueError(f"--sampler ddpm takes all 1000 steps of the schedule, not --steps {args.steps}: "
-                         "pass --steps 1000, or use ddim or dpm++ for fewer")
-    if args.audio_guidance < 0:
-        raise ValueError("--audio-guidance must be >= 0 (1 = off)")
-    if args.audio_contrast < 0:
-        raise ValueError("--audio-contrast must be >= 0 (0 = off)")
-    if args.face_steps < 1:
-        raise ValueError("--face-steps must be positive")
-    if args.face_cfg < 0:
-        raise ValueError("--face-cfg must be >= 0 (1 = none)")
-    return {"sampler": args.sampler, "steps": args.steps, "audio_guidance": args.audio_guidance,
-            "audio_contrast": args.audio_contrast, "postfilter": args.postfilter == "on",
-            "face": args.face, "face_sampler": args.face_sampler, "face_steps": args.face_steps, "face_cfg": args.face_cfg, "precision": args.precision,
-            "head_motion": args.head_motion == "on", "voice": args.voice}
+def generation_settings(args) -> GeneratorSettings:
+    """``add_generation_flags``' values as validated ``GeneratorSettings``; ValueError names a bad flag."""
+    settings = GeneratorSettings(
+        sampler=args.sampler, steps=args.steps, audio_guidance=args.audio_guidance,
+        audio_contrast=args.audio_contrast, postfilter=args.postfilter == "on", face=args.face,
+        face_sampler=args.face_sampler, face_steps=args.face_steps, face_cfg=args.face_cfg,
+        precision=args.precision, head_motion=args.head_motion == "on", voice=args.voice,
+    )
+    settings.check_schedule(SCHEDULE_TIMESTEPS)
+    return settings

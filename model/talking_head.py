@@ -29,72 +29,25 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from model import defaults
+from model.defaults import GeneratorSettings
 from model.call import GENDER_CAPTIONS, Call, Face, GenerationError
 from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Request
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SAMPLERS = defaults.SAMPLERS  # one list (model/defaults.py)
-FACES = defaults.FACES
 
 __all__ = ["GenerationError", "TalkingHead", "TalkingHeadCall", "TalkingHeadSettings", "plan_chunks"]
 
 
-@dataclass(frozen=True)
-class TalkingHeadSettings:
-    """How the default generator samples. The defaults are the fast path measured in
-    ``tests/benchmarks/bench_talking_head.py``; ``sampler='ddpm', steps=1000`` is the paper's path."""
-
-    sampler: str = defaults.SAMPLER
-    steps: int = defaults.STEPS
-    cfg_scale: float = 1.0  # > 1 adds classifier-free guidance to the caption
-    classifier_scale: float = 0.0  # > 0 (and a classifier loaded): caption by classifier guidance, Eq. 8
-    recon_scale: float = 1.0  # C of Eq. 11
-    audio_guidance: float = defaults.AUDIO_GUIDANCE  # autoguidance weight for audio from noise (no speech text); 1 = off
-    audio_contrast: float = defaults.AUDIO_CONTRAST  # cap on the spread of a spectrogram from noise (MelCodec.limit_contrast); 0 = off
-    prefix_frames: int = 4  # frames a chunk inherits from the chunk before
-    postfilter: bool = defaults.POSTFILTER  # clean the sampled frames before lip sync (model/postfilter.py; not in the paper)
-    lipsync: bool = True  # refine with the lip-sync network after the last denoising step
-    unconditional_seconds: float = 1.0  # clip length when there is no speech text
-    max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
-    voice: str = defaults.VOICE  # "espeak", "piper", "mixed" or a folder (Piper .onnx voices or YourTTS files)
-    # "call": one face per call, drawn once (portrait model) or taken from a style image, copied into
-    # every frame by the reference-conditioned joint model (model/call.py; not in the paper).
-    # "paper": every chunk invents its face from noise, as the paper does.
-    face: str = defaults.FACE
-    face_sampler: str = defaults.FACE_SAMPLER  # the portrait model's sampler for the one face a call draws
-    face_steps: int = defaults.FACE_STEPS  # its steps (the joint model, without a portrait model: at most 5x `steps`)
-    face_cfg: float = defaults.FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
-    precision: str = defaults.PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
-    head_motion: bool = defaults.HEAD_MOTION  # with a call's face: the corpus's sway and tilt (model/motion.py)
-
-    def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
-        if self.steps < 1 or self.prefix_frames < 0:
-            raise ValueError("steps must be positive and prefix_frames non-negative")
-        if self.audio_guidance < 0:
-            raise ValueError("audio_guidance must be >= 0 (1 = off)")
-        if self.audio_contrast < 0:
-            raise ValueError("audio_contrast must be >= 0 (0 = off)")
-        if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
-            raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
-        if self.face not in FACES:
-            raise ValueError(f"face must be one of {', '.join(FACES)}, got {self.face!r}")
-        if self.face_sampler not in defaults.FACE_SAMPLERS:
-            raise ValueError(f"face_sampler must be one of {', '.join(defaults.FACE_SAMPLERS)}, got {self.face_sampler!r}")
-        if self.face_steps < 1 or self.face_cfg < 0:
-            raise ValueError("face_steps must be positive and face_cfg >= 0")
-        if self.precision not in defaults.PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(defaults.PRECISIONS)}, got {self.precision!r}")
+# The settings moved to model/defaults.py (stdlib only, so parsers build them without torch).
+TalkingHeadSettings = GeneratorSettings
 
 
 def plan_chunks(n_frames: int, chunk_frames: int, prefix_frames: int) -> list[int]:
@@ -146,10 +99,7 @@ class TalkingHead:
         cfg = config.unet
         if settings.prefix_frames >= cfg.frames:
             raise ValueError(f"prefix_frames must be below the model's {cfg.frames} frames per chunk")
-        if settings.sampler == "ddpm" and settings.steps != config.schedule.timesteps:
-            # refused here, at start, rather than on every utterance by the sampler
-            raise ValueError(f"the ddpm sampler takes all {config.schedule.timesteps} steps of the model's schedule, "
-                             f"not {settings.steps}: pass --steps {config.schedule.timesteps}, or use ddim or dpm++ for fewer")
+        settings.check_schedule(config.schedule.timesteps)  # at start, not on every utterance
         if config.video_fps != VIDEO_FPS or config.sample_rate != AUDIO_RATE:
             raise ValueError(f"the model runs at {config.video_fps} fps / {config.sample_rate} Hz, textcall at {VIDEO_FPS} / {AUDIO_RATE}")
         if cfg.audio_samples * config.video_fps != cfg.frames * config.sample_rate:

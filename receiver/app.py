@@ -12,33 +12,24 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
-from model.clip import Generator
-from model.pipeline import load_generator
+from model import Generator, load_generator
+from protocol.rtc import loopback_only, rtc_configuration
 from receiver.calls import Calls
 from receiver.config import MAX_OFFER_BYTES, ReceiverConfig
 from receiver.gallery import Gallery, UploadBudget
-from receiver.ice import rtc_configuration
 from receiver.identities import SENDERS_FILE, SenderKeys
 from receiver.player import Player
 from receiver.render_log import RenderLog
 from receiver.session import Rendered, Session
+from receiver.state import (  # the app's state keys (tests and tools read them from here too)
+    CALLS, CONFIG, GALLERY, GENERATOR, KEYS, LIVE, READY, RENDER_LOG, SESSIONS, SINKS, UPLOADS, WORKER,
+)
 from receiver.tokens import authenticate
+from receiver.viewer import setup_viewer
 from receiver.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
 
-CONFIG = web.AppKey("config", ReceiverConfig)
-GENERATOR = web.AppKey("generator", Generator)
-WORKER = web.AppKey("worker", GenerationWorker)
-SESSIONS = web.AppKey("sessions", dict)
-RENDER_LOG = web.AppKey("render_log", RenderLog)
-KEYS = web.AppKey("keys", SenderKeys)
-UPLOADS = web.AppKey("uploads", UploadBudget)
-GALLERY = web.AppKey("gallery", Gallery)
-SINKS = web.AppKey("sinks", list)
-LIVE = web.AppKey("live", list)  # observers of each chunk as it is made (receiver.session.Live)
-READY = web.AppKey("ready", asyncio.Event)
-CALLS = web.AppKey("calls", Calls)
 
 
 def make_app(
@@ -65,8 +56,6 @@ def make_app(
     app.router.add_post("/offer", offer)
     app.router.add_get("/health", health)
     if config.viewer:
-        from receiver.viewer import setup_viewer  # imports this module: kept out of its import time
-
         setup_viewer(app)
     return app
 
@@ -83,7 +72,7 @@ def _generation(generator: Generator | None):
         if generator is None:
             logger.info("loading model %r on %s", config.model, config.device)
             app[GENERATOR] = await worker.run(
-                lambda: load_generator(config.model, config.device, **config.generator_settings)
+                lambda: load_generator(config.model, config.device, config.generator_settings)
             )
         else:
             app[GENERATOR] = generator
@@ -163,6 +152,8 @@ async def offer(request: web.Request) -> web.Response:
         if not any(m.kind == "application" for m in SessionDescription.parse(sdp).media):
             raise ValueError("the offer has no data channel (m=application)")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if config.loopback:
+            loopback_only(pc)
         await pc.setLocalDescription(await pc.createAnswer())
     except Exception as exc:  # aiortc raises a variety of errors for bad SDP
         await pc.close()

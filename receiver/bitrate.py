@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,15 +82,8 @@ class BitrateMeter:
             f"wire = {report['payload_in']} / {report['wire_in']} bit/s of media"
         )
 
-    def write(self, path: Path, *, report: bool = True) -> None:
-        """``bitrate.json`` at ``path``; with ``report`` also the session's text-link report
-        (report.json/.md/.html, no media baselines) beside it."""
+    def write(self, path: Path) -> None:
+        """``bitrate.json`` at ``path``. Reports are built from it outside the receiver
+        (``textcall report SESSION_FOLDER``; the demo does it for its session)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.report(), indent=2) + "\n", encoding="utf-8")
-        if report:
-            try:
-                from receiver.report.session_report import write_session_report
-
-                write_session_report(path.parent, self.report())
-            except Exception:  # a report is a nicety: never lose the session over it
-                logger.exception("session %s: writing the bitrate report failed", self.session_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from typing import Iterator
 
-from model.clip import Chunk, Clip, Generator, Request, split_clip
+from model import Chunk, Clip, Generator, Request, split_clip
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from model import defaults
+from model import GeneratorSettings, add_generation_flags, generation_settings
 
 DEFAULT_PORT = 8765
 
@@ -23,7 +23,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )
     sub.add_argument("--device", default="cpu", help="torch device for generation, e.g. cuda:0")
-    defaults.add_generation_flags(sub)
+    add_generation_flags(sub)
 
 
 def register_receive(subparsers) -> None:
@@ -163,11 +163,11 @@ def _run_receive(args: argparse.Namespace) -> int:
     return asyncio.run(serve(config, show_token=next(iter(tokens)) if generated else None))
 
 
-def _generator_settings(args: argparse.Namespace) -> dict:
-    """The talking-head settings given on the command line (the stub takes none)."""
+def _generator_settings(args: argparse.Namespace) -> GeneratorSettings | None:
+    """The talking-head settings given on the command line, validated (the stub takes none)."""
     if args.model == "stub":
-        return {}
-    return defaults.generation_settings(args)
+        return None
+    return generation_settings(args)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model import GeneratorSettings
 from protocol.codec import DEFAULT_LIMITS, Limits
 from protocol.ice import IceServer
 
@@ -19,7 +20,7 @@ class ReceiverConfig:
     port: int = 8765
     model: str = "stub"
     device: str = "cpu"
-    generator_settings: dict = field(default_factory=dict)  # TalkingHeadSettings fields
+    generator_settings: GeneratorSettings | None = None  # None: the generator's own (the stub takes none)
     record: bool = True
     play: bool = False
     gallery_dir: Path | None = None

@@ -15,11 +15,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from model.media import contact_sheet
-from model.pipeline import draw_portrait
+from model import GeneratorSettings, contact_sheet, draw_portrait
 from receiver.config import ReceiverConfig
+from receiver.report.session_report import write_session_report
 from receiver.serve import start, until_interrupted, viewer_url
 from receiver.session import Rendered
+from receiver.state import SESSIONS
 from receiver.tokens import new_token
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ async def run_demo(
     model: str = "default",
     device: str = "cpu",
     play: bool = False,
-    generator_settings: dict | None = None,
+    generator_settings: GeneratorSettings | None = None,
     view: bool = False,
 ) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +62,7 @@ async def run_demo(
         port=0,
         model=model,
         device=device,
-        generator_settings=dict(generator_settings or {}),
+        generator_settings=generator_settings,
         play=play,
         gallery_dir=gallery,
         loopback=True,
@@ -104,8 +105,6 @@ async def run_demo(
 
 async def _sessions_closed(app, timeout: float = 15.0) -> None:
     """Wait for the sender's session to close (it writes session.mp4 and bitrate.json)."""
-    from receiver.app import SESSIONS
-
     deadline = asyncio.get_running_loop().time() + timeout
     while app[SESSIONS] and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.1)
@@ -123,6 +122,10 @@ def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int
     bitrate_file = session_dir / "bitrate.json"
     if bitrate_file.exists():
         shutil.copy(bitrate_file, out_dir / "bitrate.json")
+        try:  # the session's text-link report beside its recordings (the receiver itself writes only bitrate.json)
+            write_session_report(session_dir, json.loads(bitrate_file.read_text()))
+        except Exception:  # a report is a nicety: never lose the demo over it
+            logger.exception("demo: writing the session's bitrate report failed")
     print(f"\n{'seq':>4}  {'input':<20} {'seconds':>7} {'first frame':>11} {'complete':>9}  file")
     for item in rendered:  # first frame: text arrival to the first chunk out (live playback starts); complete: clip recorded
         files = ", ".join(str(f) for f in item.files)

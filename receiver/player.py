@@ -19,7 +19,7 @@ from collections import deque
 
 import numpy as np
 
-from model.clip import Chunk, Clip, split_clip
+from model import Chunk, Clip, split_clip
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ import os
 import threading
 from pathlib import Path
 
-from model.clip import Clip
-from model.media import Mp4Writer, partial_path, read_mp4
-from model.media import write_clip as write_mp4  # one clip to a path (H.264 + AAC)
+from model import Clip, Mp4Writer, partial_path, read_mp4
+from model import write_clip as write_mp4  # one clip to a path (H.264 + AAC)
 
 __all__ = ["Mp4Writer", "SessionRecorder", "read_mp4", "recover_recordings", "write_mp4"]
 

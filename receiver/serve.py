@@ -14,15 +14,12 @@ from aiohttp import web
 
 from receiver.app import GENERATOR, make_app
 from receiver.config import ReceiverConfig
-from receiver.ice import use_loopback_candidates
 
 logger = logging.getLogger(__name__)
 
 
 async def start(config: ReceiverConfig, **app_kwargs) -> tuple[web.AppRunner, str]:
     """Start the app; returns the runner and the URL it listens on (port 0 picks a free port)."""
-    if config.loopback:
-        use_loopback_candidates()
     app = make_app(config, **app_kwargs)
     context = tls_context(config)  # before anything listens: a bad certificate fails fast
     # keepalive_timeout: aiohttp runs this timer from the moment a connection opens and after every

@@ -14,7 +14,7 @@ from typing import Callable
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from model.clip import Chunk, Clip, Generator, Request, join_chunks
+from model import Chunk, Clip, Generator, Request, join_chunks
 from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver.app import CONFIG, GENERATOR, LIVE, READY, SESSIONS, SINKS
+from receiver.state import CONFIG, GENERATOR, LIVE, READY, SESSIONS, SINKS
 from receiver.session import Live, Rendered, Session
 from receiver.tokens import Identity, authenticate
 

@@ -29,7 +29,6 @@ from sender.client import (
     SenderConfig,
     Waiting,
 )
-from sender.ice import use_loopback_candidates
 from sender.identity import default_secret_file, load_secret, state_dir
 
 logger = logging.getLogger(__name__)
@@ -90,7 +89,6 @@ class SendOptions:
     single: Line | None = None
     style_images: dict[str, bytes] = field(default_factory=dict)
     timeout: float = 600.0
-    loopback: bool = False
     batch_seconds: float = 0.0  # join lines within this many seconds into one utterance (0: off)
     pace_wpm: float = 0.0  # say a script at this many words per minute (0: all at once)
 
@@ -115,6 +113,7 @@ class SendOptions:
             tls_ca=Path(args.tls_ca) if args.tls_ca else None,
             compress=bool(getattr(args, "compress", False) or getattr(args, "low_bitrate", False)),
             quiet=bool(getattr(args, "quiet_heartbeat", False) or getattr(args, "low_bitrate", False)),
+            loopback=bool(args.loopback),
         )
         script = read_script(Path(args.script)) if args.script else None
         single = None
@@ -132,7 +131,7 @@ class SendOptions:
             raise ValueError("--batch and --pace must not be negative")
         if pace and script is None:
             raise ValueError("--pace needs --script")
-        return cls(config, script, single, images, args.timeout, args.loopback, batch, pace)
+        return cls(config, script, single, images, args.timeout, batch, pace)
 
 
 class Console:
@@ -203,8 +202,6 @@ class Console:
 
 
 async def run_send(options: SendOptions) -> int:
-    if options.loopback:
-        use_loopback_candidates()
     sender = Sender(options.config)
     console = Console(sender)
     printer = asyncio.get_running_loop().create_task(console.run())

@@ -23,7 +23,7 @@ from protocol import textcall_pb2 as pb
 from protocol import textpack
 from protocol.codec import Code, Outcome, ProtocolError
 from protocol.ice import IceServer
-from sender.ice import rtc_configuration
+from protocol.rtc import loopback_only, rtc_configuration
 from sender.identity import process_secret
 from sender.outbox import Outbox, Pending
 from sender.signaling import SignalingError, exchange_offer
@@ -42,6 +42,7 @@ class SenderConfig:
     outbox_path: Path | None = None
     secret: bytes | None = None  # proves the sender id (sender/identity.py); None: one per process and id
     ice_servers: tuple[IceServer | str, ...] = ()
+    loopback: bool = False  # offer 127.0.0.1 as the only host candidate (both peers on one machine)
     tls_ca: Path | None = None  # PEM to trust for an https:// receiver (self-signed or private CA)
     ping_interval: float = 2.0
     dead_after: float = 8.0
@@ -296,6 +297,8 @@ class Sender:
         pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
         try:
             channel = pc.createDataChannel(codec.CHANNEL_LABEL, ordered=True)
+            if self.config.loopback:
+                loopback_only(pc)
             conn = _Connection(pc, channel, asyncio.get_running_loop().create_future())
             # a connection that dies before Welcome fails this future with nobody awaiting it
             conn.welcome.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -61,8 +61,8 @@ def _run(args: argparse.Namespace) -> int:
         judge = args.judge or WEIGHTS_DIR / "gender"
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         style = args.style_image or (_corpus_face(corpus, args.out) if any(m.startswith("style") for m in config.modes) else None)
-        settings = {} if args.model == "stub" else defaults.generation_settings(args)
-        generator = load_generator(args.model, args.device, **settings)
+        settings = None if args.model == "stub" else defaults.generation_settings(args)
+        generator = load_generator(args.model, args.device, settings)
         report = run_eval(generator, args.out, corpus=corpus, judge=judge, syncnet=syncnet, style_image=style, config=config)
     except (ValueError, FileNotFoundError) as exc:
         print(f"textcall eval model: {exc}", file=sys.stderr)
@@ -145,8 +145,8 @@ def _run_calls(args: argparse.Namespace) -> int:
         if missing:
             raise FileNotFoundError(f"no corpus cache at {', '.join(missing)} (textcall corpus synth, then prepare)")
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
-        settings = {} if args.model == "stub" else defaults.generation_settings(args)
-        generator = load_generator(args.model, args.device, **settings)
+        settings = None if args.model == "stub" else defaults.generation_settings(args)
+        generator = load_generator(args.model, args.device, settings)
         corpus = args.corpus.expanduser()
         report = run_call_eval(generator, args.out, caches=caches, identity=args.identity or WEIGHTS_DIR / "identity",
                                gender_judge=args.judge or WEIGHTS_DIR / "gender", syncnet=syncnet,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import json
 import logging
@@ -171,60 +170,44 @@ def _join(clips, max_seconds: float):
 # ---------------------------------------------------------------------------------------- report
 
 
-@contextlib.contextmanager
-def _restore_ice():
-    """Loopback runs restrict aioice's host addresses process-wide; put it back afterwards."""
-    import aioice.ice
-
-    original = aioice.ice.get_host_addresses
-    try:
-        yield
-    finally:
-        aioice.ice.get_host_addresses = original
-
-
 async def build_report(config: ReportConfig) -> dict:
     from tqdm import tqdm
 
-    from receiver.ice import use_loopback_candidates
-
-    with _restore_ice():
-        use_loopback_candidates()
-        recorded = None
+    # every peer of the report restricts its own ICE candidates to loopback (protocol.rtc)
+    recorded = None
+    if config.recordings is not None:
+        session = find_session(config.recordings)
+        lines = recorded_lines(session)
+        recorded = recorded_result(session)
+        source = f"recorded session {session}"
+    else:
+        script = config.script or BUILTIN_SCRIPT
+        lines = parse_script(script)
+        source = f"script {script}" if config.script else "built-in continuous speech (receiver/report/speech.txt)"
+    keys = textlink.QUICK_OPTIONS if config.quick else tuple(o.key for o in textlink.OPTIONS)
+    options = [o for o in textlink.OPTIONS if o.key in keys]
+    speech = textlink.speaking_seconds(lines, config.wpm)
+    with tqdm(total=round(speech), desc=f"text link ({len(options)} options at once)", unit="s of speech",
+              leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of speech") as bar:
+        ticker = asyncio.get_running_loop().create_task(_tick(bar, speech))
+        try:
+            results, clips = await textlink.measure_text_link(
+                lines, options, work_dir=config.out_dir / "textlink", wpm=config.wpm)
+        finally:
+            ticker.cancel()
+    text = ([recorded] if recorded else []) + results
+    baselines: list[Baseline] = []
+    media_seconds = 0.0
+    if config.media:
         if config.recordings is not None:
-            session = find_session(config.recordings)
-            lines = recorded_lines(session)
-            recorded = recorded_result(session)
-            source = f"recorded session {session}"
+            video, audio, fps, rate = load_recorded_media(session, config.max_media_seconds)
         else:
-            script = config.script or BUILTIN_SCRIPT
-            lines = parse_script(script)
-            source = f"script {script}" if config.script else "built-in continuous speech (receiver/report/speech.txt)"
-        keys = textlink.QUICK_OPTIONS if config.quick else tuple(o.key for o in textlink.OPTIONS)
-        options = [o for o in textlink.OPTIONS if o.key in keys]
-        speech = textlink.speaking_seconds(lines, config.wpm)
-        with tqdm(total=round(speech), desc=f"text link ({len(options)} options at once)", unit="s of speech",
-                  leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of speech") as bar:
-            ticker = asyncio.get_running_loop().create_task(_tick(bar, speech))
-            try:
-                results, clips = await textlink.measure_text_link(
-                    lines, options, work_dir=config.out_dir / "textlink", wpm=config.wpm)
-            finally:
-                ticker.cancel()
-        text = ([recorded] if recorded else []) + results
-        baselines: list[Baseline] = []
-        media_seconds = 0.0
-        if config.media:
-            if config.recordings is not None:
-                video, audio, fps, rate = load_recorded_media(session, config.max_media_seconds)
-            else:
-                rendered = clips[options[0].key]
-                video, audio, fps, rate = _join(
-                    [(c.video, c.audio, c.fps, c.sample_rate) for c in rendered], config.max_media_seconds)
-            media_seconds = video.shape[0] / fps
-            baselines = await _baselines(video, fps, audio, rate, config.quick)
-    return compose(text, baselines, source=source, media_seconds=media_seconds, quick=config.quick,
-                   wpm=config.wpm)
+            rendered = clips[options[0].key]
+            video, audio, fps, rate = _join(
+                [(c.video, c.audio, c.fps, c.sample_rate) for c in rendered], config.max_media_seconds)
+        media_seconds = video.shape[0] / fps
+        baselines = await _baselines(video, fps, audio, rate, config.quick)
+    return compose(text, baselines, source=source, media_seconds=media_seconds, quick=config.quick, wpm=config.wpm)
 
 
 async def _tick(bar, seconds: float) -> None:

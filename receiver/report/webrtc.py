@@ -151,6 +151,8 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
     """Stream the clip once over a fresh loopback connection; bytes and received quality."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
+    from protocol.rtc import loopback_only
+
     sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     received = _Received()
@@ -169,8 +171,10 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
             raise RuntimeError(f"aiortc offers no {mime}")
         transceiver.setCodecPreferences(codecs)
         sender.addTransceiver(audio_track, direction="sendonly")
+        loopback_only(sender)
         await sender.setLocalDescription(await sender.createOffer())
         await receiver.setRemoteDescription(sender.localDescription)
+        loopback_only(receiver)
         await receiver.setLocalDescription(await receiver.createAnswer())
         await sender.setRemoteDescription(receiver.localDescription)
         media_seconds = video.shape[0] / fps

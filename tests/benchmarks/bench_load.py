@@ -32,7 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from receiver.ice import use_loopback_candidates  # noqa: E402
 from sender.client import Refused, Rendered, Sender, SenderConfig  # noqa: E402
 from tests.integration.processes import free_port, rendered_events, start_receiver  # noqa: E402
 
@@ -57,7 +56,6 @@ def percentile(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    use_loopback_candidates()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="textcall-load-"))
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -97,6 +95,7 @@ async def run(args: argparse.Namespace) -> int:
                     receiver_url=f"http://127.0.0.1:{port}",
                     token=TOKEN,
                     sender_id=f"load-{index:02d}",
+                    loopback=True,
                     outbox_path=out / "outboxes" / f"load-{index:02d}.jsonl",
                 )
             )

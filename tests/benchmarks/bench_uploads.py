@@ -34,7 +34,6 @@ from protocol import codec  # noqa: E402
 from protocol import textcall_pb2 as pb  # noqa: E402
 from receiver.app import UPLOADS  # noqa: E402
 from receiver.config import ReceiverConfig  # noqa: E402
-from receiver.ice import use_loopback_candidates  # noqa: E402
 from receiver.serve import start  # noqa: E402
 from tests.integration.conftest import RawPeer  # noqa: E402
 
@@ -116,7 +115,6 @@ def big_png() -> bytes:
 
 
 async def main(args) -> None:
-    use_loopback_candidates()
     folder = Path(tempfile.mkdtemp(prefix="bench-uploads-"))
     config = ReceiverConfig(tokens=frozenset({TOKEN}), out_dir=folder / "out", port=0, loopback=True, max_peers=64)
     runner, url = await start(config)

@@ -24,7 +24,7 @@ async def test_sender_calls_a_receiver_over_https(tmp_path):
     runner, url = await start(config, sinks=[rendered.put_nowait])
     try:
         assert url.startswith("https://127.0.0.1:")
-        sender = Sender(SenderConfig(receiver_url=url, token=TOKEN, sender_id="secure", tls_ca=cert))
+        sender = Sender(SenderConfig(receiver_url=url, token=TOKEN, sender_id="secure", tls_ca=cert, loopback=True))
         await sender.start()
         try:
             sender.say(text="over TLS")
@@ -34,7 +34,7 @@ async def test_sender_calls_a_receiver_over_https(tmp_path):
         assert (await asyncio.wait_for(rendered.get(), 10)).request.text == "over TLS"
 
         # without trusting the certificate the sender refuses, and says why, without retrying forever
-        doubtful = Sender(SenderConfig(receiver_url=url, token=TOKEN, sender_id="doubtful"))
+        doubtful = Sender(SenderConfig(receiver_url=url, token=TOKEN, sender_id="doubtful", loopback=True))
         await doubtful.start()
         try:
             doubtful.say(text="should not go")
@@ -103,7 +103,7 @@ def _rtc_servers(configuration):
 def test_receiver_flags_reach_rtc_configuration(tmp_path, monkeypatch):
     """`textcall receive --ice-server ... --ice-config ...` ends up in the answer's RTCConfiguration."""
     import receiver.serve
-    from receiver.ice import rtc_configuration
+    from protocol.rtc import rtc_configuration
     from sender.cli import main
 
     ice = tmp_path / "ice.json"
@@ -143,8 +143,11 @@ async def test_receiver_answers_with_its_configured_ice_servers(tmp_path, monkey
 
         from sender.signaling import exchange_offer
 
+        from protocol.rtc import loopback_only
+
         pc = RTCPeerConnection()
         pc.createDataChannel("textcall")
+        loopback_only(pc)
         await pc.setLocalDescription(await pc.createOffer())
         await exchange_offer(url, TOKEN, pc.localDescription)
         await pc.close()
@@ -156,7 +159,7 @@ async def test_receiver_answers_with_its_configured_ice_servers(tmp_path, monkey
 def test_sender_flags_reach_rtc_configuration(tmp_path):
     from sender.app import SendOptions
     from sender.cli import build_parser
-    from sender.ice import rtc_configuration
+    from protocol.rtc import rtc_configuration
 
     args = build_parser().parse_args(
         ["send", "--token", TOKEN, "--receiver", "https://call.example.org", "--outbox", "none",

@@ -11,25 +11,13 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from protocol import codec
+from protocol.rtc import loopback_only, rtc_configuration
 from receiver.config import ReceiverConfig
-from receiver.ice import use_loopback_candidates
 from receiver.serve import start
 from receiver.session import Rendered
 from sender.client import Sender, SenderConfig
-from sender.ice import rtc_configuration
 
 TOKEN = "test-token-123456"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Machines whose only interface is loopback must pass too: offer 127.0.0.1 only."""
-    import aioice.ice
-
-    original = aioice.ice.get_host_addresses
-    use_loopback_candidates()
-    yield
-    aioice.ice.get_host_addresses = original
 
 
 class ReceiverUnderTest:
@@ -82,6 +70,7 @@ async def make_sender():
     senders: list[Sender] = []
 
     async def make(receiver: ReceiverUnderTest, sender_id: str = "tester", **overrides) -> Sender:
+        overrides.setdefault("loopback", True)  # machines whose only interface is loopback must pass too
         config = SenderConfig(receiver_url=receiver.url, token=TOKEN, sender_id=sender_id, **overrides)
         sender = Sender(config)
         await sender.start()
@@ -99,6 +88,7 @@ class RawPeer:
     def __init__(self) -> None:
         self.pc = RTCPeerConnection(rtc_configuration())
         self.channel = self.pc.createDataChannel(codec.CHANNEL_LABEL)
+        loopback_only(self.pc)
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.channel.on("message", lambda frame: self.inbox.put_nowait(codec.decode(frame)))
 

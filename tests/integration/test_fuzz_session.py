@@ -27,7 +27,6 @@ from protocol import codec
 from protocol.codec import Code, ProtocolError
 from receiver.app import SESSIONS
 from receiver.config import ReceiverConfig
-from receiver.ice import use_loopback_candidates
 from receiver.serve import start
 from sender.client import Sender, SenderConfig
 from tests.integration.conftest import TOKEN, RawPeer
@@ -60,7 +59,7 @@ class LiveTarget:
         await self.peer.connect(self.url)
         self.peer.send(codec.encode(codec.hello("fuzz")))
         await self.peer.next("welcome")
-        self.good = Sender(SenderConfig(receiver_url=self.url, token=TOKEN, sender_id="bystander"))
+        self.good = Sender(SenderConfig(receiver_url=self.url, token=TOKEN, sender_id="bystander", loopback=True))
         await self.good.start()
 
     def _on_rendered(self, rendered) -> None:
@@ -91,10 +90,6 @@ class LiveTarget:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    import aioice.ice
-
-    original = aioice.ice.get_host_addresses
-    use_loopback_candidates()
     target = LiveTarget(tmp_path_factory.mktemp("fuzz"))
     target.call(target.setup())
     yield target
@@ -103,7 +98,6 @@ def live(tmp_path_factory):
     finally:
         target.loop.call_soon_threadsafe(target.loop.stop)
         target.thread.join(10)
-        aioice.ice.get_host_addresses = original
 
 
 def fuzz_one(live: LiveTarget, frame: bytes | str) -> None:

@@ -59,8 +59,12 @@ async def test_quiet_sender_does_not_ping_while_talking(receiver, make_sender):
     assert loud.counters.messages_sent > start
 
 
-async def test_a_closed_session_leaves_its_text_link_report(receiver, make_sender):
+async def test_a_closed_session_leaves_its_meter_and_a_report_is_built_from_it(receiver, make_sender):
+    """The receiver writes bitrate.json only; the text-link report is built from it outside the receiver
+    (``receiver.report``, as the demo and ``textcall report`` do), from the session's own counts."""
     import json
+
+    from receiver.report.session_report import write_session_report
 
     sender = await make_sender(receiver, sender_id="reported", compress=True, quiet=True)
     sender.say(caption="A woman is talking", text=TEXT)
@@ -68,12 +72,14 @@ async def test_a_closed_session_leaves_its_text_link_report(receiver, make_sende
     await sender.close()
     folder = next(p for p in receiver.out.iterdir() if p.is_dir() and p.name != "calls")  # calls/: faces per sender
     for _ in range(50):
-        if (folder / "report.json").exists():
+        if (folder / "bitrate.json").exists():
             break
         await asyncio.sleep(0.1)
+    meter = json.loads((folder / "bitrate.json").read_text())
+    assert not (folder / "report.json").exists()  # the receiver builds no reports
+    write_session_report(folder, meter)
     report = json.loads((folder / "report.json").read_text())
     (item,) = report["text_link"]
-    meter = json.loads((folder / "bitrate.json").read_text())
     assert item["payload_up_bytes"] == meter["payload_bytes_received"] == sender.counters.payload_bytes_sent
     assert item["setup_up_bytes"] == meter["setup_wire_bytes_received"] > 0  # handshake split off
     assert item["wire_up_bytes"] + item["setup_up_bytes"] == meter["wire_bytes_received"]

@@ -1,10 +1,10 @@
-"""`textcall receive` / `demo` turn their generation flags into TalkingHeadSettings fields."""
+"""`textcall receive` / `demo` / `eval` turn their generation flags into one validated GeneratorSettings."""
 
 from __future__ import annotations
 
 import pytest
 
-from model import defaults
+from model import GeneratorSettings, defaults
 from receiver.cli import _generator_settings
 from sender.cli import build_parser
 
@@ -14,13 +14,13 @@ def test_generation_flags_become_settings(command) -> None:
     args = build_parser().parse_args([command, "--steps", "4", "--audio-guidance", "1", "--audio-contrast", "0",
                                       "--postfilter", "off", "--face", "paper", "--face-sampler", "dpm++", "--face-steps", "20", "--face-cfg", "2", "--precision", "fp32",
                                       "--head-motion", "off"])
-    assert _generator_settings(args) == {"sampler": "dpm++", "steps": 4, "voice": defaults.VOICE, "audio_guidance": 1.0,
-                                         "audio_contrast": 0.0, "postfilter": False, "face": "paper", "face_sampler": "dpm++", "face_steps": 20,
-                                         "face_cfg": 2.0, "precision": "fp32", "head_motion": False}
-    default = build_parser().parse_args([command])
-    assert _generator_settings(default)["audio_guidance"] == 3.0 and _generator_settings(default)["postfilter"]
-    assert _generator_settings(default)["head_motion"]
-    assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) == {}
+    assert _generator_settings(args) == GeneratorSettings(
+        sampler="dpm++", steps=4, voice=defaults.VOICE, audio_guidance=1.0, audio_contrast=0.0, postfilter=False,
+        face="paper", face_sampler="dpm++", face_steps=20, face_cfg=2.0, precision="fp32", head_motion=False)
+    default = _generator_settings(build_parser().parse_args([command]))
+    assert default == GeneratorSettings()  # the flags' defaults are the settings' defaults
+    assert default.audio_guidance == 3.0 and default.postfilter and default.head_motion
+    assert _generator_settings(build_parser().parse_args([command, "--model", "stub"])) is None
 
 
 def test_bad_generation_flags_are_refused_with_a_reason() -> None:
@@ -34,19 +34,16 @@ def test_bad_generation_flags_are_refused_with_a_reason() -> None:
         _generator_settings(build_parser().parse_args(["receive", "--face-steps", "0"]))
     with pytest.raises(ValueError, match="ddpm takes all 1000 steps"):  # refused at start, not on every utterance
         _generator_settings(build_parser().parse_args(["receive", "--sampler", "ddpm"]))
-    assert _generator_settings(build_parser().parse_args(["receive", "--sampler", "ddpm", "--steps", "1000"]))["steps"] == 1000
+    assert _generator_settings(build_parser().parse_args(["receive", "--sampler", "ddpm", "--steps", "1000"])).steps == 1000
+    with pytest.raises(ValueError, match="precision"):
+        GeneratorSettings(precision="fp8")
 
 
 def test_eval_takes_the_same_generation_flags() -> None:
     from model import defaults
 
     args = build_parser().parse_args(["eval", "model", "--audio-contrast", "0.2", "--postfilter", "off", "--voice", "mixed"])
-    assert defaults.generation_settings(args) == {"sampler": "dpm++", "steps": defaults.STEPS,
-                                                  "audio_guidance": defaults.AUDIO_GUIDANCE, "audio_contrast": 0.2,
-                                                  "postfilter": False, "face": defaults.FACE, "face_sampler": defaults.FACE_SAMPLER,
-                                                  "face_steps": defaults.FACE_STEPS,
-                                                  "face_cfg": defaults.FACE_CFG, "precision": defaults.PRECISION,
-                                                  "head_motion": defaults.HEAD_MOTION, "voice": "mixed"}
+    assert defaults.generation_settings(args) == GeneratorSettings(audio_contrast=0.2, postfilter=False, voice="mixed")
 
 
 @pytest.mark.parametrize("argv", [["receive"], ["demo"], ["eval", "model"], ["sample"]])

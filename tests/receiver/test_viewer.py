@@ -297,20 +297,15 @@ async def test_shutdown_ends_open_streams(tmp_path, stub):
     await asyncio.wait_for(client.close(), 5)  # would wait out aiohttp's shutdown timeout otherwise
 
 
-async def test_a_real_sender_session_reaches_the_viewer(tmp_path, monkeypatch):
+async def test_a_real_sender_session_reaches_the_viewer(tmp_path):
     """End to end: a sender over WebRTC on loopback, the session's sink, the event, the MP4."""
-    import aioice.ice
-
-    from receiver.ice import use_loopback_candidates
     from receiver.serve import start
     from sender.client import Sender, SenderConfig
 
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    use_loopback_candidates()
     config = ReceiverConfig(tokens=frozenset({TOKEN}), out_dir=tmp_path / "out", port=0, loopback=True,
                             viewer=True)
     runner, url = await start(config, generator=StubGenerator())
-    sender = Sender(SenderConfig(receiver_url=url, token=TOKEN, sender_id="anna"))
+    sender = Sender(SenderConfig(receiver_url=url, token=TOKEN, sender_id="anna", loopback=True))
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(url + "/view/events", headers=AUTH) as response:
