@@ -1,8 +1,8 @@
 """Reading and writing audio-video files with PyAV (which bundles FFmpeg).
 
 Whatever FFmpeg opens is read: GRID's MPEG-1 ``.mpg``, ``.mp4``, ``.avi``. ``read_clip`` returns the
-frames and the audio on one clock: audio sample 0 is heard when frame 0 is shown (containers may
-start their streams at different times; the difference is applied here).
+frames and the audio on one clock (a ``MediaClip``): audio sample 0 is heard when frame 0 is shown
+(containers may start their streams at different times; the difference is applied here).
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ class MediaError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Clip:
+class MediaClip:
+    """A clip as decoded from a media file: frames at the file's own rate (25 for GRID, 29.97 for many
+    others) and its audio track if it has one. Not ``model.clip.Clip``, which is what a generator
+    renders (16 fps, 16 kHz, audio always there)."""
+
     frames: np.ndarray  # uint8 [F, H, W, 3] RGB
     fps: float
     audio: np.ndarray | None  # float32 [S] mono in [-1, 1], aligned to frame 0
@@ -84,7 +88,7 @@ def _read_audio(path: str | Path) -> tuple[np.ndarray, int, float]:
     return np.concatenate(chunks).astype(np.float32), rate, start or 0.0
 
 
-def read_clip(path: str | Path, wav: str | Path | None = None) -> Clip:
+def read_clip(path: str | Path, wav: str | Path | None = None) -> MediaClip:
     """Frames and audio of one clip; audio from ``wav`` when given, else from the file's own track.
 
     A wav file (GRID's ``audio_25k``) is taken to start with frame 0, as GRID's do.
@@ -97,17 +101,17 @@ def read_clip(path: str | Path, wav: str | Path | None = None) -> Clip:
             data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise MediaError(f"{wav}: {exc}") from exc
-        return Clip(frames, fps, data.mean(axis=1), int(rate))
+        return MediaClip(frames, fps, data.mean(axis=1), int(rate))
     try:
         audio, rate, audio_start = _read_audio(path)
     except MediaError:
-        return Clip(frames, fps, None, 0)
+        return MediaClip(frames, fps, None, 0)
     shift = int(round((audio_start - video_start) * rate))
     if shift > 0:
         audio = np.concatenate([np.zeros(shift, np.float32), audio])
     elif shift < 0:
         audio = audio[-shift:]
-    return Clip(frames, fps, audio, rate)
+    return MediaClip(frames, fps, audio, rate)
 
 
 def write_mp4(path: str | Path, frames_rgb: np.ndarray, audio: np.ndarray, *, fps: int, sample_rate: int) -> None:
