@@ -142,7 +142,7 @@ def render_clip(job: ClipJob) -> dict:
 
     from model.corpus.face import FaceRenderer, FaceState  # noqa: PLC0415
     from model.corpus.visemes import mouth_track  # noqa: PLC0415
-    from model.corpus.voice_espeak import synthesize  # noqa: PLC0415
+    from model.speech.libespeak import synthesize  # noqa: PLC0415
 
     spk = job.speaker
     rng = np.random.default_rng([job.seed, int(spk.id[1:]), job.index, 11])

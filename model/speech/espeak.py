@@ -1,6 +1,6 @@
 """The offline default voice: espeak-ng, with word and phoneme timings, resampled to 16 kHz.
 
-The library binding lives in ``model.corpus.voice_espeak`` (ctypes, synchronous mode, events from
+The library binding lives in ``model.speech.libespeak`` (ctypes, synchronous mode, events from
 the synth callback); this module adds speakers, normalization, sentence chunking and the
 22,050 -> 16,000 Hz polyphase resampling. Timings are in seconds, so resampling keeps them.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from model.speech import libespeak
 from model.speech.normalize import normalize
 from model.speech.sentences import split_sentences
 from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join
@@ -86,11 +87,9 @@ class EspeakVoice:
             raise ValueError(f"unknown espeak speaker {speaker!r}; choose one of {', '.join(self._speakers)}") from None
 
     def _sentence(self, text: str, spk: EspeakSpeaker) -> Speech:
-        from model.corpus.voice_espeak import EspeakError, synthesize
-
         try:
-            raw = synthesize(text, voice=spk.voice, rate=self.rate, pitch=spk.pitch, pitch_range=spk.pitch_range)
-        except (EspeakError, OSError) as exc:
+            raw = libespeak.synthesize(text, voice=spk.voice, rate=self.rate, pitch=spk.pitch, pitch_range=spk.pitch_range)
+        except (libespeak.EspeakError, OSError) as exc:
             raise VoiceError(f"espeak-ng failed: {exc}") from exc
         audio = at_speech_rate(raw.audio, raw.sample_rate)  # [S] at 16 kHz
         total = audio.shape[0] / SAMPLE_RATE

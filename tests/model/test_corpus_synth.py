@@ -12,7 +12,7 @@ from model.corpus.speakers import make_speakers
 from model.corpus.synth import SynthConfig, synthesize_corpus
 from model.corpus.sync import check_sync
 from model.corpus.visemes import mouth_track, viseme_of
-from model.corpus.voice_espeak import synthesize
+from model.speech.libespeak import synthesize
 
 
 def test_espeak_gives_audio_and_ordered_events() -> None:

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-import model.corpus.voice_espeak as voice_espeak
 from model.speech import SAMPLE_RATE, SpeakerInfo, Speech, Timed, choose_speaker, gender_of_caption, load_voice
+from model.speech import libespeak
 from model.speech.espeak import EspeakVoice
 from model.speech.voice import VoiceError, join
 
@@ -77,13 +77,13 @@ def test_female_speakers_are_higher_than_male(voice: EspeakVoice) -> None:
 
 def test_long_text_is_spoken_in_chunks(voice: EspeakVoice, monkeypatch) -> None:
     calls: list[str] = []
-    real = voice_espeak.synthesize
+    real = libespeak.synthesize
 
     def spy(text: str, **kwargs):
         calls.append(text)
         return real(text, **kwargs)
 
-    monkeypatch.setattr(voice_espeak, "synthesize", spy)
+    monkeypatch.setattr(libespeak, "synthesize", spy)
     text = "".join(f"This is sentence number {i} of a long text that goes on and on. " for i in range(80))
     assert len(text) > 5000
     speech = voice.synthesize(text, speaker="en-us+m2")
@@ -96,8 +96,8 @@ def test_long_text_is_spoken_in_chunks(voice: EspeakVoice, monkeypatch) -> None:
 
 def test_one_huge_sentence_is_cut(voice: EspeakVoice, monkeypatch) -> None:
     calls: list[str] = []
-    real = voice_espeak.synthesize
-    monkeypatch.setattr(voice_espeak, "synthesize", lambda text, **kw: calls.append(text) or real(text, **kw))
+    real = libespeak.synthesize
+    monkeypatch.setattr(libespeak, "synthesize", lambda text, **kw: calls.append(text) or real(text, **kw))
     speech = voice.synthesize("and then " * 300)  # 2,700 characters, no full stop
     assert len(calls) > 5 and max(map(len, calls)) <= voice.max_chars
     check_timings(speech)

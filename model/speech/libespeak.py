@@ -1,10 +1,11 @@
-"""Offline speech from espeak-ng, with the timing of every word and phoneme.
+"""The ctypes binding to espeak-ng: offline speech with the timing of every word and phoneme.
 
 The library and its data come from the ``espeakng-loader`` wheel; it is driven through ctypes in
 synchronous mode, so the synth callback hands back both the samples and the events (WORD, PHONEME,
 END) with their ``audio_position`` in milliseconds. espeak-ng keeps global state: it is initialised
 once per process and every call holds a lock. Output is mono float32 at the library's rate
-(22,050 Hz).
+(22,050 Hz). ``model.speech.espeak`` makes a ``Voice`` of it; the synthetic corpus
+(``model.corpus.synth``) speaks with it directly.
 
     >>> speech = synthesize("bin blue at f two now", voice="en-us+f3", rate=160, pitch=60)
     >>> speech.audio.shape, speech.sample_rate, speech.phonemes[:2]
@@ -18,6 +19,8 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from model.speech.voice import Timed
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +58,9 @@ class EspeakError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Timed:
-    """A word or phoneme and where it sounds, in seconds from the start of the waveform."""
+class Synthesis:
+    """What espeak-ng said, at the library's rate and with its own timings (not yet a ``Speech``)."""
 
-    label: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class Speech:
     audio: np.ndarray  # float32 [S] in [-1, 1]
     sample_rate: int
     words: list[Timed] = field(default_factory=list)
@@ -152,7 +148,7 @@ def _get_engine() -> _Engine:
         return _engine
 
 
-def synthesize(text: str, *, voice: str = "en-us", rate: int = 170, pitch: int = 50, pitch_range: int = 50) -> Speech:
+def synthesize(text: str, *, voice: str = "en-us", rate: int = 170, pitch: int = 50, pitch_range: int = 50) -> Synthesis:
     """Speak ``text``; return the waveform and the start/end of each word and phoneme.
 
     ``voice`` is an espeak-ng voice name with an optional variant (``"en-us+f3"``, ``"en-gb+m2"``),
@@ -185,4 +181,4 @@ def synthesize(text: str, *, voice: str = "en-us", rate: int = 170, pitch: int =
         label = text_bytes[max(tpos - 1, 0) : max(tpos - 1, 0) + length].decode("utf-8", "replace")
         end = word_events[i + 1][0] if i + 1 < len(word_events) else end_time
         words.append(Timed(label, start, end))
-    return Speech(audio, sr, words, phonemes)
+    return Synthesis(audio, sr, words, phonemes)
