@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from model import Chunk, Clip, Generator, Request, join_chunks
+from model import Generator
 from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError
@@ -25,6 +22,7 @@ from receiver.gallery import Gallery, UploadBudget, Uploads
 from receiver.identities import SenderKeys
 from receiver.recorder import SessionRecorder
 from receiver.render_log import RenderLog
+from receiver.rendering import Live, Rendered, Rendering, _Job
 from receiver.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
@@ -40,58 +38,6 @@ def loggable(text: str, limit: int = 200) -> str:
 
     out = "".join(ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
     return out + ("..." if len(text) > limit else "")
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """What observers (tests, the viewer) learn about each finished clip."""
-
-    session_id: str
-    sender_id: str
-    seq: int
-    clip: Clip
-    request: Request
-    files: tuple[Path, ...]
-    render_ms: int = 0  # from arrival to recorded clip, as acked
-    first_frame_ms: int = 0  # from arrival to its first chunk out (shown live from then on)
-
-
-@dataclass(frozen=True)
-class Live:
-    """What live observers (the player, the viewer) learn as an utterance renders: each chunk as soon
-    as it is final (``chunk``), or that the utterance failed after some were shown (``failed``).
-    ``arrived``: when its text arrived (``time.monotonic()``). A live chunk may never be recorded or
-    acked (the render can still fail); ``Rendered`` says when the whole clip exists."""
-
-    session_id: str
-    sender_id: str
-    seq: int
-    request: Request
-    arrived: float
-    chunk: Chunk | None = None
-    failed: str = ""
-
-
-@dataclass
-class _Job:
-    utterance: pb.Utterance
-    arrived: float  # time.monotonic() when the text arrived
-    wall: float = 0.0  # time.time() then, for the journal
-
-    def __post_init__(self) -> None:
-        self.wall = self.wall or time.time()
-
-
-def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
-
-
-class _AlreadyRendered(Exception):
-    """A resend's first rendering finished while the resend waited for the generation thread."""
-
-
-class _Abandoned(Exception):
-    """The receiver is shutting down: the render stopped (the sender's outbox resends it)."""
 
 
 class TokenBucket:
@@ -111,7 +57,9 @@ class TokenBucket:
         return False
 
 
-class Session:
+class Session(Rendering):
+    """One peer's call: its channel, its messages, its queue of utterances (rendered by ``Rendering``)."""
+
     def __init__(
         self,
         session_id: str,
@@ -356,161 +304,6 @@ class Session:
             logger.debug("session %s: send failed: %s", self.id, exc)
             return
         self.meter.sent(len(frame))
-
-    # ------------------------------------------------------------------------------ rendering
-
-    async def _consume(self) -> None:
-        while True:
-            job = await self.inbox.get()
-            try:
-                await self._render(job)
-            finally:
-                self._queued.discard(job.utterance.seq)
-
-    async def _render(self, job: _Job) -> None:
-        msg = job.utterance
-        sender_id = self.sender_id or ""
-        if msg.seq <= self.render_log.last(sender_id):  # settled by an earlier session meanwhile
-            self._answer_settled(msg.seq)
-            return
-        pending = self._storing.get(msg.style_image_id) if msg.style_image_id else None
-        if pending is not None:  # uploaded just before: its decode is still running
-            await asyncio.gather(pending, return_exceptions=True)
-        style = self._style_path(msg.style_image_id) if msg.style_image_id else None
-        if msg.style_image_id and style is None:
-            self._refuse(self._settled_refusal(ProtocolError(
-                f"style image {msg.style_image_id!r} could not be stored (see the Error about it)", Code.UNKNOWN_STYLE, msg.seq)))
-            return
-        request = Request(
-            caption=msg.caption,
-            text=msg.text,
-            style_image=style,
-            seed=zlib.crc32(f"{sender_id}/{msg.seq}".encode()),
-            session=sender_id or self.id,
-        )
-        call = self.calls.get(sender_id or self.id)  # the sender's person, kept across its reconnects
-        # Shielded, and awaited by close(): once an utterance starts rendering it is finished, recorded
-        # and marked even if the session ends meanwhile (its sender vanished, or a newer connection of
-        # the same sender replaced it), so the resend after a reconnect is acked as a duplicate and
-        # nothing is made twice or thrown away. Only a receiver shutdown abandons it (the sender's
-        # outbox resends it to the next receiver run).
-        task = asyncio.get_running_loop().create_task(self._make(job, request, call, sender_id))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-        await asyncio.shield(task)
-
-    async def _make(self, job: _Job, request: Request, call, sender_id: str) -> None:
-        """Generate (on the generation thread, chunks to the live observers as they come), record,
-        mark, tell the sinks, ack."""
-        msg = job.utterance
-        times: dict[str, float] = {}
-        try:
-            clip = await self.worker.run(self._stream, call, request, job, times)
-        except asyncio.CancelledError:
-            raise
-        except _AlreadyRendered:  # a resend whose first rendering (an older session's) finished while it waited
-            self._answer_settled(msg.seq)
-            return
-        except _Abandoned:
-            self._journal("abandoned", seq=msg.seq, reason="receiver shutting down")
-            return
-        except Exception as exc:  # includes MemoryError and CUDA out-of-memory RuntimeErrors
-            logger.exception("session %s: generating #%d failed", self.id, msg.seq)
-            reason = f"generation failed: {type(exc).__name__}: {exc}"
-            if times:  # some chunks were shown live: tell the observers the rest will not come
-                self._publish(Live(self.id, sender_id, msg.seq, request, job.arrived, failed=reason))
-            if self.render_log.claim(sender_id, msg.seq):  # settled as refused: a resend gets this Error again
-                self.render_log.refuse(sender_id, msg.seq, Code.GENERATION_FAILED, reason)
-                self.render_log.release(sender_id, msg.seq)
-            self._journal("error", seq=msg.seq, code="GENERATION_FAILED", reason=reason)
-            self._send(codec.error(Code.GENERATION_FAILED, reason, msg.seq))
-            return
-        if not self.render_log.claim(sender_id, msg.seq):  # an older session of ours got there first
-            self._send(codec.ack(msg.seq, Outcome.DUPLICATE))
-            return
-        try:
-            written: tuple[Path, ...] = ()
-            if self.recorder is not None:
-                written = await asyncio.get_running_loop().run_in_executor(None, self.recorder.write, msg.seq, clip)
-            self.render_log.mark(sender_id, msg.seq)
-            render_ms = int((time.monotonic() - job.arrived) * 1000)
-            first_frame_ms = _ms(times.get("first", job.arrived) - job.arrived)
-            face = clip.info.get("face")
-            if face is not None and face != self._face:
-                self._face = face
-                store = self.calls.store(sender_id or self.id)
-                self._journal("face", seq=msg.seq, **face, path=str(store / "face.png") if store else None)
-            self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
-                          render_ms=render_ms, mode=request.mode, files=[str(f) for f in written],
-                          arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),
-                          first_frame_ms=first_frame_ms,
-                          last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived),
-                          **({"session_closed": True} if self.closed.is_set() else {}))
-            self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
-            self._update_wire()
-            rendered = Rendered(self.id, sender_id, msg.seq, clip, request, written, render_ms, first_frame_ms)
-            for sink in self.sinks:
-                try:
-                    sink(rendered)
-                except Exception:
-                    logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
-        finally:
-            self.render_log.release(sender_id, msg.seq)
-        self._update_wire()
-        self._send(codec.ack(msg.seq, Outcome.RENDERED, media_seconds=clip.seconds, render_ms=render_ms,
-                             queue_depth=self.inbox.qsize()))
-
-    def _answer_settled(self, seq: int) -> None:
-        """A resend of a settled utterance: a duplicate when it was rendered, its Error again when refused."""
-        refusal = self.render_log.refusal(self.sender_id or "", seq)
-        if refusal is None:
-            self._send(codec.ack(seq, Outcome.DUPLICATE))
-        else:
-            code, reason = refusal
-            self._send(codec.error(code, f"#{seq} was refused: {reason}", seq))
-
-    def _settled_refusal(self, exc: ProtocolError, new: bool = True) -> ProtocolError:
-        """A refusal for good of an utterance this session took (or is taking, ``new``): the sender
-        drops it, so its number is settled; a resend gets the same Error."""
-        if new and exc.seq is not None and self.sender_id is not None:
-            self.render_log.refuse(self.sender_id, exc.seq, exc.code, str(exc))
-        return exc
-
-    def _stream(self, call, request: Request, job: _Job, times: dict[str, float]) -> Clip:
-        """On the generation thread: the utterance chunk by chunk, each handed to the live observers
-        on the event loop as soon as it is out; returns the whole clip. ``times`` gets when the first
-        and the last chunk were out (``time.monotonic()``) and how many there were."""
-        loop = self._loop
-        if self._abandon:
-            raise _Abandoned
-        if job.utterance.seq <= self.render_log.last(self.sender_id or ""):
-            raise _AlreadyRendered  # it waited for the generation thread behind its first rendering
-        chunks = call.stream(request)
-        out: list[Chunk] = []
-        for chunk in chunks:
-            if self._abandon:  # the receiver is shutting down: stop (the sender's outbox resends it)
-                chunks.close()  # the call's lock and state released now
-                raise _Abandoned
-            now = time.monotonic()
-            times.setdefault("first", now)
-            times["last"], times["chunks"] = now, len(out) + 1
-            out.append(chunk)
-            live = Live(self.id, self.sender_id or "", job.utterance.seq, request, job.arrived, chunk)
-            try:
-                if chunk.index == 0:
-                    loop.call_soon_threadsafe(functools.partial(
-                        self._journal, "first_frame", seq=job.utterance.seq, first_frame_ms=_ms(now - job.arrived)))
-                loop.call_soon_threadsafe(self._publish, live)
-            except RuntimeError:  # the loop is gone (shutdown): nobody is watching
-                pass
-        return join_chunks(out)
-
-    def _publish(self, live: Live) -> None:
-        for observer in self.live:
-            try:
-                observer(live)
-            except Exception:
-                logger.exception("session %s: a live observer failed on #%d", self.id, live.seq)
 
     async def _watchdog(self) -> None:
         while True:

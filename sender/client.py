@@ -13,17 +13,18 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from aiortc import RTCDataChannel, RTCPeerConnection
+from aiortc import RTCPeerConnection
 
 from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol import textpack
 from protocol.codec import Code, Outcome, ProtocolError
-from protocol.ice import IceServer
 from protocol.rtc import loopback_only, rtc_configuration
+from sender.events import (  # the configuration and the events (imported from here by callers too)
+    Connected, Counters, Disconnected, Event, FatalError, Queued, ReceiverError, Refused, Rendered, SenderConfig, Waiting,
+)
+from sender.connection import Connection as _Connection
 from sender.identity import process_secret
 from sender.outbox import Outbox, Pending
 from sender.signaling import SignalingError, exchange_offer
@@ -32,133 +33,6 @@ logger = logging.getLogger(__name__)
 
 RETRY_LATER = {Code.QUEUE_FULL, Code.RATE_LIMITED}
 RETRY_AFTER_S = 1.0  # an utterance refused with a RETRY_LATER code is resent after this long
-
-
-@dataclass(frozen=True)
-class SenderConfig:
-    receiver_url: str
-    token: str
-    sender_id: str
-    outbox_path: Path | None = None
-    secret: bytes | None = None  # proves the sender id (sender/identity.py); None: one per process and id
-    ice_servers: tuple[IceServer | str, ...] = ()
-    loopback: bool = False  # offer 127.0.0.1 as the only host candidate (both peers on one machine)
-    tls_ca: Path | None = None  # PEM to trust for an https:// receiver (self-signed or private CA)
-    ping_interval: float = 2.0
-    dead_after: float = 8.0
-    # Low-bitrate link (see README "Bitrate report"): compress caption and text with the shared
-    # preset dictionary when the receiver offers it, and with `quiet` skip QUEUED acks and ping only
-    # after `quiet_ping_interval` seconds without traffic (utterances and acks prove liveness).
-    compress: bool = False
-    quiet: bool = False
-    quiet_ping_interval: float = 25.0  # longer than a batch window (--batch up to 20 s) plus a render
-    quiet_dead_after: float = 50.0  # below the receiver's 60 s for quiet sessions
-    connect_timeout: float = 20.0
-    reconnect: bool = True
-    max_backoff: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not self.receiver_url.startswith(("http://", "https://")):
-            raise ValueError(f"receiver URL must start with http:// or https://: {self.receiver_url!r}")
-        if not self.token:
-            raise ValueError("a token is required")
-        codec._check_id(self.sender_id, "sender id")
-        if self.dead_after <= self.ping_interval:
-            raise ValueError("dead_after must exceed ping_interval")
-        if self.quiet_dead_after <= self.quiet_ping_interval:
-            raise ValueError("quiet_dead_after must exceed quiet_ping_interval")
-        if self.tls_ca is not None and not self.tls_ca.is_file():
-            raise ValueError(f"--tls-ca {self.tls_ca} is not a file")
-
-
-# ------------------------------------------------------------------------------------------ events
-
-
-@dataclass(frozen=True)
-class Connected:
-    session_id: str
-    model: str
-    window: int
-    pending: int
-
-
-@dataclass(frozen=True)
-class Queued:
-    seq: int
-    queue_depth: int
-
-
-@dataclass(frozen=True)
-class Rendered:
-    seq: int
-    media_seconds: float
-    render_ms: int
-    latency_s: float
-    duplicate: bool = False
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The receiver will not render this utterance; it is dropped from the outbox."""
-
-    seq: int
-    code: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ReceiverError:
-    code: str
-    reason: str
-    retry_in: float | None = None  # set when the utterance it concerns will be resent (RETRY_LATER)
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    reason: str
-    retry_in: float | None
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """The receiver's window is full: the sender holds back until acks arrive."""
-
-    in_flight: int
-    pending: int
-
-
-Event = Connected | Queued | Rendered | Refused | ReceiverError | Disconnected | Waiting
-
-
-@dataclass
-class Counters:
-    payload_bytes_sent: int = 0
-    payload_bytes_received: int = 0
-    messages_sent: int = 0
-    messages_received: int = 0
-    wire_bytes_sent: int = 0
-    wire_bytes_received: int = 0
-    rtt_ms: float | None = None
-
-
-class FatalError(Exception):
-    """The receiver refused us in a way retrying cannot fix (bad token, unsupported version)."""
-
-
-@dataclass
-class _Connection:
-    pc: RTCPeerConnection
-    channel: RTCDataChannel
-    welcome: asyncio.Future
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    close_reason: str = "connection closed"
-    in_flight: set[int] = field(default_factory=set)
-    last_heard: float = field(default_factory=time.monotonic)
-    last_sent: float = field(default_factory=time.monotonic)
-    window: int = 1
-    wire_recorded: bool = False
-    dictionary: int = 0  # preset dictionary both sides have (0: send plain text)
-    quiet: bool = False  # both sides agreed on idle-only heartbeats
 
 
 class Sender:
@@ -495,20 +369,10 @@ class Sender:
 
     # ---------------------------------------------------------------------------- wire bytes
 
-    @staticmethod
-    def _wire_bytes(conn: _Connection) -> tuple[int, int]:
-        """DTLS-level bytes (SCTP + DTLS framing included) of this connection so far."""
-        sctp = conn.pc.sctp
-        if sctp is None:
-            return (0, 0)
-        for stats in sctp.transport._get_stats().values():  # aiortc exposes no public counter
-            return (stats.bytesSent, stats.bytesReceived)
-        return (0, 0)
-
     def _record_wire(self, conn: _Connection) -> None:
         if conn.wire_recorded:
             return
         conn.wire_recorded = True
-        sent, received = self._wire_bytes(conn)
+        sent, received = conn.wire_bytes()
         self.counters.wire_bytes_sent += sent
         self.counters.wire_bytes_received += received

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import logging
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from receiver.report import textlink
+from receiver.report.inputs import (  # what a report reads (imported from here by callers too)
+    _join, find_session, load_recorded_media, parse_script, recorded_lines, recorded_result,
+)
 from receiver.report.model import (
     ACCEPTABLE_LSD_DB,
     ACCEPTABLE_PSNR_DB,
@@ -56,115 +56,6 @@ class ReportConfig:
             raise ValueError(f"words per minute must be in 30..1200, got {self.wpm}")
         if self.max_media_seconds <= 0:
             raise ValueError("max media seconds must be positive")
-
-
-# --------------------------------------------------------------------------------------- inputs
-
-
-def parse_script(path: Path) -> list[tuple[str, str, str]]:
-    """``speech text`` or ``caption | speech text | style id`` per line, '#' comments (the
-    format of ``textcall send --script``)."""
-    lines = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        parts = [p.strip() for p in stripped.split("|")]
-        if len(parts) > 3:
-            raise ValueError(f"{path}:{number}: use at most two '|': caption | speech text | style id")
-        if len(parts) == 1:
-            parts = ["", parts[0], ""]
-        parts += [""] * (3 - len(parts))
-        lines.append((parts[0], parts[1], parts[2]))
-    if not lines:
-        raise ValueError(f"{path}: no utterances")
-    return lines
-
-
-def find_session(folder: Path) -> Path:
-    """The session folder inside ``folder`` (itself, a demo's out dir, or a receiver's out dir)."""
-    if (folder / "session.jsonl").exists():
-        return folder
-    candidates = sorted(p.parent for p in folder.glob("**/session.jsonl"))
-    if not candidates:
-        raise ValueError(f"no session.jsonl under {folder}: not a textcall recording")
-    if len(candidates) > 1:
-        logger.warning("%d sessions under %s; using the last, %s", len(candidates), folder, candidates[-1])
-    return candidates[-1]
-
-
-def recorded_lines(session: Path) -> list[tuple[str, str, str]]:
-    lines = []
-    for raw in (session / "session.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue
-        if event.get("event") == "utterance":
-            # style ids name images of that receiver's gallery: replay without them
-            lines.append((event.get("caption", ""), event.get("text", ""), ""))
-    if not lines:
-        raise ValueError(f"{session}/session.jsonl records no utterances")
-    return lines
-
-
-def recorded_result(session: Path) -> TextLinkResult | None:
-    path = session / "bitrate.json"
-    if not path.exists():
-        return None
-    return result_from_meter(json.loads(path.read_text(encoding="utf-8")))
-
-
-def result_from_meter(meter: dict) -> TextLinkResult:
-    """The receiver's bitrate meter of a live session (bitrate.json) as a text-link result.
-    Its wire counts include the connection setup; the part before Hello is split off when known."""
-    setup_in = meter.get("setup_wire_bytes_received") or 0
-    setup_out = meter.get("setup_wire_bytes_sent") or 0
-    return TextLinkResult(
-        key="recorded",
-        label=f"as recorded (session {meter.get('session_id', '?')})",
-        speaking_seconds=0.0,
-        media_seconds=float(meter.get("media_seconds") or 0.0),
-        messages_up=int(meter.get("messages_received", 0)),
-        payload_up_bytes=int(meter.get("payload_bytes_received", 0)),
-        payload_down_bytes=int(meter.get("payload_bytes_sent", 0)),
-        wire_up_bytes=int(meter.get("wire_bytes_received", 0)) - setup_in,
-        wire_down_bytes=int(meter.get("wire_bytes_sent", 0)) - setup_out,
-        setup_up_bytes=setup_in,
-        setup_down_bytes=setup_out,
-        utterance_payload_bytes=int(meter.get("utterance_payload_bytes", 0)),
-        clips=int(meter.get("clips", 0)),
-        source="recorded session",
-    )
-
-
-def load_recorded_media(session: Path, max_seconds: float):
-    """Video ``[F, 64, 64, 3]``, audio ``[S]`` of the recorded NNNN.mp4 clips, one after the other."""
-    from receiver.recorder import read_mp4
-
-    paths = sorted(p for p in session.glob("[0-9][0-9][0-9][0-9].mp4"))
-    if not paths:
-        raise ValueError(f"no NNNN.mp4 clips in {session}")
-    clips = []
-    for path in paths:
-        video, audio, fps, rate = read_mp4(path)
-        clips.append((video, audio, int(round(fps)), rate))
-    return _join(clips, max_seconds)
-
-
-def _join(clips, max_seconds: float):
-    fps, rate = clips[0][2], clips[0][3]
-    videos, audios = [], []
-    for video, audio, clip_fps, clip_rate in clips:
-        if (clip_fps, clip_rate) != (fps, rate):
-            raise ValueError("clips differ in frame or sample rate")
-        want = video.shape[0] * rate // fps
-        videos.append(video)
-        audios.append(np.pad(audio[:want], (0, max(0, want - audio.size))).astype(np.float32))
-    video, audio = np.concatenate(videos), np.concatenate(audios)
-    frames = min(video.shape[0], int(max_seconds * fps))
-    frames -= frames % 2 if frames > 2 else 0
-    return video[:frames], audio[: frames * rate // fps], fps, rate
 
 
 # ---------------------------------------------------------------------------------------- report

@@ -9,90 +9,20 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
-import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from model.clip import Request
 from model.stub import StubGenerator
-from receiver.app import CONFIG, SESSIONS, SINKS, make_app
+from receiver.app import SESSIONS, make_app
 from receiver.config import ReceiverConfig
-from receiver.recorder import SessionRecorder, read_mp4
+from receiver.recorder import read_mp4
 from receiver.session import Rendered
-from receiver.viewer import VIEWER, ViewerClient, ViewerConfig, ViewerHub, setup_viewer
+from receiver.viewer import VIEWER
+from receiver.viewer_hub import ViewerClient, ViewerConfig, ViewerHub
 
-TOKEN = "viewer-token-123456"
-ANNA_TOKEN = "anna-only-token-1234"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def stub():
-    return StubGenerator()
-
-
-@pytest.fixture
-async def make_client(tmp_path, stub):
-    clients: list[TestClient] = []
-
-    async def make(settings: ViewerConfig | None = None, **overrides) -> TestClient:
-        """A receiver app with the viewer on (``settings``: the same routes with other limits)."""
-        config = ReceiverConfig(
-            tokens=frozenset({TOKEN}), out_dir=tmp_path / "out", port=0, viewer=settings is None, **overrides
-        )
-        app = make_app(config, generator=stub)
-        if settings is not None:
-            setup_viewer(app, settings)
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-
-
-def render(client: TestClient, stub, session_id: str, seq: int, *, sender: str = "anna", text: str = "hi") -> Rendered:
-    """What a Session does after generating: record, then call the sinks."""
-    app = client.server.app
-    request = Request(caption="A woman is talking", text=text, seed=seq)
-    clip = stub.generate(request)
-    recorder = SessionRecorder(app[CONFIG].out_dir / session_id)
-    files = recorder.write(seq, clip)
-    recorder.close()
-    rendered = Rendered(session_id, sender, seq, clip, request, files, render_ms=42)
-    for sink in app[SINKS]:
-        sink(rendered)
-    return rendered
-
-
-class EventReader:
-    """Reads Server-Sent Events off a streaming response."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self.response = response
-
-    async def next(self, kind: str | None = None, timeout: float = 5.0) -> tuple[str, dict]:
-        async def read() -> tuple[str, dict]:
-            while True:
-                event, data = "message", []
-                while True:
-                    line = (await self.response.content.readline()).decode()
-                    if not line:
-                        raise EOFError("stream ended")
-                    line = line.rstrip("\n")
-                    if not line:
-                        break
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        data.append(line[6:])
-                if data and (kind is None or event == kind):
-                    return event, json.loads("\n".join(data))
-
-        return await asyncio.wait_for(read(), timeout)
+from tests.receiver.conftest import ANNA_TOKEN, AUTH, TOKEN, EventReader, render
 
 
 async def test_page_and_assets_are_served_without_a_token(make_client):
@@ -328,7 +258,8 @@ async def test_a_real_sender_session_reaches_the_viewer(tmp_path):
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
 def test_the_page_script_parses_the_stream_the_server_writes():
-    from receiver.viewer import STATIC, sse
+    from receiver.viewer import STATIC
+    from receiver.viewer_hub import sse
 
     stream = sse("hello", {"model": "stub"}) + ": keepalive\n\n" + sse("clip", {"text": "two\nlines", "seq": 1})
     cut = len(stream) - 7  # the second event arrives in two pieces
@@ -345,114 +276,3 @@ def test_the_page_script_parses_the_stream_the_server_writes():
 
 
 # ------------------------------------------------------------------------------------ live chunks
-
-
-def live_chunks(client: TestClient, stub, session_id: str, seq: int, *, sender: str = "anna", text: str = "x" * 40,
-                upto: int | None = None) -> list:
-    """What a Session does while generating: hand each chunk to the live observers (all, or the first ``upto``)."""
-    import time as _time
-
-    from receiver.app import LIVE
-    from receiver.session import Live
-
-    request = Request(caption="A woman is talking", text=text, seed=seq)
-    chunks = list(stub.open_call(sender).stream(request))[:upto]
-    for chunk in chunks:
-        for observer in client.server.app[LIVE]:
-            observer(Live(session_id, sender, seq, request, _time.monotonic(), chunk))
-    return chunks
-
-
-class _LiveSession:  # what the hub reads of a live Session
-    def __init__(self, sender: str) -> None:
-        from receiver.bitrate import BitrateMeter
-
-        self.sender_id, self.meter = sender, BitrateMeter("x")
-
-    async def close(self, reason: str = "", *, finish: bool = True) -> None:
-        pass
-
-
-async def test_each_chunk_is_announced_and_served_as_a_media_segment(make_client, stub):
-    import io
-
-    import av
-
-    client = await make_client()
-    client.server.app[SESSIONS]["sess01"] = _LiveSession("anna")
-    async with client.get("/view/events", headers=AUTH) as response:
-        events = EventReader(response)
-        await events.next("hello")
-        chunks = live_chunks(client, stub, "sess01", 1)
-        announced = [(await events.next("chunk"))[1] for _ in chunks]
-    assert [e["index"] for e in announced] == list(range(len(chunks))) and announced[-1]["last"]
-    assert [e["segment"] for e in announced] == list(range(len(chunks)))
-    assert announced[0]["text"] == "x" * 40 and announced[0]["mime"].startswith('video/mp4; codecs="avc1.')
-    assert announced[1]["start"] == pytest.approx(announced[0]["duration"], abs=1e-3)
-    init = await client.get(announced[0]["init"], headers=AUTH)
-    assert init.status == 200
-    data = await init.read()
-    for event in announced:
-        segment = await client.get(event["url"], headers=AUTH)
-        assert segment.status == 200 and segment.content_type == "video/iso.segment"
-        data += await segment.read()
-    with av.open(io.BytesIO(data)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    video = np.concatenate([c.video for c in chunks])
-    assert len(frames) == len(video)
-    assert np.abs(np.stack(frames).astype(float) - video).mean() < 12  # the frames that were made, H.264-coded
-    assert (await client.get(announced[0]["url"])).status == 401
-    assert (await client.get("/view/live/sess01/99.m4s", headers=AUTH)).status == 404
-    assert (await client.get("/view/live/other/init.mp4", headers=AUTH)).status == 404
-
-
-async def test_a_page_that_opens_mid_utterance_starts_at_its_first_segment(make_client, stub):
-    client = await make_client(sender_tokens=((ANNA_TOKEN, "anna"),))
-    client.server.app[SESSIONS]["sess01"] = _LiveSession("anna")
-    client.server.app[SESSIONS]["sess02"] = _LiveSession("ben")
-    live_chunks(client, stub, "sess01", 1)  # a whole utterance: segments 0..3
-    live_chunks(client, stub, "sess01", 2, upto=2)  # half of the next: 4, 5
-    live_chunks(client, stub, "sess02", 1, sender="ben", upto=1)
-    for _ in range(200):  # encoded on the hub's thread
-        await asyncio.sleep(0.01)
-        if client.server.app[VIEWER].streams["sess01"].next == 6 and "sess02" in client.server.app[VIEWER].streams:
-            break
-    async with client.get("/view/events", headers={"Authorization": f"Bearer {ANNA_TOKEN}"}) as response:
-        _, hello = await EventReader(response).next("hello")
-    [live] = hello["live"]  # anna's token sees only anna's stream
-    assert live["session"] == "sess01" and live["from"] == 4 and live["next"] == 6
-    assert live["utterance"]["seq"] == 2 and live["utterance"]["text"] == "x" * 40
-    anna = {"Authorization": f"Bearer {ANNA_TOKEN}"}
-    assert (await client.get("/view/live/sess02/0.m4s", headers=anna)).status == 404
-    assert (await client.get("/view/live/sess01/4.m4s", headers=anna)).status == 200
-
-
-async def test_a_failed_utterance_is_announced_and_the_stream_goes_on(make_client, stub):
-    import time as _time
-
-    from receiver.app import LIVE
-    from receiver.session import Live
-
-    client = await make_client(ViewerConfig(snapshot_seconds=0.05))
-    client.server.app[SESSIONS]["sess01"] = _LiveSession("anna")
-    async with client.get("/view/events", headers=AUTH) as response:
-        events = EventReader(response)
-        await events.next("hello")
-        live_chunks(client, stub, "sess01", 1, upto=1)
-        for observer in client.server.app[LIVE]:
-            observer(Live("sess01", "anna", 1, Request(text="x"), _time.monotonic(), failed="generation failed: boom"))
-        await events.next("chunk")
-        _, failed = await events.next("failed")
-        assert failed["seq"] == 1 and "boom" in failed["reason"]
-        live_chunks(client, stub, "sess01", 2, upto=1)
-        _, chunk = await events.next("chunk")
-    assert chunk["seq"] == 2 and chunk["segment"] == 1 and chunk["start"] > 0  # the same timeline, on
-    hub = client.server.app[VIEWER]
-    assert "sess01" in hub.streams
-    client.server.app[SESSIONS].clear()  # the session ends: its stream is dropped at the next check
-    for _ in range(300):
-        await asyncio.sleep(0.01)
-        if not hub.streams:
-            break
-    assert not hub.streams
-    assert (await client.get("/view/live/sess01/init.mp4", headers=AUTH)).status == 404

@@ -1,0 +1,36 @@
+"""One peer connection of a sender: its channel, the Welcome it waits for, what is in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from aiortc import RTCDataChannel, RTCPeerConnection
+
+
+@dataclass
+class Connection:
+    """One peer connection to the receiver and what the sender knows about it."""
+
+    pc: RTCPeerConnection
+    channel: RTCDataChannel
+    welcome: asyncio.Future
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_reason: str = "connection closed"
+    in_flight: set[int] = field(default_factory=set)
+    last_heard: float = field(default_factory=time.monotonic)
+    last_sent: float = field(default_factory=time.monotonic)
+    window: int = 1
+    wire_recorded: bool = False
+    dictionary: int = 0  # preset dictionary both sides have (0: send plain text)
+    quiet: bool = False  # both sides agreed on idle-only heartbeats
+
+    def wire_bytes(self) -> tuple[int, int]:
+        """DTLS-level bytes (SCTP + DTLS framing included) of this connection so far."""
+        sctp = self.pc.sctp
+        if sctp is None:
+            return (0, 0)
+        for stats in sctp.transport._get_stats().values():  # aiortc exposes no public counter
+            return (stats.bytesSent, stats.bytesReceived)
+        return (0, 0)
