@@ -58,17 +58,14 @@ async def _connect(url: str):
 async def test_half_sent_requests_are_dropped_not_held(make_receiver):
     """Issue 28: unauthenticated half-sent requests were held for ever (1,000 for 60 s)."""
     import asyncio
-    import time
 
     receiver = await make_receiver(request_timeout=0.5)
-    started = time.monotonic()
     held = [await _connect(receiver.url) for _ in range(20)]
     for n, (_, writer) in enumerate(held):
         writer.write(b"POST /offer HTTP/1.1\r\nHost: x\r\n" if n % 2 else b"")  # half a head, or nothing
     for reader, writer in held:
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # the receiver closed it
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the receiver closed it (held: a TimeoutError)
         writer.close()
-    assert time.monotonic() - started < 4
     # a complete request on a fresh connection is still answered
     async with aiohttp.ClientSession() as http:
         async with http.get(receiver.url + "/health") as response:

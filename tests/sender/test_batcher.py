@@ -70,13 +70,22 @@ def test_batch_window_is_validated():
         BatchConfig(seconds=0)
 
 
-async def test_speak_paces_lines_by_words():
-    sender = FakeSender()
+async def test_speak_paces_lines_by_words(monkeypatch):
+    """Each line waits until a speaker at ``wpm`` would have finished it (no wall-clock in the assert:
+    the waits it asks for are recorded, not slept)."""
+    import sender.speaker as speaker
+
+    fake = FakeSender()
+    waits: list[tuple[float, int]] = []
+
+    async def record(seconds: float) -> None:
+        waits.append((seconds, len(fake.said)))
+
+    monkeypatch.setattr(speaker.asyncio, "sleep", record)  # for this test only
     lines = [("", "one two three", ""), ("", "four five six", "")]
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    spoken = await speak(sender, lines, wpm=3600)  # 60 words a second: 50 ms a line
-    elapsed = loop.time() - start
+    spoken = await speak(fake, lines, wpm=3600)  # 60 words a second: 50 ms a line
     assert spoken == pytest.approx(0.1)
-    assert elapsed >= 0.095 and len(sender.said) == 2
+    # before line k is said, it waits until 50 ms x (k + 1) after the start, less the time already gone
+    assert [said for _, said in waits] == [0, 1] and len(fake.said) == 2
+    assert waits[0][0] == pytest.approx(0.05, abs=0.01) and waits[1][0] == pytest.approx(0.1, abs=0.01)
     assert speaking_seconds("", 150) == pytest.approx(0.4)  # at least one word
