@@ -30,6 +30,8 @@ _EXPORTS = {
     # MP4s and pictures (model/media.py)
     "Mp4Writer": "model.media", "write_clip": "model.media", "read_mp4": "model.media",
     "partial_path": "model.media", "contact_sheet": "model.media",
+    # audio at another sample rate (model/audio.py: the one resampler)
+    "resample": "model.audio",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -51,5 +53,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
     from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Generator, Request, join_chunks, split_clip
     from model.defaults import SAMPLERS, VOICE, GeneratorSettings, add_generation_flags, generation_settings
+    from model.audio import resample
     from model.media import Mp4Writer, contact_sheet, partial_path, read_mp4, write_clip
     from model.pipeline import GENERATORS, draw_portrait, load_generator

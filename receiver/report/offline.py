@@ -17,6 +17,7 @@ import av
 import cv2
 import numpy as np
 
+from model import resample
 from receiver.report import quality
 from receiver.report.model import ACCEPTABLE_LSD_DB, ACCEPTABLE_PSNR_DB, ACCEPTABLE_SSIM, Baseline
 
@@ -162,9 +163,7 @@ def encode_audio(audio: np.ndarray, rate: int, setting: AudioSetting) -> tuple[i
             decoded_rate = frame.sample_rate  # FFmpeg's Opus decoder always gives 48 kHz
     decoded = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
     if decoded_rate != rate:
-        from scipy.signal import resample_poly
-
-        decoded = resample_poly(decoded.astype(np.float64), rate, decoded_rate).astype(np.float32)
+        decoded = resample(decoded, decoded_rate, rate)
     return size, decoded
 
 
@@ -188,10 +187,9 @@ def codec2_available() -> str | None:
 
 def _codec2(audio: np.ndarray, rate: int, mode: int) -> tuple[int, np.ndarray]:
     import pycodec2
-    from scipy.signal import resample_poly
 
     codec = pycodec2.Codec2(mode)
-    narrow = resample_poly(audio.astype(np.float64), 8000, rate)
+    narrow = resample(audio, rate, 8000)
     pcm = (np.clip(narrow, -1, 1) * 32767).astype(np.int16)
     n = codec.samples_per_frame()
     pcm = np.pad(pcm, (0, (-pcm.size) % n))
@@ -201,7 +199,7 @@ def _codec2(audio: np.ndarray, rate: int, mode: int) -> tuple[int, np.ndarray]:
         size += len(bits)
         out.append(codec.decode(bits))
     decoded = np.concatenate(out).astype(np.float64) / 32768
-    return size, resample_poly(decoded, rate, 8000).astype(np.float32)
+    return size, resample(decoded, 8000, rate)
 
 
 def run_offline(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, *, quick: bool,
