@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from model import defaults
+from model.evaluation.modes import MODES
 
 DEFAULT_CORPUS = Path("~/.cache/textcall/corpus/grid-synth")
-MODES = ("caption+text", "text", "caption", "unconditional", "style+text")  # as model.evaluation.suite (kept light)
 
 
 def register_eval_model(subparsers) -> None:

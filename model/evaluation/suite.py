@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from model.clip import Request
-from model.evaluation.cli import MODES  # one list, defined where `textcall --help` reads it cheaply
+from model.evaluation.modes import MODES  # one list, light enough for `textcall --help`
 from model.evaluation.envelope import MIN_SECONDS, envelope_stats, speech_like, thresholds, wilson_interval
 
 logger = logging.getLogger(__name__)
