@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +114,25 @@ def load_ice_config(path: Path) -> tuple[IceServer, ...]:
         except IceConfigError as exc:
             raise IceConfigError(f"ICE config {path}: server {index}: {exc}") from None
     return tuple(servers)
+
+
+def add_ice_flags(parser, *, who: str) -> None:
+    """The ICE options ``textcall send`` and ``textcall receive`` share (``who``: "sender" or
+    "receiver", for the help text)."""
+    parser.add_argument("--ice-server", action="append", metavar="URL",
+                        help=f"STUN/TURN server the {who} gathers candidates through (repeatable), e.g.\n"
+                        "stun:stun.example.org:3478 or turn:turn.example.org:3478?transport=udp\n"
+                        "(TURN needs --ice-username/--ice-credential)")
+    parser.add_argument("--ice-username", default=os.environ.get("TEXTCALL_ICE_USERNAME"),
+                        help="TURN username for the --ice-server turn: URLs (env TEXTCALL_ICE_USERNAME)")
+    parser.add_argument("--ice-credential", default=os.environ.get("TEXTCALL_ICE_CREDENTIAL"),
+                        help="TURN password for the --ice-server turn: URLs (env TEXTCALL_ICE_CREDENTIAL)")
+    parser.add_argument("--ice-config", type=Path, metavar="FILE",
+                        help='JSON ICE servers: [{"urls": ..., "username": ..., "credential": ...}] or\n'
+                        '{"iceServers": [...]}')
+
+
+def ice_servers_from_args(args) -> tuple[IceServer, ...]:
+    """``add_ice_flags``' values as servers (IceConfigError names what is wrong)."""
+    return ice_servers(args.ice_server or (), username=args.ice_username, credential=args.ice_credential,
+                       config_file=args.ice_config)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from model import GeneratorSettings, add_generation_flags, generation_settings
+from protocol.ice import add_ice_flags
 
 DEFAULT_PORT = 8765
 
@@ -59,15 +60,7 @@ def register_receive(subparsers) -> None:
                      help="serve a browser viewer at /view: live clips, captions and bitrate for\n"
                      "holders of a token (a per-sender token sees only that sender)")
     sub.add_argument("--gallery", type=Path, help="folder of style images; each file's stem is its id")
-    sub.add_argument("--ice-server", action="append", metavar="URL",
-                     help="STUN/TURN server the receiver gathers candidates through (repeatable),\n"
-                     "e.g. stun:turn.example.org:3478, turn:turn.example.org:3478?transport=udp")
-    sub.add_argument("--ice-username", default=os.environ.get("TEXTCALL_ICE_USERNAME"),
-                     help="TURN username for the --ice-server turn: URLs (env TEXTCALL_ICE_USERNAME)")
-    sub.add_argument("--ice-credential", default=os.environ.get("TEXTCALL_ICE_CREDENTIAL"),
-                     help="TURN password for the --ice-server turn: URLs (env TEXTCALL_ICE_CREDENTIAL)")
-    sub.add_argument("--ice-config", type=Path, metavar="FILE",
-                     help='JSON ICE servers: [{"urls": ..., "username": ..., "credential": ...}]')
+    add_ice_flags(sub, who="receiver")
     sub.add_argument("--loopback", action="store_true",
                      help="use only 127.0.0.1 ICE candidates (sender on this machine)")
     sub.add_argument("--max-peers", type=int, default=16, help="concurrent senders (default %(default)s)")
@@ -121,7 +114,7 @@ def _run_receive(args: argparse.Namespace) -> int:
     if not args.verbose:  # sessions opening/closing and their bitrate summaries are the console
         logging.getLogger("receiver").setLevel(logging.INFO)
 
-    from protocol.ice import ice_servers
+    from protocol.ice import ice_servers_from_args
     from receiver.config import ReceiverConfig
     from receiver.serve import serve
     from receiver.tokens import load_sender_tokens
@@ -142,12 +135,7 @@ def _run_receive(args: argparse.Namespace) -> int:
             record=not args.no_record,
             play=args.play,
             gallery_dir=args.gallery,
-            ice_servers=ice_servers(
-                args.ice_server or (),
-                username=args.ice_username,
-                credential=args.ice_credential,
-                config_file=args.ice_config,
-            ),
+            ice_servers=ice_servers_from_args(args),
             loopback=args.loopback,
             max_peers=args.max_peers,
             queue_size=args.queue_size,

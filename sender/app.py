@@ -15,7 +15,7 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from protocol.codec import ProtocolError
-from protocol.ice import ice_servers
+from protocol.ice import ice_servers_from_args
 from sender.client import (
     Connected,
     Disconnected,
@@ -104,12 +104,7 @@ class SendOptions:
             sender_id=sender_id,
             outbox_path=outbox,
             secret=secret,
-            ice_servers=ice_servers(
-                args.ice_server or (),
-                username=args.ice_username,
-                credential=args.ice_credential,
-                config_file=Path(args.ice_config) if args.ice_config else None,
-            ),
+            ice_servers=ice_servers_from_args(args),
             tls_ca=Path(args.tls_ca) if args.tls_ca else None,
             compress=bool(getattr(args, "compress", False) or getattr(args, "low_bitrate", False)),
             quiet=bool(getattr(args, "quiet_heartbeat", False) or getattr(args, "low_bitrate", False)),

@@ -16,6 +16,8 @@ import os
 import sys
 from importlib.metadata import entry_points
 
+from protocol.ice import add_ice_flags
+
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
@@ -121,28 +123,7 @@ def register_send(subparsers) -> None:
         "~/.local/state/textcall/secret-<sender id>; 'none': a new one per run, so the id is usable "
         "only until this process ends on receivers that saw it)",
     )
-    sub.add_argument(
-        "--ice-server",
-        action="append",
-        metavar="URL",
-        help="STUN/TURN server URL (repeatable), e.g. stun:stun.example.org:3478 or\n"
-        "turn:turn.example.org:3478?transport=udp (TURN needs --ice-username/--ice-credential)",
-    )
-    sub.add_argument(
-        "--ice-username",
-        default=os.environ.get("TEXTCALL_ICE_USERNAME"),
-        help="TURN username for the --ice-server turn: URLs (env TEXTCALL_ICE_USERNAME)",
-    )
-    sub.add_argument(
-        "--ice-credential",
-        default=os.environ.get("TEXTCALL_ICE_CREDENTIAL"),
-        help="TURN password for the --ice-server turn: URLs (env TEXTCALL_ICE_CREDENTIAL)",
-    )
-    sub.add_argument(
-        "--ice-config",
-        metavar="FILE",
-        help='JSON ICE servers: [{"urls": ..., "username": ..., "credential": ...}] or {"iceServers": [...]}',
-    )
+    add_ice_flags(sub, who="sender")
     sub.add_argument(
         "--tls-ca",
         metavar="FILE",
