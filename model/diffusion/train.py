@@ -31,9 +31,10 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from model.checkpoint import EMA, WEIGHTS, load_train_state, save_train_state
 from model.diffusion.audio_codec import audio_codec
 from model.diffusion.av import AV
-from model.diffusion.checkpoint import EMA, WEIGHTS, build_model, load_train_state, save_model, save_train_state
+from model.diffusion.checkpoint import build_model, save_model
 from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig
 from model.diffusion.data import Segments
 from model.diffusion.prediction import training_target

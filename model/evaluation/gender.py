@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from model.checkpoint import save_weights
 
 logger = logging.getLogger(__name__)
 
@@ -205,12 +207,9 @@ def train_gender(
         for g, name in enumerate(GENDERS):
             metrics[f"stills_test_accuracy_{name}"] = round(float((predicted[stills_test[1] == g] == g).mean()), 4)
         metrics["stills_test_images"] = int(len(predicted))
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "model.safetensors"))
-    (out / "model.safetensors").chmod(0o644)
-    (out / "config.json").write_text(json.dumps({"kind": "gender", "gender": asdict(config), "classes": GENDERS,
-                                                  "train": asdict(train), "data": {"cache": str(cache), "stills": str(stills) if stills else None},
-                                                  "metrics": metrics}, indent=2))
+    meta = {"kind": "gender", "gender": asdict(config), "classes": GENDERS, "train": asdict(train),
+            "data": {"cache": str(cache), "stills": str(stills) if stills else None}, "metrics": metrics}
+    save_weights(out, net, config=lambda p: p.write_text(json.dumps(meta, indent=2)))
     (out / "README.md").write_text(_card(cache, stills, config, train, metrics))
     logger.info("gender classifier: %s", metrics)
     return metrics

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from model.checkpoint import save_weights
 from model.evaluation.gender import frames_to_tensor
 
 logger = logging.getLogger(__name__)
@@ -234,7 +235,5 @@ def train_identity(stills_dir: str | Path, out: str | Path, *, config: IdentityC
                 "different_judged_same": round(float((diff >= threshold).mean()), 4), "pairs": len(same)},
         "seconds": round(time.perf_counter() - began, 1),
     }
-    save_file({k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in net.state_dict().items()},
-              str(out / "model.safetensors"))
-    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    save_weights(out, net, config=lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"), dtype=torch.float16)
     return meta

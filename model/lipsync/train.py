@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from model.lipsync.checkpoint import CONFIG, EMA, STATE_META, load_model, load_train_state, save_model, save_train_state
+from model.checkpoint import CONFIG, EMA, STATE_META, load_train_state, save_train_state
+from model.lipsync.checkpoint import load_model, save_model
 from model.lipsync.data import LipData, lower_halves
 from model.lipsync.networks import LipSyncConfig, SyncNet, Wav2Lip, build, count_parameters
 from model.plots import loss_plot

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION
@@ -30,15 +30,10 @@ DEFAULT_STEPS = 50  # a call samples its face once, so it can afford 5x the clip
 
 def save_portrait_model(folder: str | Path, state: dict[str, torch.Tensor], config: PortraitConfig, *, half: bool = False) -> Path:
     """``model.safetensors`` (float32, or float16 for shipping) + ``config.json``, each written atomically."""
-    from model.diffusion.checkpoint import _atomic
+    from model.checkpoint import save_weights
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    dtype = torch.float16 if half else torch.float32
-    tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).cpu().contiguous() for k, v in state.items()}
-    _atomic(folder / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"name": config.name, "kind": "portrait"}))
-    _atomic(folder / CONFIG, config.save)
-    return folder
+    return save_weights(folder, state, config=config.save, dtype=torch.float16 if half else torch.float32,
+                        metadata={"name": config.name, "kind": "portrait"})
 
 
 class PortraitModel:

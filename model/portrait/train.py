@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from model.checkpoint import EMA, load_train_state, save_train_state
 from model.corpus.stills import Stills
-from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
 from model.diffusion.config import NULL_CAPTION
 from model.diffusion.schedule import extract, linear_schedule, q_sample, v_target
 from model.diffusion.train import _GracefulStop, setup_distributed

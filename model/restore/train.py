@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -176,7 +176,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     """Train (or resume) the restorer in ``out``; ``init``: a restorer folder whose weights start a new run
     (a fine-tune; ignored when ``out`` already holds one). Validation: ``val`` (synthetic inputs) and
     ``batches.held_out()`` (generated inputs kept out of training)."""
-    from model.diffusion.checkpoint import EMA, load_train_state, save_train_state
+    from model.checkpoint import EMA, load_train_state, save_train_state
     from model.diffusion.train import _GracefulStop, setup_distributed
     from model.plots import LossLog
 
@@ -281,12 +281,9 @@ def sample_sheet(folder: Path, val: Batches, path: Path, n: int = 8) -> None:
 
 
 def save_restorer(folder: Path, state: dict, config: RestoreConfig) -> None:
-    from model.diffusion.checkpoint import _atomic
+    from model.checkpoint import save_weights
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().float().contiguous() for k, v in state.items()}
-    _atomic(folder / "model.safetensors", lambda p: save_file(tensors, str(p)))
-    _atomic(folder / "config.json", lambda p: p.write_text(json.dumps(config.to_dict(), indent=2) + "\n"))
+    save_weights(folder, state, config=lambda p: p.write_text(json.dumps(config.to_dict(), indent=2) + "\n"), dtype=torch.float32)
 
 
 class Restorer:

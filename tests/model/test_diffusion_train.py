@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from model.diffusion.av import AV
-from model.diffusion.checkpoint import EMA, load_model, save_model
+from model.diffusion.checkpoint import load_model, save_model
 from model.diffusion.config import ClassifierConfig, check_classifier, classifier_preset, load_config, preset, save_config
 from model.diffusion.data import Segments, load_segments, toy_segments
 from model.diffusion.schedule import eps_from_v, linear_schedule, q_sample, v_target
@@ -144,18 +144,6 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path) -> None:
         a, b = net.eval()(x, t, c), loaded(x, t, c)
     assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
     assert json.loads((tmp_path / "config.json").read_text())["unet"]["frames"] == 4
-
-
-def test_ema() -> None:
-    net = torch.nn.Linear(2, 2)
-    ema = EMA(net, 0.5)
-    with torch.no_grad():
-        net.weight.add_(2.0)
-    before = ema.shadow["weight"].clone()
-    ema.update(net)
-    assert torch.allclose(ema.shadow["weight"], before + 1.0)
-    warm = EMA(net, 0.9999)
-    assert warm.decay_at(0) == 0.1 and warm.decay_at(10**6) == 0.9999
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path) -> None:
