@@ -1,6 +1,7 @@
 """Command-line plugins of the lip-sync package (argparse only at import; torch inside handlers).
 
-* ``textcall lipsync convert IN.pth OUT_DIR [--kind wav2lip|syncnet]`` (entry point ``lipsync``);
+* ``textcall lipsync convert IN.pth OUT_DIR [--kind wav2lip|syncnet]`` and
+  ``textcall lipsync export DIR OUT.pth`` (entry point ``lipsync``);
 * ``textcall train syncnet`` / ``textcall train lipsync`` (rows of ``model.train_cli.TRAINERS``);
 * ``textcall eval sync VIDEO`` (a row of ``model.eval_cli.EVALUATORS``).
 """
@@ -21,8 +22,8 @@ SHIPPED_SYNCNET = Path(__file__).resolve().parents[1] / "weights" / "syncnet"
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "lipsync", help="Wav2Lip tools (convert official checkpoints)",
-        description="Tools for the Wav2Lip lip-sync networks.",
+        "lipsync", help="Wav2Lip tools (official checkpoints in and out)",
+        description="Tools for the Wav2Lip lip-sync networks: official checkpoints in (convert) and out (export).",
     )
     sub = parser.add_subparsers(dest="lipsync_command", metavar="WHAT")
     conv = sub.add_parser(
@@ -38,6 +39,25 @@ def register(subparsers) -> None:
     conv.add_argument("--kind", choices=("wav2lip", "syncnet"), default=None,
                       help="network in the file (default: guessed from its keys)")
     conv.set_defaults(run=_run_convert)
+    exp = sub.add_parser(
+        "export", help="safetensors folder -> official wav2lip.pth / lipsync_expert.pth (the reverse of convert)",
+        description=(
+            "Write a lip-sync model folder (model.safetensors + config.json, from `textcall train syncnet`,\n"
+            "`textcall train lipsync` or `textcall lipsync convert`) as an official Wav2Lip checkpoint:\n"
+            "torch.save of {'state_dict': ..., 'optimizer': None, 'global_step': N, 'global_epoch': 0},\n"
+            "float32. Rudrabha/Wav2Lip loads it as its own: a generator with inference.py --checkpoint_path\n"
+            "or wav2lip_train.py --checkpoint_path (keys 'module.<key>', as in the released wav2lip.pth), an\n"
+            "expert with wav2lip_train.py --syncnet_checkpoint_path or color_syncnet_train.py (bare keys, as\n"
+            "that script saves them). global_step is the run's step when DIR holds a training state, else 0.\n"
+            "Only full-width networks (--preset official, or converted official weights) fit the official\n"
+            "code: a small or tiny model is refused. `textcall lipsync convert` reads the file back."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    exp.add_argument("folder", metavar="DIR", help="model folder: model.safetensors + config.json")
+    exp.add_argument("out", metavar="OUT.pth",
+                     help="file to write; an existing folder gets the released name\n(wav2lip.pth or lipsync_expert.pth)")
+    exp.set_defaults(run=_run_export)
 
     def show_help(args: argparse.Namespace) -> int:
         parser.print_help()
@@ -55,6 +75,18 @@ def _run_convert(args: argparse.Namespace) -> int:
         print(f"textcall lipsync convert: {exc}", file=sys.stderr)
         return 2
     print(f"{config.kind} ({config.name}) -> {folder}/model.safetensors + config.json")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from model.lipsync.export import ExportError, export  # noqa: PLC0415
+
+    try:
+        path, config = export(args.folder, args.out)
+    except (ExportError, FileNotFoundError) as exc:
+        print(f"textcall lipsync export: {exc}", file=sys.stderr)
+        return 2
+    print(f"{config.kind} ({config.name}) -> {path} (official Wav2Lip format)")
     return 0
 
 

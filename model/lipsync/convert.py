@@ -1,10 +1,11 @@
 """Official Wav2Lip checkpoints -> ``model.safetensors`` + ``config.json``.
 
 The released ``wav2lip.pth``, ``wav2lip_gan.pth`` and ``lipsync_expert.pth`` hold
-``{"state_dict": {"module.<key>": tensor}, "optimizer": ..., "global_step": ...}`` (saved from
-``nn.DataParallel``). Only the state dict is read, with ``torch.load(weights_only=True)``; the
-``module.`` prefix is stripped, the keys are checked against the official architecture (strict
-load), and the weights are written as float32 safetensors beside the architecture config.
+``{"state_dict": {key: tensor}, "optimizer": ..., "global_step": ...}``, the keys with the ``module.``
+prefix of ``nn.DataParallel`` or without it. Only the state dict is read, with
+``torch.load(weights_only=True)``; a ``module.`` prefix is stripped, the keys are checked against the
+official architecture (strict load), and the weights are written as float32 safetensors beside the
+architecture config. ``export.py`` writes the other way.
 """
 
 from __future__ import annotations
