@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -19,6 +21,8 @@ from model.diffusion.unet import (
     AudioSelfAttention,
     AVUNet,
     CrossModalAttention,
+    audio_branch_only,
+    audio_only_parameters,
     patch_audio,
     patch_video,
     rotate_positions,
@@ -191,3 +195,71 @@ def test_audio_self_attention_config() -> None:
         dataclasses.replace(
             preset("tiny").unet, base_channels=27, norm_groups=3, head_channels=27, audio_self_attention=True
         )
+
+
+# the audio branch as parameter names: the audio half of every block, the audio stem, head and
+# self-attention, and the audio-queries-video half of each cross-attention (the rule the network's
+# structure must keep; shipped weights and resumed optimizer state depend on it)
+AUDIO_BRANCH_NAMES = re.compile(r"(^|\.)(audio|audio_in|audio_out|audio_self|q_audio|kv_video|out_audio)\.")
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-ref", "small", "small-mel-ref"])
+def test_the_audio_branch_is_collected_from_the_structure(name) -> None:
+    net = AVUNet(preset(name).unet)
+    names = {id(p): n for n, p in net.named_parameters()}
+    picked = [names[id(p)] for p in audio_only_parameters(net)]
+    assert picked == [n for n, _ in net.named_parameters() if AUDIO_BRANCH_NAMES.search(n)]  # same set, same order
+    assert not any("kv_audio" in n or "norm_audio" in n or n.startswith(("embed.", "reference.")) for n in picked)
+
+
+def _awake_net(name: str = "tiny") -> AVUNet:
+    torch.manual_seed(0)
+    net = AVUNet(preset(name).unet)
+    with torch.no_grad():
+        for p in net.parameters():  # zero-initialised outputs would hide what reaches what
+            p.normal_(0, 0.05)
+    return net
+
+
+def test_no_video_runs_the_audio_branch_alone() -> None:
+    net = _awake_net("tiny-ref")
+    cfg = net.cfg
+    x = _batch(cfg)
+    t, caption = torch.tensor([5, 600]), torch.tensor([1, 0])
+    out = net(AV(None, x.audio), t, caption)
+    assert out.video is None and torch.equal(out.audio, net.forward_audio(x.audio, t, caption))
+    assert not torch.allclose(out.audio, net(x, t, caption).audio, atol=1e-4)  # the video matters when given
+    with pytest.raises(ValueError, match="no reference"):
+        net(AV(None, x.audio), t, caption, reference=torch.zeros(2, 3, cfg.image_size, cfg.image_size))
+
+
+def test_branches_apart_changes_gradients_not_outputs() -> None:
+    """``branches_apart``: the same outputs; the audio loss reaches the audio branch only through
+    the audio branch (no gradient flows through the video features), as ``audio_branch_only`` does."""
+    net = _awake_net()
+    x, t, caption = _batch(net.cfg), torch.tensor([5, 600]), torch.tensor([1, 2])
+    audio = audio_only_parameters(net)
+    keep = {id(p) for p in audio}
+    for p in net.parameters():
+        p.requires_grad_(id(p) in keep)
+
+    def grads(**kwargs):
+        net.zero_grad(set_to_none=True)
+        out = net(x, t, caption, **kwargs)
+        out.audio.square().mean().backward()
+        return out, [p.grad.clone() for p in audio]
+
+    joint, g_joint = grads()
+    apart, g_apart = grads(branches_apart=True)
+    assert torch.equal(joint.video, apart.video) and torch.equal(joint.audio, apart.audio)
+    assert joint.video.requires_grad and not apart.video.requires_grad
+    assert any(not torch.allclose(a, b) for a, b in zip(g_joint, g_apart))
+
+    trainable = audio_branch_only(net)  # what model/diffusion/train.py calls: the same, by default
+    assert [id(p) for p in trainable] == [id(p) for p in audio]
+    _, g_compat = grads()
+    assert all(torch.equal(a, b) for a, b in zip(g_apart, g_compat))
+    audio_branch_only(net, False)
+    assert all(p.requires_grad for p in net.parameters())
+    _, g_undone = grads()
+    assert all(torch.equal(a, b) for a, b in zip(g_joint, g_undone))
