@@ -305,31 +305,31 @@ class TalkingHead:
         return self._speakers[key]
 
     # -- sampling ----------------------------------------------------------------------------------
-    def _sample_chunk(self, caption: int, audio: np.ndarray | None, prefix: np.ndarray | None, seed: int,
-                      reference: np.ndarray | None = None, steps: int | None = None):
+    def _guidance(self, caption: int, reference: np.ndarray | None = None):
+        """One request's guidance (its caption and face, the settings' scales), built once for its chunks."""
+        from model.diffusion.generate import GuidanceConfig, build_guidance
+
+        s = self.settings
+        guidance = GuidanceConfig(cfg_scale=s.cfg_scale, classifier_scale=s.classifier_scale, recon_scale=s.recon_scale,
+                                  audio_guide_scale=s.audio_guidance, audio_contrast=s.audio_contrast)
+        use_classifier = self.classifier is not None and s.classifier_scale > 0
+        return build_guidance(self.diffusion, self.config, guidance=guidance, caption_index=caption, reference=reference,
+                              classifier=self.classifier if use_classifier else None, audio_guide=self.audio_guide)
+
+    def _sample_chunk(self, guidance, audio: np.ndarray | None, prefix: np.ndarray | None, seed: int,
+                      steps: int | None = None):
         from model.diffusion.generate import generate_av
 
         s = self.settings
         steps = steps or s.steps
-        use_classifier = self.classifier is not None and s.classifier_scale > 0
         with self._autocast():
             return generate_av(
-                self.diffusion,
-                self.config,
-                caption_index=caption,
+                guidance,
                 audio_condition=audio,
+                video_prefix=prefix,
+                seed=seed,
                 sampler=s.sampler,
                 steps=None if s.sampler == "ddpm" and steps >= self.config.schedule.timesteps else steps,
-                cfg_scale=s.cfg_scale,
-                classifier=self.classifier if use_classifier else None,
-                classifier_scale=s.classifier_scale,
-                recon_scale=s.recon_scale,
-                audio_guide=self.audio_guide,
-                audio_guide_scale=s.audio_guidance,
-                audio_contrast=s.audio_contrast,
-                video_prefix=prefix,
-                reference=reference,
-                seed=seed,
             )
 
     def _autocast(self):
@@ -359,12 +359,13 @@ class TalkingHead:
         cfg = self.config.unet
         spf = AUDIO_RATE // VIDEO_FPS  # audio samples per video frame
         p = self.settings.prefix_frames
+        guidance = self._guidance(caption, reference)
         first = None
         if isinstance(speech, _Speaking) and not speech.complete:
             # the first chunk needs only the first second of speech: it is sampled and handed out before
             # the voice says the rest (there is more than a chunk of speech: its frames are all kept)
             t0 = time.perf_counter()
-            first = self._sample_chunk(caption, _pad(speech.first, cfg.frames * spf), None, seed, reference)
+            first = self._sample_chunk(guidance, _pad(speech.first, cfg.frames * spf), None, seed)
             timings["sampling"] = timings.get("sampling", 0.0) + time.perf_counter() - t0
             yield first[0].copy(), speech.first[: cfg.frames * spf].copy(), False, None
         if isinstance(speech, _Speaking):
@@ -384,7 +385,7 @@ class TalkingHead:
             if k == 0 and first is not None:  # sampled on the first sentences (which the speech starts with), handed out
                 video[: cfg.frames] = first[0]
                 continue
-            frames, sampled = self._sample_chunk(caption, audio[window] if speech is not None else None, prefix, seed + k, reference)
+            frames, sampled = self._sample_chunk(guidance, audio[window] if speech is not None else None, prefix, seed + k)
             new = 0 if prefix is None else p
             video[start + new : start + cfg.frames] = frames[new:]  # frames[:new] are the prefix itself
             if speech is None:
@@ -458,7 +459,7 @@ class TalkingHead:
                                             steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
             return face[0], "portrait"
         steps = min(self.settings.face_steps, 5 * self.settings.steps)
-        frames, _ = self._sample_chunk(self.caption_index(caption), None, None, seed, steps=steps)
+        frames, _ = self._sample_chunk(self._guidance(self.caption_index(caption)), None, None, seed, steps=steps)
         if self.settings.postfilter:
             from model.postfilter import postfilter
 

@@ -74,13 +74,15 @@ def _read_audio(path: str, rate: int):
 
 
 def _run_sample(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     import torch
 
     from model.diffusion.checkpoint import load_model
     from model.diffusion.config import ClassifierConfig, check_autoguide, check_classifier
-    from model.diffusion.generate import generate_av
+    from model.diffusion.generate import GuidanceConfig, build_guidance, generate_av
+    from model.diffusion.schedule import q_step_literal
     from model.media import write_mp4
 
     if args.threads:
@@ -90,8 +92,9 @@ def _run_sample(args: argparse.Namespace) -> int:
         return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        if args.audio_contrast < 0:
-            raise ValueError("--audio-contrast must be >= 0 (0 = off)")
+        guidance = GuidanceConfig(cfg_scale=args.cfg_scale, classifier_scale=args.classifier_scale,
+                                  recon_scale=args.recon_scale, audio_guide_scale=args.audio_guidance,
+                                  audio_contrast=args.audio_contrast)
         model, config = load_model(args.checkpoint, device)
         if isinstance(config, ClassifierConfig):
             raise ValueError(f"{args.checkpoint} is a classifier, not a diffusion model")
@@ -113,16 +116,15 @@ def _run_sample(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"textcall sample: {exc}", file=sys.stderr)
         return 2
+    stack = build_guidance(model, config, guidance=guidance, caption_index=caption, classifier=classifier,
+                           audio_guide=guide)
+    if args.paper_eq10:  # research only: Eq. 10 as printed (guidance.with_replacement says why it is not the default)
+        stack = dataclasses.replace(stack, renoise=q_step_literal)
     steps = args.steps or {"dpm++": 20, "ddim": 50, "ddpm": None}[args.sampler]
     out = Path(args.out)
     for k in range(args.num):
-        video, speech = generate_av(
-            model, config, caption_index=caption, audio_condition=audio, sampler=args.sampler, steps=steps,
-            cfg_scale=args.cfg_scale, classifier=classifier, classifier_scale=args.classifier_scale,
-            recon_scale=args.recon_scale, audio_guide=guide, audio_guide_scale=args.audio_guidance,
-            audio_contrast=args.audio_contrast,
-            seed=args.seed + k, paper_literal_eq10=args.paper_eq10, progress=True,
-        )
+        video, speech = generate_av(stack, audio_condition=audio, sampler=args.sampler, steps=steps,
+                                    seed=args.seed + k, progress=True)
         path = out if args.num == 1 else out.with_name(f"{out.stem}_{k}{out.suffix or '.mp4'}")
         write_mp4(path, video, speech, fps=config.video_fps, sample_rate=config.sample_rate)
         print(path)

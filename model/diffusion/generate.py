@@ -1,19 +1,26 @@
-"""``generate_av``: one second (one chunk) of talking-head video and speech from the joint model.
+"""One second (one chunk) of talking-head video and speech from the joint model.
 
-The receiver's one call into the diffusion model; it picks the conditioning wrappers for the inputs
-it gets and keeps the denoising loop visible here.
+The receiver's one way into the diffusion model, in two steps. A request (a caption, perhaps the
+call's face, the networks that guide it and a ``GuidanceConfig``) builds its guidance once with
+``build_guidance``; every chunk of it then samples with ``generate_av(stack, ...)``, which adds only
+what the chunk brings (its speech, its first frames, its seed) and keeps the denoising loop visible here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from model.diffusion.audio_codec import MelCodec, audio_codec
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION, DiffusionConfig
 from model.diffusion.guidance import (
+    Renoise,
     conditioned,
     speech_conditioned,
     with_audio_autoguidance,
@@ -21,8 +28,8 @@ from model.diffusion.guidance import (
     with_classifier,
     with_replacement,
 )
-from model.diffusion.sampling import sample
-from model.diffusion.schedule import linear_schedule
+from model.diffusion.sampling import Denoiser, sample
+from model.diffusion.schedule import Schedule, linear_schedule, q_sample
 
 
 def video_to_model(video: np.ndarray) -> torch.Tensor:
@@ -68,59 +75,88 @@ def fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
-@torch.no_grad()
-def generate_av(
+@dataclass(frozen=True)
+class GuidanceConfig:
+    """How a request is guided: the scales of guidance.py's wrappers (the defaults: plain sampling).
+
+    - ``cfg_scale``: classifier-free guidance of the caption (``with_cfg``; 1 = the caption alone);
+    - ``classifier_scale``: s of Eq. 8, with a classifier (``with_classifier``);
+    - ``recon_scale``: C of Eq. 11, the video guided by given speech (``with_reconstruction``; 0 = off);
+    - ``audio_guide_scale``: autoguidance of audio sampled from noise, with a weaker network
+      (``with_audio_autoguidance``; 1 = off; not in the paper);
+    - ``audio_contrast``: > 0 (a spectrogram model only) holds the spread of a spectrogram sampled
+      from noise to at most this (``MelCodec.limit_contrast``, e.g. ``SPEECH_SPREAD``; 0 = off; not
+      in the paper).
+    """
+
+    cfg_scale: float = 1.0
+    classifier_scale: float = 1.0
+    recon_scale: float = 1.0
+    audio_guide_scale: float = 1.0
+    audio_contrast: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in (f.name for f in dataclasses.fields(self)):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+@dataclass(frozen=True)
+class GuidanceStack:
+    """One request's guidance, built once (``build_guidance``) and used by every chunk it samples.
+
+    ``from_noise`` (audio sampled from noise: autoguided when a weaker network is given) and
+    ``with_speech`` (audio given: replacement overrides autoguidance) are the request's denoisers,
+    bound to its caption and face; ``for_chunk`` wraps one in what a chunk brings. ``renoise`` noises
+    what replacement imposes: ``q_sample``, the marginal q(x_t | x_0); research swaps in
+    ``q_step_literal``, Eq. 10 as printed (``textcall sample --paper-eq10``), with ``dataclasses.replace``.
+    """
+
+    config: DiffusionConfig
+    device: torch.device
+    schedule: Schedule
+    guidance: GuidanceConfig
+    from_noise: Denoiser
+    with_speech: Denoiser
+    renoise: Renoise = q_sample
+
+    def for_chunk(self, generator: torch.Generator, *, speech: Tensor | None = None,
+                  video_prefix: Tensor | None = None) -> Denoiser:
+        """The denoiser of one chunk. ``speech`` (the network's audio layout, ``[1, C, L]``) replaces the
+        audio (Eq. 10) and guides the video by reconstruction (Eq. 11); ``video_prefix`` ``[1, K, C, H, W]``
+        is imposed on the first K frames by the same replacement. ``generator`` draws the re-noising."""
+        if speech is not None:
+            return speech_conditioned(self.with_speech, self.schedule, speech, self.guidance.recon_scale,
+                                      video_prefix=video_prefix, generator=generator, renoise=self.renoise)
+        return with_replacement(self.from_noise, self.schedule, video_prefix=video_prefix, generator=generator,
+                                renoise=self.renoise)
+
+
+def build_guidance(
     model: nn.Module,
     config: DiffusionConfig,
     *,
+    guidance: GuidanceConfig = GuidanceConfig(),
     caption_index: int = NULL_CAPTION,
-    audio_condition: np.ndarray | None = None,
-    sampler: str = "dpm++",
-    steps: int | None = 20,
-    cfg_scale: float = 1.0,
-    classifier: nn.Module | None = None,
-    classifier_scale: float = 1.0,
-    recon_scale: float = 1.0,
-    audio_guide: nn.Module | None = None,
-    audio_guide_scale: float = 1.0,
-    audio_contrast: float = 0.0,
-    video_prefix: np.ndarray | None = None,
     reference: np.ndarray | None = None,
-    seed: int = 0,
-    paper_literal_eq10: bool = False,
-    progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sample one chunk; returns (video uint8 ``[F, H, W, 3]``, audio float32 ``[S]`` at 16 kHz).
+    classifier: nn.Module | None = None,
+    audio_guide: nn.Module | None = None,
+) -> GuidanceStack:
+    """The guidance of one request, for all its chunks.
 
     - caption: ``caption_index`` > 0 conditions the network through AdaGN (``cfg_scale`` > 1 adds
       classifier-free guidance), unless ``classifier`` is given: then the network gets the null
       caption and the caption is enforced by classifier guidance (Eq. 8) with ``classifier_scale``.
-    - speech: ``audio_condition`` (float32 ``[S']`` at the model's rate, trimmed or padded to one chunk)
-      replaces the audio (Eq. 10) and guides the video by reconstruction (Eq. 11, ``recon_scale``);
-      the returned audio is then the condition itself.
-    - no speech: with ``audio_guide`` (a less-trained network of the same kind) and
-      ``audio_guide_scale`` != 1, the audio sampled from noise is autoguided
-      (``with_audio_autoguidance``; not in the paper). Ignored when ``audio_condition`` is given.
-      ``audio_contrast`` > 0 (a spectrogram model only) then holds the sampled spectrogram's spread
-      to at most that (``MelCodec.limit_contrast``, e.g. ``SPEECH_SPREAD``; not in the paper).
-    - continuation: ``video_prefix`` uint8 ``[K, H, W, 3]`` (e.g. the previous chunk's last frames)
-      is imposed on the first K frames by the same replacement.
     - the call's face: ``reference`` uint8 ``[H, W, 3]`` conditions the video branch of a network
       built with a reference input (``UNetConfig.reference``; not in the paper); None: the paper's.
       The autoguide network, a plain one, never gets it.
+    - ``audio_guide``: a less-trained network of the same kind that autoguides the audio of chunks
+      without speech (``audio_guide_scale`` != 1; ``with_audio_autoguidance``, not in the paper).
     """
-    if audio_contrast < 0:
-        raise ValueError(f"audio_contrast must be >= 0 (0 = off), got {audio_contrast}")
     cfg = config.unet
     device = next(model.parameters()).device
     schedule = linear_schedule(config.schedule)
-    codec = audio_codec(config)
-    generator = torch.Generator(device=device).manual_seed(seed)
-
-    noise = AV(
-        torch.randn((1, cfg.frames, cfg.video_channels, cfg.image_size, cfg.image_size), generator=generator, device=device),
-        torch.randn((1, cfg.audio_channels, cfg.audio_length), generator=generator, device=device),
-    )
     use_classifier = classifier is not None and caption_index != NULL_CAPTION
     net_caption = NULL_CAPTION if use_classifier else caption_index
     caption = torch.full((1,), net_caption, dtype=torch.long, device=device)
@@ -131,35 +167,62 @@ def generate_av(
             raise ValueError("this diffusion model has no reference input; load a reference-conditioned one")
         ref = video_to_model(reference[None])[0].to(device)  # [1, 3, H, W]
 
-    def bound(net: nn.Module, ref_image=None):
+    def bound(net: nn.Module, ref_image: Tensor | None = None) -> Denoiser:
         if net_caption != NULL_CAPTION:
-            return with_cfg(net, caption, cfg_scale, ref_image)
+            return with_cfg(net, caption, guidance.cfg_scale, ref_image)
         return conditioned(net, caption, ref_image)
 
-    denoiser = bound(model, ref)
-    if audio_condition is None and audio_guide is not None and audio_guide_scale != 1.0:
-        denoiser = with_audio_autoguidance(denoiser, bound(audio_guide), audio_guide_scale)
+    plain = bound(model, ref)
+    autoguided = plain
+    if audio_guide is not None:  # (a scale of 1 leaves ``plain`` as it is)
+        autoguided = with_audio_autoguidance(plain, bound(audio_guide), guidance.audio_guide_scale)
     if use_classifier:
         label = torch.full((1,), caption_index - 1, dtype=torch.long, device=device)
-        denoiser = with_classifier(denoiser, classifier, schedule, label, classifier_scale)
+        plain, autoguided = (with_classifier(d, classifier, schedule, label, guidance.classifier_scale)
+                             for d in (plain, autoguided))
+    return GuidanceStack(config, device, schedule, guidance, from_noise=autoguided, with_speech=plain)
 
-    audio0 = prefix = None
+
+@torch.no_grad()
+def generate_av(
+    stack: GuidanceStack,
+    *,
+    audio_condition: np.ndarray | None = None,
+    video_prefix: np.ndarray | None = None,
+    seed: int = 0,
+    sampler: str = "dpm++",
+    steps: int | None = 20,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample one chunk of the request ``stack`` guides; returns (video uint8 ``[F, H, W, 3]``, audio
+    float32 ``[S]`` at 16 kHz).
+
+    - speech: ``audio_condition`` (float32 ``[S']`` at the model's rate, trimmed or padded to one chunk)
+      replaces the audio (Eq. 10) and guides the video by reconstruction (Eq. 11, ``recon_scale``);
+      the returned audio is then the condition itself. Without it the audio is sampled from noise
+      (autoguided and contrast-limited as the stack's ``GuidanceConfig`` says).
+    - continuation: ``video_prefix`` uint8 ``[K, H, W, 3]`` (e.g. the previous chunk's last frames)
+      is imposed on the first K frames by the same replacement.
+    """
+    config, device = stack.config, stack.device
+    cfg = config.unet
+    codec = audio_codec(config)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    noise = AV(
+        torch.randn((1, cfg.frames, cfg.video_channels, cfg.image_size, cfg.image_size), generator=generator, device=device),
+        torch.randn((1, cfg.audio_channels, cfg.audio_length), generator=generator, device=device),
+    )
+    speech = prefix = None
     if audio_condition is not None:
         clean = fit_audio(audio_condition, cfg.audio_samples)
-        audio0 = codec.encode(torch.from_numpy(clean).to(device).reshape(1, -1))
+        speech = codec.encode(torch.from_numpy(clean).to(device).reshape(1, -1))
     if video_prefix is not None:
         if video_prefix.shape[0] >= cfg.frames:
             raise ValueError(f"video_prefix must have fewer than {cfg.frames} frames")
         prefix = video_to_model(video_prefix).to(device)
-    if audio0 is not None:
-        denoiser = speech_conditioned(
-            denoiser, schedule, audio0, recon_scale, video_prefix=prefix, generator=generator,
-            paper_literal=paper_literal_eq10,
-        )
-    elif prefix is not None:
-        denoiser = with_replacement(denoiser, schedule, video_prefix=prefix, generator=generator)
+    denoiser = stack.for_chunk(generator, speech=speech, video_prefix=prefix)
 
-    x = sample(sampler, denoiser, schedule, noise, steps, generator=generator, progress=progress)
+    x = sample(sampler, denoiser, stack.schedule, noise, steps, generator=generator, progress=progress)
 
     video = video_from_model(x.video[0])
     if video_prefix is not None:
@@ -168,7 +231,8 @@ def generate_av(
         audio = clean  # Eq. 10 at t = 0 is the condition itself
     else:
         sampled = x.audio
-        if audio_contrast > 0 and isinstance(codec, MelCodec):
-            sampled = codec.limit_contrast(sampled, audio_contrast)
+        contrast = stack.guidance.audio_contrast
+        if contrast > 0 and isinstance(codec, MelCodec):
+            sampled = codec.limit_contrast(sampled, contrast)
         audio = audio_from_model(codec, sampled)
     return video, audio.astype(np.float32)

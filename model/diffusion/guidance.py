@@ -10,6 +10,7 @@ these wrappers, and they compose:
 4. speech (section IV-D): ``with_replacement`` (Eq. 10) around ``with_reconstruction`` (Eq. 11).
 
 Not in the paper: ``with_audio_autoguidance`` (Karras et al. 2024) for audio sampled from noise.
+A request composes them once, from a ``GuidanceConfig`` (``generate.build_guidance``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from torch import Tensor, nn
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION
 from model.diffusion.sampling import Denoiser
-from model.diffusion.schedule import Schedule, extract, predict_eps, predict_x0, q_sample, q_step_literal
+from model.diffusion.schedule import Schedule, extract, predict_eps, predict_x0, q_sample
 
 Network = Callable[..., AV]  # (x, t, caption, reference=None) -> eps
+Renoise = Callable[[Schedule, Tensor, Tensor, Tensor], Tensor]  # (schedule, clean, t, noise) -> noisy, e.g. q_sample
 
 
 def conditioned(net: Network, caption: Tensor, reference: Tensor | None = None) -> Denoiser:
@@ -125,7 +127,7 @@ def with_replacement(
     audio: Tensor | None = None,
     video_prefix: Tensor | None = None,
     generator: torch.Generator | None = None,
-    paper_literal: bool = False,
+    renoise: Renoise = q_sample,
 ) -> Denoiser:
     """Replacement conditioning (Eq. 10): known audio (and/or the first video frames) is re-noised.
 
@@ -134,7 +136,8 @@ def with_replacement(
     ``a_t-hat ~ q(a_t | a0-hat) = N(sqrt(ab_t) a0-hat, (1 - ab_t) I)`` in place of its own a_t, the
     marginal that Video Diffusion Models [32] use. Eq. 10 as printed, ``N(sqrt(1 - beta_t) a0-hat,
     beta_t I)``, is the one-step kernel q(x_t | x_{t-1}) applied to a0-hat; it leaves almost no noise at
-    large t, which the network never saw in training. ``paper_literal=True`` uses it anyway.
+    large t, which the network never saw in training. ``renoise=q_step_literal`` uses it anyway
+    (research only: ``textcall sample --paper-eq10``).
 
     The eps returned for the known parts makes the sampler's own x0 prediction equal to the condition,
     so the sampler's state follows q(x_{t-1} | x_t, x0 = condition) and ends on the condition (up to
@@ -142,7 +145,6 @@ def with_replacement(
     """
     if audio is None and video_prefix is None:
         return denoiser
-    renoise = q_step_literal if paper_literal else q_sample
 
     def noisy(clean: Tensor, t: Tensor) -> Tensor:
         noise = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
@@ -207,10 +209,8 @@ def speech_conditioned(
     *,
     video_prefix: Tensor | None = None,
     generator: torch.Generator | None = None,
-    paper_literal: bool = False,
+    renoise: Renoise = q_sample,
 ) -> Denoiser:
     """Section IV-D in one call: replacement of the audio (Eq. 10) + reconstruction guidance (Eq. 11)."""
     inner = with_reconstruction(denoiser, schedule, audio, scale)
-    return with_replacement(
-        inner, schedule, audio=audio, video_prefix=video_prefix, generator=generator, paper_literal=paper_literal
-    )
+    return with_replacement(inner, schedule, audio=audio, video_prefix=video_prefix, generator=generator, renoise=renoise)

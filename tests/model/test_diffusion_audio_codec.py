@@ -14,7 +14,7 @@ from model.diffusion.av import AV
 from model.diffusion.checkpoint import build_model
 from model.diffusion.config import DiffusionConfig, check_classifier, classifier_preset, preset
 from model.diffusion.data import toy_segments
-from model.diffusion.generate import generate_av
+from model.diffusion.generate import GuidanceConfig, build_guidance, generate_av
 from model.diffusion.train import TrainConfig, run_training, to_model_batch
 from model.diffusion.unet import patch_audio, unpatch_audio
 from model.evaluation.envelope import envelope_stats
@@ -111,10 +111,10 @@ def test_mel_network_trains_and_samples(tmp_path) -> None:
     assert float(last["loss_audio"]) < 0.9 * float(first["loss_audio"]), rows  # the spectrogram is learned too
 
     model = build_model(config).eval()
-    video, audio = generate_av(model, config, caption_index=1, steps=3, seed=0)
+    video, audio = generate_av(build_guidance(model, config, caption_index=1), steps=3, seed=0)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,) and np.all(np.abs(audio) <= 1)
     speech = _syllables(0.25)
-    _, same = generate_av(model, config, caption_index=0, audio_condition=speech, steps=3, seed=0)
+    _, same = generate_av(build_guidance(model, config), audio_condition=speech, steps=3, seed=0)
     assert np.array_equal(same, speech)
 
 
@@ -352,11 +352,10 @@ def test_generate_av_limits_the_contrast_of_audio_from_noise_only() -> None:
     torch.manual_seed(0)
     config = _tiny_mel()
     model = build_model(config).eval()
-    kwargs = dict(caption_index=1, steps=3, seed=0)
-
     def run(contrast: float):
         torch.manual_seed(1)  # Griffin-Lim's phases come from the global generator: the same every run
-        return generate_av(model, config, audio_contrast=contrast, **kwargs)
+        stack = build_guidance(model, config, guidance=GuidanceConfig(audio_contrast=contrast), caption_index=1)
+        return generate_av(stack, steps=3, seed=0)
 
     v0, a0 = run(0.0)
     assert np.array_equal(run(0.0)[1], a0)  # so only the contrast can tell the runs apart
@@ -365,5 +364,6 @@ def test_generate_av_limits_the_contrast_of_audio_from_noise_only() -> None:
     codec = audio_codec(config)
     assert codec.spread(codec.encode(torch.from_numpy(a1)[None])).item() < codec.spread(codec.encode(torch.from_numpy(a0)[None])).item()
     speech = _syllables(0.25)
-    _, same = generate_av(model, config, caption_index=0, audio_condition=speech, steps=3, seed=0, audio_contrast=0.05)
+    limited = build_guidance(model, config, guidance=GuidanceConfig(audio_contrast=0.05))
+    _, same = generate_av(limited, audio_condition=speech, steps=3, seed=0)
     assert np.array_equal(same, speech)

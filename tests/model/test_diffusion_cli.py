@@ -99,3 +99,16 @@ def test_sample_autoguides_audio_with_a_matching_checkpoint_only(tmp_path, capsy
     args = _parser().parse_args([*common, "--autoguide", str(tmp_path / "other"), "--out", str(tmp_path / "b.mp4")])
     assert args.run(args) == 2
     assert "autoguide" in capsys.readouterr().err and not (tmp_path / "b.mp4").exists()
+
+
+def test_sample_takes_the_paper_literal_eq10_and_refuses_negative_scales(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    save_model(tmp_path / "ckpt", AVUNet(preset("tiny").unet), preset("tiny"))
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, (0.2 * np.sin(np.arange(4000) / 9.0)).astype(np.float32), 16000)
+    common = ["sample", "--checkpoint", str(tmp_path / "ckpt"), "--audio", str(wav), "--sampler", "ddim", "--steps", "2"]
+    args = _parser().parse_args([*common, "--paper-eq10", "--out", str(tmp_path / "literal.mp4")])
+    assert args.run(args) == 0 and (tmp_path / "literal.mp4").is_file()
+    args = _parser().parse_args([*common, "--audio-contrast", "-1", "--out", str(tmp_path / "bad.mp4")])
+    assert args.run(args) == 2
+    assert "audio_contrast" in capsys.readouterr().err and not (tmp_path / "bad.mp4").exists()

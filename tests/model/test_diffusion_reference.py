@@ -11,7 +11,7 @@ import torch
 from model.diffusion.av import AV
 from model.diffusion.config import preset
 from model.diffusion.data import Segments, load_segments, toy_segments
-from model.diffusion.generate import generate_av
+from model.diffusion.generate import GuidanceConfig, build_guidance, generate_av
 from model.diffusion.train import ReferencePicker, TrainConfig, augment_pair, run_training
 from model.diffusion.unet import AVUNet
 
@@ -60,13 +60,14 @@ def test_a_network_without_a_reference_input_refuses_one() -> None:
         AVUNet(cfg.unet)(x, t, c, reference=r)
     face = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(ValueError, match="no reference input"):
-        generate_av(AVUNet(cfg.unet), cfg, reference=face, steps=2)
+        build_guidance(AVUNet(cfg.unet), cfg, reference=face)
 
 
 def test_generate_av_takes_the_calls_face() -> None:
     cfg = preset("tiny-ref")
-    video, audio = generate_av(AVUNet(cfg.unet).eval(), cfg, reference=np.full((16, 16, 3), 200, np.uint8), steps=2, cfg_scale=2.0,
-                               caption_index=1)
+    stack = build_guidance(AVUNet(cfg.unet).eval(), cfg, guidance=GuidanceConfig(cfg_scale=2.0), caption_index=1,
+                           reference=np.full((16, 16, 3), 200, np.uint8))
+    video, audio = generate_av(stack, steps=2)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,)
 
 

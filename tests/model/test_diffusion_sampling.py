@@ -10,7 +10,7 @@ from model.diffusion.av import AV
 from model.diffusion.classifier import AVClassifier
 from model.diffusion.config import ScheduleConfig, classifier_preset, preset
 from model.diffusion.data import toy_segments
-from model.diffusion.generate import generate_av, limit
+from model.diffusion.generate import GuidanceConfig, build_guidance, generate_av, limit
 from model.diffusion.guidance import (
     conditioned,
     speech_conditioned,
@@ -152,7 +152,8 @@ def test_replacement_ends_on_the_given_audio(net, sampler) -> None:
 def test_generate_av_returns_the_condition_exactly(net) -> None:
     config = preset("tiny")
     audio = (0.3 * np.sin(np.arange(config.unet.audio_samples) / 7.0)).astype(np.float32)
-    video, out = generate_av(net, config, caption_index=2, audio_condition=audio, steps=5, seed=1, recon_scale=0.1)
+    stack = build_guidance(net, config, guidance=GuidanceConfig(recon_scale=0.1), caption_index=2)
+    video, out = generate_av(stack, audio_condition=audio, steps=5, seed=1)
     assert np.array_equal(out, audio)
     assert video.dtype == np.uint8 and video.shape == (4, 16, 16, 3)
 
@@ -173,7 +174,7 @@ def test_reconstruction_gradient_changes_video_not_audio(net) -> None:
 def test_video_prefix_replacement(net) -> None:
     config = preset("tiny")
     prefix = np.full((2, 16, 16, 3), 200, dtype=np.uint8)
-    video, _ = generate_av(net, config, video_prefix=prefix, steps=4, seed=0)
+    video, _ = generate_av(build_guidance(net, config), video_prefix=prefix, steps=4, seed=0)
     assert np.array_equal(video[:2], prefix)
 
 
@@ -208,14 +209,16 @@ def test_audio_autoguidance_extrapolates_the_audio_away_from_the_weaker_network(
 def test_generate_av_autoguides_only_audio_it_samples_from_noise(net) -> None:
     config = preset("tiny")
     guide = _awake(AVUNet(config.unet))
-    _, plain = generate_av(net, config, steps=3, seed=0)
-    _, same = generate_av(net, config, steps=3, seed=0, audio_guide=guide, audio_guide_scale=1.0)
-    _, guided = generate_av(net, config, steps=3, seed=0, audio_guide=guide, audio_guide_scale=3.0)
+    plain_stack = build_guidance(net, config)
+    guided_stack = build_guidance(net, config, guidance=GuidanceConfig(audio_guide_scale=3.0), audio_guide=guide)
+    _, plain = generate_av(plain_stack, steps=3, seed=0)
+    _, same = generate_av(build_guidance(net, config, audio_guide=guide), steps=3, seed=0)  # scale 1: off
+    _, guided = generate_av(guided_stack, steps=3, seed=0)
     assert np.array_equal(plain, same) and not np.allclose(plain, guided)
     assert np.abs(guided).max() <= 0.95 + 1e-6  # scaled, not clipped
     speech = (0.2 * np.sin(np.arange(config.unet.audio_samples) / 5.0)).astype(np.float32)
-    a = generate_av(net, config, audio_condition=speech, steps=3, seed=0)
-    b = generate_av(net, config, audio_condition=speech, steps=3, seed=0, audio_guide=guide, audio_guide_scale=3.0)
+    a = generate_av(plain_stack, audio_condition=speech, steps=3, seed=0)
+    b = generate_av(guided_stack, audio_condition=speech, steps=3, seed=0)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # speech replaces the audio: no guide
 
 
@@ -231,14 +234,10 @@ def test_limit_scales_loud_audio_down_and_leaves_the_rest() -> None:
 @pytest.mark.parametrize("mode", ["none", "caption", "cfg", "speech", "caption+speech"])
 def test_generate_av_modes(net, mode) -> None:
     config = preset("tiny")
-    kwargs: dict = {"steps": 3, "seed": 0}
-    if "caption" in mode or mode == "cfg":
-        kwargs["caption_index"] = 1
-    if mode == "cfg":
-        kwargs["cfg_scale"] = 2.0
-    if "speech" in mode:
-        kwargs["audio_condition"] = np.zeros(1000, dtype=np.float32)
-    video, audio = generate_av(net, config, **kwargs)
+    caption = 1 if "caption" in mode or mode == "cfg" else 0
+    stack = build_guidance(net, config, guidance=GuidanceConfig(cfg_scale=2.0 if mode == "cfg" else 1.0), caption_index=caption)
+    speech = np.zeros(1000, dtype=np.float32) if "speech" in mode else None
+    video, audio = generate_av(stack, audio_condition=speech, steps=3, seed=0)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,) and audio.dtype == np.float32
 
 
