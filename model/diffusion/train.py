@@ -9,38 +9,47 @@ on CUDA); every process draws its own batches.
 
 Batches are drawn from a per-(seed, rank, step) random stream, so a resumed run sees exactly the
 batches and noise the uninterrupted run would have seen.
+
+The loop's parts live beside it: ``batches.py`` (corpus rows -> network inputs, reference faces),
+``losses.py`` (Eq. 5, the classifier's cross-entropy), ``audio_alone.py`` (the audio-alone stage),
+``launch.py`` (torchrun's processes, a graceful stop) and ``model/checkpoint.py`` (weights, EMA,
+training state).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import signal
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors.torch import load_file
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
 from model.checkpoint import EMA, WEIGHTS, load_train_state, save_train_state
-from model.diffusion.audio_codec import audio_codec
+from model.diffusion.audio_alone import audio_alone_steps
 from model.diffusion.av import AV
+from model.diffusion.batches import ReferencePicker, augment_pair, crop_window, to_model_batch
 from model.diffusion.checkpoint import build_model, save_model
 from model.diffusion.config import NULL_CAPTION, ClassifierConfig, DiffusionConfig
 from model.diffusion.data import Segments
-from model.diffusion.prediction import training_target
-from model.diffusion.schedule import Schedule, linear_schedule, q_sample
+from model.diffusion.launch import Dist, GracefulStop, setup_distributed
+from model.diffusion.losses import LossFn, classifier_loss, diffusion_loss, drop_captions
+from model.diffusion.schedule import linear_schedule
 from model.diffusion.unet import audio_branch_only, audio_only_parameters
 from model.plots import LossLog
+
+# the loop's parts, importable from here as before the split
+__all__ = [
+    "Dist", "GracefulStop", "LossFn", "ReferencePicker", "TrainConfig", "audio_alone_steps", "augment_pair",
+    "classifier_loss", "crop_window", "diffusion_loss", "drop_captions", "run_training", "setup_distributed",
+    "to_model_batch",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,157 +117,6 @@ class TrainConfig:
         if not 0 <= self.reference_dropout <= 1:
             raise ValueError("reference_dropout must be in [0, 1]")
 
-
-# -- batches -----------------------------------------------------------------------------------------
-def to_model_batch(segments: Segments, idx: np.ndarray, config: DiffusionConfig | ClassifierConfig, device) -> tuple[AV, Tensor]:
-    """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio as the network takes it), caption [B].
-
-    The audio is the waveform [B, 1, S] times ``audio_scale``, or its log-mel spectrogram (audio_codec.py).
-    """
-    unet = config.unet
-    video = torch.from_numpy(segments.video[idx]).to(device).float().div(127.5).sub(1.0)
-    if video.shape[1] != unet.frames or video.shape[2] != unet.video_channels:
-        raise ValueError(f"data has video {tuple(video.shape[1:])}, the model wants {unet.frames} frames of {unet.video_channels} channels")
-    if video.shape[-1] != unet.image_size or video.shape[-2] != unet.image_size:
-        b, f, c, h, w = video.shape
-        video = F.interpolate(video.reshape(b * f, c, h, w), size=(unet.image_size, unet.image_size), mode="area")
-        video = video.reshape(b, f, c, unet.image_size, unet.image_size)
-    audio = torch.from_numpy(segments.audio[idx]).to(device).float()
-    if audio.shape[1] != unet.audio_samples:
-        raise ValueError(f"data has {audio.shape[1]} audio samples per segment, the model wants {unet.audio_samples}")
-    caption = torch.from_numpy(segments.caption[idx]).to(device).long()
-    return AV(video, audio_codec(config).encode(audio)), caption
-
-
-class ReferencePicker:
-    """For each training clip, a frame of another clip of the same person (its reference face)."""
-
-    def __init__(self, segments: Segments) -> None:
-        if segments.speaker is None:
-            raise ValueError("a reference-conditioned model needs to know who speaks in each segment "
-                             "(a corpus cache, not bare .npz files)")
-        self.segments = segments
-        self.by_speaker: dict[int, np.ndarray] = {}
-        for i, spk in enumerate(segments.speaker.tolist()):
-            self.by_speaker.setdefault(spk, []).append(i)
-        self.by_speaker = {k: np.array(v) for k, v in self.by_speaker.items()}
-
-    def pick(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """uint8 ``[B, C, H, W]``: a random frame of another segment of each row's speaker (of the
-        same segment when the speaker has only one)."""
-        frames = self.segments.video.shape[1]
-        out = []
-        for i in idx.tolist():
-            pool = self.by_speaker[int(self.segments.speaker[i])]
-            others = pool[pool != i]
-            j = int(rng.choice(others)) if others.size else i
-            out.append(self.segments.video[j, int(rng.integers(frames))])
-        return np.stack(out)
-
-
-def augment_pair(video: Tensor, reference: Tensor, chosen: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    """The same random colour change and mirror image for each chosen clip and its reference.
-
-    video ``[B, F, 3, H, W]`` and reference ``[B, 3, H, W]`` in [-1, 1]; chosen bool ``[B]``. The colour
-    change is a channel permutation, a gain per channel in [0.6, 1.4] and an offset in [-0.25, 0.25]
-    (clamped to the data range): hair, skin, shirt and background colours the corpus never had, so
-    copying them from the reference is the only way to get them right.
-    """
-    b, device = video.shape[0], video.device
-    perm = torch.stack([torch.randperm(3, generator=gen, device=device) for _ in range(b)])  # [B, 3]
-    gain = torch.empty(b, 3, device=device).uniform_(0.6, 1.4, generator=gen)
-    offset = torch.empty(b, 3, device=device).uniform_(-0.25, 0.25, generator=gen)
-    flip = torch.rand(b, generator=gen, device=device) < 0.5
-
-    def change(x: Tensor) -> Tensor:  # [B, ..., 3, H, W]
-        shape = (b,) + (1,) * (x.ndim - 4) + (3, 1, 1)
-        index = perm.reshape(b, *([1] * (x.ndim - 4)), 3, 1, 1).expand_as(x)
-        y = torch.gather(x, x.ndim - 3, index) * gain.reshape(shape) + offset.reshape(shape)
-        y = torch.where(flip.reshape(b, *([1] * (x.ndim - 1))), y.flip(-1), y).clamp(-1, 1)
-        return torch.where(chosen.reshape(b, *([1] * (x.ndim - 1))), y, x)
-
-    return change(video), change(reference)
-
-
-# -- losses --------------------------------------------------------------------------------------------
-LossFn = Callable[..., tuple[Tensor, dict[str, float]]]
-
-
-def crop_window(x: AV, frames: int, start: int) -> AV:
-    """Frames ``[start, start + frames)`` of a batch and the audio under them (same span of time)."""
-    per_frame = x.audio.shape[-1] // x.video.shape[1]
-    return AV(x.video[:, start : start + frames], x.audio[..., start * per_frame : (start + frames) * per_frame])
-
-
-def drop_captions(caption: Tensor, share: float, gen: torch.Generator) -> Tensor:
-    """``caption`` with a random ``share`` replaced by the null caption (classifier-free guidance)."""
-    drop = torch.rand(caption.shape[0], generator=gen, device=caption.device) < share
-    return torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
-
-
-def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str = "eps", branch: str = "both") -> LossFn:
-    """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed.
-
-    With ``prediction="v"`` the target is v instead of eps (model/diffusion/prediction.py). With
-    ``branch="audio"`` the loss is the audio term alone (the video term is still reported).
-    """
-
-    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator, **conditions) -> tuple[Tensor, dict[str, float]]:
-        b, device = x0.batch_size, x0.device
-        t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
-        noise = AV.randn_like(x0, gen)
-        caption = drop_captions(caption, caption_dropout, gen)
-        out = model(q_sample(schedule, x0, t, noise), t, caption, **conditions)
-        target = training_target(prediction, schedule, x0, t, noise)
-        lv = F.mse_loss(out.video.float(), target.video)
-        la = F.mse_loss(out.audio.float(), target.audio)
-        return (la if branch == "audio" else lv + la), {"loss_video": lv.item(), "loss_audio": la.item()}
-
-    return loss_fn
-
-
-def classifier_loss(schedule: Schedule) -> LossFn:
-    """Cross-entropy of p_phi(y | x_t, t) with t uniform over [0, T) (section V-B)."""
-
-    def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator, **conditions) -> tuple[Tensor, dict[str, float]]:
-        b, device = x0.batch_size, x0.device
-        t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
-        x_t = q_sample(schedule, x0, t, AV.randn_like(x0, gen))
-        logits = model(x_t, t).float()
-        label = caption - 1
-        loss = F.cross_entropy(logits, label)
-        return loss, {"accuracy": (logits.argmax(-1) == label).float().mean().item()}
-
-    return loss_fn
-
-
-# -- distributed ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str | None = None) -> Dist:
-    """Read torchrun's environment; start the process group when there is more than one process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if dev.index is None:  # a bare "cuda": this process's GPU (set_device refuses a device without index)
-            dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return Dist(rank, world, dev)
 
 
 # -- the loop ------------------------------------------------------------------------------------------
@@ -343,7 +201,7 @@ def run_training(
             dist.barrier()
 
     model.train()
-    stop = _GracefulStop(enabled=env.world == 1)  # DDP ranks must stop at the same step: torchrun's kill + resume
+    stop = GracefulStop(enabled=env.world == 1)  # DDP ranks must stop at the same step: torchrun's kill + resume
     bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)
     window: list[tuple[float, dict[str, float]]] = []
     tick = time.perf_counter()
@@ -375,8 +233,8 @@ def run_training(
         scaler.step(optimizer)
         scaler.update()
         if train.audio_alone_steps:
-            parts["loss_audio_alone"] = _audio_alone_steps(model, optimizer, alone_params, segments, config, train,
-                                                           schedule, rng, gen, env)
+            parts["loss_audio_alone"] = audio_alone_steps(model, optimizer, alone_params, segments, config, train,
+                                                          schedule, rng, gen, env)
         ema.update(model, step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
@@ -403,34 +261,6 @@ def run_training(
     stop.restore()
     bar.close()
     return last or {"step": train.steps}
-
-
-class _GracefulStop:
-    """SIGTERM/SIGINT during training: finish the step, save, and return (the run resumes later).
-
-    Only in the main thread of the main process (signal handlers cannot be set elsewhere); a
-    second signal falls through to the previous handler, so a stuck run can still be killed.
-    """
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.requested = ""
-        self._previous: dict[int, object] = {}
-        if not enabled or threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:  # second signal: stop now
-            self.restore()
-            signal.raise_signal(signum)
-            return
-        self.requested = signal.Signals(signum).name
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
 
 
 def _param_groups(model: nn.Module, audio_lr_scale: float) -> list[dict]:
@@ -469,39 +299,3 @@ def _extra_columns(config: DiffusionConfig | ClassifierConfig, train: TrainConfi
         return ["accuracy"]
     return ["loss_video", "loss_audio", *(["loss_audio_alone"] if train.audio_alone_steps else [])]
 
-
-def _audio_alone_steps(model, optimizer, params, segments: Segments, config: DiffusionConfig, train: TrainConfig,
-                       schedule: Schedule, rng: np.random.Generator, gen: torch.Generator, env: Dist) -> float:
-    """``train.audio_alone_steps`` optimizer steps of the audio branch with no video; their mean loss.
-
-    The loss is Eq. 5's audio term on whole clips through ``AVUNet.forward_audio``. Only ``params``
-    (the audio branch, ``audio_only_parameters``) move: the shared time/caption embedding and every weight the
-    video reads keep what the joint step left. With several processes the gradients are averaged
-    by hand (the step bypasses the DDP wrapper).
-    """
-    codec = audio_codec(config)
-    keep = {id(p) for p in params}
-    losses = []
-    for _ in range(train.audio_alone_steps):
-        idx = rng.integers(0, len(segments), size=train.audio_alone_batch)
-        x0 = codec.encode(torch.from_numpy(segments.audio[idx]).to(env.device).float())
-        caption = torch.from_numpy(segments.caption[idx]).to(env.device).long()
-        t = torch.randint(0, schedule.timesteps, (len(idx),), generator=gen, device=env.device)
-        noise = torch.randn(x0.shape, generator=gen, device=env.device)
-        caption = drop_captions(caption, train.caption_dropout, gen)
-        out = model.forward_audio(q_sample(schedule, x0, t, noise), t, caption)
-        loss = F.mse_loss(out.float(), training_target(config.prediction, schedule, x0, t, noise))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for p in model.parameters():
-            if id(p) not in keep:
-                p.grad = None
-        if env.world > 1:
-            for p in params:
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= env.world
-        nn.utils.clip_grad_norm_(params, train.grad_clip)
-        optimizer.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))

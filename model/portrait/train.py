@@ -29,7 +29,7 @@ from model.checkpoint import EMA, load_train_state, save_train_state
 from model.corpus.stills import Stills
 from model.diffusion.config import NULL_CAPTION
 from model.diffusion.schedule import extract, linear_schedule, q_sample, v_target
-from model.diffusion.train import _GracefulStop, setup_distributed
+from model.diffusion.launch import GracefulStop, setup_distributed
 from model.plots import LossLog
 from model.portrait.config import PortraitConfig
 from model.portrait.network import PortraitUNet
@@ -133,7 +133,7 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
             torch.distributed.barrier()
 
     net.train()
-    stop = _GracefulStop(enabled=env.world == 1)
+    stop = GracefulStop(enabled=env.world == 1)
     bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)
     losses: list[float] = []
     tick = time.perf_counter()

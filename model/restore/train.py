@@ -177,7 +177,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     (a fine-tune; ignored when ``out`` already holds one). Validation: ``val`` (synthetic inputs) and
     ``batches.held_out()`` (generated inputs kept out of training)."""
     from model.checkpoint import EMA, load_train_state, save_train_state
-    from model.diffusion.train import _GracefulStop, setup_distributed
+    from model.diffusion.launch import GracefulStop, setup_distributed
     from model.plots import LossLog
 
     out = Path(out)
@@ -198,7 +198,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
         net, device_ids=[env.device.index] if env.device.type == "cuda" else None)
     log = LossLog(out / "loss.csv", ["step", "loss", "val_generated", "val_synthetic", "lr", "steps_per_s"], resume_step=start, main=env.main)
     last: dict = {"step": start}
-    stop = _GracefulStop(enabled=env.world == 1)
+    stop = GracefulStop(enabled=env.world == 1)
     losses: list[float] = []
     tick = time.perf_counter()
     bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)

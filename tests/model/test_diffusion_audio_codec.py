@@ -252,7 +252,8 @@ def test_forward_audio_is_the_audio_branch_with_nothing_to_attend_to() -> None:
 
 def test_audio_alone_steps_move_only_the_audio_branch(tmp_path) -> None:
     from model.diffusion.schedule import linear_schedule
-    from model.diffusion.train import Dist, _audio_alone_steps
+    from model.diffusion.audio_alone import audio_alone_steps
+    from model.diffusion.launch import Dist
     from model.diffusion.unet import audio_only_parameters
 
     torch.manual_seed(0)
@@ -265,8 +266,8 @@ def test_audio_alone_steps_move_only_the_audio_branch(tmp_path) -> None:
     params = audio_only_parameters(model)
     names = {id(p): n for n, p in model.named_parameters()}
     audio_branch = {names[id(p)] for p in params}
-    loss = _audio_alone_steps(model, optimizer, params, toy, config, train, linear_schedule(config.schedule),
-                              np.random.default_rng(0), torch.Generator().manual_seed(0), Dist())
+    loss = audio_alone_steps(model, optimizer, params, toy, config, train, linear_schedule(config.schedule),
+                             np.random.default_rng(0), torch.Generator().manual_seed(0), Dist())
     assert np.isfinite(loss) and loss > 0
     after = model.state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
