@@ -29,3 +29,13 @@ def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
 
     g = gcd(rate, target)
     return resample_poly(audio.astype(np.float64), target // g, rate // g).astype(np.float32)
+
+
+def fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
+    """float32 ``[S']`` -> ``[samples]``: trimmed, or padded with silence."""
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono [S], got shape {audio.shape}")
+    out = np.zeros(samples, dtype=np.float32)
+    n = min(samples, audio.shape[0])
+    out[:n] = np.clip(audio[:n], -1.0, 1.0)
+    return out

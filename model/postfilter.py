@@ -30,6 +30,9 @@ shapes the lip-sync network draws (on 12 caption + text clips, SyncNet confidenc
 
 from __future__ import annotations
 
+import math
+import time
+
 import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -141,3 +144,31 @@ class Windowed:
         self._first = keep
         return result
 
+
+class Cleanup:
+    """The clean-up before lip sync (``settings.postfilter``, not in the paper), chunk by chunk. With
+    the call's face and a restorer: a Gaussian over time (the flicker), then the restorer gives back
+    the face's detail (``model/restore``); otherwise non-local means, then the Gaussian over time
+    (``model/postfilter.py``). Both look ahead in time, so they run as ``Windowed`` filters."""
+
+    def __init__(self, restorer, reference: np.ndarray | None, timings: dict, autocast) -> None:
+        """``restorer``: ``model.restore`` network or None; ``autocast``: a context-manager factory for
+        its arithmetic (the sampler's precision)."""
+        self.restorer, self.reference, self.timings, self.autocast = restorer, reference, timings, autocast
+        reach = math.ceil(2 * TEMPORAL)
+        self.restores = reference is not None and restorer is not None
+        if self.restores:
+            self.label, self.filter = "restore", Windowed(lambda v: smooth_in_time(v, TEMPORAL), reach)
+        else:
+            self.label, self.filter = "postfilter", Windowed(postfilter, WINDOW // 2 + reach)
+
+    def push(self, frames: np.ndarray, last: bool) -> np.ndarray:
+        t0 = time.perf_counter()
+        ready = self.filter.push(frames)
+        if last:
+            ready = np.concatenate([ready, self.filter.finish()])
+        if self.restores and len(ready):
+            with self.autocast():
+                ready = self.restorer.restore(ready, self.reference)
+        self.timings[self.label] = self.timings.get(self.label, 0.0) + time.perf_counter() - t0
+        return ready

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from model.audio import fit_audio
 from model.diffusion.audio_codec import MelCodec, audio_codec
 from model.diffusion.av import AV
 from model.diffusion.config import NULL_CAPTION, DiffusionConfig
@@ -63,16 +64,6 @@ def audio_from_model(codec, audio: torch.Tensor) -> np.ndarray:
     """The network's audio tensor ``[1, C, L]`` -> float32 waveform ``[S]`` as the receiver plays it:
     decoded (Griffin-Lim for a spectrogram), then ``limit``-ed rather than clipped."""
     return limit(codec.decode(audio.float(), clamp=False)[0].cpu().numpy().astype(np.float32))
-
-
-def fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
-    """float32 ``[S']`` -> ``[samples]``: trimmed, or padded with silence."""
-    if audio.ndim != 1:
-        raise ValueError(f"audio must be mono [S], got shape {audio.shape}")
-    out = np.zeros(samples, dtype=np.float32)
-    n = min(samples, audio.shape[0])
-    out[:n] = np.clip(audio[:n], -1.0, 1.0)
-    return out
 
 
 @dataclass(frozen=True)

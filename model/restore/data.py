@@ -64,7 +64,8 @@ def sdedit_clip(model, config, video: np.ndarray, audio: np.ndarray, reference: 
     """
     from model.diffusion.audio_codec import audio_codec
     from model.diffusion.av import AV
-    from model.diffusion.generate import fit_audio, video_from_model, video_to_model
+    from model.audio import fit_audio
+    from model.diffusion.generate import video_from_model, video_to_model
     from model.diffusion.guidance import conditioned, with_replacement
     from model.diffusion.sampling import ddim_from
     from model.diffusion.schedule import linear_schedule, q_sample

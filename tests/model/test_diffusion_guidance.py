@@ -109,8 +109,8 @@ def test_the_talking_head_builds_its_guidance_once_per_request(monkeypatch) -> N
     settings = TalkingHeadSettings(sampler="ddim", steps=2, prefix_frames=1, unconditional_seconds=0.7,
                                    postfilter=False, lipsync=False, cfg_scale=1.5)
     head = TalkingHead(AVUNet(config.unet).eval(), config, settings=settings)
-    video, audio = head._sample_chunks(2, seed=3)  # 0.7 s = 11 frames: 4 chunks of 4 frames, 1 inherited
+    video, audio = head.chunks.sample_chunks(2, seed=3)  # 0.7 s = 11 frames: 4 chunks of 4 frames, 1 inherited
     assert len(video) >= 11 and built == [2]
     assert len(stacks) == 4 and all(stack is stacks[0] for stack in stacks)
-    head._sample_chunks(1, seed=3, speech=_speech(6000))
+    head.chunks.sample_chunks(1, seed=3, speech=_speech(6000))
     assert built == [2, 1]

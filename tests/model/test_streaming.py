@@ -58,13 +58,13 @@ def test_the_talking_head_hands_out_chunks_before_the_last_is_sampled(head) -> N
     head.settings = dataclasses.replace(head.settings, postfilter=True, head_motion=True)
     head.restorer = MarkingRestorer()  # the default clean-up: a Gaussian over time (2 frames ahead), then the restorer
     sampled = []
-    original = head._sample_chunk
+    original = head.chunks.sample_chunk
 
     def counting(*args, **kwargs):
         sampled.append(1)
         return original(*args, **kwargs)
 
-    head._sample_chunk = counting
+    head.chunks.sample_chunk = counting
     call = head.open_call("streamer")
     request = Request(caption="A woman is talking", text="2.0", seed=7)
     seen = []
@@ -161,13 +161,13 @@ def test_the_first_chunk_is_sampled_before_the_voice_says_the_rest(head) -> None
 
     head.voice = SentencesVoice(slow=0.3)
     sampled = []
-    original = head._sample_chunk
+    original = head.chunks.sample_chunk
 
     def timed(*args, **kwargs):
         sampled.append(time.perf_counter())
         return original(*args, **kwargs)
 
-    head._sample_chunk = timed
+    head.chunks.sample_chunk = timed
     request = Request(caption="A man is talking", text="1.5 1.0 1.0", seed=3)
     clip = join_chunks(head.open_call("talker").stream(request))
     assert len(head.voice.made) == 3 and sampled[0] < head.voice.made[1]  # chunk 0 before sentence 2 existed
@@ -177,7 +177,7 @@ def test_the_first_chunk_is_sampled_before_the_voice_says_the_rest(head) -> None
         speakers = voice.speakers
         synthesize = voice.synthesize
 
-    head.voice, head._sample_chunk = AtOnce(), original
+    head.voice, head.chunks.sample_chunk = AtOnce(), original
     at_once = head.open_call("talker").say(request)
     assert np.array_equal(at_once.audio, clip.audio) and np.array_equal(at_once.video, clip.video)
 

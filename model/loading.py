@@ -1,0 +1,54 @@
+"""Loading the talking head's networks and voice from a weights folder (``TalkingHead.from_weights``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.defaults import GeneratorSettings
+
+
+def load_components(folder: str | Path, device: str, settings: GeneratorSettings) -> dict:
+    """``folder/{diffusion,classifier,autoguide,lipsync,portrait,restore}`` (all but the first optional)
+    and the voice, as ``TalkingHead`` keyword arguments. ``autoguide`` is loaded only when
+    ``settings.audio_guidance`` is not 1; ``portrait`` and ``restore`` only for ``settings.face == "call"``
+    (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync``."""
+    from model.diffusion.checkpoint import load_model
+    from model.diffusion.config import check_autoguide, check_classifier
+    from model.speech import load_voice
+
+    folder = Path(folder)
+    if not (folder / "diffusion" / "config.json").is_file():
+        raise FileNotFoundError(f"{folder / 'diffusion'} holds no diffusion model (config.json + model.safetensors)")
+    diffusion, config = load_model(folder / "diffusion", device)
+    sources = {"diffusion": str(folder / "diffusion")}
+    classifier = None
+    if (folder / "classifier" / "config.json").is_file():
+        classifier, cconfig = load_model(folder / "classifier", device)
+        check_classifier(config, cconfig)
+        sources["classifier"] = str(folder / "classifier")
+    audio_guide = None
+    if settings.audio_guidance != 1.0 and (folder / "autoguide" / "config.json").is_file():
+        audio_guide, gconfig = load_model(folder / "autoguide", device)
+        check_autoguide(config, gconfig)
+        sources["autoguide"] = str(folder / "autoguide")
+    lipsync = None
+    if settings.lipsync and (folder / "lipsync" / "config.json").is_file():
+        from model.lipsync import LipSync
+
+        lipsync = LipSync.load(folder / "lipsync", device=device)
+        sources["lipsync"] = str(folder / "lipsync")
+    portrait = restorer = None
+    if settings.face == "call" and (folder / "portrait" / "config.json").is_file():
+        from model.portrait.sample import PortraitModel
+
+        portrait = PortraitModel.load(folder / "portrait", device)
+        sources["portrait"] = str(folder / "portrait")
+    if settings.face == "call" and settings.postfilter and (folder / "restore" / "config.json").is_file():
+        from model.restore.train import Restorer
+
+        restorer = Restorer.load(folder / "restore", device)
+        sources["restore"] = str(folder / "restore")
+    voice = load_voice(settings.voice, device=device)
+    sources["voice"] = settings.voice
+    return {"diffusion": diffusion, "config": config, "voice": voice, "lipsync": lipsync, "classifier": classifier,
+            "audio_guide": audio_guide, "portrait": portrait, "restorer": restorer, "sources": sources}
