@@ -62,14 +62,13 @@ def register_sample(subparsers) -> None:
 def _read_audio(path: str, rate: int):
     import numpy as np
     import soundfile as sf
-    import torch
+
+    from model.audio import resample
 
     audio, sr = sf.read(path, dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     if sr != rate:
-        import torchaudio.functional as AF
-
-        audio = AF.resample(torch.from_numpy(audio), sr, rate).numpy()
+        audio = resample(audio, sr, rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
