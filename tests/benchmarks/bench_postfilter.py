@@ -28,7 +28,7 @@ import torch
 
 from model.corpus.cache import SegmentCache
 from model.diffusion.checkpoint import load_model
-from model.diffusion.generate import generate_av
+from model.diffusion.generate import GuidanceConfig, build_guidance, generate_av
 from model.evaluation.fidelity import statistics as figures  # the same measures as `textcall eval calls`
 from model.postfilter import postfilter
 
@@ -57,8 +57,9 @@ def main() -> None:
     guide = load_model(args.weights / "autoguide")[0] if (args.weights / "autoguide" / "config.json").is_file() else None
     raw = []
     for k in range(args.clips):
-        video, _ = generate_av(net, config, caption_index=1 + k % 2, sampler="dpm++", steps=args.steps,
-                               audio_guide=guide, audio_guide_scale=3.0, seed=args.seed + k)
+        stack = build_guidance(net, config, guidance=GuidanceConfig(audio_guide_scale=3.0), caption_index=1 + k % 2,
+                               audio_guide=guide)
+        video, _ = generate_av(stack, sampler="dpm++", steps=args.steps, seed=args.seed + k)
         raw.append(video)
     start = time.perf_counter()
     filtered = [postfilter(v) for v in raw]

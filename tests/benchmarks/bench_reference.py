@@ -26,7 +26,7 @@ from model.corpus.cache import SegmentCache
 from model.corpus.stills import Stills
 from model import defaults
 from model.diffusion.checkpoint import load_model
-from model.diffusion.generate import generate_av
+from model.diffusion.generate import build_guidance, generate_av
 from model.evaluation.fidelity import ratios, statistics
 from model.evaluation.identity import IdentityJudge
 from model.postfilter import TEMPORAL, postfilter, smooth_in_time
@@ -70,7 +70,8 @@ def main() -> None:
     raw, began = [], time.perf_counter()
     for k, (face, gender) in enumerate(zip(faces, genders)):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            video, _ = generate_av(net, config, caption_index=1 + gender, steps=args.steps, seed=args.seed + k, reference=face)
+            stack = build_guidance(net, config, caption_index=1 + gender, reference=face)
+            video, _ = generate_av(stack, steps=args.steps, seed=args.seed + k)
         raw.append(video)
     seconds = (time.perf_counter() - began) / len(raw)
     test = SegmentCache(args.cache, split="test")
