@@ -44,7 +44,7 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
         portrait = PortraitModel.load(folder / "portrait", device)
         sources["portrait"] = str(folder / "portrait")
     if settings.face == "call" and settings.postfilter and (folder / "restore" / "config.json").is_file():
-        from model.restore.train import Restorer
+        from model.restore.restorer import Restorer
 
         restorer = Restorer.load(folder / "restore", device)
         sources["restore"] = str(folder / "restore")

@@ -59,7 +59,7 @@ class PortraitModel:
         net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS)).items()})
         cleaner = None
         if (folder / "clean" / CONFIG).is_file():
-            from model.restore.train import Restorer
+            from model.restore.restorer import Restorer
 
             cleaner = Restorer.load(folder / "clean", device)
         return cls(net, config, device, cleaner)

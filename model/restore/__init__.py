@@ -8,5 +8,5 @@ from the frame, hair, eyes, skin and clothes from the face. It is trained on cor
 target a real frame, its reference another clip of the same person, its input the real frame made
 to look like the joint model's output (the joint model's own re-sampling of the clip, SDEdit-style,
 and synthetic blur, noise and colour mottling). Not in the paper; it runs as the clean-up before lip
-sync when a call has a face (``TalkingHeadSettings.postfilter``; ``--postfilter off`` skips it).
+sync when a call has a face (``GeneratorSettings.postfilter``; ``--postfilter off`` skips it).
 """

@@ -170,7 +170,7 @@ def make_lipsynced(generated: Path, restore: Path, lipsync: Path, caches: list[P
 
     from model.diffusion.data import load_segments
     from model.lipsync import LipSync
-    from model.restore.train import Restorer
+    from model.restore.restorer import Restorer
 
     with np.load(generated) as data:
         clips, index, reference = data["generated"], data["index"], data["reference"]

@@ -25,9 +25,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from model.diffusion.generate import video_from_model
-from model.evaluation.gender import frames_to_tensor
 from model.restore.data import synthetic_degrade
 from model.restore.network import RestoreConfig, RestoreNet
+from model.restore.restorer import Restorer, to_tensor  # noqa: F401  (Restorer: imported from here too)
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,6 @@ class RestoreTrainConfig:
             raise ValueError("steps, batch_size, save_every, log_every and lr must be positive")
         if not 0 <= self.generated_share <= 1 or self.gradient_weight < 0:
             raise ValueError("generated_share must be in [0, 1] and gradient_weight >= 0")
-
-
-def to_tensor(images: np.ndarray) -> Tensor:
-    """uint8 ``[B, H, W, 3]`` -> float ``[B, 3, H, W]`` in [-1, 1] (at its own size)."""
-    return frames_to_tensor(images, images.shape[1])
 
 
 def restore_loss(out: Tensor, target: Tensor, gradient_weight: float) -> Tensor:
@@ -284,33 +279,3 @@ def save_restorer(folder: Path, state: dict, config: RestoreConfig) -> None:
     from model.checkpoint import save_weights
 
     save_weights(folder, state, config=lambda p: p.write_text(json.dumps(config.to_dict(), indent=2) + "\n"), dtype=torch.float32)
-
-
-class Restorer:
-    """A loaded restorer: ``restore(frames, reference)``. Not thread-safe (one generation thread)."""
-
-    def __init__(self, net: RestoreNet) -> None:
-        self.net = net.eval()
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> Restorer:
-        folder = Path(folder)
-        if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"{folder} holds no restorer (model.safetensors + config.json)")
-        net = RestoreNet(RestoreConfig.load(folder))
-        net.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
-        return cls(net.to(device))
-
-    @torch.no_grad()
-    def restore(self, frames: np.ndarray, reference: np.ndarray, batch: int = 64) -> np.ndarray:
-        """uint8 ``[F, S, S, 3]`` and uint8 ``[S, S, 3]`` -> uint8 ``[F, S, S, 3]``."""
-        size = self.net.cfg.image_size
-        if frames.ndim != 4 or frames.shape[1:] != (size, size, 3) or reference.shape != (size, size, 3):
-            raise ValueError(f"the restorer takes {size}x{size} frames and reference, got {frames.shape} and {reference.shape}")
-        device = next(self.net.parameters()).device
-        ref = to_tensor(reference[None]).to(device)
-        out = []
-        for i in range(0, len(frames), batch):
-            x = to_tensor(frames[i : i + batch]).to(device)
-            out.append(video_from_model(self.net(x, ref.expand(len(x), -1, -1, -1))))
-        return np.concatenate(out) if out else frames.copy()

@@ -83,7 +83,7 @@ def main() -> None:
         "time smoothing only": [smooth_in_time(v, TEMPORAL) for v in raw],
     }
     if (args.weights / "restore" / "config.json").is_file():  # the receiver's clean-up when a face is copied
-        from model.restore.train import Restorer
+        from model.restore.restorer import Restorer
 
         restorer = Restorer.load(args.weights / "restore")
         with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -93,7 +93,7 @@ def test_portrait_model_draws_faces_and_cleans_them() -> None:
 
 
 def test_restorer_copies_a_reference_into_a_frame() -> None:
-    from model.restore.train import Restorer
+    from model.restore.restorer import Restorer
 
     restorer = Restorer.load(WEIGHTS_DIR / "restore")
     rng = np.random.default_rng(1)
