@@ -30,7 +30,8 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str =
     """Eq. 5 on both modalities: ||eps - eps_theta(x_t, t, y)||^2, mean per modality, summed.
 
     With ``prediction="v"`` the target is v instead of eps (model/diffusion/prediction.py). With
-    ``branch="audio"`` the loss is the audio term alone (the video term is still reported).
+    ``branch="audio"`` the loss is the audio term alone (the video term is still reported), and the
+    network runs with ``branches_apart`` so its backward pass reaches the audio branch only.
     """
 
     def loss_fn(model: nn.Module, x0: AV, caption: Tensor, gen: torch.Generator, **conditions) -> tuple[Tensor, dict[str, float]]:
@@ -38,7 +39,7 @@ def diffusion_loss(schedule: Schedule, caption_dropout: float, prediction: str =
         t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=device)
         noise = AV.randn_like(x0, gen)
         caption = drop_captions(caption, caption_dropout, gen)
-        out = model(q_sample(schedule, x0, t, noise), t, caption, **conditions)
+        out = model(q_sample(schedule, x0, t, noise), t, caption, branches_apart=branch == "audio", **conditions)
         target = training_target(prediction, schedule, x0, t, noise)
         lv = F.mse_loss(out.video.float(), target.video)
         la = F.mse_loss(out.audio.float(), target.audio)

@@ -264,11 +264,15 @@ def run_training(
 
 
 def _param_groups(model: nn.Module, audio_lr_scale: float) -> list[dict]:
-    """One group, or (with a scale) the rest and then the audio branch (``TrainConfig.audio_lr_scale``)."""
+    """One group, or (with a scale) the rest and then the audio branch (``TrainConfig.audio_lr_scale``):
+    the branch's own parameters (``audio_only_parameters``). Until 2026-12-06 the branch was picked by
+    parameter name, which also put the video's cross-attention to the audio (``kv_audio``,
+    ``norm_audio``) in it; runs saved with that grouping and a scale do not resume."""
     if audio_lr_scale == 1.0:
         return [{"params": list(model.parameters())}]
-    named = list(model.named_parameters())
-    return [{"params": [p for n, p in named if "audio" not in n]}, {"params": [p for n, p in named if "audio" in n]}]
+    audio = {id(p) for p in audio_only_parameters(model)}
+    params = list(model.parameters())
+    return [{"params": [p for p in params if id(p) not in audio]}, {"params": [p for p in params if id(p) in audio]}]
 
 
 def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: int, world: int, last: dict) -> None:

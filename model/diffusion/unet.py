@@ -23,7 +23,6 @@ and the audio branch's parameters) in ``blocks.py``, the reference face's encode
 
 from __future__ import annotations
 
-import weakref
 from typing import Iterator
 
 import torch
@@ -252,35 +251,20 @@ def audio_only_parameters(model: AVUNet) -> list[nn.Parameter]:
     return [param for param in model.parameters() if id(param) in own]
 
 
-# audio_branch_only's hooks, by network (see there)
-_APART_HOOKS: weakref.WeakKeyDictionary[nn.Module, torch.utils.hooks.RemovableHandle] = weakref.WeakKeyDictionary()
-
-
-def _branches_apart(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    return args, {"branches_apart": True, **kwargs}
-
-
 def audio_branch_only(model: AVUNet, on: bool = True) -> list[nn.Parameter]:
     """Train the audio branch alone (``TrainConfig.train_branch = "audio"``), or undo it.
 
-    With ``on``: every parameter outside ``model.audio_parameters()`` stops requiring gradients and
-    ``model``'s calls default to ``branches_apart=True``, so a loss on the audio output reaches no video
-    weight and a backward pass costs the audio branch only (the video branch still runs forward: the
-    audio attends to it). The video output still reads the audio branch's features, so it can drift as
-    they change: watch ``loss_video`` (logged, not trained). Returns the parameters left to train.
-
-    The default comes from a forward pre-hook for callers that do not pass ``branches_apart``
-    themselves (model/diffusion/train.py's loss); a loop that passes it needs only the freezing.
+    With ``on``: every parameter outside ``model.audio_parameters()`` stops requiring gradients;
+    returns the parameters left to train. The training loss then calls the network with
+    ``branches_apart=True`` (``losses.diffusion_loss(branch="audio")``), so an audio loss reaches no
+    video weight and a backward pass costs the audio branch only (the video branch still runs
+    forward: the audio attends to it). The video output still reads the audio branch's features, so
+    it can drift as they change: watch ``loss_video`` (logged, not trained).
     """
     trainable = audio_only_parameters(model) if on else list(model.parameters())
     keep = {id(p) for p in trainable}
     for param in model.parameters():
         param.requires_grad_(id(param) in keep)
-    hook = _APART_HOOKS.pop(model, None)
-    if hook is not None:
-        hook.remove()
-    if on:
-        _APART_HOOKS[model] = model.register_forward_pre_hook(_branches_apart, with_kwargs=True)
     return trainable
 
 

@@ -179,7 +179,7 @@ def test_audio_branch_only_backward_reaches_no_video_weight() -> None:
         joint = model(x, t, caption)
 
     trainable = audio_branch_only(model)
-    out = model(x, t, caption)
+    out = model(x, t, caption, branches_apart=True)  # as diffusion_loss(branch="audio") calls it
     assert torch.allclose(out.video, joint.video) and torch.allclose(out.audio, joint.audio)
     assert not out.video.requires_grad
     out.audio.square().mean().backward()
@@ -194,6 +194,34 @@ def test_audio_branch_only_backward_reaches_no_video_weight() -> None:
     audio_branch_only(model, False)
     assert all(p.requires_grad for p in model.parameters())
     assert model(x, t, caption).video.requires_grad
+
+
+def test_the_audio_branch_loss_runs_the_branches_apart() -> None:
+    """``diffusion_loss(branch="audio")`` calls the network with ``branches_apart``: with the audio
+    branch alone trainable, its backward pass reaches exactly the audio branch's weights."""
+    from model.diffusion.losses import diffusion_loss
+    from model.diffusion.schedule import linear_schedule
+    from model.diffusion.unet import audio_branch_only
+
+    torch.manual_seed(0)
+    config = _tiny_mel()
+    model = build_model(config)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    seen = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs.get("branches_apart")), with_kwargs=True)
+    trainable = audio_branch_only(model)
+    x0 = AV(torch.randn(2, config.unet.frames, 3, config.unet.image_size, config.unet.image_size),
+            torch.randn(2, config.unet.audio_channels, config.unet.audio_length))
+    loss_fn = diffusion_loss(linear_schedule(config.schedule), 0.0, branch="audio")
+    loss, _ = loss_fn(model, x0, torch.tensor([1, 2]), torch.Generator().manual_seed(0))
+    loss.backward()
+    assert seen == [True]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    seen.clear()
+    diffusion_loss(linear_schedule(config.schedule), 0.0)(model, x0, torch.tensor([1, 2]), torch.Generator())
+    assert seen == [False]
 
 
 def test_train_branch_audio_leaves_the_video_weights_as_they_were(tmp_path) -> None:

@@ -305,3 +305,17 @@ def test_classifier_init_adapts_a_classifier_to_another_audio_scale(tmp_path) ->
     check_classifier(dataclasses.replace(tiny, audio_scale=4.0), adapted)
     with pytest.raises(ValueError, match="audio_scale 1.0 vs 4.0"):
         check_classifier(tiny, adapted)
+
+
+def test_the_audio_learning_rate_group_is_the_audio_branch() -> None:
+    """``--audio-lr-scale``: the second optimizer group is the audio branch's own parameters (picked by
+    structure, not by name), the first everything else."""
+    from model.diffusion.train import _param_groups
+    from model.diffusion.unet import audio_only_parameters
+
+    net = AVUNet(preset("tiny").unet)
+    assert len(_param_groups(net, 1.0)) == 1
+    rest, audio = _param_groups(net, 5.0)
+    assert [id(p) for p in audio["params"]] == [id(p) for p in audio_only_parameters(net)]
+    ids = [id(p) for p in rest["params"] + audio["params"]]
+    assert sorted(ids) == sorted(id(p) for p in net.parameters()) and len(set(ids)) == len(ids)
