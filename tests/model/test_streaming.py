@@ -13,7 +13,7 @@ from model.postfilter import Windowed, postfilter, smooth_in_time
 from model.stub import StubGenerator
 from model.talking_head import TalkingHead
 from tests.model.test_call import MarkingRestorer, head  # noqa: F401  (the fixture: a tiny reference model with fakes around it)
-from tests.model.test_lipsync_refine import _speech, lips  # noqa: F401
+from tests.model.lipsync.test_refine import _speech, lips  # noqa: F401
 
 
 def _video(n: int, seed: int = 0, size: int = 16) -> np.ndarray:

@@ -25,7 +25,7 @@ from model.diffusion.train import TrainConfig, run_training, setup_distributed, 
 from model.diffusion.unet import AVUNet
 
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _toy(n: int = 8) -> Segments:

@@ -17,7 +17,7 @@ from model.diffusion.config import preset
 from model.diffusion.unet import AVUNet
 
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_cli_modules_do_not_import_torch() -> None:
