@@ -16,6 +16,9 @@ SAMPLERS = ("dpm++", "ddim", "ddpm")
 SAMPLER = "dpm++"
 STEPS = 10  # DPM-Solver++(2M) evaluations; the paper's path is ddpm with 1000
 SCHEDULE_TIMESTEPS = 1000  # the paper's (and every shipped model's) diffusion schedule
+# Each sampler's own default number of steps, where a caller gives none (`textcall sample`, library
+# calls). The receiver's default is STEPS (measured for the shipped model); ddpm always walks them all.
+SAMPLER_STEPS = {"dpm++": 20, "ddim": 50, "ddpm": SCHEDULE_TIMESTEPS}
 # Autoguidance weight for audio made without speech text (1 = off). Picked on probes with seeds the
 # eval does not use: README, "How speech-like".
 AUDIO_GUIDANCE = 3.0

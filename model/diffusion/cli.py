@@ -39,7 +39,8 @@ def register_sample(subparsers) -> None:
     sub.add_argument("--caption", default="", help="e.g. 'A woman is talking' (default: none)")
     sub.add_argument("--audio", metavar="WAV", help="speech waveform to condition on (any rate, mono or stereo)")
     sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER)
-    sub.add_argument("--steps", type=int, default=None, help="denoising steps (default: 20 dpm++, 50 ddim, 1000 ddpm)")
+    sub.add_argument("--steps", type=int, default=None, help="denoising steps (default: the sampler's, "
+                     + ", ".join(f"{n} {name}" for name, n in defaults.SAMPLER_STEPS.items()) + ")")
     sub.add_argument("--cfg-scale", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     sub.add_argument("--classifier", metavar="DIR", help="noisy classifier checkpoint: caption by classifier guidance")
     sub.add_argument("--classifier-scale", type=float, default=1.0)
@@ -119,10 +120,9 @@ def _run_sample(args: argparse.Namespace) -> int:
                            audio_guide=guide)
     if args.paper_eq10:  # research only: Eq. 10 as printed (guidance.with_replacement says why it is not the default)
         stack = dataclasses.replace(stack, renoise=q_step_literal)
-    steps = args.steps or {"dpm++": 20, "ddim": 50, "ddpm": None}[args.sampler]
     out = Path(args.out)
     for k in range(args.num):
-        video, speech = generate_av(stack, audio_condition=audio, sampler=args.sampler, steps=steps,
+        video, speech = generate_av(stack, audio_condition=audio, sampler=args.sampler, steps=args.steps,
                                     seed=args.seed + k, progress=True)
         path = out if args.num == 1 else out.with_name(f"{out.stem}_{k}{out.suffix or '.mp4'}")
         write_mp4(path, video, speech, fps=config.video_fps, sample_rate=config.sample_rate)

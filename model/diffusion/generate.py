@@ -182,7 +182,7 @@ def generate_av(
     video_prefix: np.ndarray | None = None,
     seed: int = 0,
     sampler: str = "dpm++",
-    steps: int | None = 20,
+    steps: int | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample one chunk of the request ``stack`` guides; returns (video uint8 ``[F, H, W, 3]``, audio

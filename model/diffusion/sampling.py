@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from model.defaults import SAMPLER_STEPS
 from model.diffusion.av import AV
 from model.diffusion.schedule import Schedule, posterior_mean, predict_eps, predict_x0
 
@@ -117,7 +118,7 @@ def ddim(
     denoiser: Denoiser,
     schedule: Schedule,
     noise: AV,
-    steps: int = 50,
+    steps: int = SAMPLER_STEPS["ddim"],
     *,
     eta: float = 0.0,
     spacing: str = "uniform",
@@ -157,7 +158,7 @@ def dpmpp_2m(
     denoiser: Denoiser,
     schedule: Schedule,
     noise: AV,
-    steps: int = 20,
+    steps: int = SAMPLER_STEPS["dpm++"],
     *,
     spacing: str = "logsnr",
     generator: torch.Generator | None = None,
@@ -212,12 +213,13 @@ def sample(
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> AV:
-    """Dispatch by name: ``ddpm`` (always T steps), ``ddim`` or ``dpm++`` (``steps`` evaluations)."""
+    """Dispatch by name: ``ddpm`` (always T steps), ``ddim`` or ``dpm++`` (``steps`` evaluations; None:
+    the sampler's default, ``model.defaults.SAMPLER_STEPS``)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)}")
     if name == "ddpm":
         if steps not in (None, schedule.timesteps):
             raise ValueError(f"ddpm samples all {schedule.timesteps} steps; use ddim or dpm++ for fewer")
         return ddpm(denoiser, schedule, noise, generator=generator, progress=progress)
-    return SAMPLERS[name](denoiser, schedule, noise, steps or 20, generator=generator, progress=progress)
+    return SAMPLERS[name](denoiser, schedule, noise, steps or SAMPLER_STEPS[name], generator=generator, progress=progress)
 
