@@ -61,8 +61,11 @@ class ProtocolError(Exception):
         self.seq = seq
 
 
-def decode(frame: bytes | str, limits: Limits = DEFAULT_LIMITS) -> pb.Envelope:
-    """Parse and validate one data-channel frame."""
+def decode(frame: bytes | str, limits: Limits = DEFAULT_LIMITS, *,
+           history: textpack.History | None = None) -> pb.Envelope:
+    """Parse and validate one data-channel frame. ``history``: the connection's texts so far (a
+    receiver keeps one per session); each utterance's text is added to it, and text packed against
+    it (``textpack.STREAM``) is unpacked with it."""
     if not isinstance(frame, bytes):
         raise ProtocolError("text frame on a binary channel: send serialized Envelopes", Code.BAD_FRAME)
     if len(frame) > limits.max_frame_bytes:
@@ -74,30 +77,37 @@ def decode(frame: bytes | str, limits: Limits = DEFAULT_LIMITS) -> pb.Envelope:
         envelope.ParseFromString(frame)
     except DecodeError as exc:
         raise ProtocolError("malformed protobuf: not a textcall.v1.Envelope", Code.BAD_FRAME) from exc
-    if envelope.WhichOneof("body") == "utterance" and envelope.utterance.packed:
-        _expand(envelope.utterance, limits)
+    if envelope.WhichOneof("body") == "utterance":
+        if envelope.utterance.packed:
+            _expand(envelope.utterance, limits, history)
+        if history is not None:
+            history.add(envelope.utterance.caption, envelope.utterance.text)
     validate(envelope, limits)
     return envelope
 
 
-def _inflate(msg: pb.Utterance, limits: Limits) -> tuple[str, str]:
+def _inflate(msg: pb.Utterance, limits: Limits, history: textpack.History | None = None) -> tuple[str, str]:
     seq = msg.seq or None
     if msg.caption or msg.text:
         raise ProtocolError("an utterance with packed text must leave caption and text empty", seq=seq)
-    if msg.dictionary not in textpack.DICTIONARIES:
+    streamed = msg.dictionary >= textpack.STREAM
+    version = msg.dictionary - textpack.STREAM if streamed else msg.dictionary
+    if version not in textpack.DICTIONARIES:
         raise ProtocolError(f"unknown text dictionary {msg.dictionary}", Code.BAD_MESSAGE, seq)
+    if streamed and history is None:
+        raise ProtocolError("text packed against the connection's history needs a session", Code.BAD_MESSAGE, seq)
     cap = 4 * (limits.max_caption_chars + limits.max_text_chars) + 1  # UTF-8: at most 4 bytes a char
     try:
-        return textpack.unpack(msg.packed, msg.dictionary, max_bytes=cap)
+        return textpack.unpack(msg.packed, version, max_bytes=cap, history=history.data if streamed else None)
     except textpack.PackError as exc:
         code = Code.TOO_LARGE if "more than" in str(exc) else Code.BAD_MESSAGE
         raise ProtocolError(str(exc), code, seq) from None
 
 
-def _expand(msg: pb.Utterance, limits: Limits) -> None:
+def _expand(msg: pb.Utterance, limits: Limits, history: textpack.History | None = None) -> None:
     """Replace ``packed`` by the caption and text it holds, so the rest of the receiver sees a
     plain utterance."""
-    caption, text = _inflate(msg, limits)
+    caption, text = _inflate(msg, limits, history)
     msg.ClearField("packed")
     msg.ClearField("dictionary")
     msg.caption, msg.text = caption, text
@@ -176,7 +186,10 @@ def _check_utterance(msg: pb.Utterance, limits: Limits) -> None:
     if msg.seq < 1:
         raise ProtocolError("Utterance.seq must be 1 or more", Code.BAD_MESSAGE)
     seq = msg.seq
-    caption, text = _inflate(msg, limits) if msg.packed else (msg.caption, msg.text)
+    if msg.packed and msg.dictionary >= textpack.STREAM:  # sending: its plain text was checked when packed
+        caption, text = "", ""
+    else:  # (a receiver's decode unpacks it with the session's history before this check)
+        caption, text = _inflate(msg, limits) if msg.packed else (msg.caption, msg.text)
     if msg.dictionary and not msg.packed:
         raise ProtocolError("Utterance.dictionary is set without packed text", Code.BAD_MESSAGE, seq)
     _check_text(caption, "caption", limits.max_caption_chars, seq)
@@ -193,6 +206,9 @@ def _check_ack(msg: pb.Ack, limits: Limits) -> None:
         raise ProtocolError("Ack.seq must be 1 or more")
     if msg.outcome == Outcome.OUTCOME_UNSPECIFIED:
         raise ProtocolError("Ack.outcome is required")
+    if msg.first_seq and (msg.outcome != Outcome.RENDERED or not 1 <= msg.first_seq <= msg.seq
+                          or msg.seq - msg.first_seq >= MAX_ACK_RANGE):
+        raise ProtocolError(f"Ack.first_seq must be 1..seq, at most {MAX_ACK_RANGE} apart, and only with RENDERED")
 
 
 def _check_error(msg: pb.Error, limits: Limits) -> None:
@@ -277,31 +293,51 @@ def utterance(
     style_image_id: str = "",
     sent_unix_ms: int = 0,
     dictionary: int = 0,
+    history: textpack.History | None = None,
+    timestamp: bool = True,
 ) -> pb.Envelope:
     """An utterance; with ``dictionary`` (a version the receiver announced as ``deflate-N``),
-    caption and text travel compressed in ``packed`` when that is smaller."""
-    message = pb.Utterance(seq=seq, style_image_id=style_image_id, sent_unix_ms=sent_unix_ms or now_ms())
-    packed = textpack.pack(caption, text, dictionary) if dictionary and (caption or text) else b""
+    caption and text travel compressed in ``packed`` when that is smaller. With ``history`` (the
+    connection's, when the receiver announced ``deflate-stream-N``) they are packed against the
+    connection's earlier texts too, and this one is added to it. ``timestamp=False`` leaves out
+    ``sent_unix_ms`` (7 bytes; the receiver knows when it arrived)."""
+    message = pb.Utterance(seq=seq, style_image_id=style_image_id,
+                           sent_unix_ms=(sent_unix_ms or now_ms()) if timestamp else 0)
+    if history is not None:  # packed against the history, it can be checked only here
+        _check_text(caption, "caption", DEFAULT_LIMITS.max_caption_chars, seq)
+        _check_text(text, "speech text", DEFAULT_LIMITS.max_text_chars, seq)
+    context = history.data if history is not None else None
+    packed = textpack.pack(caption, text, dictionary, context) if dictionary and (caption or text) else b""
     if packed and len(packed) < len(caption.encode()) + len(text.encode()):
-        message.packed, message.dictionary = packed, dictionary
+        message.packed = packed
+        message.dictionary = dictionary + (textpack.STREAM if history is not None else 0)
     else:
         message.caption, message.text = caption, text
+    if history is not None:  # the receiver adds every utterance's text, in the same order
+        history.add(caption, text)
     return pb.Envelope(utterance=message)
 
 
 def capabilities() -> tuple[str, ...]:
     """What a receiver with this codec understands beyond the core (Welcome.capabilities)."""
-    return tuple(textpack.capability(v) for v in sorted(textpack.DICTIONARIES)) + (QUIET,)
+    return (tuple(textpack.capability(v) for v in sorted(textpack.DICTIONARIES))
+            + tuple(textpack.stream_capability(v) for v in sorted(textpack.DICTIONARIES)) + (QUIET,))
 
 
 # Hello/Welcome capability: the sender wants no QUEUED acks and pings only when the link is idle;
 # the receiver then tolerates longer silences (see receiver/session.py).
 QUIET = "quiet"
+# Hello capability: the sender understands RENDERED acks for a range of seqs (Ack.first_seq), so a
+# receiver may hold its acks for a while and send one for several (each ack costs a SACK back).
+ACK_RANGES = "ack-ranges"
+MAX_ACK_RANGE = 64
 
 
 def ack(
-    seq: int, outcome: int, *, media_seconds: float = 0.0, render_ms: int = 0, queue_depth: int = 0
+    seq: int, outcome: int, *, media_seconds: float = 0.0, render_ms: int = 0, queue_depth: int = 0,
+    first_seq: int = 0,
 ) -> pb.Envelope:
+    """An ack; ``first_seq`` (RENDERED, to a sender with ``ACK_RANGES``): every seq from it to ``seq``."""
     return pb.Envelope(
         ack=pb.Ack(
             seq=seq,
@@ -309,6 +345,7 @@ def ack(
             media_seconds=media_seconds,
             render_ms=render_ms,
             queue_depth=queue_depth,
+            first_seq=first_seq if first_seq != seq else 0,
         )
     )
 

@@ -6,6 +6,7 @@ may import the other). Stays free of torch and numpy like the rest of the packag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
@@ -56,3 +57,106 @@ def loopback_only(pc: RTCPeerConnection) -> int:
         restricted += 1
     logger.debug("ICE host candidates of %d connection(s) restricted to %s", restricted, LOOPBACK)
     return restricted
+
+
+# ------------------------------------------------------------------------ all-in byte counting
+UDP_IPV4_HEADER = 28  # bytes every datagram costs below its payload: IPv4 (20) + UDP (8)
+
+
+class StunCounter:
+    """STUN datagrams (ICE connectivity checks, RFC 7675 consent checks, their responses) of one peer
+    connection, both ways: counts and bytes (the STUN message; add ``UDP_IPV4_HEADER`` per datagram
+    for what the network carries). DTLS datagrams are counted by aiortc's transport stats.
+
+    ``attach(pc)`` once the connection has gathered (after ``setLocalDescription``); it wraps the
+    connection's own STUN sockets, nothing process-wide."""
+
+    def __init__(self) -> None:
+        self.sent_bytes = self.sent_packets = self.received_bytes = self.received_packets = 0
+        self._seen: set[int] = set()
+
+    def attach(self, pc: RTCPeerConnection) -> int:
+        """Count the STUN traffic of ``pc``'s ICE sockets from now on; returns how many sockets."""
+        attached = 0
+        transports = [pc.sctp.transport] if pc.sctp is not None else []
+        transports += [t.sender.transport for t in pc.getTransceivers() if t.sender.transport is not None]
+        for dtls in transports:
+            for protocol in getattr(dtls.transport.iceGatherer._connection, "_protocols", []):
+                if id(protocol) in self._seen:
+                    continue
+                self._seen.add(id(protocol))
+                self._wrap(protocol)
+                attached += 1
+        return attached
+
+    def _wrap(self, protocol) -> None:
+        send, receive = protocol.send_stun, protocol.datagram_received
+
+        def send_stun(message, addr) -> None:
+            self.sent_bytes += len(bytes(message))
+            self.sent_packets += 1
+            send(message, addr)
+
+        def datagram_received(data, addr) -> None:
+            if isinstance(data, bytes) and data and data[0] < 2:  # STUN: the first two bits are zero
+                self.received_bytes += len(data)
+                self.received_packets += 1
+            receive(data, addr)
+
+        protocol.send_stun, protocol.datagram_received = send_stun, datagram_received
+
+
+# ------------------------------------------------------------------------------ consent checks
+# RFC 7675 (ICE consent freshness): consent to send expires 30 s after the last successful check;
+# checks are sent at a randomised interval (0.8-1.2 x a base period; 5 s is the usual base, which
+# aioice uses). Between two textcall peers both ends run textcall, so each checks every
+# SPARSE_CONSENT_INTERVAL (12-18 s): two checks within the 30 s lifetime, a check and a response
+# (~90 and ~70 bytes + 28 of UDP/IP each) every 15 s instead of every 5 s. Two failures in a row
+# (30 s without a response) end the connection, as aioice's six of 5 s do.
+SPARSE_CONSENT_INTERVAL = 15.0
+SPARSE_CONSENT_FAILURES = 2
+
+
+def sparse_consent(pc: RTCPeerConnection, *, interval: float = SPARSE_CONSENT_INTERVAL,
+                   failures: int = SPARSE_CONSENT_FAILURES) -> int:
+    """Check consent on ``pc`` every ``interval`` seconds (randomised x0.8-1.2) instead of aioice's 5,
+    closing it after ``failures`` unanswered checks in a row. Only for a peer known to run textcall
+    (its own checks are as sparse); a browser keeps the default. Call before the connection
+    completes (``setLocalDescription``); returns how many ICE connections it changed."""
+    import random
+
+    from aioice import stun
+
+    if interval <= 0 or failures < 1 or interval * failures > 30 * 1.2:
+        raise ValueError("consent must be refreshed within its 30 s lifetime (RFC 7675)")
+    transports = [pc.sctp.transport] if pc.sctp is not None else []
+    changed = 0
+    for dtls in transports:
+        connection = dtls.transport.iceGatherer._connection
+        if getattr(connection, "textcall_consent", None) is not None:
+            continue
+
+        async def query_consent(connection=connection) -> None:
+            # aioice's Connection.query_consent with the interval and failure count as parameters
+            missed = 0
+            while True:
+                await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
+                for pair in connection._nominated.values():
+                    request = connection.build_request(pair, nominate=False)
+                    try:
+                        await pair.protocol.request(request, pair.remote_addr,
+                                                    integrity_key=connection.remote_password.encode("utf8"),
+                                                    retransmissions=0)
+                        missed = 0
+                    except stun.TransactionError:
+                        missed += 1
+                    if missed >= failures:
+                        logger.info("ICE consent expired (%d checks unanswered)", missed)
+                        connection._query_consent_task = None
+                        await connection.close()
+                        return
+
+        connection.query_consent = query_consent
+        connection.textcall_consent = interval
+        changed += 1
+    return changed

@@ -80,7 +80,7 @@ class Utterance(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., caption: _Optional[str] = ..., text: _Optional[str] = ..., style_image_id: _Optional[str] = ..., sent_unix_ms: _Optional[int] = ..., packed: _Optional[bytes] = ..., dictionary: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("seq", "outcome", "media_seconds", "render_ms", "queue_depth")
+    __slots__ = ("seq", "outcome", "media_seconds", "render_ms", "queue_depth", "first_seq")
     class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         OUTCOME_UNSPECIFIED: _ClassVar[Ack.Outcome]
@@ -96,12 +96,14 @@ class Ack(_message.Message):
     MEDIA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
     seq: int
     outcome: Ack.Outcome
     media_seconds: float
     render_ms: int
     queue_depth: int
-    def __init__(self, seq: _Optional[int] = ..., outcome: _Optional[_Union[Ack.Outcome, str]] = ..., media_seconds: _Optional[float] = ..., render_ms: _Optional[int] = ..., queue_depth: _Optional[int] = ...) -> None: ...
+    first_seq: int
+    def __init__(self, seq: _Optional[int] = ..., outcome: _Optional[_Union[Ack.Outcome, str]] = ..., media_seconds: _Optional[float] = ..., render_ms: _Optional[int] = ..., queue_depth: _Optional[int] = ..., first_seq: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "reason", "seq")

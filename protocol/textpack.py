@@ -24,6 +24,10 @@ DICTIONARIES = {
     1: "7b966376e8dd6d87c3bf34cb6336564dc72fc28b216563ef3010f877cfef8f5d",
 }
 LATEST = max(DICTIONARIES)
+# Utterance.dictionary = STREAM + version: primed with the dictionary and then with every earlier text of
+# this connection (``History``), so a later sentence points back at what the call already said.
+STREAM = 100
+WINDOW = 32 * 1024  # DEFLATE looks back at most this far
 
 
 class PackError(ValueError):
@@ -33,6 +37,34 @@ class PackError(ValueError):
 def capability(version: int = LATEST) -> str:
     """The Welcome capability that announces support for one dictionary version."""
     return f"deflate-{version}"
+
+
+def stream_capability(version: int = LATEST) -> str:
+    """The Welcome capability for ``STREAM + version``: the dictionary plus the connection's history."""
+    return f"deflate-stream-{version}"
+
+
+class History:
+    """One connection's texts so far, in the order the sender packed them and the receiver decoded
+    them (the data channel is ordered and reliable, so both sides hold the same bytes). The last
+    ``WINDOW`` bytes prime the next message's compressor after the preset dictionary."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def add(self, caption: str, text: str) -> None:
+        if caption or text:
+            self.data = (self.data + f"{caption}{SEPARATOR}{text}\n".encode("utf-8"))[-WINDOW:]
+
+
+def _zdict(version: int, history: bytes) -> bytes:
+    return (dictionary(version) + history)[-WINDOW:]
+
+
+def _tag(history: bytes) -> bytes:
+    """Two bytes of CRC-32 over the history a message was packed against: a receiver whose history
+    differs (it would inflate other text without any error) refuses the message instead."""
+    return (zlib.crc32(history) & 0xFFFF).to_bytes(2, "big")
 
 
 @lru_cache(maxsize=None)
@@ -46,21 +78,26 @@ def dictionary(version: int) -> bytes:
     return data
 
 
-def pack(caption: str, text: str, version: int = LATEST) -> bytes:
-    """Raw DEFLATE of ``caption + SEPARATOR + text`` primed with dictionary ``version``."""
+def pack(caption: str, text: str, version: int = LATEST, history: bytes | None = None) -> bytes:
+    """Raw DEFLATE of ``caption + SEPARATOR + text`` primed with dictionary ``version`` (and then
+    ``history``, a connection's earlier texts: ``History.data``)."""
     if SEPARATOR in caption or SEPARATOR in text:
         raise PackError("caption and text may not contain the unit separator U+001F")
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary(version))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _zdict(version, history or b""))
     raw = f"{caption}{SEPARATOR}{text}".encode("utf-8")
-    return compressor.compress(raw) + compressor.flush()
+    return (b"" if history is None else _tag(history)) + compressor.compress(raw) + compressor.flush()
 
 
-def unpack(data: bytes, version: int, *, max_bytes: int) -> tuple[str, str]:
+def unpack(data: bytes, version: int, *, max_bytes: int, history: bytes | None = None) -> tuple[str, str]:
     """(caption, text) from ``packed``; refuses output over ``max_bytes`` (decompression bombs),
     truncated or trailing data, bad UTF-8, and a missing separator."""
     if not data:
         raise PackError("packed is empty")
-    inflater = zlib.decompressobj(-15, zdict=dictionary(version))
+    if history is not None:  # packed against a connection's history: its tag first
+        if data[:2] != _tag(history):
+            raise PackError("packed against another history of this connection's texts than the receiver's")
+        data = data[2:]
+    inflater = zlib.decompressobj(-15, zdict=_zdict(version, history or b""))
     try:
         raw = inflater.decompress(data, max_bytes + 1)
     except zlib.error as exc:

@@ -133,12 +133,12 @@ def _summarise(out_dir: Path, rendered: list[Rendered], sender_code: int) -> int
               f" {item.render_ms / 1000:>8.2f}s  {files}")
     if bitrate_file.exists():
         report = json.loads(bitrate_file.read_text())
-        rates = report["bits_per_media_second"]
+        rates = report["bits_per_call_second"]
         print(
-            f"\nbitrate of call {rendered[0].sender_id!r}: {report['payload_bytes_received']} B of protobuf "
-            f"({report['wire_bytes_received']} B on the wire, DTLS setup included) for "
-            f"{report['media_seconds']:.1f} s of video: {rates['payload_in']} bit/s payload, "
-            f"{rates['wire_in']} bit/s wire"
+            f"\nbitrate of call {rendered[0].sender_id!r} over {report['call_seconds']:.1f} s of call "
+            f"({report['media_seconds']:.1f} s of video made): all-in UDP {rates['udp_in']} b/s up, "
+            f"{rates['udp_out']} b/s down ({rates['payload_in']} b/s of it protobuf payload up; "
+            f"setup {report['setup_udp_bytes_in']} B up, apart)"
         )
     for session_id in dict.fromkeys(item.session_id for item in rendered):
         folder = out_dir / "sessions" / session_id

@@ -19,6 +19,8 @@ from protocol.codec import Code, Outcome, ProtocolError
 
 logger = logging.getLogger("receiver.session")  # one logger name for a session's lines
 
+ACK_HOLD_S = 30.0  # the longest a RENDERED ack waits to be sent with later ones (``codec.ACK_RANGES``)
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -175,8 +177,40 @@ class Rendering:
         finally:
             self.render_log.release(sender_id, msg.seq)
         self._update_wire()
-        self._send(codec.ack(msg.seq, Outcome.RENDERED, media_seconds=clip.seconds, render_ms=render_ms,
-                             queue_depth=self.inbox.qsize()))
+        self._ack_rendered(msg.seq, clip.seconds, render_ms)
+
+    def _ack_rendered(self, seq: int, media_seconds: float, render_ms: int) -> None:
+        """The RENDERED ack of ``seq``: at once, or (a quiet sender that takes ranges) held up to
+        ``ACK_HOLD_S`` and sent as one ack for the run of seqs rendered meanwhile. Every ack costs a
+        SCTP SACK back, so one for several saves both. Held acks go out early when half the sender's
+        window is held, when the run breaks (a seq refused), on a ping and when the session closes."""
+        if not self.ack_ranges or not self._hold_acks:
+            self._flush_acks()
+            self._send(codec.ack(seq, Outcome.RENDERED, media_seconds=media_seconds, render_ms=render_ms,
+                                 queue_depth=self.inbox.qsize()))
+            return
+        held = self._held_acks
+        if held is not None and seq != held[1] + 1:
+            self._flush_acks()
+            held = None
+        if held is None:
+            self._held_acks = [seq, seq, media_seconds, render_ms]
+            self._ack_timer = asyncio.get_running_loop().call_later(ACK_HOLD_S, self._flush_acks)
+        else:
+            held[1:] = [seq, held[2] + media_seconds, render_ms]
+        if self._held_acks[1] - self._held_acks[0] + 1 >= max(1, self.config.queue_size // 2):
+            self._flush_acks()
+
+    def _flush_acks(self) -> None:
+        """Send the held RENDERED acks (one ack for the run) now; nothing when none are held."""
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        held, self._held_acks = self._held_acks, None
+        if held is not None:
+            first, last, media_seconds, render_ms = held
+            self._send(codec.ack(last, Outcome.RENDERED, media_seconds=media_seconds, render_ms=render_ms,
+                                 queue_depth=self.inbox.qsize(), first_seq=first))
 
     def _answer_settled(self, seq: int) -> None:
         """A resend of a settled utterance: a duplicate when it was rendered, its Error again when refused."""

@@ -12,10 +12,11 @@ from typing import Callable
 from aiortc import RTCDataChannel, RTCPeerConnection
 
 from model import Generator
-from protocol import codec
+from protocol import codec, textpack
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError
-from receiver.bitrate import BitrateMeter
+from protocol.rtc import StunCounter
+from receiver.bitrate import BitrateMeter, Link
 from receiver.calls import Calls
 from receiver.config import ReceiverConfig
 from receiver.gallery import Gallery, UploadBudget, Uploads
@@ -96,9 +97,16 @@ class Session(Rendering):
         self._on_closed_cb = on_closed
         self.dead_after = dead_after
         self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
+        self.ack_ranges = False  # ... and takes RENDERED acks for runs of seqs (codec.ACK_RANGES)
+        self._history = textpack.History()  # the texts decoded so far (textpack.STREAM packs against them)
+        self._held_acks: list | None = None
+        self._hold_acks = True  # off from a ping until the next utterance  # [first seq, last seq, media seconds, render ms] not acked yet
+        self._ack_timer: asyncio.TimerHandle | None = None
         self.bound_sender_id = bound_sender_id  # set when the token belongs to one sender (--tokens)
         self.folder = config.out_dir / session_id
         self.meter = BitrateMeter(session_id)
+        self.stun = StunCounter()  # the connection's STUN datagrams (the meter counts all of the call)
+        self.stun.attach(pc)
         self.uploads = Uploads(self.folder / "styles", config.limits.max_style_image_bytes, budget=upload_budget)
         self._style_rate = TokenBucket(STYLE_CHUNKS_PER_SECOND, 2 * STYLE_CHUNKS_PER_SECOND)
         self.recorder = SessionRecorder(self.folder) if config.record else None
@@ -140,16 +148,16 @@ class Session(Rendering):
         self._last_heard = time.monotonic()
         size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "replace"))
         try:
-            envelope = codec.decode(frame, self.config.limits)
+            envelope = codec.decode(frame, self.config.limits, history=self._history)
             kind = envelope.WhichOneof("body")
-            self.meter.received(size, utterance=kind == "utterance")
+            self.meter.message_received(size, utterance=kind == "utterance")
             handler = getattr(self, f"_on_{kind}", None)
             if handler is None:
                 raise ProtocolError(f"{kind} is not something a sender sends", Code.UNEXPECTED)
             handler(getattr(envelope, kind))
         except ProtocolError as exc:
             if not isinstance(frame, bytes) or exc.code in (Code.BAD_FRAME, Code.TOO_LARGE):
-                self.meter.received(size)
+                self.meter.message_received(size)
             self._refuse(exc)
         except Exception:  # a bug of ours: tell the sender, keep serving
             logger.exception("session %s: handling a frame failed", self.id)
@@ -185,6 +193,7 @@ class Session(Rendering):
         if codec.QUIET in msg.capabilities:
             self.quiet = True  # its pings come only when the link is idle: tolerate longer silences
             self.dead_after = max(self.dead_after, QUIET_DEAD_AFTER)
+            self.ack_ranges = codec.ACK_RANGES in msg.capabilities  # its acks may be held and merged
         self._update_wire()
         self.meter.mark_setup()  # what the connection cost before the first message
         last = self.render_log.last(msg.sender_id)
@@ -202,6 +211,7 @@ class Session(Rendering):
         )
 
     def _on_utterance(self, msg: pb.Utterance) -> None:
+        self._hold_acks = True  # the sender is talking again: its acks may wait for company
         if self.sender_id is None:
             raise ProtocolError("send Hello before utterances", Code.UNEXPECTED, msg.seq)
         if msg.seq <= self.render_log.last(self.sender_id):
@@ -246,7 +256,7 @@ class Session(Rendering):
         self._queued.add(msg.seq)
         self.render_log.accept(self.sender_id, msg.seq)
         self._journal("utterance", seq=msg.seq, caption=msg.caption, text=msg.text,
-                      style_image_id=msg.style_image_id, sent_unix_ms=msg.sent_unix_ms)
+                      style_image_id=msg.style_image_id, sent_unix_ms=msg.sent_unix_ms or None)
         if not self.quiet:  # a quiet sender learns of its utterance when it is rendered
             self._send(codec.ack(msg.seq, Outcome.QUEUED, queue_depth=self.inbox.qsize() - 1))
 
@@ -283,6 +293,10 @@ class Session(Rendering):
         return path
 
     def _on_ping(self, msg: pb.Ping) -> None:
+        # a quiet sender pings when it waits for its acks (or heard nothing for a while): send the held
+        # ones, and those of what is still rendering as soon as it is done, until it says more
+        self._flush_acks()
+        self._hold_acks = False
         self._send(codec.pong(msg))
 
     def _on_pong(self, msg: pb.Pong) -> None:
@@ -303,7 +317,7 @@ class Session(Rendering):
         except Exception as exc:  # closing underneath us
             logger.debug("session %s: send failed: %s", self.id, exc)
             return
-        self.meter.sent(len(frame))
+        self.meter.message_sent(len(frame))
 
     async def _watchdog(self) -> None:
         while True:
@@ -333,6 +347,7 @@ class Session(Rendering):
         if self.closed.is_set():
             return
         self.closed.set()
+        self._flush_acks()
         self._abandon = not finish
         logger.info("session %s: closing (%s)", self.id, reason)
         if reason.startswith("replaced") and self.channel is not None:
@@ -346,6 +361,7 @@ class Session(Rendering):
                 task.cancel()
         await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
         self._update_wire()
+        self.meter.end()
         await self.pc.close()
         await asyncio.gather(*self._inflight, return_exceptions=True)
         if self.recorder is not None:
@@ -359,11 +375,15 @@ class Session(Rendering):
         self._on_closed_cb(self)
 
     def _update_wire(self) -> None:
+        """The meter's link counters: DTLS datagrams from the transport, STUN from ``self.stun``."""
         sctp = self.pc.sctp
         if sctp is None:
             return
         for stats in sctp.transport._get_stats().values():  # aiortc has no public byte counter
-            self.meter.wire(stats.bytesSent, stats.bytesReceived)
+            stun = self.stun
+            self.meter.link(
+                Link(stats.bytesReceived, stats.packetsReceived, stun.received_bytes, stun.received_packets),
+                Link(stats.bytesSent, stats.packetsSent, stun.sent_bytes, stun.sent_packets))
 
     def _journal(self, event: str, **fields) -> None:
         """Append to the session file (session.jsonl): what arrived, what was made, what failed."""

@@ -278,14 +278,16 @@ class ViewerHub:
         if session is None:
             return None
         meter = session.meter
-        rates = meter.report()["bits_per_media_second"]
+        report = meter.report()
+        rates = report["bits_per_call_second"]
         return {
             "clips": meter.clips,
             "media_seconds": round(meter.media_seconds, 3),
+            "call_seconds": report["call_seconds"],
             "payload_bytes_in": meter.payload_bytes_received,
-            "wire_bytes_in": meter.wire_bytes_received,
-            "payload_bps": rates["payload_in"],  # bits per second of generated media
-            "wire_bps": rates["wire_in"],
+            "udp_bytes_in": report["udp_bytes_in"],
+            "payload_bps": rates["payload_in"],  # bits per second of call, after setup
+            "udp_bps": rates["udp_in"],  # all in: every datagram with its UDP/IP header
         }
 
     def snapshot(self) -> list[dict]:

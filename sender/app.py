@@ -82,6 +82,16 @@ def image_id_for(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64] or "image"
 
 
+ECONOMY_BATCH_S = 8.0  # --economy: no line waits longer than this before it is sent
+
+
+def _mode(args: argparse.Namespace) -> str | None:
+    """The link preset asked for: "conversational", "economy" (--low-bitrate too) or None."""
+    if getattr(args, "economy", False) or getattr(args, "low_bitrate", False):
+        return "economy"
+    return "conversational" if getattr(args, "conversational", False) else None
+
+
 @dataclass(frozen=True)
 class SendOptions:
     config: SenderConfig
@@ -106,8 +116,8 @@ class SendOptions:
             secret=secret,
             ice_servers=ice_servers_from_args(args),
             tls_ca=Path(args.tls_ca) if args.tls_ca else None,
-            compress=bool(getattr(args, "compress", False) or getattr(args, "low_bitrate", False)),
-            quiet=bool(getattr(args, "quiet_heartbeat", False) or getattr(args, "low_bitrate", False)),
+            compress=bool(getattr(args, "compress", False) or _mode(args)),
+            quiet=bool(getattr(args, "quiet_heartbeat", False) or _mode(args)),
             loopback=bool(args.loopback),
         )
         script = read_script(Path(args.script)) if args.script else None
@@ -120,7 +130,7 @@ class SendOptions:
         if args.style_image:
             path = Path(args.style_image)
             images[image_id_for(path)] = path.read_bytes()
-        batch = getattr(args, "batch", 0.0) or (15.0 if getattr(args, "low_bitrate", False) else 0.0)
+        batch = getattr(args, "batch", 0.0) or (ECONOMY_BATCH_S if _mode(args) == "economy" else 0.0)
         pace = getattr(args, "pace", 0.0) or 0.0
         if batch < 0 or pace < 0:
             raise ValueError("--batch and --pace must not be negative")
@@ -247,13 +257,17 @@ async def _speak(sender: Sender, console: Console, options: SendOptions) -> None
     if options.pace_wpm:
         await speak(sender, lines, wpm=options.pace_wpm, batcher=batcher,
                     on_error=lambda exc: console._print(f"not sent: {exc}"))
-        return
-    for caption, text, style in lines:
-        try:
-            batcher.add(caption=caption, text=text, style_image_id=style)
-        except (ProtocolError, FatalError) as exc:
-            console._print(f"not sent: {exc}")
-    batcher.flush()
+    else:
+        for caption, text, style in lines:
+            try:
+                batcher.add(caption=caption, text=text, style_image_id=style)
+            except (ProtocolError, FatalError) as exc:
+                console._print(f"not sent: {exc}")
+        batcher.flush()
+    waits = batcher.waits if batcher is not None else [0.0] * len(lines)
+    if waits:  # what batching added before each line went out (`textcall report` reads this line)
+        console._print(f"added latency: mean {sum(waits) / len(waits):.2f} s, max {max(waits):.2f} s "
+                       f"over {len(waits)} lines")
 
 
 def script_key(lines: list[Line]) -> str:

@@ -38,7 +38,9 @@ class Batcher:
         self._key: tuple[str, str] | None = None  # (caption, style id) of the held text
         self._texts: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._added: list[float] = []  # loop time each held line came in
         self.utterances = 0  # utterances handed to the sender so far
+        self.waits: list[float] = []  # seconds each line sent so far waited here (0: sent at once)
 
     @property
     def held(self) -> int:
@@ -52,6 +54,7 @@ class Batcher:
         if not text:
             self.flush()
             self._say(caption, "", style_image_id)
+            self.waits.append(0.0)
             return
         key = (caption, style_image_id)
         joined = len(" ".join(self._texts)) + 1 + len(text)
@@ -61,6 +64,7 @@ class Batcher:
             self._key = key
             self._timer = asyncio.get_running_loop().call_later(self.config.seconds, self.flush)
         self._texts.append(text)
+        self._added.append(asyncio.get_running_loop().time())
 
     def flush(self) -> None:
         """Send what is held now (no-op when nothing is)."""
@@ -71,7 +75,9 @@ class Batcher:
             return
         caption, style = self._key
         text = " ".join(self._texts)
-        self._texts, self._key = [], None
+        now = asyncio.get_running_loop().time()
+        self.waits += [now - added for added in self._added]
+        self._texts, self._key, self._added = [], None, []
         self._say(caption, text, style)
 
     def _say(self, caption: str, text: str, style_image_id: str) -> None:

@@ -142,8 +142,12 @@ def register_send(subparsers) -> None:
                      help="no QUEUED acks; ping only after 25 s without traffic (if offered)")
     low.add_argument("--batch", type=float, metavar="SECONDS", default=0.0,
                      help="join lines typed within SECONDS into one utterance (0: one per line)")
+    low.add_argument("--conversational", action="store_true",
+                     help="fewest bytes with no wait: --compress --quiet-heartbeat, one utterance per line")
+    low.add_argument("--economy", action="store_true",
+                     help="fewer bytes still: --compress --quiet-heartbeat --batch 8 (no line waits over 8 s)")
     low.add_argument("--low-bitrate", action="store_true",
-                     help="all three: --compress --quiet-heartbeat --batch 15")
+                     help="the same as --economy (until 2026-12-06: 15 s batches)")
     low.add_argument("--pace", type=float, metavar="WPM", default=0.0,
                      help="with --script: send each line when a person would have said it at WPM "
                      "words per minute (measurements; default: all at once)")

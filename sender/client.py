@@ -20,7 +20,7 @@ from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol import textpack
 from protocol.codec import Code, Outcome, ProtocolError
-from protocol.rtc import loopback_only, rtc_configuration
+from protocol.rtc import loopback_only, rtc_configuration, sparse_consent
 from sender.events import (  # the configuration and the events (imported from here by callers too)
     Connected, Counters, Disconnected, Event, FatalError, Queued, ReceiverError, Refused, Rendered, SenderConfig, Waiting,
 )
@@ -51,6 +51,7 @@ class Sender:
         self._fatal: Exception | None = None
         self._retry_at: dict[int, float] = {}
         self._nonce = 0
+        self._ask_for_acks = False  # drain() was called: ping for held acks once everything is sent
         self._update_idle()
 
     # ------------------------------------------------------------------------------ public verbs
@@ -83,6 +84,10 @@ class Sender:
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until every queued utterance is rendered or refused. False on timeout or fatal."""
+        # a receiver may hold its acks to send one for several (codec.ACK_RANGES): once all is sent,
+        # a ping asks for them now, since nothing more is coming (the heartbeat loop sends it)
+        self._ask_for_acks = True
+        self._wake.set()
         try:
             await asyncio.wait_for(self._wait_idle(), timeout)
         except TimeoutError:
@@ -173,6 +178,7 @@ class Sender:
             channel = pc.createDataChannel(codec.CHANNEL_LABEL, ordered=True)
             if self.config.loopback:
                 loopback_only(pc)
+            sparse_consent(pc)  # the receiver runs textcall: both ends check consent sparsely (RFC 7675 allows)
             conn = _Connection(pc, channel, asyncio.get_running_loop().create_future())
             # a connection that dies before Welcome fails this future with nobody awaiting it
             conn.welcome.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -192,7 +198,7 @@ class Sender:
             )
             await pc.setRemoteDescription(answer)
             await opened.wait()
-            wanted = ("style-upload",) + ((codec.QUIET,) if self.config.quiet else ())
+            wanted = ("style-upload", codec.ACK_RANGES) + ((codec.QUIET,) if self.config.quiet else ())
             self._send(conn, codec.hello(self.config.sender_id, wanted, self._secret))
             welcome: pb.Welcome = await conn.welcome
             conn.window = welcome.window
@@ -200,6 +206,8 @@ class Sender:
             if self.config.compress:
                 known = [v for v in textpack.DICTIONARIES if textpack.capability(v) in offered]
                 conn.dictionary = max(known, default=0)
+                if conn.dictionary and textpack.stream_capability(conn.dictionary) in offered:
+                    conn.history = textpack.History()  # later texts point back at earlier ones
             conn.quiet = self.config.quiet and codec.QUIET in offered
             conn.last_heard = time.monotonic()
             return conn
@@ -221,21 +229,31 @@ class Sender:
         )
         next_ping = 0.0
         dead_after = self.config.quiet_dead_after if conn.quiet else self.config.dead_after
+        heard_bytes = 0
         while not conn.closed.is_set():
             now = time.monotonic()
+            if conn.quiet:  # any datagram from the receiver (its SCTP SACK of our utterance) proves it alive
+                received = conn.wire_bytes()[1]
+                if received > heard_bytes:
+                    heard_bytes, conn.last_heard = received, now
             if now - conn.last_heard > dead_after:
                 conn.close_reason = f"receiver silent for {now - conn.last_heard:.1f} s"
                 return
-            if conn.quiet:  # ping only when neither side has said anything for a while
-                idle = now - min(conn.last_sent, conn.last_heard)
-                due = idle >= self.config.quiet_ping_interval
+            if conn.quiet:  # ping only when nothing has come from the receiver for a while
+                due = now - max(conn.last_heard, conn.last_ping) >= self.config.quiet_ping_interval
             else:
                 due = now >= next_ping
             if due:
                 self._nonce += 1
                 self._send(conn, codec.ping(self._nonce))
-                next_ping = now + self.config.ping_interval
+                next_ping, conn.last_ping = now + self.config.ping_interval, now
             self._pump(conn)
+            unsent = any(item.seq not in conn.in_flight for item in self.outbox.pending())
+            if self._ask_for_acks and conn.quiet and conn.in_flight and not unsent:
+                self._ask_for_acks = False
+                self._nonce += 1
+                self._send(conn, codec.ping(self._nonce))
+                conn.last_ping = now
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=min(0.5, self.config.ping_interval))
@@ -260,6 +278,8 @@ class Sender:
                 style_image_id=item.style_image_id,
                 sent_unix_ms=item.sent_unix_ms,
                 dictionary=conn.dictionary,
+                history=conn.history,
+                timestamp=conn.history is None,  # a receiver that packs against history times arrivals itself
             )
             self.outbox.mark_sent(item.seq)
             self._send(conn, envelope)
@@ -317,20 +337,21 @@ class Sender:
         if msg.outcome == Outcome.QUEUED:
             self.events.put_nowait(Queued(msg.seq, msg.queue_depth))
             return
-        conn.in_flight.discard(msg.seq)
-        self._retry_at.pop(msg.seq, None)
-        item = self.outbox.done(msg.seq)
-        if item is not None:
-            latency = max(0.0, (codec.now_ms() - item.sent_unix_ms) / 1000)
-            self.events.put_nowait(
-                Rendered(
-                    msg.seq,
-                    msg.media_seconds,
-                    msg.render_ms,
-                    latency,
-                    duplicate=msg.outcome == Outcome.DUPLICATE,
+        for seq in range(msg.first_seq or msg.seq, msg.seq + 1):  # a RENDERED ack may cover a range
+            conn.in_flight.discard(seq)
+            self._retry_at.pop(seq, None)
+            item = self.outbox.done(seq)
+            if item is not None:
+                latency = max(0.0, (codec.now_ms() - item.sent_unix_ms) / 1000)
+                self.events.put_nowait(
+                    Rendered(
+                        seq,
+                        msg.media_seconds if seq == msg.seq else 0.0,
+                        msg.render_ms if seq == msg.seq else 0,
+                        latency,
+                        duplicate=msg.outcome == Outcome.DUPLICATE,
+                    )
                 )
-            )
         self._update_idle()
         self._wake.set()
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
+from protocol import textpack
+
 
 @dataclass
 class Connection:
@@ -21,10 +23,12 @@ class Connection:
     in_flight: set[int] = field(default_factory=set)
     last_heard: float = field(default_factory=time.monotonic)
     last_sent: float = field(default_factory=time.monotonic)
+    last_ping: float = 0.0  # when the last heartbeat went out
     window: int = 1
     wire_recorded: bool = False
     dictionary: int = 0  # preset dictionary both sides have (0: send plain text)
     quiet: bool = False  # both sides agreed on idle-only heartbeats
+    history: textpack.History | None = None  # the texts sent so far, when packing against them was agreed
 
     def wire_bytes(self) -> tuple[int, int]:
         """DTLS-level bytes (SCTP + DTLS framing included) of this connection so far."""

@@ -8,6 +8,8 @@ from pathlib import Path
 import aiohttp
 from aiortc import RTCSessionDescription
 
+from protocol.rtc import SPARSE_CONSENT_INTERVAL
+
 
 class SignalingError(Exception):
     """The receiver refused or could not be reached. ``status`` is the HTTP status, 0 if none."""
@@ -33,7 +35,9 @@ async def exchange_offer(
     system's certificate authorities are used; certificates are always verified)."""
     url = receiver_url.rstrip("/") + "/offer"
     headers = {"Authorization": f"Bearer {token}"}
-    body = {"sdp": offer.sdp, "type": offer.type}
+    # "textcall": this peer runs textcall, so its consent checks are sparse (protocol.rtc.sparse_consent)
+    # and the receiver may make its own as sparse; a browser's offer has no such field
+    body = {"sdp": offer.sdp, "type": offer.type, "textcall": {"consent_interval": SPARSE_CONSENT_INTERVAL}}
     ssl_context: ssl.SSLContext | bool = True
     if tls_ca is not None:
         try:

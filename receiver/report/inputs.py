@@ -70,10 +70,11 @@ def recorded_result(session: Path) -> TextLinkResult | None:
 
 
 def result_from_meter(meter: dict) -> TextLinkResult:
-    """The receiver's bitrate meter of a live session (bitrate.json) as a text-link result.
-    Its wire counts include the connection setup; the part before Hello is split off when known."""
-    setup_in = meter.get("setup_wire_bytes_received") or 0
-    setup_out = meter.get("setup_wire_bytes_sent") or 0
+    """The receiver's bitrate meter of a live session (bitrate.json) as a text-link result: that
+    session's own counts, all in (receiver/bitrate.py), the setup before Hello apart."""
+    received, sent = meter.get("received") or {}, meter.get("sent") or {}
+    setup_in = (meter.get("setup_received") or {}).get("dtls_bytes", 0)
+    setup_out = (meter.get("setup_sent") or {}).get("dtls_bytes", 0)
     return TextLinkResult(
         key="recorded",
         label=f"as recorded (session {meter.get('session_id', '?')})",
@@ -82,13 +83,18 @@ def result_from_meter(meter: dict) -> TextLinkResult:
         messages_up=int(meter.get("messages_received", 0)),
         payload_up_bytes=int(meter.get("payload_bytes_received", 0)),
         payload_down_bytes=int(meter.get("payload_bytes_sent", 0)),
-        wire_up_bytes=int(meter.get("wire_bytes_received", 0)) - setup_in,
-        wire_down_bytes=int(meter.get("wire_bytes_sent", 0)) - setup_out,
+        wire_up_bytes=int(received.get("dtls_bytes", 0)) - setup_in,
+        wire_down_bytes=int(sent.get("dtls_bytes", 0)) - setup_out,
         setup_up_bytes=setup_in,
         setup_down_bytes=setup_out,
         utterance_payload_bytes=int(meter.get("utterance_payload_bytes", 0)),
         clips=int(meter.get("clips", 0)),
         source="recorded session",
+        call_seconds=float(meter.get("call_seconds") or 0.0),
+        udp_up_bytes=int(meter.get("udp_bytes_in", 0)),
+        udp_down_bytes=int(meter.get("udp_bytes_out", 0)),
+        udp_setup_up_bytes=int(meter.get("setup_udp_bytes_in", 0)),
+        udp_setup_down_bytes=int(meter.get("setup_udp_bytes_out", 0)),
     )
 
 

@@ -44,6 +44,18 @@ class TextLinkResult:
     steady_up_bytes: int = 0
     steady_down_bytes: int = 0
     steady_seconds: float = 0.0
+    # All in: every UDP datagram of the call (DTLS and STUN, each with its 28-byte UDP/IPv4 header)
+    # from Hello to Bye, over that time (``call_seconds``); the setup before Hello apart.
+    call_seconds: float = 0.0
+    udp_up_bytes: int = 0
+    udp_down_bytes: int = 0
+    udp_setup_up_bytes: int = 0
+    udp_setup_down_bytes: int = 0
+    stun_udp_up_bytes: int = 0  # of udp_up_bytes: STUN (consent checks and responses) with their headers
+    stun_udp_down_bytes: int = 0
+    # the wait a line spends before it is sent (batching), as the sender measured it
+    added_latency_mean_s: float = 0.0
+    added_latency_max_s: float = 0.0
 
     @property
     def seconds(self) -> float:
@@ -69,10 +81,16 @@ class TextLinkResult:
             "steady_wire_both": _bps(self.steady_up_bytes + self.steady_down_bytes, self.steady_seconds),
             "stun_up": _bps(self.stun_up_bytes, s),
             "stun_down": _bps(self.stun_down_bytes, s),
+            "udp_up": _bps(self.udp_up_bytes, self.call_seconds),
+            "udp_down": _bps(self.udp_down_bytes, self.call_seconds),
+            "udp_payload_up": _bps(self.utterance_payload_bytes, self.call_seconds),
         }
 
     def to_json(self) -> dict:
-        return {**asdict(self), "seconds": self.seconds, "bits_per_second": self.rates()}
+        rates = self.rates()
+        return {**asdict(self), "seconds": self.seconds, "bits_per_second": rates,
+                "udp_up_bps": rates["udp_up"], "udp_down_bps": rates["udp_down"],
+                "added_latency_s": {"mean": self.added_latency_mean_s, "max": self.added_latency_max_s}}
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,9 @@ class Baseline:
     audio_bits_per_second: float | None = None
     resolution: str = ""  # "64x64@16" ...
     setting: str = ""  # "crf 28", "target 500 kb/s", ...
+    # all in, as a call carries it: every UDP datagram with its header (SRTP + RTCP + DTLS + STUN for
+    # WebRTC, measured; RTP/SRTP/UDP/IP per codec frame for Codec2, computed)
+    udp_bits_per_second: float | None = None
     psnr_db: float | None = None
     ssim: float | None = None
     audio_lsd_db: float | None = None  # log-spectral distance of decoded audio vs source

@@ -23,15 +23,19 @@ def _fmt(value, digits: int = 1) -> str:
 
 
 def text_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    head = ["option", "messages up", "payload up b/s", "wire up b/s (steady)", "wire up b/s (session)",
-            "wire down b/s (session)", "wire both b/s", "with setup up b/s", "STUN up b/s"]
+    head = ["option", "messages up", "call s", "media s", "added latency s (mean / max)", "payload up b/s",
+            "all-in UDP up b/s", "all-in UDP down b/s", "of which STUN up b/s", "DTLS up b/s", "setup up B"]
     rows = []
     for item in report["text_link"]:
         r = item["bits_per_second"]
-        measured = item["source"] == "loopback"  # a recorded session has no datagram log
-        rows.append([item["label"], _fmt(item["messages_up"]), _fmt(r["payload_up"]),
-                     _fmt(r["steady_wire_up"] if measured else None), _fmt(r["wire_up"]), _fmt(r["wire_down"]),
-                     _fmt(r["wire_both"]), _fmt(r["wire_up_with_setup"]), _fmt(r["stun_up"] if measured else None)])
+        latency = item.get("added_latency_s") or {}
+        stun = item.get("stun_udp_up_bytes", 0)
+        call = item.get("call_seconds") or 0
+        rows.append([item["label"], _fmt(item["messages_up"]), _fmt(float(call)), _fmt(float(item["media_seconds"])),
+                     f"{_fmt(latency.get('mean'), 2)} / {_fmt(latency.get('max'), 2)}", _fmt(r.get("udp_payload_up")),
+                     _fmt(r.get("udp_up")), _fmt(r.get("udp_down")),
+                     _fmt(8 * stun / call if call and item["source"] == "loopback" else None),
+                     _fmt(r["steady_wire_up"] or r["wire_up"]), _fmt(item.get("udp_setup_up_bytes"))])
     return head, rows
 
 
@@ -43,20 +47,22 @@ def breakdown_rows(item: dict) -> tuple[list[str], list[list[str]]]:
         up = item["breakdown_up"].get(label, {"count": 0, "bytes": 0})
         down = item["breakdown_down"].get(label, {"count": 0, "bytes": 0})
         rows.append([label, _fmt(up["count"]), _fmt(up["bytes"]), _fmt(down["count"]), _fmt(down["bytes"])])
+    stun_up, stun_down = item.get("stun_udp_up_bytes", 0), item.get("stun_udp_down_bytes", 0)
+    rows.append(["STUN (consent checks, responses; with UDP/IP headers)", "", _fmt(stun_up), "", _fmt(stun_down)])
     rows.append(["setup (before Hello)", "", _fmt(item["setup_up_bytes"]), "", _fmt(item["setup_down_bytes"])])
     rows.append(["close (Bye, teardown)", "", _fmt(item["close_up_bytes"]), "", _fmt(item["close_down_bytes"])])
     return head, rows
 
 
 def baseline_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    head = ["family", "method", "size", "b/s", "video b/s", "audio b/s", "wire b/s", "PSNR dB", "SSIM",
-            "audio LSD dB", "acceptable", "x text wire", "note"]
+    head = ["family", "method", "size", "b/s", "video b/s", "audio b/s", "all-in UDP b/s", "PSNR dB", "SSIM",
+            "audio LSD dB", "acceptable", "x text (all in)", "note"]
     rows = []
     for b in report.get("baselines", []):
         rows.append([b["family"], b["name"], b["resolution"], _fmt(b["bits_per_second"]),
                      _fmt(b["video_bits_per_second"]), _fmt(b["audio_bits_per_second"]),
-                     _fmt(b["wire_bits_per_second"]), _fmt(b["psnr_db"], 2), _fmt(b["ssim"], 4),
-                     _fmt(b["audio_lsd_db"], 2), _fmt(b["acceptable"]), _fmt(b.get("factor_vs_text_wire"), 0),
+                     _fmt(b.get("udp_bits_per_second")), _fmt(b["psnr_db"], 2), _fmt(b["ssim"], 4),
+                     _fmt(b["audio_lsd_db"], 2), _fmt(b["acceptable"]), _fmt(b.get("factor_udp_vs_text_udp"), 0),
                      b["note"]])
     return head, rows
 
@@ -73,26 +79,22 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def chart_points(report: dict) -> list[tuple[str, float, str]]:
-    """(label, b/s, group) per bar: text options, WebRTC runs, offline audio+video pairs, and the
-    lowest acceptable setting of each offline codec and size."""
+def chart_points(report: dict) -> list[tuple[str, float, float, str]]:
+    """(label, all-in b/s, added latency s, group) per point: the text options (all-in UDP up, their
+    mean added latency), WebRTC runs and Codec2 (all in, ~0 added latency beyond a frame or packet),
+    offline encodes (bitstream only; they would add a whole clip of latency to send)."""
     points = []
     for item in report["text_link"]:
-        value = item["bits_per_second"]["steady_wire_up"] or item["bits_per_second"]["wire_up"]
+        value = item["bits_per_second"].get("udp_up")
         if value:
-            points.append((f"text: {item['key']} (wire up)", value, "text"))
-    best: dict[tuple[str, str], dict] = {}
+            latency = (item.get("added_latency_s") or {}).get("mean") or 0.0
+            points.append((f"textcall {item['key']}", value, latency, "text"))
     for b in report.get("baselines", []):
-        if b["family"] == "webrtc":
-            points.append((f"WebRTC {b['name']}", b["bits_per_second"], "webrtc"))
-        elif b["family"] == "offline av":
-            points.append((f"{b['name']} {b['resolution']}", b["bits_per_second"], "av"))
-        elif b["acceptable"] and b["bits_per_second"] is not None:
-            key = (b["name"].split()[0], b["resolution"])
-            if key not in best or b["bits_per_second"] < best[key]["bits_per_second"]:
-                best[key] = b
-    for (codec, size), b in sorted(best.items()):
-        points.append((f"{codec} {size} {b['setting']}", b["bits_per_second"], "offline"))
+        if b["family"] == "webrtc" and b.get("udp_bits_per_second"):
+            points.append((f"WebRTC {b['name']}", b["udp_bits_per_second"], 0.0, "webrtc"))
+        elif b["name"].startswith("Codec2") and b.get("udp_bits_per_second"):
+            points.append((f"{b['name']} over RTP", b["udp_bits_per_second"], 0.04, "codec2"))
+            points.append((f"{b['name']} bitstream", b["bits_per_second"], 0.04, "bitstream"))
     return points
 
 
@@ -105,22 +107,30 @@ def write_chart(report: dict, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"text": "#2a9d8f", "webrtc": "#e76f51", "av": "#8d5fa8", "offline": "#457b9d"}
-    fig, ax = plt.subplots(figsize=(10, 0.38 * len(points) + 1.6))
-    labels = [p[0] for p in points]
-    values = [p[1] for p in points]
-    ax.barh(range(len(points)), values, color=[colors[p[2]] for p in points])
-    ax.set_yticks(range(len(points)), labels, fontsize=8)
-    ax.invert_yaxis()
+    style = {"text": ("#2a9d8f", "o", "textcall text link (all-in UDP up)"),
+             "webrtc": ("#e76f51", "s", "WebRTC video + Opus (all-in UDP)"),
+             "codec2": ("#457b9d", "^", "Codec2 over RTP/SRTP (all in, computed)"),
+             "bitstream": ("#9aa5b1", "v", "Codec2 bitstream alone (no packets)")}
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for group, (color, marker, label) in style.items():
+        chosen = [p for p in points if p[3] == group]
+        if chosen:
+            ax.scatter([p[2] + 0.02 for p in chosen], [p[1] for p in chosen], color=color, marker=marker,
+                       s=60, label=label, zorder=3)
+            for name, value, latency, _ in chosen:
+                ax.annotate(name, (latency + 0.02, value), fontsize=7, xytext=(5, 3), textcoords="offset points")
+    bars = report.get("bars") or {}
+    for key, color in (("conversational_bar_bps", "#2a9d8f"), ("economy_bar_bps", "#264653")):
+        if bars.get(key):
+            ax.axhline(bars[key], color=color, linestyle=":", linewidth=1,
+                       label=f"{key.split('_')[0]} bar {bars[key]:g} b/s")
     ax.set_xscale("log")
-    ax.set_xlabel("bits per second (log scale)")
-    for i, v in enumerate(values):
-        ax.text(v * 1.08, i, f"{v:,.0f}", va="center", fontsize=7)
-    bar = report.get("bars", {}).get("wire_bar_bps")
-    if bar:
-        ax.axvline(bar, color="#2a9d8f", linestyle=":", linewidth=1)
-    ax.set_title("textcall: the text link against sending the media (same clips)")
-    ax.set_xlim(min(values) / 2, max(values) * 8)
+    ax.set_yscale("log")
+    ax.set_xlabel("added latency before a sentence is sent, seconds (mean; log scale, +0.02)")
+    ax.set_ylabel("bits per second, all in (log scale)")
+    ax.set_title("textcall: every byte counted, against sending the media")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

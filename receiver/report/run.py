@@ -9,9 +9,10 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.rtc import SPARSE_CONSENT_INTERVAL, UDP_IPV4_HEADER
 from receiver.report import textlink
 from receiver.report.inputs import (  # what a report reads (imported from here by callers too)
-    _join, find_session, load_recorded_media, parse_script, recorded_lines, recorded_result,
+    _join, find_session, load_recorded_media, parse_script, recorded_result,
 )
 from receiver.report.model import (
     ACCEPTABLE_LSD_DB,
@@ -24,8 +25,6 @@ from receiver.report.model import (
 logger = logging.getLogger(__name__)
 
 BUILTIN_SCRIPT = Path(__file__).with_name("speech.txt")
-WIRE_BAR_BPS = 150.0
-FACTOR_BAR = 1000.0
 
 ANCHORS = [
     "Published anchor (not our measurement): Txt2Vid (Tandon et al., 2021, 'Txt2Vid: Ultra-Low "
@@ -64,29 +63,28 @@ class ReportConfig:
 async def build_report(config: ReportConfig) -> dict:
     from tqdm import tqdm
 
-    # every peer of the report restricts its own ICE candidates to loopback (protocol.rtc)
-    recorded = None
-    if config.recordings is not None:
+    if config.recordings is not None:  # the session's own bytes, as its receiver counted them
         session = find_session(config.recordings)
-        lines = recorded_lines(session)
         recorded = recorded_result(session)
+        if recorded is None:
+            raise ValueError(f"{session} has no bitrate.json (the receiver writes it when the session closes)")
         source = f"recorded session {session}"
+        text = [recorded]
     else:
         script = config.script or BUILTIN_SCRIPT
         lines = parse_script(script)
         source = f"script {script}" if config.script else "built-in continuous speech (receiver/report/speech.txt)"
-    keys = textlink.QUICK_OPTIONS if config.quick else tuple(o.key for o in textlink.OPTIONS)
-    options = [o for o in textlink.OPTIONS if o.key in keys]
-    speech = textlink.speaking_seconds(lines, config.wpm)
-    with tqdm(total=round(speech), desc=f"text link ({len(options)} options at once)", unit="s of speech",
-              leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of speech") as bar:
-        ticker = asyncio.get_running_loop().create_task(_tick(bar, speech))
-        try:
-            results, clips = await textlink.measure_text_link(
-                lines, options, work_dir=config.out_dir / "textlink", wpm=config.wpm)
-        finally:
-            ticker.cancel()
-    text = ([recorded] if recorded else []) + results
+        keys = textlink.QUICK_OPTIONS if config.quick else tuple(o.key for o in textlink.OPTIONS)
+        options = [o for o in textlink.OPTIONS if o.key in keys]
+        speech = textlink.speaking_seconds(lines, config.wpm)
+        with tqdm(total=round(speech), desc=f"text link ({len(options)} options at once)", unit="s of speech",
+                  leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of speech") as bar:
+            ticker = asyncio.get_running_loop().create_task(_tick(bar, speech))
+            try:
+                text, clips = await textlink.measure_text_link(
+                    lines, options, work_dir=config.out_dir / "textlink", wpm=config.wpm)
+            finally:
+                ticker.cancel()
     baselines: list[Baseline] = []
     media_seconds = 0.0
     if config.media:
@@ -169,46 +167,52 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
     bar_item = next((t for t in text if t.key == textlink.BAR_OPTION), None)
     reference = bar_item or text[-1]
     ref_rates = reference.rates()
-    ref_wire = ref_rates["steady_wire_up"] or ref_rates["wire_up"]
-    ref_payload = ref_rates["payload_up"]
+    ref_wire = ref_rates["udp_up"] or ref_rates["steady_wire_up"] or ref_rates["wire_up"]  # all in when known
+    ref_payload = ref_rates["udp_payload_up"] or ref_rates["payload_up"]
     rows = []
     for b in baselines:
         row = b.to_json()
         if b.bits_per_second is not None and ref_wire:
             row["factor_vs_text_wire"] = round(b.bits_per_second / ref_wire, 1)
             row["factor_vs_text_payload"] = round(b.bits_per_second / ref_payload, 1) if ref_payload else None
-            if b.wire_bits_per_second is not None:
-                row["factor_wire_vs_text_wire"] = round(b.wire_bits_per_second / ref_wire, 1)
+            if b.udp_bits_per_second is not None:
+                row["factor_udp_vs_text_udp"] = round(b.udp_bits_per_second / ref_wire, 1)
         rows.append(row)
     defaults = verify_defaults()
-    bars = _bars(reference, ref_wire, baselines) if bar_item is not None else None
+    bars = _bars(text, baselines) if any(t.key in ("conversational", "economy") for t in text) else None
     how = (
         f"The text link was spoken at {wpm:g} words per minute over loopback WebRTC (aiortc data "
-        f"channel) and measured at the DTLS level; " if wpm else
-        "The text link's bytes are the receiver's counts for this session (protobuf payload; DTLS-level "
-        "wire bytes with the connection setup split off) over the seconds of media it rendered; "
+        f"channel); every UDP datagram was counted, all in (DTLS records, STUN, 28 bytes of UDP/IPv4 "
+        f"each), over the call's time from Hello to Bye, the setup apart; " if wpm else
+        "The text link's bytes are the receiver's own counts for this session (bitrate.json: every "
+        "datagram, all in, over the call's time from Hello to its end, the setup apart); "
     )
-    steady = "steady state" if reference.source == "loopback" else "Hello to the last count"
     summary = (
         f"Source: {source}. " + how
         + (f"the media baselines use the first {media_seconds:.1f} s of the same clips. " if baselines else
            "no media baselines in this report. ")
-        + (f"Reference text link: {reference.label}: {_f(ref_wire)} b/s on the wire sender->receiver "
-           f"({steady}), {_f(ref_payload)} b/s of protobuf payload.")
+        + (f"Reference text link: {reference.label}: {_f(ref_wire)} b/s all in sender->receiver, "
+           f"{_f(ref_payload)} b/s of utterance payload.")
     )
     notes = [
-        "Wire bytes are counted at the DTLS level (what aiortc's RTCDtlsTransport counts: DTLS records "
-        "with SCTP inside; ICE/UDP/IP headers and STUN not included). Each datagram is classified by "
-        "the SCTP chunk it carried (aiortc sends one chunk per packet, no bundling) and the protobuf "
-        "message inside.",
-        "'steady' rates: bytes between the first and the last utterance's arrival over that time; "
-        "'session' rates: Hello to Bye over the speaking time; 'with setup' adds ICE/DTLS/SCTP setup "
-        "and teardown, a one-off cost of about 2.5 KB per connection.",
+        "All in: every UDP datagram of the call, DTLS records (SCTP inside) and STUN (ICE checks, RFC 7675 "
+        "consent checks and their responses), each with 28 bytes of UDP/IPv4 header (IPv6: 48); rates per "
+        "second of call time (Hello to Bye); media seconds are their own column. Each DTLS datagram is "
+        "classified by the SCTP chunk it carried (aiortc sends one chunk per packet, no bundling) and the "
+        "protobuf message inside.",
+        "The setup before Hello (ICE checks, DTLS handshake, SCTP association, data channel open) is a "
+        "one-off cost of about 2.5 KB plus its headers per connection, shown apart.",
         "Every SCTP DATA chunk costs about 65 bytes of framing (12 SCTP common header + 16 DATA chunk "
-        "header + 37 DTLS record header, nonce and AES-GCM tag) and is answered by a 65-byte SACK: the "
-        "sender pays a SACK for every ack and pong the receiver sends.",
-        "STUN consent freshness (RFC 7675, aioice every ~5 s) runs below DTLS in both directions; it "
-        "is shown in its own column and not included in the wire rates.",
+        "header + 37 DTLS record header, nonce and AES-GCM tag) + 28 of UDP/IPv4, and is answered by a "
+        "SACK of as much (RFC 4960 section 6.2; aiortc sends it at once): the sender pays a SACK for every "
+        "message the receiver sends. Conversational and economy hold RENDERED acks up to 30 s and send one "
+        "for the run (Ack.first_seq).",
+        f"Consent checks (RFC 7675): consent expires 30 s after the last answered check; checks go at a "
+        f"randomised interval. Between two textcall peers both ends check every ~{SPARSE_CONSENT_INTERVAL:g} s "
+        f"(protocol.rtc.sparse_consent; two checks within the lifetime); a browser or other WebRTC peer keeps "
+        f"its own ~5 s checks and the receiver answers each (counted the same way).",
+        "Added latency: how long a line waited in `textcall send` before it went out (batching), as the "
+        "sender measured it; one message per line adds none.",
         f"aiortc defaults verified in the installed source (aiortc/codecs): VP8 start "
         f"{defaults['vp8_default'] / 1000:g} kb/s (REMB clamps {defaults['vp8_min'] / 1000:g}-"
         f"{defaults['vp8_max'] / 1000:g} kb/s), H.264 start {defaults['h264_default'] / 1000:g} kb/s "
@@ -219,9 +223,13 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
         f"for video, log-spectral distance <= {ACCEPTABLE_LSD_DB:g} dB for audio. These are rules of "
         f"thumb; the stub generator's tones and drawn faces are far easier to code than real speech "
         f"and faces, so the media baselines here are lower bounds of what a real call costs.",
-        "Offline rates count the codec bitstream only (no container); WebRTC 'b/s' counts RTP "
-        "payload bytes from getStats() outbound-rtp, 'wire b/s' the SRTP transport bytes (RTP "
-        "headers, SRTP tags, RTCP).",
+        "Offline rates count the codec bitstream only (no container, no packets). WebRTC 'b/s' counts RTP "
+        "payload bytes (getStats() outbound-rtp); its 'all-in UDP' every datagram the sending peer put on "
+        "the network (SRTP, RTCP, DTLS, STUN, UDP/IPv4 headers), over the clip's length. Codec2 runs at "
+        "its true rates (bits per frame / frame length) and is judged narrow-band (8 kHz); its all-in rate "
+        "is computed for one frame per RTP packet (12 RTP + 10 SRTP tag + 28 UDP/IPv4 bytes), as aiortc "
+        "has no Codec2 payload format; pycodec2's libcodec2 lacks the 450 mode, so Codec2 450 shows its "
+        "nominal rate only.",
         *ANCHORS,
     ]
     if quick:
@@ -257,43 +265,72 @@ def _f(value) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def _bars(reference: TextLinkResult, ref_wire: float, baselines: list[Baseline]) -> dict:
+def _bars(text: list[TextLinkResult], baselines: list[Baseline]) -> dict:
+    """Issue 27's bars, from this run's own counts: all-in UDP each way over the call, setup apart."""
     lines, met = [], []
-    wire_ok = ref_wire is not None and ref_wire <= WIRE_BAR_BPS
-    lines.append(
-        f"Text link <= {WIRE_BAR_BPS:g} b/s on the wire sender->receiver at "
-        f"{reference.wpm:g} wpm: {_f(ref_wire)} b/s steady state with {reference.label} "
-        f"(session average {_f(reference.rates()['wire_up'])} b/s) -> {'met' if wire_ok else 'NOT met'}."
-    )
-    met.append(wire_ok)
+    by_key = {t.key: t for t in text}
+    conv, econ = by_key.get("conversational"), by_key.get("economy")
+    if conv is not None:
+        r = conv.rates()
+        ok = (conv.added_latency_mean_s <= textlink.CONVERSATIONAL_LATENCY_S
+              and max(r["udp_up"] or 0, r["udp_down"] or 0) <= textlink.CONVERSATIONAL_BAR_BPS)
+        lines.append(
+            f"Conversational (mean added latency <= {textlink.CONVERSATIONAL_LATENCY_S:g} s): "
+            f"{conv.added_latency_mean_s:.2f} s; all-in UDP {_f(r['udp_up'])} b/s up, {_f(r['udp_down'])} b/s down "
+            f"(<= {textlink.CONVERSATIONAL_BAR_BPS:g} each) -> {'met' if ok else 'NOT met'}.")
+        met.append(ok)
+    if econ is not None:
+        r = econ.rates()
+        ok = (econ.added_latency_max_s <= textlink.ECONOMY_WAIT_S + 0.5
+              and max(r["udp_up"] or 0, r["udp_down"] or 0) <= textlink.ECONOMY_BAR_BPS
+              and (r["udp_payload_up"] or 0) <= textlink.ECONOMY_PAYLOAD_BPS)
+        lines.append(
+            f"Economy (no line waits over {textlink.ECONOMY_WAIT_S:g} s): longest wait {econ.added_latency_max_s:.2f} s; "
+            f"all-in UDP {_f(r['udp_up'])} b/s up, {_f(r['udp_down'])} b/s down (<= {textlink.ECONOMY_BAR_BPS:g} each), "
+            f"utterance payload {_f(r['udp_payload_up'])} b/s (<= {textlink.ECONOMY_PAYLOAD_BPS:g}) -> {'met' if ok else 'NOT met'}.")
+        met.append(ok)
+    factors: dict[str, float] = {}
     vp8 = next((b for b in baselines if b.family == "webrtc" and b.name.startswith("VP8")
                 and b.setting == "aiortc defaults"), None)
-    factor_wire = factor_payload = None
-    if vp8 is not None and ref_wire:
-        factor_payload = vp8.bits_per_second / ref_wire
-        factor_wire = (vp8.wire_bits_per_second or vp8.bits_per_second) / ref_wire
-        ok = factor_wire >= FACTOR_BAR
+    codec2 = {b.setting: b for b in baselines if b.name.startswith("Codec2")}
+    for t in (conv, econ):
+        up = t.rates()["udp_up"] if t is not None else None
+        if not up:
+            continue
+        parts = []
+        if vp8 is not None and vp8.udp_bits_per_second:
+            factors[f"vp8_defaults_vs_{t.key}"] = round(vp8.udp_bits_per_second / up, 1)
+            parts.append(f"WebRTC VP8 + Opus at aiortc's defaults {_f(vp8.udp_bits_per_second)} b/s "
+                         f"({vp8.udp_bits_per_second / up:,.0f}x)")
+        for mode in ("450", "700C"):
+            c2 = codec2.get(mode)
+            if c2 is not None and c2.udp_bits_per_second:
+                factors[f"codec2_{mode}_vs_{t.key}"] = round(c2.udp_bits_per_second / up, 2)
+                parts.append(f"Codec2 {mode} {_f(c2.udp_bits_per_second)} b/s over RTP ({c2.udp_bits_per_second / up:,.1f}x; "
+                             f"its bitstream alone {_f(c2.bits_per_second)} b/s, {c2.bits_per_second / up:,.2f}x)")
+        if parts:
+            lines.append(f"All in against all in, {t.key} ({_f(up)} b/s up): " + "; ".join(parts) + ".")
+            met.append(None)
+    for t in (conv, econ):
+        if t is None or not t.call_seconds:
+            continue
+        stun = _bps_of(t, "stun", "rx")
+        sack = t.breakdown_up.get("sack", {})
         lines.append(
-            f">= {FACTOR_BAR:g}x fewer bits than VP8 + Opus at aiortc defaults: wire vs wire (both "
-            f"DTLS level) {factor_wire:,.0f}x ({_f(vp8.wire_bits_per_second)} vs {_f(ref_wire)} b/s); "
-            f"RTP payload vs text wire {factor_payload:,.0f}x -> {'met' if ok else 'NOT met'}."
-        )
-        met.append(ok)
-    for codec in ("VP8", "H.264"):
-        low = _lowest_acceptable(baselines, codec)
-        if low is not None and ref_wire:
-            lines.append(
-                f"Against the lowest acceptable WebRTC {codec} setting ({low.setting}): "
-                f"{_f(low.bits_per_second)} b/s payload, {_f(low.wire_bits_per_second)} b/s wire -> "
-                f"{(low.wire_bits_per_second or low.bits_per_second) / ref_wire:,.0f}x (wire vs wire)."
-            )
-            met.append(None)
-        elif baselines:
-            lines.append(f"No pinned WebRTC {codec} setting in this run was acceptable.")
-            met.append(None)
-    return {"wire_bar_bps": WIRE_BAR_BPS, "factor_bar": FACTOR_BAR, "lines": lines, "met": met,
-            "wire_up_bps": ref_wire, "factor_vs_vp8_defaults_wire": factor_wire,
-            "factor_vs_vp8_defaults_payload": factor_payload}
+            f"Floors in {t.key}: RFC 7675 consent checks (and their responses) {_f(stun)} b/s up of the "
+            f"{_f(t.rates()['udp_up'])} (every ~{SPARSE_CONSENT_INTERVAL:g} s between two textcall peers; a browser "
+            f"checks every ~5 s); RFC 4960 SCTP SACKs {sack.get('count', 0)} datagrams, "
+            f"{_f(8 * (sack.get('bytes', 0) + UDP_IPV4_HEADER * sack.get('count', 0)) / t.call_seconds)} b/s up "
+            f"(one per message the receiver sends; aiortc does not delay or bundle them).")
+        met.append(None)
+    return {"lines": lines, "met": met, "factors": factors,
+            "conversational_bar_bps": textlink.CONVERSATIONAL_BAR_BPS, "economy_bar_bps": textlink.ECONOMY_BAR_BPS}
+
+
+def _bps_of(t: TextLinkResult, what: str, direction: str) -> float | None:
+    """STUN's share of the all-in rate, one way (``direction`` as the receiver saw it)."""
+    n = t.stun_udp_up_bytes if direction == "rx" else t.stun_udp_down_bytes
+    return 8 * n / t.call_seconds if what == "stun" and t.call_seconds else None
 
 
 def text_only(result: TextLinkResult, source: str) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,11 @@ class LinkOption:
     batch_seconds: float = 0.0
     compress: bool = False
     quiet: bool = False
+    preset: str = ""  # "conversational" / "economy": textcall send's own presets
 
     def sender_args(self) -> list[str]:
+        if self.preset:
+            return [f"--{self.preset}"]
         args = []
         if self.batch_seconds:
             args += ["--batch", f"{self.batch_seconds:g}"]
@@ -51,6 +55,10 @@ class LinkOption:
 
 
 OPTIONS = (
+    LinkOption("conversational", "conversational: one message per line, DEFLATE, quiet heartbeat, merged acks",
+               compress=True, quiet=True, preset="conversational"),
+    LinkOption("economy", "economy: lines batched up to 8 s, DEFLATE, quiet heartbeat, merged acks",
+               batch_seconds=8, compress=True, quiet=True, preset="economy"),
     LinkOption("sentence", "one message per sentence, plain text, ping every 2 s (textcall 0.1)"),
     LinkOption("sentence-deflate", "one message per sentence, DEFLATE + dictionary", compress=True),
     LinkOption("sentence-quiet", "one message per sentence, quiet heartbeat", quiet=True),
@@ -62,8 +70,11 @@ OPTIONS = (
     LinkOption("batch20-deflate-quiet", "20 s batches, DEFLATE + dictionary, quiet heartbeat",
                batch_seconds=20, compress=True, quiet=True),
 )
-QUICK_OPTIONS = ("sentence", "batch15-deflate-quiet")
-BAR_OPTION = "batch15-deflate-quiet"
+QUICK_OPTIONS = ("conversational", "economy", "sentence")
+BAR_OPTION = "economy"
+# the bars of issue 27, all-in UDP each way over the call (setup apart)
+CONVERSATIONAL_BAR_BPS, CONVERSATIONAL_LATENCY_S = 400.0, 2.0  # mean added latency
+ECONOMY_BAR_BPS, ECONOMY_PAYLOAD_BPS, ECONOMY_WAIT_S = 250.0, 50.0, 8.0  # the longest wait
 
 
 def speaking_seconds(lines: list[tuple[str, str, str]], wpm: float) -> float:
@@ -179,7 +190,8 @@ def _result(run: _Run, seconds: float, wpm: float, lines: int, words: int) -> Te
     payload_up = payload_down = messages_up = utterance_payload = 0
     stun_up = stun_down = 0
     period_up = period_down = 0
-    period_seconds = 0.0
+    period_seconds = call_seconds = 0.0
+    udp_up = udp_down = udp_setup_up = udp_setup_down = stun_udp_up = stun_udp_down = 0
     for session, log in run.sessions:
         hello = next((d.t for d in log.datagrams if d.direction == "rx" and d.label == "hello"), None)
         bye = next((d.t for d in log.datagrams if d.direction == "rx" and d.label == "bye"), float("inf"))
@@ -187,6 +199,14 @@ def _result(run: _Run, seconds: float, wpm: float, lines: int, words: int) -> Te
             raise RuntimeError(f"option {run.option.key}: no Hello seen on the wire")
         up.add(log, "rx", hello, bye)  # the receiver receives what the sender sends
         down.add(log, "tx", hello, bye)
+        end = bye if bye != float("inf") else max(d.t for d in log.datagrams + log.stun)
+        call_seconds += end - hello
+        udp_up += log.udp("rx", hello, bye)
+        udp_down += log.udp("tx", hello, bye)
+        udp_setup_up += log.udp("rx", until=hello)
+        udp_setup_down += log.udp("tx", until=hello)
+        stun_udp_up += log.stun_bytes("rx", hello, bye)
+        stun_udp_down += log.stun_bytes("tx", hello, bye)
         # steady state: from the first utterance to the last, whole periods of talking
         arrivals = [d.t for d in log.datagrams if d.direction == "rx" and d.label == "utterance"]
         if len(arrivals) >= 2:
@@ -199,6 +219,7 @@ def _result(run: _Run, seconds: float, wpm: float, lines: int, words: int) -> Te
         utterance_payload += session.meter.utterance_payload_bytes
         stun_up += log.stun_rx
         stun_down += log.stun_tx
+    latency = _added_latency(run.output)
     return TextLinkResult(
         key=run.option.key,
         label=run.option.label,
@@ -228,7 +249,25 @@ def _result(run: _Run, seconds: float, wpm: float, lines: int, words: int) -> Te
         steady_up_bytes=period_up,
         steady_down_bytes=period_down,
         steady_seconds=round(period_seconds, 3),
+        call_seconds=round(call_seconds, 3),
+        udp_up_bytes=udp_up,
+        udp_down_bytes=udp_down,
+        udp_setup_up_bytes=udp_setup_up,
+        udp_setup_down_bytes=udp_setup_down,
+        stun_udp_up_bytes=stun_udp_up,
+        stun_udp_down_bytes=stun_udp_down,
+        added_latency_mean_s=latency[0],
+        added_latency_max_s=latency[1],
     )
+
+
+def _added_latency(output: list[str]) -> tuple[float, float]:
+    """(mean, max) seconds batching added before lines were sent, from ``textcall send``'s last words."""
+    for line in reversed(output):
+        found = re.search(r"added latency: mean ([0-9.]+) s, max ([0-9.]+) s", line)
+        if found:
+            return float(found.group(1)), float(found.group(2))
+    raise RuntimeError("the sender did not report its added latency")
 
 
 class _Split:

@@ -27,6 +27,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
+from protocol.rtc import UDP_IPV4_HEADER
 from receiver.report import quality
 from receiver.report.model import ACCEPTABLE_PSNR_DB, ACCEPTABLE_SSIM, Baseline
 
@@ -151,7 +152,7 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
     """Stream the clip once over a fresh loopback connection; bytes and received quality."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
-    from protocol.rtc import loopback_only
+    from protocol.rtc import StunCounter, loopback_only
 
     sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -173,6 +174,8 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
         sender.addTransceiver(audio_track, direction="sendonly")
         loopback_only(sender)
         await sender.setLocalDescription(await sender.createOffer())
+        stun = StunCounter()  # the sender's STUN datagrams: all in, as the network carries the call
+        stun.attach(sender)
         await receiver.setRemoteDescription(sender.localDescription)
         loopback_only(receiver)
         await receiver.setLocalDescription(await receiver.createAnswer())
@@ -190,7 +193,7 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
             task.cancel()
         await sender.close()
         await receiver.close()
-    video_bytes = audio_bytes = transport_bytes = 0
+    video_bytes = audio_bytes = transport_bytes = transport_packets = 0
     for entry in stats.values():
         if entry.type == "outbound-rtp":
             if entry.kind == "video":
@@ -199,6 +202,8 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
                 audio_bytes += entry.bytesSent
         elif entry.type == "transport":
             transport_bytes += entry.bytesSent
+            transport_packets += entry.packetsSent
+    udp_bytes = transport_bytes + stun.sent_bytes + UDP_IPV4_HEADER * (transport_packets + stun.sent_packets)
     psnr_db, ssim_value = _received_quality(video, fps, received.frames)
     video_bps, audio_bps = 8 * video_bytes / media_seconds, 8 * audio_bytes / media_seconds
     codec = "H.264" if setting.video == "H264" else setting.video
@@ -217,6 +222,7 @@ async def stream(video: np.ndarray, fps: int, audio: np.ndarray, rate: int, sett
         ssim=None if ssim_value is None else round(float(ssim_value), 4),
         acceptable=acceptable,
         wire_bits_per_second=round(8 * transport_bytes / media_seconds, 1),
+        udp_bits_per_second=round(8 * udp_bytes / media_seconds, 1),
         note=f"{len(received.frames)} of {video.shape[0]} frames received",
     )
 

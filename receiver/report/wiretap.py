@@ -11,8 +11,9 @@ a label:
   COOKIE), ``sctp-other``;
 - ``dtls`` for handshake records and anything without an SCTP payload (SRTP when media flows).
 
-STUN datagrams (ICE connectivity checks and RFC 7675 consent refreshes every ~5 s) travel below
-DTLS; they are counted apart, per ICE connection, as ``stun``.
+STUN datagrams (ICE connectivity checks and RFC 7675 consent checks) travel below DTLS; they are
+recorded apart, per ICE connection, with their times. ``TransportLog.udp`` adds it all up as the
+network carries it: every datagram plus its 28 bytes of UDP/IPv4 header.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import contextvars
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+from protocol.rtc import UDP_IPV4_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +42,20 @@ class Datagram:
 @dataclass
 class TransportLog:
     datagrams: list[Datagram] = field(default_factory=list)
+    stun: list[Datagram] = field(default_factory=list)
     stun_tx: int = 0
     stun_rx: int = 0
     stun_tx_count: int = 0
     stun_rx_count: int = 0
+
+    def udp(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
+        """All in: DTLS and STUN datagrams in ``[since, until)``, each with its UDP/IPv4 header."""
+        return sum(d.size + UDP_IPV4_HEADER for d in self.datagrams + self.stun
+                   if d.direction == direction and since <= d.t < until)
+
+    def stun_bytes(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
+        """STUN datagrams in ``[since, until)`` with their UDP/IPv4 headers."""
+        return sum(d.size + UDP_IPV4_HEADER for d in self.stun if d.direction == direction and since <= d.t < until)
 
     def totals(self, direction: str, since: float = float("-inf")) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "bytes": 0})
@@ -57,17 +70,20 @@ class TransportLog:
 
 
 def classify_chunk(chunk) -> str:
-    from protocol import codec
-    from protocol.codec import ProtocolError
+    from google.protobuf.message import DecodeError
+
+    from protocol import textcall_pb2 as pb
 
     name = type(chunk).__name__
     if name == "DataChunk":
         if chunk.protocol == 50:
             return "dcep"
+        envelope = pb.Envelope()  # parsed, not decoded: text packed against a history stays packed
         try:
-            return codec.decode(bytes(chunk.user_data)).WhichOneof("body") or "data"
-        except ProtocolError:
+            envelope.ParseFromString(bytes(chunk.user_data))
+        except DecodeError:
             return "data"
+        return envelope.WhichOneof("body") or "data"
     if name == "SackChunk":
         return "sack"
     if name in _SETUP_CHUNKS:
@@ -105,11 +121,12 @@ class WireTap:
         log = self.logs.setdefault(id(ice), TransportLog())
         for protocol in getattr(ice._connection, "_protocols", []):
             self._ice_of_stun[id(protocol)] = id(ice)
-            for direction, size in self._pending_stun.pop(id(protocol), []):
-                self._count_stun(log, direction, size)
+            for direction, size, t in self._pending_stun.pop(id(protocol), []):
+                self._count_stun(log, direction, size, t)
 
     @staticmethod
-    def _count_stun(log: TransportLog, direction: str, size: int) -> None:
+    def _count_stun(log: TransportLog, direction: str, size: int, t: float) -> None:
+        log.stun.append(Datagram(t, direction, size, "stun"))
         if direction == "tx":
             log.stun_tx += size
             log.stun_tx_count += 1
@@ -193,6 +210,9 @@ class WireTap:
         return self
 
     def _stun(self, protocol, direction: str, size: int) -> None:
+        import asyncio
+
+        t = asyncio.get_running_loop().time()
         ice_id = self._ice_of_stun.get(id(protocol))
         if ice_id is None:
             for ice in self._ice_transports:  # learn which connection owns this socket
@@ -200,9 +220,9 @@ class WireTap:
                     ice_id = self._ice_of_stun[id(protocol)] = id(ice)
                     break
         if ice_id is None:
-            self._pending_stun[id(protocol)].append((direction, size))
+            self._pending_stun[id(protocol)].append((direction, size, t))
         else:
-            self._count_stun(self.logs[ice_id], direction, size)
+            self._count_stun(self.logs[ice_id], direction, size, t)
 
     def __exit__(self, *exc) -> None:
         for owner, name, value in reversed(self._saved):

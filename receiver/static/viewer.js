@@ -50,9 +50,9 @@ function parseEvents(buffer) {
 
 function formatBitrate(b) {
   if (!b) return "";
-  if (b.payload_bps == null) return `${b.payload_bytes_in} B received, no clip complete yet`;
-  return `${b.clips} clips, ${b.media_seconds.toFixed(1)} s of media: ` +
-    `${Math.round(b.payload_bps)} bit/s payload, ${Math.round(b.wire_bps)} bit/s on the wire`;
+  if (b.udp_bps == null) return `${b.payload_bytes_in} B received, the call has not started yet`;
+  return `${Math.round(b.call_seconds)} s of call, ${b.clips} clips (${b.media_seconds.toFixed(1)} s of media): ` +
+    `${Math.round(b.udp_bps)} bit/s all in, ${Math.round(b.payload_bps)} bit/s of it text`;
 }
 
 if (typeof module !== "undefined") {

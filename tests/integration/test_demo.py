@@ -27,7 +27,10 @@ def test_demo_command_leaves_clips_sheet_and_bitrate(tmp_path):
     assert sheet is not None and sheet.shape[0] > 64
     report = json.loads((out / "bitrate.json").read_text())
     assert report["clips"] == 4 and report["media_seconds"] > 4
-    assert 0 < report["bits_per_media_second"]["utterance_payload"] < 2000
+    rates = report["bits_per_call_second"]  # all in, per second of call (Hello to close), setup apart
+    assert report["call_seconds"] > 0 and 0 < rates["utterance_payload"] < rates["udp_in"]
+    assert report["udp_bytes_in"] > report["received"]["dtls_bytes"] - report["setup_received"]["dtls_bytes"]
+    assert "all-in UDP" in done.stdout and any((s / "report.md").is_file() for s in sessions)
     assert "4 rendered, 0 refused, 0 unsent" in done.stdout and "2 rendered, 0 refused, 0 unsent" in done.stdout
     # what it wrote holds the speech text: the owner's only
     for path in (out / "sessions").rglob("*"):

@@ -75,7 +75,13 @@ async def test_bitrate_report_counts_bytes(receiver, make_sender):
     report = json.loads((session_dirs[0] / "bitrate.json").read_text())
     assert report["clips"] == 1 and report["media_seconds"] > 0
     assert report["payload_bytes_received"] == sender.counters.payload_bytes_sent
-    assert report["wire_bytes_received"] > report["payload_bytes_received"]
+    received, setup = report["received"], report["setup_received"]
+    assert received["dtls_bytes"] - setup["dtls_bytes"] > report["payload_bytes_received"]  # SCTP + DTLS framing
+    # all in: every datagram (DTLS and STUN) with its 28-byte UDP/IPv4 header, the setup apart
+    up = {k: received[k] - setup[k] for k in received}
+    assert report["udp_bytes_in"] == up["dtls_bytes"] + up["stun_bytes"] + 28 * (up["dtls_packets"] + up["stun_packets"])
+    assert received["stun_packets"] > 0 and report["setup_udp_bytes_in"] > 1000  # ICE checks, DTLS handshake
+    assert report["call_seconds"] > 0 and report["bits_per_call_second"]["udp_in"] > 0
     assert (session_dirs[0] / "session.mp4").exists()
     assert (session_dirs[0] / "session.jsonl").exists()
 

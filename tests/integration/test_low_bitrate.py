@@ -81,7 +81,48 @@ async def test_a_closed_session_leaves_its_meter_and_a_report_is_built_from_it(r
     report = json.loads((folder / "report.json").read_text())
     (item,) = report["text_link"]
     assert item["payload_up_bytes"] == meter["payload_bytes_received"] == sender.counters.payload_bytes_sent
-    assert item["setup_up_bytes"] == meter["setup_wire_bytes_received"] > 0  # handshake split off
-    assert item["wire_up_bytes"] + item["setup_up_bytes"] == meter["wire_bytes_received"]
+    assert item["setup_up_bytes"] == meter["setup_received"]["dtls_bytes"] > 0  # handshake split off
+    assert item["wire_up_bytes"] + item["setup_up_bytes"] == meter["received"]["dtls_bytes"]
+    assert item["udp_up_bytes"] == meter["udp_bytes_in"] and item["udp_up_bps"] > 0  # all in, its own counts
+    assert item["call_seconds"] == meter["call_seconds"] > 0
     assert (folder / "report.md").exists() and (folder / "report.html").exists()
     assert not (folder / "bitrate.png").exists()  # the light report draws no chart
+
+
+async def test_a_quiet_senders_acks_are_held_merged_and_asked_for(receiver, make_sender):
+    """Conversational/economy: the receiver holds RENDERED acks and sends one for a run of seqs
+    (Ack.first_seq); the sender settles every seq of it, and its drain() pings for them at once."""
+    from sender.client import Rendered as Settled
+
+    sender = await make_sender(receiver, sender_id="merged", compress=True, quiet=True)
+    for k in range(3):
+        sender.say(caption="A woman is talking", text=f"{TEXT} Part {k}.")
+    session = None
+    for _ in range(100):  # the stub renders at once; the acks wait
+        session = next((s for s in receiver.sessions().values() if s.sender_id == "merged"), None)
+        if session is not None and session._held_acks and session._held_acks[1] == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert session._held_acks[:2] == [1, 3] and session.meter.messages_sent == 1  # the Welcome only
+    assert await sender.drain(5)  # well before the 30 s hold: the drain's ping asked for them
+    settled = []
+    while not sender.events.empty():
+        event = sender.events.get_nowait()
+        if isinstance(event, Settled):
+            settled.append(event.seq)
+    assert settled == [1, 2, 3] and session.meter.messages_sent == 3  # Welcome, one ack for 1-3, a pong
+
+
+async def test_conversational_and_economy_presets(tmp_path):
+    from sender.app import ECONOMY_BATCH_S, SendOptions
+    from sender.cli import build_parser
+
+    def options(*flags):
+        return SendOptions.from_args(build_parser().parse_args(
+            ["send", "--token", "t" * 16, "--outbox", "none", "--text", "hi", *flags]))
+
+    conversational, economy, legacy = options("--conversational"), options("--economy"), options("--low-bitrate")
+    assert conversational.config.compress and conversational.config.quiet and conversational.batch_seconds == 0
+    assert economy.config.compress and economy.config.quiet and economy.batch_seconds == ECONOMY_BATCH_S == 8
+    assert legacy == economy
+    assert not options().config.quiet and options().batch_seconds == 0

@@ -110,3 +110,14 @@ def test_random_bytes_never_escape_as_anything_but_protocol_error(frame):
         assert exc.reason
     else:
         assert envelope.WhichOneof("body") is not None
+
+
+def test_an_ack_may_cover_a_range_of_rendered_seqs():
+    ack = codec.decode(codec.encode(codec.ack(7, codec.Outcome.RENDERED, first_seq=3))).ack
+    assert (ack.first_seq, ack.seq) == (3, 7)
+    assert codec.ack(7, codec.Outcome.RENDERED, first_seq=7).ack.first_seq == 0  # one seq: no range
+    for bad in (pb.Ack(seq=3, outcome=codec.Outcome.RENDERED, first_seq=5),  # backwards
+                pb.Ack(seq=3, outcome=codec.Outcome.DUPLICATE, first_seq=1),  # only RENDERED takes a range
+                pb.Ack(seq=500, outcome=codec.Outcome.RENDERED, first_seq=1)):  # too long a run
+        with pytest.raises(ProtocolError, match="first_seq"):
+            codec.decode(pb.Envelope(ack=bad).SerializeToString())

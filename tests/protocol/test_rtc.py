@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import aioice.ice
+import pytest
 from aiortc import RTCPeerConnection
 
 from protocol.ice import IceServer
@@ -51,3 +52,45 @@ async def test_loopback_only_restricts_one_connection_and_they_connect():
     finally:
         for pc in (offerer, answerer, other):
             await pc.close()
+
+
+async def test_sparse_consent_and_stun_counting_on_one_connection():
+    """``sparse_consent`` replaces this connection's consent loop (aioice's module default stays),
+    and ``StunCounter`` counts the connection's STUN datagrams both ways."""
+    import aioice.ice
+
+    from protocol.rtc import SPARSE_CONSENT_INTERVAL, StunCounter, sparse_consent
+
+    default_interval = aioice.ice.CONSENT_INTERVAL
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        channel = offerer.createDataChannel("textcall")
+        loopback_only(offerer)
+        assert sparse_consent(offerer) == 1 and sparse_consent(offerer) == 0
+        opened = asyncio.Event()
+        channel.on("open", opened.set)
+        await offerer.setLocalDescription(await offerer.createOffer())
+        counter = StunCounter()
+        assert counter.attach(offerer) >= 1
+        await answerer.setRemoteDescription(offerer.localDescription)
+        loopback_only(answerer)
+        sparse_consent(answerer)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        await offerer.setRemoteDescription(answerer.localDescription)
+        await asyncio.wait_for(opened.wait(), 10)
+        connection = offerer.sctp.transport.transport.iceGatherer._connection
+        assert connection.textcall_consent == SPARSE_CONSENT_INTERVAL
+        assert aioice.ice.CONSENT_INTERVAL == default_interval  # nothing process-wide
+        # the connectivity checks went both ways through the counted sockets
+        assert counter.sent_packets > 0 and counter.received_packets > 0
+        assert counter.sent_bytes >= 20 * counter.sent_packets  # a STUN header is 20 bytes
+    finally:
+        await offerer.close()
+        await answerer.close()
+
+
+def test_consent_must_fit_its_lifetime():
+    from protocol.rtc import sparse_consent
+
+    with pytest.raises(ValueError, match="30 s"):
+        sparse_consent(RTCPeerConnection(), interval=25, failures=2)

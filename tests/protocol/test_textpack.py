@@ -122,7 +122,40 @@ def test_dictionary_without_packed_is_refused():
 
 def test_welcome_capabilities_are_checked():
     ok = codec.welcome("s1", last_rendered_seq=0, window=1, model="stub", capabilities=codec.capabilities())
-    assert set(codec.decode(codec.encode(ok)).welcome.capabilities) == {"deflate-1", "quiet"}
+    assert set(codec.decode(codec.encode(ok)).welcome.capabilities) == {"deflate-1", "deflate-stream-1", "quiet"}
     bad = pb.Envelope(welcome=pb.Welcome(session_id="s1", window=1, capabilities=["no spaces"]))
     with pytest.raises(ProtocolError):
         codec.decode(bad.SerializeToString())
+
+
+LINES = [
+    "Good morning, everyone, and thank you for joining the call today.",
+    "Thank you all for joining; the call today is about the budget.",
+    "Good morning again: the budget for the call today is on the first page.",
+]
+
+
+def test_packing_against_the_connections_history_makes_later_lines_smaller_and_round_trips():
+    """Sender and receiver keep one History per connection; each utterance is packed against the
+    dictionary and every earlier text, and both sides add each text in the same order."""
+    sent, received = textpack.History(), textpack.History()
+    streamed, alone = 0, 0
+    for seq, line in enumerate(LINES, 1):
+        frame = codec.encode(codec.utterance(seq, caption="A woman is talking", text=line, dictionary=1, history=sent))
+        one = codec.encode(codec.utterance(seq, caption="A woman is talking", text=line, dictionary=1))
+        decoded = codec.decode(frame, history=received).utterance
+        assert (decoded.caption, decoded.text) == ("A woman is talking", line)
+        assert sent.data == received.data
+        if seq > 1:
+            streamed, alone = streamed + len(frame), alone + len(one)
+    assert streamed < 0.8 * alone  # later lines point back at the earlier ones
+
+
+def test_streamed_text_needs_the_same_history():
+    sent = textpack.History()
+    codec.utterance(1, text=LINES[0], dictionary=1, history=sent)
+    frame = codec.encode(codec.utterance(2, text=LINES[1], dictionary=1, history=sent))
+    with pytest.raises(ProtocolError, match="needs a session"):
+        codec.decode(frame)  # a stateless decode cannot unpack it
+    with pytest.raises(ProtocolError):
+        codec.decode(frame, history=textpack.History())  # a receiver that missed the first line

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from protocol import codec
+from protocol import codec, textpack
 from receiver.report import quality
 from receiver.report.render import write_report
 from receiver.report.run import ReportConfig, build_report, parse_script
@@ -57,11 +57,12 @@ def test_payload_count_equals_the_messages_sent(report):
     )
     assert plain["utterance_payload_bytes"] == expected
     assert plain["breakdown_up"]["utterance"]["count"] == len(LINES)
-    # all three lines fall in one 15 s batch: one compressed utterance holding the joined text
-    batched = by_key["batch15-deflate-quiet"]
+    # economy: all three lines fall in one batch (under 8 s): one compressed utterance holding the joined text
+    batched = by_key["economy"]
     joined = " ".join(t for _, t, _ in LINES)
-    one = codec.utterance(1, caption=LINES[0][0], text=joined, sent_unix_ms=SENT_MS, dictionary=1)
-    assert one.utterance.packed
+    # packed against the connection's (still empty) history, no sender timestamp (the receiver times arrivals)
+    one = codec.utterance(1, caption=LINES[0][0], text=joined, dictionary=1, history=textpack.History(), timestamp=False)
+    assert one.utterance.packed and one.utterance.dictionary == textpack.STREAM + 1
     assert batched["utterance_payload_bytes"] == _size(one)
     assert batched["breakdown_up"]["utterance"]["count"] == 1
     assert "ack" not in batched["breakdown_up"] and "queued" not in json.dumps(batched["breakdown_down"])
@@ -75,6 +76,19 @@ def test_wire_counts_hold_the_payload(report):
         assert counted == item["wire_up_bytes"]  # every steady-state datagram is labelled
         assert up["utterance"]["bytes"] > item["utterance_payload_bytes"]  # SCTP + DTLS framing on top
         assert item["setup_up_bytes"] > 1000  # DTLS handshake, SCTP association
+        # all in: the same datagrams with their UDP/IPv4 headers, and the STUN ones, over the call
+        datagrams = sum(entry["count"] for entry in up.values())
+        assert item["udp_up_bytes"] == counted + 28 * datagrams + item["stun_udp_up_bytes"]
+        assert item["udp_up_bps"] == pytest.approx(8 * item["udp_up_bytes"] / item["call_seconds"], rel=0.01)
+
+
+def test_added_latency_is_the_senders_measurement(report):
+    data, _ = report
+    by_key = {item["key"]: item for item in data["text_link"]}
+    assert by_key["conversational"]["added_latency_s"] == {"mean": 0.0, "max": 0.0}
+    assert by_key["sentence"]["added_latency_s"]["max"] == 0.0
+    economy = by_key["economy"]["added_latency_s"]  # 3 lines at 900 wpm, one batch: the first waits longest
+    assert 0 < economy["mean"] < economy["max"] <= 8.5
 
 
 def test_baselines_are_measured(report):

@@ -199,10 +199,14 @@ async def test_sessions_and_bitrate_are_announced(make_client, stub):
         sender_id = "anna"
 
         def __init__(self) -> None:
-            from receiver.bitrate import BitrateMeter
+            from receiver.bitrate import BitrateMeter, Link
 
             self.meter = BitrateMeter("sess01")
-            self.meter.received(120, utterance=True)
+            self.meter.link(Link(2000, 10, 300, 3), Link(1800, 9, 300, 3))
+            self.meter.mark_setup()  # the Hello: the call starts
+            self.meter.message_received(120, utterance=True)
+            self.meter.link(Link(2500, 13, 400, 4), Link(2000, 11, 380, 4))
+            self.meter.call_started -= 2.0  # two seconds of call
             self.meter.rendered(2.0)
 
     async with client.get("/view/events", headers=AUTH) as response:
@@ -212,7 +216,9 @@ async def test_sessions_and_bitrate_are_announced(make_client, stub):
         _, snapshot = await events.next("sessions")
         [entry] = snapshot["sessions"]
         assert entry["session"] == "sess01" and entry["sender"] == "anna"
-        assert entry["bitrate"]["payload_bps"] == pytest.approx(8 * 120 / 2.0)
+        bitrate = entry["bitrate"]  # per second of call, all in after the setup: 500 + 100 + 28 x 4 B in 2 s
+        assert bitrate["payload_bps"] == pytest.approx(8 * 120 / 2.0, rel=0.05)
+        assert bitrate["udp_bps"] == pytest.approx(8 * (500 + 100 + 28 * 4) / 2.0, rel=0.05)
         del app[SESSIONS]["sess01"]
         _, snapshot = await events.next("sessions")
         assert snapshot["sessions"] == []
