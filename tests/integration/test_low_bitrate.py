@@ -126,3 +126,27 @@ async def test_conversational_and_economy_presets(tmp_path):
     assert economy.config.compress and economy.config.quiet and economy.batch_seconds == ECONOMY_BATCH_S == 8
     assert legacy == economy
     assert not options().config.quiet and options().batch_seconds == 0
+
+
+async def test_sparse_consent_only_with_a_textcall_peer(receiver, make_sender, raw_peer):
+    """A `textcall send` offer says it runs textcall: both ends check consent every ~15 s. A standard
+    WebRTC peer (no such field in its offer, like a browser) keeps ~5 s checks, and is served."""
+    from protocol import codec
+    from protocol.rtc import SPARSE_CONSENT_INTERVAL
+
+    def consent(session):
+        return getattr(session.pc.sctp.transport.transport.iceGatherer._connection, "textcall_consent", None)
+
+    sender = await make_sender(receiver, sender_id="peer-textcall")
+    raw_peer = await raw_peer(receiver)
+    raw_peer.send(codec.encode(codec.hello("peer-standard")))
+    assert (await raw_peer.next("welcome")).welcome.session_id
+    assert await sender.drain(10)
+    by_sender = {}
+    for _ in range(50):
+        by_sender = {s.sender_id: s for s in receiver.sessions().values()}
+        if {"peer-textcall", "peer-standard"} <= set(by_sender):
+            break
+        await asyncio.sleep(0.05)
+    assert consent(by_sender["peer-textcall"]) == SPARSE_CONSENT_INTERVAL
+    assert consent(by_sender["peer-standard"]) is None  # aioice's own checks
