@@ -117,8 +117,9 @@ def write_chart(report: dict, path: Path) -> Path | None:
         if chosen:
             ax.scatter([p[2] + 0.02 for p in chosen], [p[1] for p in chosen], color=color, marker=marker,
                        s=60, label=label, zorder=3)
-            for name, value, latency, _ in chosen:
-                ax.annotate(name, (latency + 0.02, value), fontsize=7, xytext=(5, 3), textcoords="offset points")
+            for i, (name, value, latency, _) in enumerate(chosen):  # neighbours alternate above and below
+                ax.annotate(name, (latency + 0.02, value), fontsize=7, xytext=(6, 3 if i % 2 == 0 else -10),
+                            textcoords="offset points")
     bars = report.get("bars") or {}
     for key, color in (("conversational_bar_bps", "#2a9d8f"), ("economy_bar_bps", "#264653")):
         if bars.get(key):

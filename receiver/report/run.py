@@ -249,8 +249,8 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
         ),
         "baseline_intro": (
             "The same clips as WebRTC media tracks on aiortc (loopback, real time) and as offline "
-            "PyAV/Codec2 encodes; 'x text wire' = baseline b/s / the reference text link's steady "
-            "wire b/s."
+            "PyAV/Codec2 encodes; 'x text (all in)' = the baseline's all-in b/s / the reference text "
+            "link's all-in b/s up."
         ),
         "text_link": [t.to_json() for t in text],
         "reference_text_link": reference.key,
