@@ -18,6 +18,21 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
+def ice_connections(pc: RTCPeerConnection, *, media: bool = True) -> list:
+    """The aioice connections under ``pc``'s transports (its data channel's, and with ``media`` its
+    transceivers'), deduplicated (bundled transports share one). aiortc keeps each as its
+    RTCIceGatherer's ``_connection`` (aiortc 1.16, pinned in pyproject)."""
+    transports = [pc.sctp.transport] if pc.sctp is not None else []
+    if media:
+        transports += [t.sender.transport for t in pc.getTransceivers() if t.sender.transport is not None]
+    connections = []
+    for dtls in transports:
+        connection = dtls.transport.iceGatherer._connection
+        if all(connection is not seen for seen in connections):
+            connections.append(connection)
+    return connections
+
+
 def rtc_configuration(ice_servers: tuple[IceServer | str, ...] = ()) -> RTCConfiguration:
     """Exactly these STUN/TURN servers, with their TURN credentials. None means host candidates only:
     aiortc's own default adds a public STUN server, which a closed network cannot reach and a loopback
@@ -39,12 +54,8 @@ def loopback_only(pc: RTCPeerConnection) -> int:
     ``setRemoteDescription`` for an answer) and before ``setLocalDescription``, which gathers.
     Returns how many ICE connections it restricted (0: called too early, nothing to restrict).
     """
-    transports = [pc.sctp.transport] if pc.sctp is not None else []
-    transports += [t.sender.transport for t in pc.getTransceivers() if t.sender.transport is not None]
     restricted = 0
-    for dtls in transports:
-        # RTCIceGatherer keeps its aioice.Connection as `_connection` (aiortc 1.16, pinned in pyproject)
-        connection = dtls.transport.iceGatherer._connection
+    for connection in ice_connections(pc):
         if getattr(connection, "textcall_loopback", False):
             continue
         gather = connection.get_component_candidates
@@ -78,10 +89,8 @@ class StunCounter:
     def attach(self, pc: RTCPeerConnection) -> int:
         """Count the STUN traffic of ``pc``'s ICE sockets from now on; returns how many sockets."""
         attached = 0
-        transports = [pc.sctp.transport] if pc.sctp is not None else []
-        transports += [t.sender.transport for t in pc.getTransceivers() if t.sender.transport is not None]
-        for dtls in transports:
-            for protocol in getattr(dtls.transport.iceGatherer._connection, "_protocols", []):
+        for connection in ice_connections(pc):
+            for protocol in getattr(connection, "_protocols", []):
                 if id(protocol) in self._seen:
                     continue
                 self._seen.add(id(protocol))
@@ -129,10 +138,8 @@ def sparse_consent(pc: RTCPeerConnection, *, interval: float = SPARSE_CONSENT_IN
 
     if interval <= 0 or failures < 1 or interval * failures > 30 * 1.2:
         raise ValueError("consent must be refreshed within its 30 s lifetime (RFC 7675)")
-    transports = [pc.sctp.transport] if pc.sctp is not None else []
     changed = 0
-    for dtls in transports:
-        connection = dtls.transport.iceGatherer._connection
+    for connection in ice_connections(pc, media=False):
         if getattr(connection, "textcall_consent", None) is not None:
             continue
 
