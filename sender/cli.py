@@ -135,11 +135,12 @@ def register_send(subparsers) -> None:
         action="store_true",
         help="offer only loopback ICE candidates (sender and receiver on one machine)",
     )
-    low = sub.add_argument_group("low bitrate (see README 'Bitrate report')")
+    low = sub.add_argument_group("low bitrate (see README 'Bits per second'; all of it needs a receiver that offers it)")
     low.add_argument("--compress", action="store_true",
                      help="send caption and text as DEFLATE with the shared dictionary (if offered)")
     low.add_argument("--quiet-heartbeat", action="store_true",
-                     help="no QUEUED acks; ping only after 25 s without traffic (if offered)")
+                     help="no QUEUED acks, RENDERED acks merged (up to 30 s late); ping only after 25 s without\n"
+                     "anything from the receiver (if offered)")
     low.add_argument("--batch", type=float, metavar="SECONDS", default=0.0,
                      help="join lines typed within SECONDS into one utterance (0: one per line)")
     low.add_argument("--conversational", action="store_true",
