@@ -59,8 +59,8 @@ class TextLinkResult:
 
     @property
     def seconds(self) -> float:
-        """The time the rates are over: speech at the script's pace, else the media length."""
-        return self.speaking_seconds or self.media_seconds
+        """The time the rates are over: speech at the script's pace, else the call's, else the media's."""
+        return self.speaking_seconds or self.call_seconds or self.media_seconds
 
     def rates(self) -> dict[str, float | None]:
         s = self.seconds

@@ -32,9 +32,10 @@ def text_rows(report: dict) -> tuple[list[str], list[list[str]]]:
         stun = item.get("stun_udp_up_bytes", 0)
         call = item.get("call_seconds") or 0
         rows.append([item["label"], _fmt(item["messages_up"]), _fmt(float(call)), _fmt(float(item["media_seconds"])),
-                     f"{_fmt(latency.get('mean'), 2)} / {_fmt(latency.get('max'), 2)}", _fmt(r.get("udp_payload_up")),
+                     f"{_fmt(latency.get('mean'), 2)} / {_fmt(latency.get('max'), 2)}" if item["source"] == "loopback" else "-",
+                     _fmt(r.get("udp_payload_up")),
                      _fmt(r.get("udp_up")), _fmt(r.get("udp_down")),
-                     _fmt(8 * stun / call if call and item["source"] == "loopback" else None),
+                     _fmt(8 * stun / call if call else None),
                      _fmt(r["steady_wire_up"] or r["wire_up"]), _fmt(item.get("udp_setup_up_bytes"))])
     return head, rows
 

@@ -96,7 +96,8 @@ async def build_report(config: ReportConfig) -> dict:
                 [(c.video, c.audio, c.fps, c.sample_rate) for c in rendered], config.max_media_seconds)
         media_seconds = video.shape[0] / fps
         baselines = await _baselines(video, fps, audio, rate, config.quick)
-    return compose(text, baselines, source=source, media_seconds=media_seconds, quick=config.quick, wpm=config.wpm)
+    return compose(text, baselines, source=source, media_seconds=media_seconds, quick=config.quick,
+                   wpm=0.0 if config.recordings is not None else config.wpm)
 
 
 async def _tick(bar, seconds: float) -> None:
@@ -245,7 +246,7 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
             "Bits per second of speech ('up' = sender->receiver). Each option is a real `textcall "
             "send` process speaking the same script to this report's receiver at the same time."
             if any(t.source == "loopback" for t in text) else
-            "Bits per second of rendered media ('up' = sender->receiver), as the receiver counted them."
+            "Bits per second of call ('up' = sender->receiver), as the receiver counted them live."
         ),
         "baseline_intro": (
             "The same clips as WebRTC media tracks on aiortc (loopback, real time) and as offline "
