@@ -109,7 +109,7 @@ async def measure_text_link(
 ) -> tuple[list[TextLinkResult], dict[str, list]]:
     """Speak ``lines`` once per option, all options at the same time (each its own connection).
     Returns the results and, per option key, the clips the receiver rendered (in order)."""
-    from receiver.app import SESSIONS
+    from receiver.state import SESSIONS
     from receiver.config import ReceiverConfig
     from receiver.serve import start
 
