@@ -262,27 +262,12 @@ def hello(sender_id: str, capabilities: tuple[str, ...] = (), secret: bytes = b"
     )
 
 
-def welcome(
-    session_id: str,
-    *,
-    last_rendered_seq: int,
-    window: int,
-    model: str,
-    limits: Limits = DEFAULT_LIMITS,
-    capabilities: tuple[str, ...] = (),
-) -> pb.Envelope:
-    return pb.Envelope(
-        welcome=pb.Welcome(
-            session_id=session_id,
-            protocol_version=PROTOCOL_VERSION,
-            last_rendered_seq=last_rendered_seq,
-            window=window,
-            max_text_chars=limits.max_text_chars,
-            max_style_image_bytes=limits.max_style_image_bytes,
-            model=model,
-            capabilities=list(capabilities),
-        )
-    )
+def welcome(session_id: str, *, last_rendered_seq: int, window: int, model: str, limits: Limits = DEFAULT_LIMITS,
+            capabilities: tuple[str, ...] = ()) -> pb.Envelope:
+    return pb.Envelope(welcome=pb.Welcome(
+        session_id=session_id, protocol_version=PROTOCOL_VERSION, last_rendered_seq=last_rendered_seq, window=window,
+        max_text_chars=limits.max_text_chars, max_style_image_bytes=limits.max_style_image_bytes, model=model,
+        capabilities=list(capabilities)))
 
 
 def utterance(
@@ -338,16 +323,8 @@ def ack(
     first_seq: int = 0,
 ) -> pb.Envelope:
     """An ack; ``first_seq`` (RENDERED, to a sender with ``ACK_RANGES``): every seq from it to ``seq``."""
-    return pb.Envelope(
-        ack=pb.Ack(
-            seq=seq,
-            outcome=outcome,
-            media_seconds=media_seconds,
-            render_ms=render_ms,
-            queue_depth=queue_depth,
-            first_seq=first_seq if first_seq != seq else 0,
-        )
-    )
+    return pb.Envelope(ack=pb.Ack(seq=seq, outcome=outcome, media_seconds=media_seconds, render_ms=render_ms,
+                                  queue_depth=queue_depth, first_seq=first_seq if first_seq != seq else 0))
 
 
 def error(code: int, reason: str, seq: int | None = None) -> pb.Envelope:
