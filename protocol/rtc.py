@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
@@ -31,6 +32,23 @@ def ice_connections(pc: RTCPeerConnection, *, media: bool = True) -> list:
         if all(connection is not seen for seen in connections):
             connections.append(connection)
     return connections
+
+
+class DtlsCounters(NamedTuple):
+    bytes_sent: int
+    packets_sent: int
+    bytes_received: int
+    packets_received: int
+
+
+def dtls_counters(pc: RTCPeerConnection) -> DtlsCounters | None:
+    """The DTLS datagrams and bytes (SCTP and DTLS framing included) of ``pc``'s data channel so far,
+    from aiortc's transport stats (it has no public counter); None before the channel exists."""
+    if pc.sctp is None:
+        return None
+    for stats in pc.sctp.transport._get_stats().values():
+        return DtlsCounters(stats.bytesSent, stats.packetsSent, stats.bytesReceived, stats.packetsReceived)
+    return None
 
 
 def rtc_configuration(ice_servers: tuple[IceServer | str, ...] = ()) -> RTCConfiguration:

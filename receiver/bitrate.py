@@ -27,9 +27,14 @@ class Link:
     stun_packets: int = 0
 
     @property
+    def stun_udp_bytes(self) -> int:
+        """The STUN datagrams as the network carried them (IPv4)."""
+        return self.stun_bytes + UDP_IPV4_HEADER * self.stun_packets
+
+    @property
     def udp_bytes(self) -> int:
         """All in: what the network carried (IPv4)."""
-        return self.dtls_bytes + self.stun_bytes + UDP_IPV4_HEADER * (self.dtls_packets + self.stun_packets)
+        return self.dtls_bytes + UDP_IPV4_HEADER * self.dtls_packets + self.stun_udp_bytes
 
     def minus(self, other: Link | None) -> Link:
         if other is None:
@@ -110,13 +115,15 @@ class BitrateMeter:
             "udp_bytes_out": down.udp_bytes,
             "setup_udp_bytes_in": setup_up.udp_bytes,
             "setup_udp_bytes_out": setup_down.udp_bytes,
+            "stun_udp_bytes_in": up.stun_udp_bytes,  # of udp_bytes_in
+            "stun_udp_bytes_out": down.stun_udp_bytes,
             "bits_per_call_second": {  # after setup, over the call's time (Hello to its end)
                 "udp_in": bps(up.udp_bytes),
                 "udp_out": bps(down.udp_bytes),
                 "dtls_in": bps(up.dtls_bytes),
                 "dtls_out": bps(down.dtls_bytes),
-                "stun_in": bps(up.stun_bytes + UDP_IPV4_HEADER * up.stun_packets),
-                "stun_out": bps(down.stun_bytes + UDP_IPV4_HEADER * down.stun_packets),
+                "stun_in": bps(up.stun_udp_bytes),
+                "stun_out": bps(down.stun_udp_bytes),
                 "payload_in": bps(self.payload_bytes_received),
                 "payload_out": bps(self.payload_bytes_sent),
                 "utterance_payload": bps(self.utterance_payload_bytes),

@@ -15,7 +15,7 @@ from model import Generator
 from protocol import codec, textpack
 from protocol import textcall_pb2 as pb
 from protocol.codec import Code, Outcome, ProtocolError
-from protocol.rtc import StunCounter
+from protocol.rtc import StunCounter, dtls_counters
 from receiver.bitrate import BitrateMeter, Link
 from receiver.calls import Calls
 from receiver.config import ReceiverConfig
@@ -99,8 +99,8 @@ class Session(Rendering):
         self.quiet = False  # the sender asked for no QUEUED acks and idle-only pings (codec.QUIET)
         self.ack_ranges = False  # ... and takes RENDERED acks for runs of seqs (codec.ACK_RANGES)
         self._history = textpack.History()  # the texts decoded so far (textpack.STREAM packs against them)
-        self._held_acks: list | None = None
-        self._hold_acks = True  # off from a ping until the next utterance  # [first seq, last seq, media seconds, render ms] not acked yet
+        self._held_acks: list | None = None  # [first seq, last seq, media seconds, render ms] not acked yet
+        self._hold_acks = True  # off from a ping until the next utterance
         self._ack_timer: asyncio.TimerHandle | None = None
         self.bound_sender_id = bound_sender_id  # set when the token belongs to one sender (--tokens)
         self.folder = config.out_dir / session_id
@@ -376,14 +376,12 @@ class Session(Rendering):
 
     def _update_wire(self) -> None:
         """The meter's link counters: DTLS datagrams from the transport, STUN from ``self.stun``."""
-        sctp = self.pc.sctp
-        if sctp is None:
+        dtls = dtls_counters(self.pc)
+        if dtls is None:
             return
-        for stats in sctp.transport._get_stats().values():  # aiortc has no public byte counter
-            stun = self.stun
-            self.meter.link(
-                Link(stats.bytesReceived, stats.packetsReceived, stun.received_bytes, stun.received_packets),
-                Link(stats.bytesSent, stats.packetsSent, stun.sent_bytes, stun.sent_packets))
+        stun = self.stun
+        self.meter.link(Link(dtls.bytes_received, dtls.packets_received, stun.received_bytes, stun.received_packets),
+                        Link(dtls.bytes_sent, dtls.packets_sent, stun.sent_bytes, stun.sent_packets))
 
     def _journal(self, event: str, **fields) -> None:
         """Append to the session file (session.jsonl): what arrived, what was made, what failed."""

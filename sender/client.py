@@ -244,21 +244,23 @@ class Sender:
             else:
                 due = now >= next_ping
             if due:
-                self._nonce += 1
-                self._send(conn, codec.ping(self._nonce))
-                next_ping, conn.last_ping = now + self.config.ping_interval, now
+                self._ping(conn, now)
+                next_ping = now + self.config.ping_interval
             self._pump(conn)
-            unsent = any(item.seq not in conn.in_flight for item in self.outbox.pending())
-            if self._ask_for_acks and conn.quiet and conn.in_flight and not unsent:
+            if self._ask_for_acks and conn.quiet and conn.in_flight and not any(
+                    item.seq not in conn.in_flight for item in self.outbox.pending()):  # all sent, acks owed
                 self._ask_for_acks = False
-                self._nonce += 1
-                self._send(conn, codec.ping(self._nonce))
-                conn.last_ping = now
+                self._ping(conn, now)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=min(0.5, self.config.ping_interval))
             except TimeoutError:
                 pass
+
+    def _ping(self, conn: _Connection, now: float) -> None:
+        self._nonce += 1
+        self._send(conn, codec.ping(self._nonce))
+        conn.last_ping = now
 
     def _pump(self, conn: _Connection) -> None:
         now = time.monotonic()
@@ -294,7 +296,6 @@ class Sender:
         except Exception as exc:  # aiortc raises InvalidStateError once the channel is closing
             self._on_closed(conn, f"send failed: {exc}")
             return
-        conn.last_sent = time.monotonic()
         self.counters.payload_bytes_sent += len(frame)
         self.counters.messages_sent += 1
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCDataChannel, RTCPeerConnection
 
 from protocol import textpack
+from protocol.rtc import dtls_counters
 
 
 @dataclass
@@ -22,7 +23,6 @@ class Connection:
     close_reason: str = "connection closed"
     in_flight: set[int] = field(default_factory=set)
     last_heard: float = field(default_factory=time.monotonic)
-    last_sent: float = field(default_factory=time.monotonic)
     last_ping: float = 0.0  # when the last heartbeat went out
     window: int = 1
     wire_recorded: bool = False
@@ -31,10 +31,6 @@ class Connection:
     history: textpack.History | None = None  # the texts sent so far, when packing against them was agreed
 
     def wire_bytes(self) -> tuple[int, int]:
-        """DTLS-level bytes (SCTP + DTLS framing included) of this connection so far."""
-        sctp = self.pc.sctp
-        if sctp is None:
-            return (0, 0)
-        for stats in sctp.transport._get_stats().values():  # aiortc exposes no public counter
-            return (stats.bytesSent, stats.bytesReceived)
-        return (0, 0)
+        """DTLS-level bytes (SCTP + DTLS framing included) sent and received on this connection so far."""
+        counters = dtls_counters(self.pc)
+        return (0, 0) if counters is None else (counters.bytes_sent, counters.bytes_received)

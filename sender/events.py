@@ -22,9 +22,10 @@ class SenderConfig:
     tls_ca: Path | None = None  # PEM to trust for an https:// receiver (self-signed or private CA)
     ping_interval: float = 2.0
     dead_after: float = 8.0
-    # Low-bitrate link (see README "Bitrate report"): compress caption and text with the shared
-    # preset dictionary when the receiver offers it, and with `quiet` skip QUEUED acks and ping only
-    # after `quiet_ping_interval` seconds without traffic (utterances and acks prove liveness).
+    # Low-bitrate link (see README "Bits per second"): compress caption and text with the shared
+    # preset dictionary when the receiver offers it, and with `quiet` skip QUEUED acks, take RENDERED
+    # acks for runs of seqs, and ping only after `quiet_ping_interval` seconds with nothing from the
+    # receiver (any datagram of it, its SCTP SACK of an utterance included, proves it alive).
     compress: bool = False
     quiet: bool = False
     quiet_ping_interval: float = 25.0  # longer than a batch window (--batch up to 20 s) plus a render

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from protocol.rtc import UDP_IPV4_HEADER
 from receiver.report.model import TextLinkResult
 
 logger = logging.getLogger("receiver.report.run")
@@ -74,12 +73,8 @@ def result_from_meter(meter: dict) -> TextLinkResult:
     """The receiver's bitrate meter of a live session (bitrate.json) as a text-link result: that
     session's own counts, all in (receiver/bitrate.py), the setup before Hello apart."""
     received, sent = meter.get("received") or {}, meter.get("sent") or {}
-    setup_received, setup_sent = meter.get("setup_received") or {}, meter.get("setup_sent") or {}
-    setup_in, setup_out = setup_received.get("dtls_bytes", 0), setup_sent.get("dtls_bytes", 0)
-
-    def stun(link: dict, setup: dict) -> int:  # after setup, with UDP/IPv4 headers
-        return (link.get("stun_bytes", 0) - setup.get("stun_bytes", 0)
-                + UDP_IPV4_HEADER * (link.get("stun_packets", 0) - setup.get("stun_packets", 0)))
+    setup_in = (meter.get("setup_received") or {}).get("dtls_bytes", 0)
+    setup_out = (meter.get("setup_sent") or {}).get("dtls_bytes", 0)
 
     return TextLinkResult(
         key="recorded",
@@ -101,8 +96,8 @@ def result_from_meter(meter: dict) -> TextLinkResult:
         udp_down_bytes=int(meter.get("udp_bytes_out", 0)),
         udp_setup_up_bytes=int(meter.get("setup_udp_bytes_in", 0)),
         udp_setup_down_bytes=int(meter.get("setup_udp_bytes_out", 0)),
-        stun_udp_up_bytes=stun(received, setup_received),
-        stun_udp_down_bytes=stun(sent, setup_sent),
+        stun_udp_up_bytes=int(meter.get("stun_udp_bytes_in", 0)),
+        stun_udp_down_bytes=int(meter.get("stun_udp_bytes_out", 0)),
     )
 
 

@@ -315,7 +315,7 @@ def _bars(text: list[TextLinkResult], baselines: list[Baseline]) -> dict:
     for t in (conv, econ):
         if t is None or not t.call_seconds:
             continue
-        stun = _bps_of(t, "stun", "rx")
+        stun = 8 * t.stun_udp_up_bytes / t.call_seconds
         sack = t.breakdown_up.get("sack", {})
         lines.append(
             f"Floors in {t.key}: RFC 7675 consent checks (and their responses) {_f(stun)} b/s up of the "
@@ -326,12 +326,6 @@ def _bars(text: list[TextLinkResult], baselines: list[Baseline]) -> dict:
         met.append(None)
     return {"lines": lines, "met": met, "factors": factors,
             "conversational_bar_bps": textlink.CONVERSATIONAL_BAR_BPS, "economy_bar_bps": textlink.ECONOMY_BAR_BPS}
-
-
-def _bps_of(t: TextLinkResult, what: str, direction: str) -> float | None:
-    """STUN's share of the all-in rate, one way (``direction`` as the receiver saw it)."""
-    n = t.stun_udp_up_bytes if direction == "rx" else t.stun_udp_down_bytes
-    return 8 * n / t.call_seconds if what == "stun" and t.call_seconds else None
 
 
 def text_only(result: TextLinkResult, source: str) -> dict:

@@ -217,8 +217,8 @@ def _result(run: _Run, seconds: float, wpm: float, lines: int, words: int) -> Te
         payload_down += session.meter.payload_bytes_sent
         messages_up += session.meter.messages_received
         utterance_payload += session.meter.utterance_payload_bytes
-        stun_up += log.stun_rx
-        stun_down += log.stun_tx
+        stun_up += log.stun_bytes("rx", headers=False)
+        stun_down += log.stun_bytes("tx", headers=False)
     latency = _added_latency(run.output)
     return TextLinkResult(
         key=run.option.key,

@@ -39,34 +39,27 @@ class Datagram:
     label: str
 
 
+def _total(datagrams: list[Datagram], direction: str, since: float, until: float, header: int) -> int:
+    return sum(d.size + header for d in datagrams if d.direction == direction and since <= d.t < until)
+
+
 @dataclass
 class TransportLog:
-    datagrams: list[Datagram] = field(default_factory=list)
+    datagrams: list[Datagram] = field(default_factory=list)  # DTLS level
     stun: list[Datagram] = field(default_factory=list)
-    stun_tx: int = 0
-    stun_rx: int = 0
-    stun_tx_count: int = 0
-    stun_rx_count: int = 0
+
+    def bytes(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
+        """DTLS-level bytes of the datagrams in ``[since, until)``."""
+        return _total(self.datagrams, direction, since, until, 0)
+
+    def stun_bytes(self, direction: str, since: float = float("-inf"), until: float = float("inf"), *,
+                   headers: bool = True) -> int:
+        """STUN datagrams in ``[since, until)``, with their UDP/IPv4 headers unless ``headers=False``."""
+        return _total(self.stun, direction, since, until, UDP_IPV4_HEADER if headers else 0)
 
     def udp(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
         """All in: DTLS and STUN datagrams in ``[since, until)``, each with its UDP/IPv4 header."""
-        return sum(d.size + UDP_IPV4_HEADER for d in self.datagrams + self.stun
-                   if d.direction == direction and since <= d.t < until)
-
-    def stun_bytes(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
-        """STUN datagrams in ``[since, until)`` with their UDP/IPv4 headers."""
-        return sum(d.size + UDP_IPV4_HEADER for d in self.stun if d.direction == direction and since <= d.t < until)
-
-    def totals(self, direction: str, since: float = float("-inf")) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "bytes": 0})
-        for d in self.datagrams:
-            if d.direction == direction and d.t >= since:
-                out[d.label]["count"] += 1
-                out[d.label]["bytes"] += d.size
-        return dict(out)
-
-    def bytes(self, direction: str, since: float = float("-inf"), until: float = float("inf")) -> int:
-        return sum(d.size for d in self.datagrams if d.direction == direction and since <= d.t < until)
+        return _total(self.datagrams, direction, since, until, UDP_IPV4_HEADER) + self.stun_bytes(direction, since, until)
 
 
 def classify_chunk(chunk) -> str:
@@ -122,17 +115,7 @@ class WireTap:
         for protocol in getattr(ice._connection, "_protocols", []):
             self._ice_of_stun[id(protocol)] = id(ice)
             for direction, size, t in self._pending_stun.pop(id(protocol), []):
-                self._count_stun(log, direction, size, t)
-
-    @staticmethod
-    def _count_stun(log: TransportLog, direction: str, size: int, t: float) -> None:
-        log.stun.append(Datagram(t, direction, size, "stun"))
-        if direction == "tx":
-            log.stun_tx += size
-            log.stun_tx_count += 1
-        else:
-            log.stun_rx += size
-            log.stun_rx_count += 1
+                log.stun.append(Datagram(t, direction, size, "stun"))
 
     # ------------------------------------------------------------------------------ patching
 
@@ -222,7 +205,7 @@ class WireTap:
         if ice_id is None:
             self._pending_stun[id(protocol)].append((direction, size, t))
         else:
-            self._count_stun(self.logs[ice_id], direction, size, t)
+            self.logs[ice_id].stun.append(Datagram(t, direction, size, "stun"))
 
     def __exit__(self, *exc) -> None:
         for owner, name, value in reversed(self._saved):
