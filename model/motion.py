@@ -11,7 +11,7 @@ sinusoids, 0.15-1.1 Hz, random phases and weights), with its amplitudes brought 
 on across utterances, so one utterance ends in the pose the next starts from.
 
 The frames are warped before the restorer, which gives back the detail the resampling costs.
-``--head-motion off`` (``TalkingHeadSettings.head_motion``) leaves the frames as the model drew them.
+``--head-motion off`` (``GeneratorSettings.head_motion``) leaves the frames as the model drew them.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ This filters the model's output; it does not make the model better. It runs afte
 denoising step and before the lip-sync network, only on frames the diffusion model sampled (a
 style image is clean already). Before, not after: the temporal window would average away the mouth
 shapes the lip-sync network draws (on 12 caption + text clips, SyncNet confidence fell from 0.33 to
-0.11 when filtered after lip sync, and stayed at 0.33 when filtered before). ``TalkingHeadSettings.postfilter``
+0.11 when filtered after lip sync, and stayed at 0.33 when filtered before). ``GeneratorSettings.postfilter``
 (``--postfilter off`` on the CLIs) turns it off, which is the paper's path.
 """
 

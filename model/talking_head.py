@@ -73,7 +73,7 @@ class TalkingHead:
         audio_guide=None,
         portrait=None,
         restorer=None,
-        settings: TalkingHeadSettings = TalkingHeadSettings(),
+        settings: GeneratorSettings = GeneratorSettings(),
         sources: dict[str, str] | None = None,
     ) -> None:
         self.diffusion = diffusion.eval()
@@ -122,7 +122,7 @@ class TalkingHead:
         folder: str | Path = WEIGHTS_DIR,
         *,
         device: str = "cpu",
-        settings: TalkingHeadSettings = TalkingHeadSettings(),
+        settings: GeneratorSettings = GeneratorSettings(),
     ) -> TalkingHead:
         """Load ``folder/{diffusion,classifier,autoguide,lipsync,portrait,restore}`` (all but the first
         optional) and the voice (``model/loading.py``)."""

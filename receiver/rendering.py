@@ -78,7 +78,6 @@ class Rendering:
     """A session's utterances, one at a time, in order (mixed into ``Session``, whose state it uses:
     inbox, worker, calls, recorder, render log, meter, sinks and live observers, journal)."""
 
-
     async def _consume(self) -> None:
         while True:
             job = await self.inbox.get()
@@ -176,7 +175,6 @@ class Rendering:
                     logger.exception("session %s: a sink failed on #%d", self.id, msg.seq)
         finally:
             self.render_log.release(sender_id, msg.seq)
-        self._update_wire()
         self._ack_rendered(msg.seq, clip.seconds, render_ms)
 
     def _ack_rendered(self, seq: int, media_seconds: float, render_ms: int) -> None:

@@ -166,7 +166,7 @@ def run_eval(
     if any("envelope" in r for r in rows):
         speech = [envelope_stats(audio) for _, audio in reference_clips(corpus, config.envelope_reference, seconds=1.0)]
     summary = summarise(rows, reference, speech)
-    settings = getattr(generator, "settings", None)  # how the generator sampled (TalkingHeadSettings)
+    settings = getattr(generator, "settings", None)  # how the generator sampled (GeneratorSettings)
     report = {"config": asdict(config), "summary": summary, "clips": rows, "reference": reference,
               "sources": getattr(generator, "sources", {}), "settings": asdict(settings) if is_dataclass(settings) else {}}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
