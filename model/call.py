@@ -7,11 +7,16 @@ returns a ``Call`` that keeps that person's face (the *reference*) and the voice
 - the sender's style image when an utterance carries one (upload or gallery id), framed like the
   corpus; that utterance is the paper's still-image animation (IV-E), and every later one copies
   the face;
-- otherwise a face drawn once, from the first caption (its gender), by the portrait model
-  (``model/portrait``; with no caption, a gender drawn from the call id) and kept;
-- replaced only when the sender changes it: a new style image, or a caption that names the other
-  gender than the current face's. A caption the model cannot honour, or a style image with no face,
-  fails that utterance with a ``GenerationError`` and the call keeps its face.
+- otherwise a face drawn once, from what the first caption says (``read_caption``: with a caption
+  encoder, gender, hair, skin, glasses, ... ``model/describe``; without one, its gender), by the
+  portrait model (``model/portrait``; with no gender said, one drawn from the call id) and kept;
+- replaced only when the sender changes it: a new style image, or a caption that says something of
+  the person the face was not drawn as (another gender, other hair, glasses it was not asked for;
+  what it says is added to what the face was drawn from). A style image's face changes only with
+  another style image or a caption of the other gender. A style image with no face fails that
+  utterance with a ``GenerationError`` and the call keeps its face. A caption never fails an
+  utterance: words the reader does not know are passed over and listed in the clip's info
+  (``info["caption"]``, which the receiver's render log keeps).
 
 No-text and caption-only utterances keep the face too. With ``store`` the face is written there
 (``face.png`` + ``face.json``) whenever it changes and read back by the next ``open_call`` for the
@@ -28,7 +33,7 @@ import os
 import threading
 import time
 import zlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -64,6 +69,7 @@ class Face:
     seed: int = 0
     number: int = 1
     detail: str = ""  # e.g. the style image's file name
+    description: dict = field(default_factory=dict)  # what the face was drawn as (attribute -> value)
 
     def __post_init__(self) -> None:
         img = self.image
@@ -94,7 +100,7 @@ class FaceStore:
             bgr = cv2.imread(str(png), cv2.IMREAD_COLOR)
             if bgr is None:
                 raise ValueError("unreadable PNG")
-            return Face(image=np.ascontiguousarray(bgr[..., ::-1]), **{k: info[k] for k in ("source", "gender", "caption", "seed", "number", "detail") if k in info})
+            return Face(image=np.ascontiguousarray(bgr[..., ::-1]), **{k: info[k] for k in ("source", "gender", "caption", "seed", "number", "detail", "description") if k in info})
         except (OSError, ValueError, TypeError, KeyError) as exc:
             logger.warning("call face in %s is unreadable (%s); the call starts a new one", self.folder, exc)
             return None
@@ -110,6 +116,39 @@ class FaceStore:
             tmp = self.folder / (name + ".part")
             tmp.write_bytes(payload)
             os.replace(tmp, self.folder / name)
+
+
+@dataclass(frozen=True)
+class CaptionReading:
+    """What a call read in a caption: the attributes it says (``model.describe.attributes`` names; only
+    those said) and the words the reader passed over."""
+
+    text: str
+    description: dict = field(default_factory=dict)
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def gender(self) -> str | None:
+        return self.description.get("gender")
+
+    def info(self) -> dict:
+        return {"text": self.text, "read": dict(self.description), "unknown": list(self.unknown)}
+
+
+# the words the gender-only reader knows (captions like the paper's two)
+_PLAIN_WORDS = frozenset("a an the is are talking speaking speaks talks person someone speaker who".split())
+
+
+def read_gender(caption: str) -> CaptionReading:
+    """The reader of a generator with no caption encoder: the caption's gender, every other word unknown."""
+    import re
+
+    from model.speech.voice import _RE_FEMALE, _RE_MALE
+
+    gender = caption_gender(caption)
+    words = re.findall(r"[a-z]+", caption.lower())
+    unknown = tuple(dict.fromkeys(w for w in words if w not in _PLAIN_WORDS and not (_RE_FEMALE.fullmatch(w) or _RE_MALE.fullmatch(w))))
+    return CaptionReading(caption, {"gender": gender} if gender else {}, unknown)
 
 
 def caption_gender(caption: str) -> str | None:
@@ -145,9 +184,9 @@ class Call:
     """Base of a generator's call: the face decisions and the store; subclasses draw and render.
 
     Subclasses implement ``style_face(path) -> uint8 [S, S, 3]`` (raise ``GenerationError``),
-    ``draw_face(gender, seed) -> Face`` and ``render(request, face, caption_index) -> Iterator[Chunk]``
-    (the utterance's chunks in order, each as soon as it is final), and may override
-    ``caption_index(caption)`` (raise ``GenerationError`` for a caption they cannot honour).
+    ``draw_face(description, seed, number) -> Face`` and ``render(request, face, caption_index) ->
+    Iterator[Chunk]`` (the utterance's chunks in order, each as soon as it is final), and may override
+    ``read_caption(caption) -> CaptionReading`` and ``caption_index(reading) -> int``.
     Calls of one generator share its lock: one utterance renders at a time (held from the first
     chunk of ``stream`` until its last is taken, or the iterator is closed).
     """
@@ -169,13 +208,16 @@ class Call:
         return self._face
 
     # -- to implement ------------------------------------------------------------------------------
-    def caption_index(self, caption: str) -> int:
+    def read_caption(self, caption: str) -> CaptionReading:
+        return read_gender(caption)
+
+    def caption_index(self, reading: CaptionReading) -> int:
         return 0
 
     def style_face(self, path: Path) -> np.ndarray:
         raise NotImplementedError
 
-    def draw_face(self, gender: str, seed: int, number: int) -> Face:
+    def draw_face(self, description: dict, seed: int, number: int) -> Face:
         raise NotImplementedError
 
     def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
@@ -192,36 +234,50 @@ class Call:
         (cleaned and lip-synced), the last one with the clip's ``info``. Errors (``GenerationError``
         included) are raised from the iteration, before the first chunk when the request is refused."""
         with self._lock:
-            index = self.caption_index(request.caption)  # GenerationError before anything changes
+            reading = self.read_caption(request.caption)
+            if reading.unknown:
+                logger.info("call %s: caption %r: passed over %s", self.call_id, request.caption, ", ".join(reading.unknown))
+            index = self.caption_index(reading)
             made, t0 = self.faces_made, time.perf_counter()
-            face = self._face_for(request)
+            face = self._face_for(request, reading)
             face_s = time.perf_counter() - t0
             for chunk in self.render(request, face, index):
                 if chunk.last:
                     info = dict(chunk.info)
                     if face is not None:
                         info["face"] = face.describe()
+                    if request.caption:
+                        info["caption"] = reading.info()
                     if self.faces_made != made:  # a new face: the one-off cost, reported apart from the clip's
                         info["timings"] = {**info.get("timings", {}), "face": round(face_s, 3)}
                     chunk = replace(chunk, info=info)
                 yield chunk
 
-    def _face_for(self, request: Request) -> Face | None:
+    def _face_for(self, request: Request, reading: CaptionReading) -> Face | None:
         current = self.face
-        wanted = caption_gender(request.caption)
+        wanted = reading.gender
         number = (current.number + 1) if current is not None else 1
         if request.style_image is not None:
             image = self.style_face(Path(request.style_image))  # GenerationError: keep the current face
             gender = wanted or (current.gender if current is not None and current.source == "style" else None)
-            return self._adopt(Face(image, "style", gender, request.caption, 0, number, Path(request.style_image).name))
+            return self._adopt(Face(image, "style", gender, request.caption, 0, number, Path(request.style_image).name,
+                                    dict(reading.description)))
+        described = dict(reading.description)
         if current is not None:
-            if wanted is None or current.gender in (None, wanted):
-                if wanted is not None and current.gender is None:  # a style face learns its gender
-                    current = replace(current, gender=wanted)
-                    self._adopt(current, made=False)
-                return current
-        gender = wanted or default_gender(self.call_id)
-        return self._adopt(self.draw_face(gender, call_seed(self.call_id, "face", number), number))
+            if current.source == "style" or not current.description:  # a style face (or one from before descriptions)
+                if wanted is None or current.gender in (None, wanted):
+                    if wanted is not None and current.gender is None:  # a style face learns its gender
+                        current = replace(current, gender=wanted, description={**current.description, "gender": wanted})
+                        self._adopt(current, made=False)
+                    return current
+            else:
+                drawn_as = current.description
+                if all(drawn_as.get(k) == v for k, v in described.items()):
+                    return current
+                if wanted is None or wanted == drawn_as.get("gender"):  # more of the same person: a face from both
+                    described = {**drawn_as, **described}
+        described.setdefault("gender", wanted or default_gender(self.call_id))
+        return self._adopt(self.draw_face(described, call_seed(self.call_id, "face", number), number))
 
     def _adopt(self, face: Face, made: bool = True) -> Face:
         self._face, self._loaded = face, True

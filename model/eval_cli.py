@@ -13,6 +13,7 @@ EVALUATORS: dict[str, str] = {
     "sync": "model.lipsync.cli:register_eval_sync",
     "model": "model.evaluation.cli:register_eval_model",
     "calls": "model.evaluation.cli:register_eval_calls",
+    "captions": "model.describe.train_cli:register_eval_captions",
 }
 
 

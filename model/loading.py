@@ -8,7 +8,7 @@ from model.defaults import GeneratorSettings
 
 
 def load_components(folder: str | Path, device: str, settings: GeneratorSettings) -> dict:
-    """``folder/{diffusion,classifier,autoguide,lipsync,portrait,restore}`` (all but the first optional)
+    """``folder/{diffusion,classifier,autoguide,lipsync,portrait,restore,captions}`` (all but the first optional)
     and the voice, as ``TalkingHead`` keyword arguments. ``autoguide`` is loaded only when
     ``settings.audio_guidance`` is not 1; ``portrait`` and ``restore`` only for ``settings.face == "call"``
     (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync``."""
@@ -48,7 +48,13 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
 
         restorer = Restorer.load(folder / "restore", device)
         sources["restore"] = str(folder / "restore")
+    captions = None
+    if (folder / "captions" / "config.json").is_file():
+        from model.describe.encoder import CaptionEncoder
+
+        captions = CaptionEncoder.load(folder / "captions")
+        sources["captions"] = str(folder / "captions")
     voice = load_voice(settings.voice, device=device)
     sources["voice"] = settings.voice
     return {"diffusion": diffusion, "config": config, "voice": voice, "lipsync": lipsync, "classifier": classifier,
-            "audio_guide": audio_guide, "portrait": portrait, "restorer": restorer, "sources": sources}
+            "audio_guide": audio_guide, "portrait": portrait, "restorer": restorer, "captions": captions, "sources": sources}

@@ -125,8 +125,9 @@ class StubCall(Call):
         except (StyleImageError, NoFaceError) as exc:
             raise GenerationError(f"style image {Path(path).name}: {exc}") from None
 
-    def draw_face(self, gender: str, seed: int, number: int) -> Face:
-        return Face(self.generator.face(np.random.default_rng(seed)), "stub", gender, "", seed, number)
+    def draw_face(self, description: dict, seed: int, number: int) -> Face:
+        return Face(self.generator.face(np.random.default_rng(seed)), "stub", description.get("gender"), "", seed, number,
+                    description=dict(description))
 
     def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
         clip = self.generator.draw(request, None if face is None else face.image)

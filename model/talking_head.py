@@ -36,7 +36,7 @@ import numpy as np
 
 from model.defaults import GeneratorSettings
 from model.audio import fit_audio
-from model.call import GENDER_CAPTIONS, Call, Face, GenerationError
+from model.call import GENDER_CAPTIONS, Call, CaptionReading, Face, GenerationError, read_gender
 from model.chunked import ChunkSampler, plan_chunks
 from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Request
 from model.postfilter import Cleanup
@@ -73,12 +73,14 @@ class TalkingHead:
         audio_guide=None,
         portrait=None,
         restorer=None,
+        captions=None,
         settings: GeneratorSettings = GeneratorSettings(),
         sources: dict[str, str] | None = None,
     ) -> None:
         self.diffusion = diffusion.eval()
         self.portrait = portrait  # model.portrait.sample.PortraitModel or None
         self.restorer = restorer  # model.restore.train.Restorer or None
+        self.captions = captions  # model.describe.encoder.CaptionEncoder or None (then captions are read for gender)
         self.config = config
         self.voice = voice
         self.lipsync = lipsync
@@ -152,6 +154,20 @@ class TalkingHead:
             return self.config.caption_index(caption)
         except ValueError as exc:
             raise GenerationError(str(exc)) from None
+
+    def read_caption(self, caption: str) -> CaptionReading:
+        """What ``caption`` says of the person: the caption encoder's reading when one is loaded, else its gender."""
+        if self.captions is None or not caption.strip():
+            return read_gender(caption)
+        reading = self.captions.read(caption)
+        return CaptionReading(caption, reading.said(), reading.unknown)
+
+    def reading_index(self, reading: CaptionReading) -> int:
+        """The joint model's caption index for a reading: its gender's caption (the paper's two), or the
+        null caption when it names none (the joint model reads the rest from the call's face)."""
+        if reading.text.strip().lower() in (c.lower() for c in self.config.captions):
+            return self.caption_index(reading.text)
+        return self.caption_index(GENDER_CAPTIONS[reading.gender]) if reading.gender else 0
 
     def _render(self, request: Request, face: Face | None, caption: int, call: TalkingHeadCall) -> Iterator[Chunk]:
         """One utterance, chunk by chunk: the voice, then the still animation (style image) or chunked
@@ -311,17 +327,26 @@ class TalkingHead:
             raise GenerationError(f"style image {Path(path).name}: {exc}") from None
 
     # -- the call's face ---------------------------------------------------------------------------
-    def draw_face(self, gender: str, seed: int) -> tuple[np.ndarray, str]:
-        """One face of ``gender`` for a new call: uint8 ``[S, S, 3]`` and what drew it.
+    def draw_face(self, description: dict | str, seed: int) -> tuple[np.ndarray, str]:
+        """One face for a new call, as ``description`` says (attribute -> value; always a gender; or a
+        gender alone): uint8 ``[S, S, 3]`` and what drew it.
 
-        The portrait model when loaded (``settings.face_sampler`` with ``face_steps`` steps), else the
-        joint model itself: one caption-only chunk with the clip sampler at ``face_steps`` steps (at
-        most 5x the clip's), cleaned like any chunk, and its middle frame.
+        The portrait model when loaded (``settings.face_sampler`` with ``face_steps`` steps; a
+        description model reads every attribute, a caption model the gender), else the joint model
+        itself: one caption-only chunk with the clip sampler at ``face_steps`` steps (at most 5x the
+        clip's), cleaned like any chunk, and its middle frame.
         """
-        caption = GENDER_CAPTIONS[gender]
+        if isinstance(description, str):
+            description = {"gender": description}
+        caption = GENDER_CAPTIONS[description["gender"]]
         if self.portrait is not None:
+            wanted = caption
+            if self.portrait.config.describes:
+                from model.describe.attributes import vector
+
+                wanted = vector(description)
             with self.chunks.autocast():
-                face = self.portrait.sample(caption, seed=seed, sampler=self.settings.face_sampler,
+                face = self.portrait.sample(wanted, seed=seed, sampler=self.settings.face_sampler,
                                             steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
             return face[0], "portrait"
         steps = min(self.settings.face_steps, 5 * self.settings.steps)
@@ -341,24 +366,29 @@ class TalkingHeadCall(Call):
         self.head = head
         self.video_seconds = 0.0  # of video rendered in this call so far: the head motion's clock
 
-    def caption_index(self, caption: str) -> int:
-        return self.head.caption_index(caption)
+    def read_caption(self, caption: str) -> CaptionReading:
+        return self.head.read_caption(caption)
+
+    def caption_index(self, reading: CaptionReading) -> int:
+        return self.head.reading_index(reading)
 
     def style_face(self, path: Path) -> np.ndarray:
         if self.head.lipsync is None:  # the utterance that brings it animates the still (IV-E)
             raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
         return self.head._style_face(path)
 
-    def draw_face(self, gender: str, seed: int, number: int) -> Face:
-        t0 = time.perf_counter()
-        image, source = self.head.draw_face(gender, seed)
-        logger.info("call %s: drew a %s face with the %s model in %.1f s", self.call_id, gender, source, time.perf_counter() - t0)
-        return Face(image, source, gender, GENDER_CAPTIONS[gender], seed, number)
+    def draw_face(self, description: dict, seed: int, number: int) -> Face:
+        from model.describe.attributes import text_of
 
-    def _face_for(self, request: Request) -> Face | None:
+        t0 = time.perf_counter()
+        image, source = self.head.draw_face(description, seed)
+        logger.info("call %s: drew %s with the %s model in %.1f s", self.call_id, text_of(description), source, time.perf_counter() - t0)
+        return Face(image, source, description["gender"], text_of(description), seed, number, description=dict(description))
+
+    def _face_for(self, request: Request, reading: CaptionReading) -> Face | None:
         if not self.head.uses_reference:
             return None  # the paper's path (or a joint model without a reference input): every chunk invents its face
-        return super()._face_for(request)
+        return super()._face_for(request, reading)
 
     def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
         return self.head._render(request, face, caption_index, self)

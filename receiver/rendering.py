@@ -159,6 +159,9 @@ class Rendering:
                 self._face = face
                 store = self.calls.store(sender_id or self.id)
                 self._journal("face", seq=msg.seq, **face, path=str(store / "face.png") if store else None)
+            caption = clip.info.get("caption")
+            if caption and caption.get("unknown"):  # words the caption reader passed over: a note, not an error
+                self._journal("caption", seq=msg.seq, read=caption.get("read", {}), unknown=caption["unknown"])
             self._journal("rendered", seq=msg.seq, media_seconds=round(clip.seconds, 3),
                           render_ms=render_ms, mode=request.mode, files=[str(f) for f in written],
                           arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),

@@ -33,6 +33,9 @@ class PortraitConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     prediction: str = "v"
     name: str = "portrait"
+    # 0: conditioned on a caption index (the paper's two captions); > 0: on a description vector of
+    # this many slots (``model.describe.attributes``: free-form captions, issue 30)
+    attribute_slots: int = 0
 
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
@@ -47,6 +50,8 @@ class PortraitConfig:
         for mult in self.channel_mult:
             if (self.base_channels * mult) % self.norm_groups:
                 raise ValueError(f"{self.base_channels * mult} channels do not split into {self.norm_groups} groups")
+        if self.attribute_slots < 0:
+            raise ValueError("attribute_slots must be >= 0")
         if not self.captions or self.captions[0] != "":
             raise ValueError("caption 0 must be the empty (null) caption")
 
@@ -56,6 +61,11 @@ class PortraitConfig:
 
     def channels(self, level: int) -> int:
         return self.base_channels * self.channel_mult[level]
+
+    @property
+    def describes(self) -> bool:
+        """Conditioned on a description vector (free-form captions) rather than a caption index."""
+        return self.attribute_slots > 0
 
     def caption_index(self, text: str) -> int:
         return caption_index(text, self.captions)

@@ -1,8 +1,10 @@
 """The portrait network: a 2-D U-Net built from the joint model's own blocks (``ResBlock`` with
 AdaGN, Eq. 9), with self-attention at the coarse levels so the two halves of a face agree.
 
-image ``[B, 3, S, S]`` in [-1, 1], t long ``[B]``, caption long ``[B]`` (0 = null) -> ``[B, 3, S, S]``
-(eps or v, as ``PortraitConfig.prediction`` says).
+image ``[B, 3, S, S]`` in [-1, 1], t long ``[B]``, caption long ``[B]`` (0 = null) or, for a model
+with ``attribute_slots``, a description vector float ``[B, slots]`` (all blocks at "not said" = null)
+-> ``[B, 3, S, S]`` (eps or v, as ``PortraitConfig.prediction`` says). The vector enters AdaGN
+through one linear map, as the caption index enters through its embedding table.
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ class PortraitUNet(nn.Module):
         self.cfg = cfg
         e, g = cfg.emb_channels, cfg.norm_groups
         self.time = nn.Sequential(nn.Linear(cfg.base_channels, e), nn.SiLU(), nn.Linear(e, e))
-        self.caption = nn.Embedding(len(cfg.captions), e)
+        if cfg.describes:
+            self.condition = nn.Linear(cfg.attribute_slots, e, bias=False)
+        else:
+            self.caption = nn.Embedding(len(cfg.captions), e)
 
         def res(cin: int, cout: int) -> ResBlock:
             return ResBlock(cin, cout, e, _conv, 2, g, cfg.dropout)
@@ -107,7 +112,8 @@ class PortraitUNet(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, caption: Tensor) -> Tensor:
         cfg = self.cfg
-        emb = self.time(timestep_embedding(t, cfg.base_channels)) + self.caption(caption)  # [B, E]
+        cond = self.condition(caption.to(self.condition.weight.dtype)) if cfg.describes else self.caption(caption)
+        emb = self.time(timestep_embedding(t, cfg.base_channels)) + cond  # [B, E]
         h = self.stem(F.pixel_unshuffle(x, cfg.patch) if cfg.patch > 1 else x)  # [B, C0, S/p, S/p]
         skips = [h]
         for block in self.down:
@@ -118,3 +124,24 @@ class PortraitUNet(nn.Module):
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
         out = self.head(h)
         return F.pixel_shuffle(out, cfg.patch) if cfg.patch > 1 else out
+
+
+def describing_from_caption_model(state: dict[str, Tensor], config: PortraitConfig, slots: int,
+                                  gender_slots: tuple[int, int, int]) -> tuple[dict[str, Tensor], PortraitConfig]:
+    """A caption-index model's weights -> a description-vector model that draws exactly what it drew.
+
+    The linear map's columns for the gender block's slots (not said, male, female) are the caption
+    table's rows (null, man, woman); every other column starts at zero, so until it is trained the
+    new model ignores the other attributes and equals the old one on every gender caption."""
+    import dataclasses
+
+    if config.describes:
+        raise ValueError("these weights already read a description vector")
+    table = state["caption.weight"]  # [captions, E]
+    rows = [config.caption_index(c) for c in ("", "A man is talking", "A woman is talking")]
+    weight = torch.zeros(table.shape[1], slots, dtype=table.dtype)
+    for slot, row in zip(gender_slots, rows):
+        weight[:, slot] = table[row]
+    out = {k: v for k, v in state.items() if k != "caption.weight"}
+    out["condition.weight"] = weight
+    return out, dataclasses.replace(config, attribute_slots=slots)

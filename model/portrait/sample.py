@@ -66,6 +66,7 @@ class PortraitModel:
 
     def _network(self, caption: torch.Tensor, cfg_scale: float):
         net, schedule, v = self.net, self.schedule, self.config.prediction == "v"
+        null = self._null().to(caption.device)
 
         def eps(img: torch.Tensor, t: torch.Tensor, cap: torch.Tensor) -> torch.Tensor:
             out = net(img, t, cap)
@@ -73,32 +74,61 @@ class PortraitModel:
 
         def denoiser(x: AV, t: torch.Tensor) -> AV:
             img = x.video[:, 0]
-            if cfg_scale == 1.0 or bool((caption == NULL_CAPTION).all()):
+            if cfg_scale == 1.0 or bool((caption == null).all()):
                 out = eps(img, t, caption)
             else:
-                both = eps(torch.cat([img, img]), torch.cat([t, t]), torch.cat([caption, torch.full_like(caption, NULL_CAPTION)]))
+                both = eps(torch.cat([img, img]), torch.cat([t, t]), torch.cat([caption, null.expand_as(caption)]))
                 cond, uncond = both.chunk(2)
                 out = uncond + cfg_scale * (cond - uncond)
             return AV(out[:, None], torch.zeros_like(x.audio))
 
         return denoiser
 
-    @torch.no_grad()
-    def sample(self, caption: str | int = "", *, seed: int = 0, count: int = 1, steps: int | None = DEFAULT_STEPS,
-               sampler: str = "dpm++", cfg_scale: float = 1.0, clean: bool = True) -> np.ndarray:
-        """``count`` faces for ``caption`` (text, or an index; "" or 0: any person): uint8 ``[count, S, S, 3]``,
-        cleaned by the ``cleaner`` when there is one and ``clean``.
+    def _null(self) -> torch.Tensor:
+        if self.config.describes:
+            from model.describe.attributes import null_vector
 
-        Raises ``ValueError`` for a caption the model cannot honour (see ``caption_index``).
-        """
+            return torch.from_numpy(null_vector())[None]
+        return torch.tensor(NULL_CAPTION)
+
+    def condition(self, caption, count: int) -> torch.Tensor:
+        """What the network reads for ``caption``: an index ``[count]`` (caption models) or a description
+        vector ``[count, slots]`` (description models; a text is read for its gender only here, the
+        caption encoder (``model.describe``) reads the rest before this is called)."""
+        if self.config.describes:
+            from model.describe.attributes import SLOTS, vector
+
+            if isinstance(caption, (str, int)):
+                from model.speech.voice import gender_of_caption
+
+                index = caption if isinstance(caption, int) else self.config.caption_index(caption)
+                gender = {1: "male", 2: "female"}.get(index) if isinstance(caption, int) else gender_of_caption(caption)
+                caption = vector({"gender": gender})
+            vec = np.asarray(caption, np.float32)
+            if vec.shape[-1] != SLOTS or vec.ndim > 2:
+                raise ValueError(f"a description vector is [{SLOTS}] or [count, {SLOTS}], got {vec.shape}")
+            return torch.from_numpy(np.broadcast_to(vec.reshape(-1, SLOTS), (count, SLOTS)).copy()).to(self.device)
+        if not isinstance(caption, (str, int)):
+            raise ValueError(f"{self.config.name} reads a caption (text or index), not a description vector")
         index = caption if isinstance(caption, int) else self.config.caption_index(caption)
         if not 0 <= index < len(self.config.captions):
             raise ValueError(f"caption index {index} is outside the model's {len(self.config.captions)} captions")
+        return torch.full((count,), index, dtype=torch.long, device=self.device)
+
+    @torch.no_grad()
+    def sample(self, caption="", *, seed: int = 0, count: int = 1, steps: int | None = DEFAULT_STEPS,
+               sampler: str = "dpm++", cfg_scale: float = 1.0, clean: bool = True) -> np.ndarray:
+        """``count`` faces for ``caption`` (text, an index, or for a description model a description
+        vector; "" or 0: any person): uint8 ``[count, S, S, 3]``, cleaned by the ``cleaner`` when there
+        is one and ``clean``.
+
+        Raises ``ValueError`` for a caption the model cannot honour (see ``caption_index``).
+        """
+        cap = self.condition(caption, count)
         size = self.config.image_size
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         noise = AV(torch.randn((count, 1, 3, size, size), generator=gen, device=self.device),
                    torch.zeros((count, 1, 0), device=self.device))
-        cap = torch.full((count,), index, dtype=torch.long, device=self.device)
         if sampler == "ancestral":
             x = ddim(self._network(cap, cfg_scale), self.schedule, noise, steps or DEFAULT_STEPS, eta=1.0, generator=gen)
         else:
@@ -110,15 +140,35 @@ class PortraitModel:
         return video_from_model(faces.float())
 
 
+# what a description model's sample sheet shows, one row each
+SHEET_DESCRIPTIONS = (
+    {},
+    {"gender": "male"},
+    {"gender": "female"},
+    {"gender": "female", "hair": "red", "glasses": "yes"},
+    {"gender": "male", "skin": "dark", "facial_hair": "beard"},
+    {"gender": "female", "hair": "blond", "skin": "light", "hair_style": "ponytail"},
+    {"gender": "male", "hair": "grey", "glasses": "yes", "shirt": "blue"},
+    {"hair": "black", "skin": "medium", "glasses": "no"},
+)
+
+
 def sample_sheet(folder: str | Path, path: str | Path, *, device="cpu", per_caption: int = 8, steps: int = 25) -> Path | None:
     """Faces for each caption of the model in ``folder`` (fixed seeds), as a PNG to look at."""
     from model.media import image_grid
 
     model = PortraitModel.load(folder, device)
     faces, labels = [], []
-    for index, caption in enumerate(model.config.captions):
-        faces.append(model.sample(index, seed=1000 + index, count=per_caption, steps=steps))
-        labels += [caption.replace(" is talking", "") or "(none)"] * per_caption
+    if model.config.describes:
+        from model.describe.attributes import text_of, vector
+
+        for index, described in enumerate(SHEET_DESCRIPTIONS):
+            faces.append(model.sample(vector(described), seed=1000 + index, count=per_caption, steps=steps, cfg_scale=3.0))
+            labels += [text_of(described)] * per_caption
+    else:
+        for index, caption in enumerate(model.config.captions):
+            faces.append(model.sample(index, seed=1000 + index, count=per_caption, steps=steps))
+            labels += [caption.replace(" is talking", "") or "(none)"] * per_caption
     return image_grid(np.concatenate(faces), path, columns=per_caption, scale=2, labels=labels)
 
 

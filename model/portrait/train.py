@@ -47,6 +47,14 @@ class PortraitTrainConfig:
     warmup: int = 200
     ema_decay: float = 0.999
     caption_dropout: float = 0.1
+    # description models: each attribute is left "not said" with this chance (captions name a few)
+    attribute_dropout: float = 0.5
+    init: str = ""  # a new run starts from these weights (a model folder); ignored when resuming
+    # description models: the learning rate of the description's linear map, as a multiple of ``lr``.
+    # It starts at zero for every attribute but gender (``describing_from_caption_model``), and AdamW
+    # moves a weight by about lr per step: at 1.5e-4 the new columns were still 0.005 after 800 steps,
+    # against the gender columns' 0.75
+    condition_lr_scale: float = 20.0
     # 0 = the plain v loss (the default). A first run with gamma 5 left the near-clean steps almost
     # untrained after 400 steps (eps error 0.91 at t = 5): the weight min(SNR, 5) / (SNR + 1) all but
     # removes them, and samples kept their last noise
@@ -60,14 +68,37 @@ class PortraitTrainConfig:
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.save_every, self.log_every) < 1 or self.lr <= 0:
             raise ValueError("steps, batch_size, save_every, log_every and lr must be positive")
-        if not 0 <= self.caption_dropout <= 1 or self.min_snr_gamma < 0:
-            raise ValueError("caption_dropout must be in [0, 1] and min_snr_gamma >= 0")
+        if not 0 <= self.caption_dropout <= 1 or not 0 <= self.attribute_dropout <= 1 or self.min_snr_gamma < 0:
+            raise ValueError("caption_dropout and attribute_dropout must be in [0, 1] and min_snr_gamma >= 0")
 
 
 def captions_for(stills: Stills, config: PortraitConfig) -> np.ndarray:
-    """Caption index per still, from its person's gender."""
+    """Caption index per still, from its person's gender; for a description model, the full
+    description vector of its person (float32 ``[N, slots]``, every attribute said)."""
+    if config.describes:
+        from model.describe.attributes import SLOTS, labels_of, vector
+
+        if config.attribute_slots != SLOTS:
+            raise ValueError(f"the model reads {config.attribute_slots} description slots, this code writes {SLOTS}")
+        people = np.stack([vector(labels_of(p["look"], p["gender"])) for p in stills.speakers])
+        return people[stills.speaker.astype(np.int64)]
     table = np.array([config.caption_index(GENDER_CAPTION[g]) for g in (0, 1)], np.int64)
     return table[stills.gender.astype(np.int64)]
+
+
+def drop_descriptions(vec: Tensor, attribute_p: float, all_p: float, gen: torch.Generator) -> Tensor:
+    """Leave each attribute "not said" with chance ``attribute_p`` and the whole description with
+    ``all_p`` (the null vector classifier-free guidance contrasts with)."""
+    from model.describe.attributes import ATTRIBUTES
+
+    b = vec.shape[0]
+    sizes = torch.tensor([a.slots for a in ATTRIBUTES], device=vec.device)
+    first = torch.zeros(vec.shape[1], device=vec.device)
+    first[torch.cumsum(sizes, 0) - sizes] = 1.0
+    drop = torch.rand(b, len(ATTRIBUTES), generator=gen, device=vec.device) < attribute_p
+    drop |= (torch.rand(b, 1, generator=gen, device=vec.device) < all_p)
+    drop_slots = drop.float().repeat_interleave(sizes, dim=1)  # [B, SLOTS]
+    return vec * (1 - drop_slots) + drop_slots * first
 
 
 def portrait_loss(net: nn.Module, schedule, x0: Tensor, caption: Tensor, gen: torch.Generator, train: PortraitTrainConfig,
@@ -75,8 +106,11 @@ def portrait_loss(net: nn.Module, schedule, x0: Tensor, caption: Tensor, gen: to
     b = x0.shape[0]
     t = torch.randint(0, schedule.timesteps, (b,), generator=gen, device=x0.device)
     noise = torch.randn(x0.shape, generator=gen, device=x0.device)
-    drop = torch.rand(b, generator=gen, device=x0.device) < train.caption_dropout
-    caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
+    if caption.is_floating_point():  # a description vector
+        caption = drop_descriptions(caption, train.attribute_dropout, train.caption_dropout, gen)
+    else:
+        drop = torch.rand(b, generator=gen, device=x0.device) < train.caption_dropout
+        caption = torch.where(drop, torch.full_like(caption, NULL_CAPTION), caption)
     out = net(q_sample(schedule, x0, t, noise), t, caption).float()
     target = noise if prediction == "eps" else v_target(schedule, x0, t, noise)
     per = F.mse_loss(out, target, reduction="none").mean(dim=(1, 2, 3))  # [B]
@@ -96,9 +130,15 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
     torch.manual_seed(train.seed)
     net = PortraitUNet(config).to(env.device)
     schedule = linear_schedule(config.schedule)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=0.0)
-    ema = EMA(net, train.ema_decay)
     resuming = (out / "train_state.json").is_file()
+    if train.init and not resuming:  # before the EMA is made, so that it starts from these weights too
+        net.load_state_dict(initial_weights(train.init, config))
+        logger.info("starting from the weights in %s", train.init)
+    fast = [p for n, p in net.named_parameters() if n == "condition.weight"]
+    rest = [p for n, p in net.named_parameters() if n != "condition.weight"]
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": fast, "scale": train.condition_lr_scale}] if fast else [])
+    optimizer = torch.optim.AdamW(groups, lr=train.lr, weight_decay=0.0)
+    ema = EMA(net, train.ema_decay)
     meta = load_train_state(out, module=net, optimizer=optimizer, ema=ema) if resuming else None
     start = int(meta["step"]) if meta else 0
     if start >= train.steps:
@@ -140,7 +180,7 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
     for step in range(start, train.steps):
         lr = train.lr * min(1.0, (step + 1) / max(1, train.warmup))
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("scale", 1.0)
         rng = np.random.default_rng([train.seed, env.rank, step])
         idx = np.sort(rng.integers(0, len(images), size=train.batch_size))
         gen = torch.Generator(device=env.device).manual_seed(int(rng.integers(2**62)))
@@ -177,6 +217,26 @@ def train_portrait(config: PortraitConfig, train: PortraitTrainConfig, stills: S
     return last or {"step": train.steps}
 
 
+def initial_weights(folder: str | Path, config: PortraitConfig) -> dict[str, Tensor]:
+    """The weights in ``folder`` for a run of ``config``: as they are, or a caption-index model's
+    turned into a description model's (``describing_from_caption_model``)."""
+    from safetensors.torch import load_file
+
+    from model.portrait.network import describing_from_caption_model
+
+    folder = Path(folder).expanduser()
+    have = PortraitConfig.load(folder / "config.json")
+    state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+    if config.describes and not have.describes:
+        from model.describe.attributes import ATTRIBUTES
+
+        state, have = describing_from_caption_model(state, have, config.attribute_slots, (0, 1 + ATTRIBUTES[0].values.index("male"),
+                                                                                           1 + ATTRIBUTES[0].values.index("female")))
+    if have != config:
+        raise ValueError(f"{folder} holds a {have.name} model of another shape than this run's {config.name}")
+    return state
+
+
 def _write_card(folder: Path, config: PortraitConfig, train: PortraitTrainConfig, step: int, images: int, world: int, last: dict) -> None:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "lr")) or "n/a"
     params = sum(p.numel() for p in PortraitUNet(config).parameters())
@@ -187,6 +247,8 @@ def _write_card(folder: Path, config: PortraitConfig, train: PortraitTrainConfig
         f"{config.prediction} target; `model.safetensors` = EMA weights (decay {train.ema_decay}), `config.json` its architecture\n"
         f"- data: {images} still portraits of drawn people (`textcall corpus stills`)\n"
         f"- training: {step} of {train.steps} steps, batch {train.batch_size} x {world} process(es), lr {train.lr:g} "
-        f"(warm-up {train.warmup}), {train.caption_dropout:.0%} null captions, min-SNR gamma {train.min_snr_gamma:g}, seed {train.seed}\n"
+        f"(warm-up {train.warmup}), {train.caption_dropout:.0%} null captions, min-SNR gamma {train.min_snr_gamma:g}, seed {train.seed}"
+        + (f"; description vectors ({config.attribute_slots} slots), each attribute unsaid {train.attribute_dropout:.0%} of the time"
+           if config.describes else "") + (f"; started from `{train.init}`" if train.init else "") + "\n"
         f"- last logged: {metrics} (curve: `loss.csv`, `loss.png`; samples: `samples.png`)\n"
     )

@@ -36,6 +36,15 @@ def register_portrait(subparsers) -> None:
     sub.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (default %(default)s)")
     sub.add_argument("--min-snr-gamma", type=float, default=0.0,
                      help="min-SNR loss weight cap (Hang et al. 2023), 0 = plain v loss (default %(default)s)")
+    sub.add_argument("--describe", action="store_true",
+                     help="condition on description vectors (free-form captions: gender, hair, skin, glasses, ...;\n"
+                          "model/describe) instead of the two captions; with --init, a caption model's weights are\n"
+                          "converted so the run starts from exactly what they drew")
+    sub.add_argument("--attribute-dropout", type=float, default=0.5,
+                     help="--describe: chance each attribute is left unsaid in a training caption (default %(default)s)")
+    sub.add_argument("--condition-lr-scale", type=float, default=20.0,
+                     help="--describe: learning rate of the description's linear map, times --lr (default %(default)s)")
+    sub.add_argument("--init", default="", metavar="DIR", help="start a new run from these weights (a model folder)")
     run_flags(sub)
 
     def run(args: argparse.Namespace) -> int:
@@ -47,7 +56,14 @@ def register_portrait(subparsers) -> None:
         out = Path(args.out)
         try:
             config = PortraitConfig.load(out) if (out / "train_state.json").is_file() else portrait_preset(args.config)
-            train = PortraitTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
+            if args.describe and not config.describes:
+                import dataclasses
+
+                from model.describe.attributes import SLOTS
+
+                config = dataclasses.replace(config, attribute_slots=SLOTS)
+            train = PortraitTrainConfig(attribute_dropout=args.attribute_dropout, init=args.init,
+                                        condition_lr_scale=args.condition_lr_scale,steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
                                         ema_decay=args.ema_decay, min_snr_gamma=args.min_snr_gamma, seed=args.seed,
                                         amp=not args.no_amp)
             stills = Stills.load(args.data)

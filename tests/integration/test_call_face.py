@@ -61,3 +61,13 @@ async def test_a_style_image_without_a_face_is_refused_and_the_face_stays(make_r
     journal = [json.loads(line) for line in (receiver.out / after.session_id / "session.jsonl").read_text().splitlines()]
     errors = [e for e in journal if e["event"] == "error"]
     assert len(errors) == 1 and "no face" in errors[0]["reason"] and "grey" in errors[0]["reason"]
+
+
+async def test_a_caption_with_unknown_words_renders_and_the_journal_notes_them(make_receiver, make_sender) -> None:
+    receiver = await make_receiver(generator=StubGenerator())
+    rendered = await _say(make_sender, receiver, "dan", caption="A woman riding a purple dragon", text="hello")
+    assert rendered.clip.info["caption"]["read"] == {"gender": "female"}
+    journal = [json.loads(line) for line in (receiver.out / rendered.session_id / "session.jsonl").read_text().splitlines()]
+    notes = [e for e in journal if e["event"] == "caption"]
+    assert len(notes) == 1 and notes[0]["unknown"] == ["riding", "purple", "dragon"] and notes[0]["seq"] == rendered.seq
+    assert not [e for e in journal if e["event"] == "error"]
