@@ -211,6 +211,10 @@ class Call:
     def read_caption(self, caption: str) -> CaptionReading:
         return read_gender(caption)
 
+    def can_draw(self, attribute: str) -> bool:
+        """Whether a drawn face honours this attribute (those it cannot never redraw a face)."""
+        return attribute == "gender"
+
     def caption_index(self, reading: CaptionReading) -> int:
         return 0
 
@@ -262,7 +266,7 @@ class Call:
             gender = wanted or (current.gender if current is not None and current.source == "style" else None)
             return self._adopt(Face(image, "style", gender, request.caption, 0, number, Path(request.style_image).name,
                                     dict(reading.description)))
-        described = dict(reading.description)
+        described = {k: v for k, v in reading.description.items() if self.can_draw(k)}
         if current is not None:
             if current.source == "style" or not current.description:  # a style face (or one from before descriptions)
                 if wanted is None or current.gender in (None, wanted):

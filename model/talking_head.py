@@ -372,6 +372,10 @@ class TalkingHeadCall(Call):
     def caption_index(self, reading: CaptionReading) -> int:
         return self.head.reading_index(reading)
 
+    def can_draw(self, attribute: str) -> bool:
+        portrait = self.head.portrait
+        return attribute == "gender" or bool(portrait is not None and getattr(portrait.config, "describes", False))
+
     def style_face(self, path: Path) -> np.ndarray:
         if self.head.lipsync is None:  # the utterance that brings it animates the still (IV-E)
             raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")

@@ -91,7 +91,7 @@ def register_send(subparsers) -> None:
     source = sub.add_mutually_exclusive_group()
     source.add_argument("--script", metavar="FILE", help="send each line of FILE, then exit")
     source.add_argument("--text", help="speech text of a single utterance")
-    sub.add_argument("--caption", help="video caption, e.g. 'A man is talking' (one-shot)")
+    sub.add_argument("--caption", help="video caption: the paper's 'A man is talking' or your own words, e.g.\n'a woman with red curly hair and glasses' (one-shot; unknown words are passed over)")
     sub.add_argument("--style", metavar="ID", help="style image id on the receiver (one-shot)")
     sub.add_argument(
         "--style-image",

@@ -129,7 +129,9 @@ def caption_for(labels: dict[str, str], rng: np.random.Generator, split: str = "
         else:
             withs.append(_pick(rng, WITH[key]))
     def fitting():
-        return [f for f in FRAMES[split] if ("{withs}" in f) == bool(withs) and ("{wear}" in f) == bool(wears)]
+        clothes = all(any(n in w for n in SHIRT_NOUNS) for w in wears)  # "dressed in" / "in" take clothes only
+        return [f for f in FRAMES[split] if ("{withs}" in f) == bool(withs) and ("{wear}" in f) == bool(wears)
+                and (clothes or not any(k in f for k in ("in {wear}", "dressed in")))]
 
     frames = fitting()
     if not frames or (wears and rng.random() < 0.3):  # "with glasses" is as good as "wearing glasses"
@@ -184,14 +186,17 @@ def caption_corpus(people: list[dict[str, str]], count: int, seed: int, split: s
 
 
 def random_people(count: int, seed: int) -> list[dict[str, str]]:
-    """Labels of ``count`` people with every attribute drawn uniformly (beards for men only): the
-    caption encoder learns words, so it sees every value equally often, unlike the drawn corpus."""
+    """Labels of ``count`` people with every attribute drawn uniformly, within what the synthesizer
+    draws (beards for men only; bobs, ponytails and long hair for women only): the caption encoder
+    learns words, so it sees every value about equally often, unlike the drawn corpus."""
     rng = np.random.default_rng(seed)
     people = []
     for _ in range(count):
         person = {a.name: _pick(rng, a.values) for a in ATTRIBUTES}
-        if person["gender"] == "female":
+        if person["gender"] == "female":  # the synthesizer's styles per gender (model/corpus/speakers.py)
             person["facial_hair"] = "none"
             person["hair_style"] = _pick(rng, ("long", "curly", "bob", "ponytail"))
+        else:
+            person["hair_style"] = _pick(rng, ("short", "curly"))
         people.append(person)
     return people

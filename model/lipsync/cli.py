@@ -144,7 +144,9 @@ def register_train_lipsync(subparsers) -> None:
         "lipsync", help="train the Wav2Lip generator with a trained SyncNet expert",
         description=(
             "Train the Wav2Lip generator: L1 to the true frames plus the frozen expert's sync loss\n"
-            "(weight --sync-weight; no GAN). Needs --syncnet DIR from `textcall train syncnet`.\n"
+            "(weight --sync-weight) and, with --disc-weight, Wav2Lip's GAN variant: a visual quality\n"
+            "discriminator on the mouths, trained beside it (its state in OUT/disc/).\n"
+            "Needs --syncnet DIR from `textcall train syncnet`.\n"
             "Writes the same files as the syncnet trainer; run again to resume."
         ),
         formatter_class=argparse.RawTextHelpFormatter,
@@ -155,6 +157,12 @@ def register_train_lipsync(subparsers) -> None:
     sub.add_argument("--edge-weight", type=float, default=0.0,
                      help="L1 on the frames' horizontal and vertical differences too, with this weight:\n"
                      "sharper mouths than L1 alone (not in Wav2Lip; default %(default)s)")
+    sub.add_argument("--disc-weight", type=float, default=0.0,
+                     help="weight of the visual quality discriminator's loss (Wav2Lip's GAN variant: 0.07;\n"
+                     "0 = no GAN, the default)")
+    sub.add_argument("--disc-lr", type=float, default=1e-4, help="the discriminator's learning rate (default %(default)s)")
+    sub.add_argument("--disc-warmup", type=int, default=0,
+                     help="steps in which only the discriminator learns (default %(default)s)")
     sub.set_defaults(run=lambda args: _train(args, "lipsync"))
 
 
@@ -175,7 +183,8 @@ def _train(args: argparse.Namespace, what: str) -> int:
             steps=args.steps, batch_size=args.batch_size, lr=lr, ema_decay=args.ema_decay,
             weight_decay=args.weight_decay, grad_clip=args.grad_clip,
             save_every=args.save_every, log_every=args.log_every, seed=args.seed, init=args.init or "",
-            **({"sync_weight": args.sync_weight, "edge_weight": args.edge_weight} if what == "lipsync"
+            **({"sync_weight": args.sync_weight, "edge_weight": args.edge_weight, "disc_weight": args.disc_weight,
+                "disc_lr": args.disc_lr, "disc_warmup": args.disc_warmup} if what == "lipsync"
                else {"min_shift": args.min_shift, "other_segment": args.other_segment}),
         )
         data = LipData.from_cache(args.data, "train", limit=args.limit, progress=not args.no_progress)

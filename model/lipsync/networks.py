@@ -18,6 +18,9 @@ Shapes (official, batch ``B``):
 * ``SyncNet(mel [B,1,80,16], faces [B,15,48,96]) -> (audio [B,512], face [B,512])``, both L2-normalised
   (and non-negative: the last unit ends in a ReLU); faces are the lower halves of 5 consecutive
   96x96 frames stacked on channels.
+* ``QualityDisc(faces [B,3,T,96,96] or [B,3,96,96]) -> [B*T, 1]``: Wav2Lip's visual quality
+  discriminator (``Wav2Lip_disc_qual``, the GAN variant's): the probability that each frame's lower
+  half is a real face, from unnormalised convs with leaky ReLUs.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-KINDS = ("wav2lip", "syncnet")
+KINDS = ("wav2lip", "syncnet", "disc")
 
 
 @dataclass(frozen=True)
@@ -244,8 +247,52 @@ class SyncNet(nn.Module):
         return F.normalize(audio, p=2, dim=1), F.normalize(face, p=2, dim=1)
 
 
+class NoNormConv2d(nn.Module):
+    """Official ``nonorm_Conv2d``: ``conv_block = Sequential(Conv2d)`` then LeakyReLU(0.01)."""
+
+    def __init__(self, cin: int, cout: int, kernel_size, stride, padding) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(nn.Conv2d(cin, cout, kernel_size, stride, padding))
+        self.act = nn.LeakyReLU(0.01)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv_block(x))
+
+
+class QualityDisc(nn.Module):
+    """Wav2Lip's visual quality discriminator (``Wav2Lip_disc_qual``), official names, scaled by width."""
+
+    def __init__(self, config: LipSyncConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or LipSyncConfig(kind="disc", name="disc")
+        ch = _Channels(config)
+
+        def two(cin: int, cout: int, k: int, s, p: int) -> nn.Sequential:
+            return nn.Sequential(NoNormConv2d(ch(cin), ch(cout), k, s, p), NoNormConv2d(ch(cout), ch(cout), k, 1, p))
+
+        self.face_encoder_blocks = nn.ModuleList([
+            nn.Sequential(NoNormConv2d(3, ch(32), 7, 1, 3)),  # 48x96
+            two(32, 64, 5, (1, 2), 2),  # 48x48
+            two(64, 128, 5, 2, 2),  # 24x24
+            two(128, 256, 5, 2, 2),  # 12x12
+            two(256, 512, 3, 2, 1),  # 6x6
+            two(512, 512, 3, 2, 1),  # 3x3
+            nn.Sequential(NoNormConv2d(ch(512), ch(512), 3, 1, 0), NoNormConv2d(ch(512), ch(512), 1, 1, 0)),  # 1x1
+        ])
+        self.binary_pred = nn.Sequential(nn.Conv2d(ch(512), 1, 1, 1, 0), nn.Sigmoid())
+
+    def forward(self, faces: Tensor) -> Tensor:
+        """``[B,3,T,96,96]`` (or ``[B,3,96,96]``) -> real-face probability per frame ``[B*T, 1]`` (frame-major)."""
+        if faces.dim() > 4:
+            faces = torch.cat([faces[:, :, i] for i in range(faces.size(2))], dim=0)
+        x = faces[:, :, faces.size(2) // 2:]  # the lower half
+        for block in self.face_encoder_blocks:
+            x = block(x)
+        return self.binary_pred(x).view(len(x), -1)
+
+
 def build(config: LipSyncConfig) -> nn.Module:
-    return Wav2Lip(config) if config.kind == "wav2lip" else SyncNet(config)
+    return {"wav2lip": Wav2Lip, "syncnet": SyncNet, "disc": QualityDisc}[config.kind](config)
 
 
 def count_parameters(module: nn.Module) -> int:

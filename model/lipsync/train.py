@@ -1,10 +1,12 @@
-"""Training Wav2Lip's SyncNet expert, then the generator with the frozen expert (no GAN).
+"""Training Wav2Lip's SyncNet expert, then the generator with the frozen expert (and optionally the GAN).
 
 * ``syncnet``: binary cross-entropy on the cosine similarity of the audio and face embeddings of
   in-sync (label 1) and off-sync (label 0) 5-frame windows (Wav2Lip's ``color_syncnet_train.py``).
 * ``lipsync``: ``(1 - w) * L1(generated, target) + w * BCE(cos(expert(mel), expert(generated)), 1)``
-  with the expert frozen in eval mode, ``w = sync_weight`` (Wav2Lip: 0.03; its optional visual
-  quality discriminator is left out).
+  with the expert frozen in eval mode, ``w = sync_weight`` (Wav2Lip: 0.03). With ``disc_weight`` >
+  0, Wav2Lip's GAN variant (``hq_wav2lip_train.py``): ``(1 - w - d) * L1 + w * sync + d * BCE(D(gen),
+  1)`` with ``d = disc_weight`` (0.07 there), and the visual quality discriminator ``D`` trained on
+  each batch's true frames (label 1) and generated ones (label 0), Adam betas (0.5, 0.999).
 
 Shared: AdamW; optional EMA of the weights (what is saved as ``model.safetensors`` when on); a
 resumable training state every ``save_every`` steps; batches drawn from a per-(seed, step) random
@@ -48,6 +50,11 @@ class TrainConfig:
     ema_decay: float = 0.0  # 0 = no EMA
     sync_weight: float = 0.03  # lipsync only
     edge_weight: float = 0.0  # lipsync only: L1 on the frames' horizontal and vertical differences (sharp edges; not in Wav2Lip)
+    disc_weight: float = 0.0  # lipsync only: the visual quality discriminator's weight (Wav2Lip's GAN: 0.07)
+    disc_lr: float = 1e-4
+    # steps at the start in which only the discriminator learns (the generator's adversarial term is
+    # off): a fine-tuned generator's L1 is small, and a discriminator still at chance then steers it
+    disc_warmup: int = 0
     min_shift: int = 2  # syncnet: off-sync windows are at least this many frames away
     other_segment: float = 0.0  # syncnet: share of off-sync audio taken from another segment
     grad_clip: float = 1.0  # 0 = no clipping
@@ -61,8 +68,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size, save_every, log_every and min_shift must be positive")
         if self.lr <= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.sync_weight <= 1:
             raise ValueError("lr must be positive, ema_decay in [0, 1) and sync_weight in [0, 1]")
-        if self.edge_weight < 0:
-            raise ValueError("edge_weight must be >= 0")
+        if self.edge_weight < 0 or self.disc_weight < 0 or self.sync_weight + self.disc_weight >= 1 or self.disc_lr <= 0:
+            raise ValueError("edge_weight and disc_weight must be >= 0, sync_weight + disc_weight < 1, disc_lr > 0")
         if not 0 <= self.other_segment <= 1:
             raise ValueError("other_segment must be in [0, 1]")
 
@@ -82,19 +89,36 @@ def syncnet_loss(net: SyncNet, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[
 
 
 def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple[Tensor, ...],
-                 edge_weight: float = 0.0) -> tuple[Tensor, dict[str, float]]:
+                 edge_weight: float = 0.0, disc: nn.Module | None = None, disc_weight: float = 0.0,
+                 keep: dict | None = None) -> tuple[Tensor, dict[str, float]]:
     """Wav2Lip's generator loss, ``(1 - w) L1 + w sync``; with ``edge_weight`` the L1 also covers the
     frames' horizontal and vertical differences (as the restorer's loss does): a blurred mouth costs
-    more than under L1 alone, which prefers the average of the mouths the audio allows."""
+    more than under L1 alone, which prefers the average of the mouths the audio allows. With ``disc``,
+    the GAN variant's ``(1 - w - d) L1 + w sync + d BCE(disc(gen), 1)``; ``keep`` receives the
+    generated frames (for the discriminator's own step)."""
     mels, inputs, target, sync_mel = batch
     gen = net(mels, inputs)  # [B, 3, 5, 96, 96]
+    if keep is not None:
+        keep["gen"] = gen
     l1 = F.l1_loss(gen, target)
     if edge_weight:
         l1 = l1 + edge_weight * sum(F.l1_loss(gen.diff(dim=d), target.diff(dim=d)) for d in (-1, -2))
     a, v = expert(sync_mel, lower_halves(gen.permute(0, 2, 1, 3, 4)))
     sync, _ = cosine_bce(a, v, torch.ones(len(a), device=a.device))
-    loss = (1 - sync_weight) * l1 + sync_weight * sync
-    return loss, {"l1": l1.item(), "sync": sync.item()}
+    if disc is None:
+        loss = (1 - sync_weight) * l1 + sync_weight * sync
+        return loss, {"l1": l1.item(), "sync": sync.item()}
+    pred = disc(gen)
+    fool = F.binary_cross_entropy(pred, torch.ones_like(pred))
+    loss = (1 - sync_weight - disc_weight) * l1 + sync_weight * sync + disc_weight * fool
+    return loss, {"l1": l1.item(), "sync": sync.item(), "fool": fool.item()}
+
+
+def disc_loss(disc: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """The discriminator's step: true frames are real (1), generated ones fake (0)."""
+    p_real, p_fake = disc(real), disc(fake.detach())
+    loss = F.binary_cross_entropy(p_real, torch.ones_like(p_real)) + F.binary_cross_entropy(p_fake, torch.zeros_like(p_fake))
+    return loss, {"disc": loss.item(), "real": p_real.mean().item(), "fake": p_fake.mean().item()}
 
 
 @torch.no_grad()
@@ -160,17 +184,24 @@ def run_training(
     torch.manual_seed(train.seed)
     net = build(config).to(dev)
     expert = None
+    disc = disc_optimizer = None  # Wav2Lip's visual quality discriminator (GAN variant), when disc_weight > 0
+    kept: dict = {}
     if config.kind == "wav2lip":
         if expert_dir is None:
             raise ValueError("training the lip-sync generator needs a trained SyncNet expert (--syncnet DIR)")
         expert, _ = load_model(expert_dir, dev, kind="syncnet")
         for p in expert.parameters():
             p.requires_grad_(False)
-        loss_fn = lambda m, b: lipsync_loss(m, expert, train.sync_weight, b, train.edge_weight)  # noqa: E731
+        if train.disc_weight > 0:
+            disc = build(replace(config, kind="disc", name=f"disc-{config.name}")).to(dev).train()
+            disc_optimizer = torch.optim.AdamW(disc.parameters(), lr=train.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
+        def loss_fn(m, b, step):
+            weight = train.disc_weight if step >= train.disc_warmup else 0.0
+            return lipsync_loss(m, expert, train.sync_weight, b, train.edge_weight, disc, weight, kept)
         draw = lambda rng: data.gen_batch(rng, train.batch_size)  # noqa: E731
-        columns = ["l1", "sync"]
+        columns = ["l1", "sync"] + (["fool", "disc", "real", "fake"] if disc is not None else [])
     else:
-        loss_fn = syncnet_loss
+        loss_fn = lambda m, b, step: syncnet_loss(m, b)  # noqa: E731
         draw = lambda rng: data.sync_batch(rng, train.batch_size, min_shift=train.min_shift,  # noqa: E731
                                            other_segment=train.other_segment)
         columns = ["accuracy"]
@@ -192,6 +223,8 @@ def run_training(
         for group in optimizer.param_groups:  # this command's --lr/--weight-decay, not the saved ones
             group["lr"], group["weight_decay"] = train.lr, train.weight_decay
         start = int(meta["step"])
+        if disc is not None and (out / "disc" / STATE_META).is_file():
+            load_train_state(out / "disc", module=disc, optimizer=disc_optimizer, ema=None)
         logger.info("resuming %s at step %d", out, start)
     if start > 0 and meta.get("init"):  # the model card keeps saying where a fine-tuned run started
         train = replace(train, init=meta["init"])
@@ -219,6 +252,8 @@ def run_training(
             if expert is not None:
                 _write_samples(out / "samples.png", probe, val, dev)
         save_model(out, weights, config)
+        if disc is not None:
+            save_train_state(out / "disc", module=disc, optimizer=disc_optimizer, ema=None, meta={"step": step})
         save_train_state(out, module=net, optimizer=optimizer, ema=ema,
                          meta={"step": step, "seed": train.seed, "train": asdict(train), "init": train.init,
                                "expert": str(expert_dir) if expert_dir else None})
@@ -233,7 +268,9 @@ def run_training(
     for step in range(start, train.steps):
         rng = np.random.default_rng([train.seed, step])
         batch = tuple(t.to(dev) for t in draw(rng))
-        loss, parts = loss_fn(net, batch)
+        if disc is not None:
+            disc.requires_grad_(False)  # the generator's step moves only the generator
+        loss, parts = loss_fn(net, batch, step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
         optimizer.zero_grad(set_to_none=True)
@@ -243,6 +280,13 @@ def run_training(
         optimizer.step()
         if ema is not None:
             ema.update(net, step)
+        if disc is not None:  # the discriminator's step, on this batch's true and generated frames
+            disc.requires_grad_(True)
+            d_loss, d_parts = disc_loss(disc, batch[2], kept.pop("gen"))
+            disc_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            disc_optimizer.step()
+            parts = {**parts, **d_parts}
         window.append((loss.item(), parts))
         done = step + 1
         bar.update(1)
@@ -318,7 +362,8 @@ def _write_curve(folder: Path) -> None:
 
 def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: int, n_train: int, n_val: int,
                 last: dict, last_val: dict, expert_dir, params: int) -> None:
-    what = "Wav2Lip generator (no GAN), trained with a frozen SyncNet expert" if config.kind == "wav2lip" \
+    what = (f"Wav2Lip generator ({'GAN variant: visual quality discriminator' if train.disc_weight else 'no GAN'}), "
+            "trained with a frozen SyncNet expert") if config.kind == "wav2lip" \
         else "SyncNet_color lip-sync expert (Wav2Lip layout)"
     fmt = lambda d: ", ".join(f"{k} {v:.4g}" for k, v in d.items() if k != "step") or "n/a"  # noqa: E731
     lines = [
@@ -332,6 +377,8 @@ def _write_card(folder: Path, config: LipSyncConfig, train: TrainConfig, step: i
         *([f"- started from the weights in `{train.init}`"] if train.init else []),
         f"- training: {step} of {train.steps} steps, batch {train.batch_size}, AdamW lr {train.lr:g}, seed {train.seed}"
         + (f", sync weight {train.sync_weight}" + (f", edge weight {train.edge_weight}" if train.edge_weight else "")
+           + (f", discriminator weight {train.disc_weight} (lr {train.disc_lr:g}, alone for the first {train.disc_warmup} steps)"
+              if train.disc_weight else "")
            + f", expert `{expert_dir}`" if config.kind == "wav2lip" else
            f", off-sync windows >= {train.min_shift} frames away ({train.other_segment:.0%} from other segments)"),
         f"- last logged (train): {fmt(last)}",

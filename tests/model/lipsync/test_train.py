@@ -164,3 +164,44 @@ def test_a_new_run_can_start_from_trained_weights(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="network"):
         run_training(preset("syncnet", "small"), TrainConfig(**{**still.__dict__, "init": str(first)}), data,
                      tmp_path / "other", progress=False)
+
+
+def test_the_gan_variant_trains_a_discriminator_beside_and_resumes_it(tmp_path: Path) -> None:
+    """--disc-weight: Wav2Lip's visual quality discriminator learns real from generated mouths, its state
+    is kept in OUT/disc and comes back on resume; during --disc-warmup the generator ignores it."""
+    from model.lipsync.networks import LipSyncConfig, QualityDisc
+    from model.lipsync.train import disc_loss
+
+    torch.manual_seed(0)
+    data = toy_data()
+    disc = QualityDisc(LipSyncConfig(kind="disc", width=0.0625, residuals=0, name="d"))
+    real = data.gen_batch(np.random.default_rng(0), 2)[2]
+    fake = torch.full_like(real, 0.5)
+    opt = torch.optim.Adam(disc.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    first = None
+    for _ in range(15):
+        loss, parts = disc_loss(disc, real, fake)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first and parts["real"] > parts["fake"]  # it tells them apart
+    sync_dir = tmp_path / "syncnet"
+    run_training(preset("syncnet", "tiny"), TrainConfig(steps=1, batch_size=2, save_every=1), data, sync_dir, progress=False)
+    gen_dir = tmp_path / "gan"
+    train = TrainConfig(steps=2, batch_size=1, save_every=2, log_every=1, disc_weight=0.07, disc_warmup=1)
+    last = run_training(preset("wav2lip", "tiny"), train, data, gen_dir, expert_dir=sync_dir, progress=False)
+    assert {"fool", "disc", "real", "fake"} <= last.keys()
+    assert json.loads((gen_dir / "disc" / "train_state.json").read_text())["step"] == 2
+    before = load_file_keys(gen_dir / "disc" / "train_state.safetensors")
+    run_training(preset("wav2lip", "tiny"), TrainConfig(**{**train.__dict__, "steps": 3}), data, gen_dir, expert_dir=sync_dir, progress=False)
+    assert json.loads((gen_dir / "disc" / "train_state.json").read_text())["step"] == 3 and before
+    assert "GAN variant" in (gen_dir / "README.md").read_text()
+    with pytest.raises(ValueError):
+        TrainConfig(sync_weight=0.5, disc_weight=0.5)
+
+
+def load_file_keys(path: Path) -> list[str]:
+    from safetensors.torch import load_file
+
+    return sorted(load_file(str(path)))
