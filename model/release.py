@@ -44,7 +44,8 @@ def release(name: str, source: Path, out: Path) -> int:
         if (source / extra).is_file():
             shutil.copy(source / extra, target / extra)
     for path in target.iterdir():
-        path.chmod(0o644)
+        if path.is_file():  # a sub-model's folder (portrait/clean) keeps its own mode
+            path.chmod(0o644)
     return sum(p.stat().st_size for p in target.iterdir())
 
 

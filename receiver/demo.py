@@ -29,7 +29,7 @@ STYLE_ID = "demo-face"
 # (sender id, script): caption | speech text | style image id   (textcall send --script format)
 CALLS = (
     ("demo", """\
-A woman is talking | |
+A woman with red hair and glasses is talking | |
 Hello, this is textcall. Only this text crossed the network.
 A woman is talking | The quick brown fox jumps over the lazy dog. |
 | |

@@ -135,7 +135,7 @@ def _write_card(out: Path, train: EncoderTrainConfig, last: dict, vocab: int, n_
     rows = "\n".join(f"| {a.name} | {last.get('acc_' + a.name, float('nan')):.3f} |" for a in ATTRIBUTES)
     (out / "README.md").write_text(
         "# caption encoder: any English caption -> a description vector\n\n"
-        f"- what: word embeddings ({vocab} words), a bidirectional GRU, one head per attribute scoring each value at every word, max-pooled "
+        f"- what: word embeddings ({vocab} words), a bidirectional GRU, one head per attribute scoring each value at every known word, max-pooled "
         f"({params:,} parameters); reads `model.describe.attributes`' {len(ATTRIBUTES)} attributes, each possibly not said\n"
         f"- data: {n_train:,} generated captions (`model.describe.wording`, train frames, people drawn uniformly "
         "over attribute values, held-out (gender, hair, skin, glasses) combinations left out)\n"

@@ -92,10 +92,10 @@ def test_a_style_image_and_no_speech_stream_too(head, tmp_path) -> None:  # noqa
     assert chunks[-1].last and join_chunks(chunks).seconds == pytest.approx(head.settings.unconditional_seconds)
 
 
-def test_a_refused_request_fails_before_any_chunk(head) -> None:  # noqa: F811
+def test_a_refused_request_fails_before_any_chunk(head, tmp_path) -> None:  # noqa: F811
     from model.call import GenerationError
 
-    stream = head.open_call("x").stream(Request(caption="A dog is barking"))
+    stream = head.open_call("x").stream(Request(text="0.5", style_image=tmp_path / "missing.png"))  # no such image
     with pytest.raises(GenerationError):
         next(stream)
 
