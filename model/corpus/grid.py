@@ -337,6 +337,24 @@ class PrepareSummary:
         return out
 
 
+def _described_people(root: Path) -> dict[str, dict]:
+    from model.describe.attributes import corpus_people  # noqa: PLC0415
+
+    return corpus_people(root)
+
+
+def _free_caption(labels: dict, speaker: str, sentence: str) -> dict:
+    """``description`` (every attribute of the speaker), ``free_caption`` (one wording of some of them,
+    seeded by the clip) and ``free_caption_says`` (what that wording states), for a segment's meta."""
+    import zlib  # noqa: PLC0415
+
+    from model.describe.attributes import said  # noqa: PLC0415
+    from model.describe.wording import caption_for  # noqa: PLC0415
+
+    text, states = caption_for(labels, np.random.default_rng(zlib.crc32(f"{speaker}/{sentence}".encode())))
+    return {"description": dict(labels), "free_caption": text, "free_caption_says": said(states)}
+
+
 def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     """Read the corpus under ``config.root`` and write the segment cache to ``config.out``."""
     import multiprocessing as mp  # noqa: PLC0415
@@ -362,6 +380,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         logger.warning("no clips found under %s", config.root)
     writer = CacheWriter(config.out, frames=config.frames, size=config.size, samples=config.samples,
                          fps=config.fps, sample_rate=config.sample_rate)
+    people = _described_people(config.root)
     jobs = [(s, config) for s in sources]
     pool = mp.get_context("fork").Pool(config.workers) if config.workers > 1 and len(jobs) > 1 else None
     results = pool.imap(_work, jobs, chunksize=2) if pool else map(_work, jobs)
@@ -372,6 +391,8 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
                 summary.skipped[reason] += 1
                 continue
             split = assign_split(src.speaker, src.sentence, config)
+            if src.speaker in people:  # a synthetic speaker: its full description and a free-form caption
+                result["meta"].update(_free_caption(people[src.speaker], src.speaker, src.sentence))
             writer.add(split, result["video"], result["audio"], result["meta"])
             summary.written[split] += 1
             if result["fallback_face"]:

@@ -181,3 +181,26 @@ def text_of(description: Mapping[str, str | None]) -> str:
     if d.get("facial_hair") == "none":
         text += ", clean-shaven"
     return text
+
+
+def corpus_people(corpus) -> dict[str, dict]:
+    """Speaker id -> labels for a video corpus made by ``textcall corpus synth`` in ``corpus``; ``{}`` for
+    any other corpus (GRID's real talkers have no labels beyond gender)."""
+    import json
+    from pathlib import Path
+
+    from model.corpus.speakers import default_speaker_ids, make_speakers
+
+    root = Path(corpus)
+    try:
+        meta = json.loads((root / "corpus.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if meta.get("generator") != "textcall corpus synth":
+        return {}
+    ids = {p.name for p in root.iterdir() if p.is_dir() and p.name[:1] == "s" and p.name[1:].isdigit()}
+    n = int(meta.get("speakers", len(ids)))
+    for n_female in range(n + 1):  # the split of the speakers into genders that names these folders
+        if {sid for sid, _ in default_speaker_ids(n_female, n - n_female)} == ids:
+            return {s.id: labels_of(s.to_json()["look"], s.gender) for s in make_speakers(n_female, n - n_female, int(meta["seed"]))}
+    return {}

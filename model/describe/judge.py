@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from model.checkpoint import save_weights
-from model.describe.attributes import ATTRIBUTES, labels_of
+from model.describe.attributes import ATTRIBUTES, corpus_people, labels_of
 from model.evaluation.gender import _augment, frames_to_tensor
 
 logger = logging.getLogger(__name__)
@@ -106,15 +106,6 @@ def adherence(judged: list[dict[str, str]], wanted: list[dict[str, str | None]])
         if pairs:
             out[a.name] = {"asked": len(pairs), "adherence": round(float(np.mean([j == w for j, w in pairs])), 4)}
     return out
-
-
-def corpus_people(corpus: str | Path) -> dict[str, dict]:
-    """Speaker id -> labels for the video corpus made by ``textcall corpus synth`` in ``corpus``."""
-    from model.corpus.speakers import make_speakers
-
-    meta = json.loads((Path(corpus) / "corpus.json").read_text())
-    n = int(meta["speakers"])
-    return {s.id: labels_of(s.to_json()["look"], s.gender) for s in make_speakers(n - n // 2, n // 2, int(meta["seed"]))}
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,14 @@ def test_prepare_segments_and_cache_round_trip(corpus: Path, tmp_path: Path) -> 
     assert item.caption == ("A man is talking" if item.speaker == "s1" else "A woman is talking")
     assert audio.std(axis=1).min() > 0.01  # speech, not silence, in each window
     assert video.std() > 10  # pictures, not a flat fill
+    # a synthetic speaker's segments carry its description and a free-form caption of some of it
+    from model.describe.attributes import corpus_people
+
+    people = corpus_people(corpus)
+    assert set(people) == {"s1", "s4"} and people["s1"]["gender"] == "male" and people["s4"]["gender"] == "female"
+    for m in cache.meta:
+        assert m["description"] == people[m["speaker"]] and m["free_caption"]
+        assert all(people[m["speaker"]][k] == v for k, v in m["free_caption_says"].items())
 
 
 def test_splits_hold_out_speakers_and_sentences(corpus: Path, tmp_path: Path) -> None:
