@@ -143,11 +143,9 @@ def read_gender(caption: str) -> CaptionReading:
     """The reader of a generator with no caption encoder: the caption's gender, every other word unknown."""
     import re
 
-    from model.speech.voice import _RE_FEMALE, _RE_MALE
-
     gender = caption_gender(caption)
     words = re.findall(r"[a-z]+", caption.lower())
-    unknown = tuple(dict.fromkeys(w for w in words if w not in _PLAIN_WORDS and not (_RE_FEMALE.fullmatch(w) or _RE_MALE.fullmatch(w))))
+    unknown = tuple(dict.fromkeys(w for w in words if w not in _PLAIN_WORDS and caption_gender(w) is None))
     return CaptionReading(caption, {"gender": gender} if gender else {}, unknown)
 
 

@@ -327,17 +327,15 @@ class TalkingHead:
             raise GenerationError(f"style image {Path(path).name}: {exc}") from None
 
     # -- the call's face ---------------------------------------------------------------------------
-    def draw_face(self, description: dict | str, seed: int) -> tuple[np.ndarray, str]:
-        """One face for a new call, as ``description`` says (attribute -> value; always a gender; or a
-        gender alone): uint8 ``[S, S, 3]`` and what drew it.
+    def draw_face(self, description: dict, seed: int) -> tuple[np.ndarray, str]:
+        """One face for a new call, as ``description`` says (attribute -> value; always a gender):
+        uint8 ``[S, S, 3]`` and what drew it.
 
         The portrait model when loaded (``settings.face_sampler`` with ``face_steps`` steps; a
         description model reads every attribute, a caption model the gender), else the joint model
         itself: one caption-only chunk with the clip sampler at ``face_steps`` steps (at most 5x the
         clip's), cleaned like any chunk, and its middle frame.
         """
-        if isinstance(description, str):
-            description = {"gender": description}
         caption = GENDER_CAPTIONS[description["gender"]]
         if self.portrait is not None:
             wanted = caption

@@ -337,12 +337,6 @@ class PrepareSummary:
         return out
 
 
-def _described_people(root: Path) -> dict[str, dict]:
-    from model.describe.attributes import corpus_people  # noqa: PLC0415
-
-    return corpus_people(root)
-
-
 def _free_caption(labels: dict, speaker: str, sentence: str) -> dict:
     """``description`` (every attribute of the speaker), ``free_caption`` (one wording of some of them,
     seeded by the clip) and ``free_caption_says`` (what that wording states), for a segment's meta."""
@@ -362,6 +356,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     from tqdm import tqdm  # noqa: PLC0415
 
     from model.corpus.cache import CacheWriter  # noqa: PLC0415
+    from model.describe.attributes import corpus_people  # noqa: PLC0415
 
     sources, problems = discover(config.root)
     summary = PrepareSummary(skipped=Counter(problems))
@@ -380,7 +375,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         logger.warning("no clips found under %s", config.root)
     writer = CacheWriter(config.out, frames=config.frames, size=config.size, samples=config.samples,
                          fps=config.fps, sample_rate=config.sample_rate)
-    people = _described_people(config.root)
+    people = corpus_people(config.root)  # {} unless the corpus is textcall's synthetic one
     jobs = [(s, config) for s in sources]
     pool = mp.get_context("fork").Pool(config.workers) if config.workers > 1 and len(jobs) > 1 else None
     results = pool.imap(_work, jobs, chunksize=2) if pool else map(_work, jobs)

@@ -148,12 +148,6 @@ def said(description: Mapping[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in description.items() if v is not None}
 
 
-def conflicts(wanted: Mapping[str, str | None], have: Mapping[str, str | None]) -> dict[str, tuple[str, str]]:
-    """Attributes ``wanted`` gives a value that ``have`` contradicts (both said, and different):
-    a caption describing a different person than the call's face."""
-    return {k: (v, have[k]) for k, v in said(wanted).items() if have.get(k) is not None and have[k] != v}
-
-
 def text_of(description: Mapping[str, str | None]) -> str:
     """A plain English rendering of a description (for logs, sheets and the face's json)."""
     d = said(description)

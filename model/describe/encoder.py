@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from model.describe.attributes import ATTRIBUTES, SLOTS, description_of
+from model.describe.attributes import ATTRIBUTES, SLOTS, description_of, null_vector
 
 PAD, UNK = 0, 1
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -93,11 +93,6 @@ class Reading:
     def said(self) -> dict[str, str]:
         return {k: v for k, v in self.description.items() if v is not None}
 
-    def onehot(self) -> np.ndarray:
-        from model.describe.attributes import vector
-
-        return vector(self.description)
-
 
 class CaptionEncoder:
     def __init__(self, net: EncoderNet) -> None:
@@ -123,11 +118,9 @@ class CaptionEncoder:
         batch = [texts] if single else list(texts)
         out: list[Reading | None] = [None] * len(batch)
         todo = [i for i, t in enumerate(batch) if any(w in self.index for w in words(t))]
-        for i, t in enumerate(batch):
-            if i not in todo:
-                from model.describe.attributes import null_vector
-
-                out[i] = Reading(t, null_vector(), description_of(null_vector()), tuple(dict.fromkeys(words(t))))
+        nothing = null_vector()
+        for i in sorted(set(range(len(batch))) - set(todo)):
+            out[i] = Reading(batch[i], nothing, description_of(nothing), tuple(dict.fromkeys(words(batch[i]))))
         if todo:
             tokens, unknown = self.tokens([batch[i] for i in todo])
             vecs = self.net.vector(tokens).numpy().astype(np.float32)

@@ -146,9 +146,6 @@ def _write_card(out: Path, train: EncoderTrainConfig, last: dict, vocab: int, n_
         "| attribute | accuracy |\n|---|---|\n" + rows + "\n\n"
         "- limits: English; held-out captions share the training vocabulary (new sentence frames and combinations, not new words); only the words of the caption corpus are known (others are passed over and "
         "noted); the attributes are the synthetic corpus's\n"
-        f"- config: `{json_safe(asdict(train))}`\n"
+        f"- config: `{', '.join(f'{k}={v}' for k, v in asdict(train).items())}`\n"
     )
 
-
-def json_safe(d: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in d.items())

@@ -192,7 +192,7 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
     if config.faces and hasattr(generator, "draw_face"):
         rng = np.random.default_rng(config.seed + 7)
         t0 = time.perf_counter()
-        faces = [generator.draw_face(("female", "male")[k % 2], int(rng.integers(2**31)))[0] for k in range(config.faces)]
+        faces = [generator.draw_face({"gender": ("female", "male")[k % 2]}, int(rng.integers(2**31)))[0] for k in range(config.faces)]
         per_face = (time.perf_counter() - t0) / config.faces
         stills = [v[len(v) // 2 : len(v) // 2 + 1] for v in ref_video]
         report["faces"] = {"count": config.faces, "seconds_per_face": round(per_face, 2),

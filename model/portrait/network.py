@@ -126,8 +126,7 @@ class PortraitUNet(nn.Module):
         return F.pixel_shuffle(out, cfg.patch) if cfg.patch > 1 else out
 
 
-def describing_from_caption_model(state: dict[str, Tensor], config: PortraitConfig, slots: int,
-                                  gender_slots: tuple[int, int, int]) -> tuple[dict[str, Tensor], PortraitConfig]:
+def describing_from_caption_model(state: dict[str, Tensor], config: PortraitConfig) -> tuple[dict[str, Tensor], PortraitConfig]:
     """A caption-index model's weights -> a description-vector model that draws exactly what it drew.
 
     The linear map's columns for the gender block's slots (not said, male, female) are the caption
@@ -135,13 +134,16 @@ def describing_from_caption_model(state: dict[str, Tensor], config: PortraitConf
     new model ignores the other attributes and equals the old one on every gender caption."""
     import dataclasses
 
+    from model.corpus.speakers import CAPTIONS
+    from model.describe.attributes import ATTRIBUTES, SLOTS
+
     if config.describes:
         raise ValueError("these weights already read a description vector")
+    gender = ATTRIBUTES[0]  # the first block: slot 0 "not said", then its values
     table = state["caption.weight"]  # [captions, E]
-    rows = [config.caption_index(c) for c in ("", "A man is talking", "A woman is talking")]
-    weight = torch.zeros(table.shape[1], slots, dtype=table.dtype)
-    for slot, row in zip(gender_slots, rows):
-        weight[:, slot] = table[row]
+    weight = torch.zeros(table.shape[1], SLOTS, dtype=table.dtype)
+    for slot, text in enumerate(["", *(CAPTIONS[v] for v in gender.values)]):
+        weight[:, slot] = table[config.caption_index(text)]
     out = {k: v for k, v in state.items() if k != "caption.weight"}
     out["condition.weight"] = weight
-    return out, dataclasses.replace(config, attribute_slots=slots)
+    return out, dataclasses.replace(config, attribute_slots=SLOTS)

@@ -102,8 +102,9 @@ class PortraitModel:
                 from model.speech.voice import gender_of_caption
 
                 index = caption if isinstance(caption, int) else self.config.caption_index(caption)
-                gender = {1: "male", 2: "female"}.get(index) if isinstance(caption, int) else gender_of_caption(caption)
-                caption = vector({"gender": gender})
+                if not 0 <= index < len(self.config.captions):
+                    raise ValueError(f"caption index {index} is outside the model's {len(self.config.captions)} captions")
+                caption = vector({"gender": gender_of_caption(self.config.captions[index])})
             vec = np.asarray(caption, np.float32)
             if vec.shape[-1] != SLOTS or vec.ndim > 2:
                 raise ValueError(f"a description vector is [{SLOTS}] or [count, {SLOTS}], got {vec.shape}")

@@ -228,10 +228,7 @@ def initial_weights(folder: str | Path, config: PortraitConfig) -> dict[str, Ten
     have = PortraitConfig.load(folder / "config.json")
     state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
     if config.describes and not have.describes:
-        from model.describe.attributes import ATTRIBUTES
-
-        state, have = describing_from_caption_model(state, have, config.attribute_slots, (0, 1 + ATTRIBUTES[0].values.index("male"),
-                                                                                           1 + ATTRIBUTES[0].values.index("female")))
+        state, have = describing_from_caption_model(state, have)
     if have != config:
         raise ValueError(f"{folder} holds a {have.name} model of another shape than this run's {config.name}")
     return state

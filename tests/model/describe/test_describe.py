@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from model.corpus.stills import Stills, StillsConfig, make_stills
-from model.describe.attributes import (ATTRIBUTES, SLOTS, colour_name, conflicts, description_of, labels_of, null_vector,
+from model.describe.attributes import (ATTRIBUTES, SLOTS, colour_name, description_of, labels_of, null_vector,
                                        said, skin_name, text_of, vector)
 from model.describe.wording import FRAMES, caption_corpus, caption_for, heldout_combination, random_people
 
@@ -27,7 +27,6 @@ def test_vectors_are_one_block_per_attribute_and_round_trip() -> None:
         vector({"hair": "green"})
     with pytest.raises(ValueError, match="unknown attributes"):
         vector({"tail": "long"})
-    assert conflicts({"gender": "male", "hair": "red"}, {"gender": "female", "hair": None}) == {"gender": ("male", "female")}
     assert text_of(d) == "a woman with red hair, glasses" and text_of({}) == "anyone"
 
 
