@@ -182,9 +182,10 @@ class Call:
     """Base of a generator's call: the face decisions and the store; subclasses draw and render.
 
     Subclasses implement ``style_face(path) -> uint8 [S, S, 3]`` (raise ``GenerationError``),
-    ``draw_face(description, seed, number) -> Face`` and ``render(request, face, caption_index) ->
+    ``draw_face(description, seed, number) -> Face`` and ``render(request, face, caption) ->
     Iterator[Chunk]`` (the utterance's chunks in order, each as soon as it is final), and may override
-    ``read_caption(caption) -> CaptionReading`` and ``caption_index(reading) -> int``.
+    ``read_caption(caption) -> CaptionReading`` and ``caption_condition(reading)`` (what the generator's
+    network reads of the caption: a caption index, or a description for one that reads descriptions).
     Calls of one generator share its lock: one utterance renders at a time (held from the first
     chunk of ``stream`` until its last is taken, or the iterator is closed).
     """
@@ -213,7 +214,7 @@ class Call:
         """Whether a drawn face honours this attribute (those it cannot never redraw a face)."""
         return attribute == "gender"
 
-    def caption_index(self, reading: CaptionReading) -> int:
+    def caption_condition(self, reading: CaptionReading) -> int | dict:
         return 0
 
     def style_face(self, path: Path) -> np.ndarray:
@@ -222,7 +223,7 @@ class Call:
     def draw_face(self, description: dict, seed: int, number: int) -> Face:
         raise NotImplementedError
 
-    def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
+    def render(self, request: Request, face: Face | None, caption: int | dict) -> Iterator[Chunk]:
         raise NotImplementedError
 
     # -- the verbs -------------------------------------------------------------------------------
@@ -239,11 +240,11 @@ class Call:
             reading = self.read_caption(request.caption)
             if reading.unknown:
                 logger.info("call %s: caption %r: passed over %s", self.call_id, request.caption, ", ".join(reading.unknown))
-            index = self.caption_index(reading)
+            caption = self.caption_condition(reading)
             made, t0 = self.faces_made, time.perf_counter()
             face = self._face_for(request, reading)
             face_s = time.perf_counter() - t0
-            for chunk in self.render(request, face, index):
+            for chunk in self.render(request, face, caption):
                 if chunk.last:
                     info = dict(chunk.info)
                     if face is not None:

@@ -43,7 +43,7 @@ class ChunkSampler:
         self.diffusion, self.config, self.settings = diffusion, config, settings
         self.classifier, self.audio_guide = classifier, audio_guide
 
-    def guidance(self, caption: int, reference: np.ndarray | None = None):
+    def guidance(self, caption: int | dict, reference: np.ndarray | None = None):
         """One request's guidance (its caption and face, the settings' scales), built once for its chunks."""
         from model.diffusion.generate import GuidanceConfig, build_guidance
 
@@ -51,7 +51,7 @@ class ChunkSampler:
         guidance = GuidanceConfig(cfg_scale=s.cfg_scale, classifier_scale=s.classifier_scale, recon_scale=s.recon_scale,
                                   audio_guide_scale=s.audio_guidance, audio_contrast=s.audio_contrast)
         use_classifier = self.classifier is not None and s.classifier_scale > 0
-        return build_guidance(self.diffusion, self.config, guidance=guidance, caption_index=caption, reference=reference,
+        return build_guidance(self.diffusion, self.config, guidance=guidance, caption=caption, reference=reference,
                               classifier=self.classifier if use_classifier else None, audio_guide=self.audio_guide)
 
     def sample_chunk(self, guidance, audio: np.ndarray | None, prefix: np.ndarray | None, seed: int,
@@ -76,13 +76,13 @@ class ChunkSampler:
         device = next(self.diffusion.parameters()).device.type
         return torch.autocast(device, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16")
 
-    def sample_chunks(self, caption: int, seed: int, speech: np.ndarray | None = None,
+    def sample_chunks(self, caption: int | dict, seed: int, speech: np.ndarray | None = None,
                        reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``sampled`` joined: video uint8 ``[N, H, W, 3]`` and audio float32 ``[N * 1000]``."""
         pieces = list(self.sampled(caption, seed, speech, reference, {}))
         return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
 
-    def sampled(self, caption: int, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
+    def sampled(self, caption: int | dict, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
                  timings: dict) -> Iterator[tuple[np.ndarray, np.ndarray, bool, int]]:
         """Chunked joint sampling, one chunk at a time: ``(new frames, their audio, last, N)`` (N is None
         while the voice is still speaking, for the first chunk).

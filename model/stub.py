@@ -129,7 +129,7 @@ class StubCall(Call):
         return Face(self.generator.face(np.random.default_rng(seed)), "stub", description.get("gender"), "", seed, number,
                     description=dict(description))
 
-    def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
+    def render(self, request: Request, face: Face | None, caption: int | dict) -> Iterator[Chunk]:
         clip = self.generator.draw(request, None if face is None else face.image)
         for chunk in split_clip(clip, CHUNK_FRAMES):
             if self.generator.pace:

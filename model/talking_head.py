@@ -162,19 +162,24 @@ class TalkingHead:
         reading = self.captions.read(caption)
         return CaptionReading(caption, reading.said(), reading.unknown)
 
-    def reading_index(self, reading: CaptionReading) -> int:
-        """The joint model's caption index for a reading: its gender's caption (the paper's two), or the
-        null caption when it names none (the joint model reads the rest from the call's face)."""
+    def reading_condition(self, reading: CaptionReading) -> int | dict:
+        """What the joint model reads of a caption: for one that reads description vectors
+        (``UNetConfig.attribute_slots``), all the reading says; for a caption-index one, its gender's
+        caption (the paper's two), or the null caption when it names none (the joint model reads
+        the rest from the call's face)."""
+        if self.config.unet.describes:
+            return dict(reading.description)
         if reading.text.strip().lower() in (c.lower() for c in self.config.captions):
             return self.caption_index(reading.text)
         return self.caption_index(GENDER_CAPTIONS[reading.gender]) if reading.gender else 0
 
-    def _render(self, request: Request, face: Face | None, caption: int, call: TalkingHeadCall) -> Iterator[Chunk]:
+    def _render(self, request: Request, face: Face | None, caption: int | dict, call: TalkingHeadCall) -> Iterator[Chunk]:
         """One utterance, chunk by chunk: the voice, then the still animation (style image) or chunked
         joint sampling (with the call's face as reference when ``uses_reference``), head motion,
         clean-up and lip sync, each chunk handed out as soon as its frames are final."""
         timings: dict[str, float] = {}
-        gender = (face.gender if face is not None else None) or (_gender(self.config.captions[caption]) if caption else None)
+        gender = (face.gender if face is not None else None) or (
+            caption.get("gender") if isinstance(caption, dict) else _gender(self.config.captions[caption]) if caption else None)
         reference = face.image if face is not None and self.uses_reference else None
 
         speech = None
@@ -192,7 +197,8 @@ class TalkingHead:
         info: dict[str, Any] = {
             "generator": self.name,
             "mode": request.mode,
-            "caption_index": caption,
+            **({"caption_condition": {k: v for k, v in caption.items() if v is not None}} if isinstance(caption, dict)
+               else {"caption_index": caption}),
             "sampler": f"{self.settings.sampler}-{self.settings.steps}",
             "audio_autoguidance": self.chunks.autoguidance(speech),
             "postfilter": self.settings.postfilter and not still,
@@ -217,7 +223,7 @@ class TalkingHead:
                         VIDEO_FPS, AUDIO_RATE, last=last, info=info if last else {})
             first, index = first + len(video), index + 1
 
-    def _frames(self, caption: int, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
+    def _frames(self, caption: int | dict, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
                 call: TalkingHeadCall, timings: dict, moved: bool) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
         """The sampled chunks through head motion, clean-up and lip sync: ``(frames, audio, last)`` as
         soon as each frame is final. The clean-up looks a few frames ahead (a Gaussian over time), so
@@ -291,7 +297,7 @@ class TalkingHead:
         start, call.video_seconds = call.video_seconds, call.video_seconds + len(video) / VIDEO_FPS
         return apply_pose(video, HeadMotion.for_call(call.call_id).pose(start + np.arange(len(video)) / VIDEO_FPS))
 
-    def _animate_still(self, request: Request, caption: int, speech, timings, face: Face | None = None):
+    def _animate_still(self, request: Request, caption: int | dict, speech, timings, face: Face | None = None):
         """The style image driven by the speech (or by audio the joint model sampled): ``(frames,
         audio, last)`` pieces of one chunk's stride each."""
         if self.lipsync is None:
@@ -348,7 +354,8 @@ class TalkingHead:
                                             steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
             return face[0], "portrait"
         steps = min(self.settings.face_steps, 5 * self.settings.steps)
-        frames, _ = self.chunks.sample_chunk(self.chunks.guidance(self.caption_index(caption)), None, None, seed, steps=steps)
+        wanted = description if self.config.unet.describes else self.caption_index(caption)
+        frames, _ = self.chunks.sample_chunk(self.chunks.guidance(wanted), None, None, seed, steps=steps)
         if self.settings.postfilter:
             from model.postfilter import postfilter
 
@@ -367,8 +374,8 @@ class TalkingHeadCall(Call):
     def read_caption(self, caption: str) -> CaptionReading:
         return self.head.read_caption(caption)
 
-    def caption_index(self, reading: CaptionReading) -> int:
-        return self.head.reading_index(reading)
+    def caption_condition(self, reading: CaptionReading) -> int | dict:
+        return self.head.reading_condition(reading)
 
     def can_draw(self, attribute: str) -> bool:
         portrait = self.head.portrait
@@ -392,8 +399,8 @@ class TalkingHeadCall(Call):
             return None  # the paper's path (or a joint model without a reference input): every chunk invents its face
         return super()._face_for(request, reading)
 
-    def render(self, request: Request, face: Face | None, caption_index: int) -> Iterator[Chunk]:
-        return self.head._render(request, face, caption_index, self)
+    def render(self, request: Request, face: Face | None, caption: int | dict) -> Iterator[Chunk]:
+        return self.head._render(request, face, caption, self)
 
 
 def _gender(caption: str) -> str | None:

@@ -9,6 +9,11 @@ of it that the judge sees with that value; it is scored against what the caption
 the encoder's misreadings count against it. Beside it: the judge's own accuracy on real drawn
 people (held-out judge stills and the video corpus's test frames), the ceiling a perfect generator
 would reach under this judge. The paper's two captions and an empty caption are drawn too.
+
+``JointFaces`` puts the joint audio-video model in the portrait model's place (``--generator joint``):
+one chunk from the reading with no reference face and no speech (the paper's caption-only path, with
+classifier-free guidance on the description, or classifier guidance), its middle frame judged. That
+measures what the joint model itself learnt of descriptions; in a call it copies the call's face.
 """
 
 from __future__ import annotations
@@ -40,6 +45,45 @@ class CaptionEvalConfig:
             raise ValueError("captions and steps must be positive and at least one guidance scale given")
 
 
+class JointFaces:
+    """The joint model as a face source for ``run_caption_eval``: ``sample(vector, seed, sampler,
+    steps, cfg_scale)`` -> uint8 ``[1, H, W, 3]``, the middle frame of one caption-only chunk (no
+    reference, no speech, no clean-up). With a ``classifier`` (and ``classifier_scale`` > 0) the
+    network gets the null caption and the classifier guides by the description (Eq. 8) instead."""
+
+    def __init__(self, diffusion, config, *, classifier=None, classifier_scale: float = 0.0,
+                 sampler: str = "dpm++", steps: int = 20) -> None:
+        self.diffusion, self.config = diffusion, config
+        self.classifier, self.classifier_scale = classifier, classifier_scale
+        self.sampler, self.steps = sampler, steps
+
+    @classmethod
+    def load(cls, folder, classifier_folder=None, **kwargs) -> "JointFaces":
+        from model.diffusion.checkpoint import load_model
+        from model.diffusion.config import ClassifierConfig, DiffusionConfig
+
+        diffusion, config = load_model(folder)
+        if not isinstance(config, DiffusionConfig):
+            raise ValueError(f"{folder} holds no joint diffusion model")
+        classifier = None
+        if classifier_folder is not None:
+            classifier, clf_config = load_model(classifier_folder)
+            if not isinstance(clf_config, ClassifierConfig):
+                raise ValueError(f"{classifier_folder} holds no classifier")
+        return cls(diffusion, config, classifier=classifier, **kwargs)
+
+    def sample(self, vec, seed: int, sampler: str | None = None, steps: int | None = None, cfg_scale: float = 1.0):
+        from model.describe.attributes import description_of
+        from model.diffusion.generate import GuidanceConfig, build_guidance, generate_av
+
+        use_classifier = self.classifier is not None and self.classifier_scale > 0
+        guidance = GuidanceConfig(cfg_scale=cfg_scale, classifier_scale=self.classifier_scale)
+        stack = build_guidance(self.diffusion, self.config, guidance=guidance, caption=said(description_of(vec)),
+                               classifier=self.classifier if use_classifier else None)
+        video, _ = generate_av(stack, seed=seed, sampler=sampler or self.sampler, steps=steps or self.steps)
+        return video[len(video) // 2][None]
+
+
 def heldout_captions(count: int, seed: int) -> list[tuple[str, dict]]:
     """``count`` held-out captions, each stating at least one of the bar's attributes."""
     from model.describe.wording import caption_corpus, random_people
@@ -68,6 +112,7 @@ def run_caption_eval(portrait, encoder, judge, out: str | Path, config: CaptionE
     readings = encoder.read([t for t, _ in captions])
     read_exact = float(np.mean([r.description == d for r, (_, d) in zip(readings, captions)]))
     report: dict = {"config": {**config.__dict__, "cfg_scales": list(config.cfg_scales)},
+                    "generator": _generator_info(portrait),
                     "captions": len(captions), "encoder_read_exactly": round(read_exact, 4),
                     "judge": judge.meta.get("metrics", {}), "by_cfg": {}}
     t0 = time.perf_counter()
@@ -98,13 +143,27 @@ def run_caption_eval(portrait, encoder, judge, out: str | Path, config: CaptionE
     return report
 
 
+def _generator_info(faces) -> dict:
+    if isinstance(faces, JointFaces):
+        return {"kind": "joint", "name": faces.config.name, "describes": faces.config.unet.describes,
+                "sampler": f"{faces.sampler}-{faces.steps}",
+                "classifier_scale": faces.classifier_scale if faces.classifier is not None else 0.0}
+    return {"kind": "portrait"}
+
+
 def markdown(report: dict) -> str:
     judge = report.get("judge", {})
     held, corpus = judge.get("heldout_accuracy", {}), judge.get("corpus_accuracy", {})
     scales = list(report["by_cfg"])
     head = "| attribute | " + " | ".join(f"adherence, guidance {s} (asked)" for s in scales) + \
         " | judge on held-out real people | judge on corpus test frames | bar |"
+    generator = report.get("generator", {"kind": "portrait"})
+    drawn = "the portrait model (the call's face)" if generator["kind"] == "portrait" else (
+        f"the joint model `{generator['name']}` ({'description vector' if generator['describes'] else 'caption index: gender only'}, "
+        f"no reference, no speech, {generator['sampler']}"
+        + (f", classifier guidance {generator['classifier_scale']:g}" if generator.get("classifier_scale") else "") + "), middle frame")
     lines = [f"# Free-form captions: {report['captions']} held-out captions (new wordings, new combinations)", "",
+             f"Drawn by {drawn}.", "",
              f"Caption encoder read {report['encoder_read_exactly']:.3f} of them exactly; "
              f"{report['seconds_per_face']} s per face.", "", head, "|" + "---|" * (4 + len(scales))]
     for a in ATTRIBUTES:

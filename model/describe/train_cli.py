@@ -103,29 +103,48 @@ def register_eval_captions(subparsers) -> None:
     )
     weights_dir = Path(__file__).resolve().parent.parent / "weights"  # model/weights (no torch import here)
     sub.add_argument("--weights", type=Path, default=weights_dir, help="weights folder with portrait/, captions/ and attributes/\n(default %(default)s)")
+    sub.add_argument("--generator", choices=("portrait", "joint"), default="portrait",
+                     help="what draws each face: portrait (the call's face, the receiver's path) or joint: the joint\n"
+                     "audio-video model alone, one caption-only chunk (no reference, no speech), its middle\n"
+                     "frame: what the joint model learnt of descriptions (default %(default)s)")
     sub.add_argument("--portrait", type=Path, default=None, help="portrait model folder (default WEIGHTS/portrait)")
+    sub.add_argument("--diffusion", type=Path, default=None, help="with --generator joint: the joint model (default WEIGHTS/diffusion)")
+    sub.add_argument("--classifier", type=Path, default=None,
+                     help="with --generator joint: guide by this noisy classifier (Eq. 8) instead of the network's\n"
+                     "caption input (the network gets the null caption)")
+    sub.add_argument("--classifier-scale", type=float, default=10.0, help="with --classifier (default %(default)s)")
     sub.add_argument("--encoder", type=Path, default=None, help="caption encoder folder (default WEIGHTS/captions)")
     sub.add_argument("--judge", type=Path, default=None, help="attribute judge folder (default WEIGHTS/attributes)")
     sub.add_argument("--out", type=Path, default=Path("eval-captions"), help="output folder (default %(default)s)")
     sub.add_argument("--captions", type=int, default=60, help="held-out captions (default %(default)s)")
     sub.add_argument("--cfg", default=f"1,{defaults.FACE_CFG:g}", help="guidance scales, comma-separated (default %(default)s)")
-    sub.add_argument("--steps", type=int, default=defaults.FACE_STEPS, help="face sampler steps (default %(default)s)")
+    sub.add_argument("--steps", type=int, default=None,
+                     help=f"sampler steps (default {defaults.FACE_STEPS} {defaults.FACE_SAMPLER} for the portrait model, "
+                     f"{defaults.SAMPLER_STEPS[defaults.SAMPLER]} {defaults.SAMPLER} for the joint)")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--no-progress", action="store_true")
 
     def run(args: argparse.Namespace) -> int:
         from model.describe.encoder import CaptionEncoder
-        from model.describe.evaluate import CaptionEvalConfig, markdown, run_caption_eval
+        from model.describe.evaluate import CaptionEvalConfig, JointFaces, markdown, run_caption_eval
         from model.describe.judge import AttributeJudge
         from model.portrait.sample import PortraitModel
 
         set_threads(args)
         try:
+            joint = args.generator == "joint"
             config = CaptionEvalConfig(captions=args.captions, cfg_scales=tuple(float(c) for c in args.cfg.split(",") if c.strip()),
-                                       sampler=defaults.FACE_SAMPLER, steps=args.steps, seed=args.seed)
-            portrait = PortraitModel.load(args.portrait or args.weights / "portrait")
-            if not portrait.config.describes:
+                                       sampler=defaults.SAMPLER if joint else defaults.FACE_SAMPLER,
+                                       steps=args.steps or (defaults.SAMPLER_STEPS[defaults.SAMPLER] if joint else defaults.FACE_STEPS),
+                                       seed=args.seed)
+            if joint:
+                portrait = JointFaces.load(args.diffusion or args.weights / "diffusion", args.classifier,
+                                           classifier_scale=args.classifier_scale if args.classifier else 0.0,
+                                           sampler=config.sampler, steps=config.steps)
+            else:
+                portrait = PortraitModel.load(args.portrait or args.weights / "portrait")
+            if not joint and not portrait.config.describes:
                 raise ValueError(f"{args.portrait or args.weights / 'portrait'} draws from the paper's two captions only "
                                  "(train one with `textcall train portrait --describe`)")
             encoder = CaptionEncoder.load(args.encoder or args.weights / "captions")

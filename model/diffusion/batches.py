@@ -20,7 +20,8 @@ from model.diffusion.data import Segments
 
 
 def to_model_batch(segments: Segments, idx: np.ndarray, config: DiffusionConfig | ClassifierConfig, device) -> tuple[AV, Tensor]:
-    """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio as the network takes it), caption [B].
+    """Rows ``idx`` -> (AV video [B, F, C, H, W] in [-1, 1], audio as the network takes it), caption:
+    indices ``[B]``, or description vectors ``[B, SLOTS]`` for a network that reads them.
 
     The audio is the waveform [B, 1, S] times ``audio_scale``, or its log-mel spectrogram (audio_codec.py).
     """
@@ -35,7 +36,12 @@ def to_model_batch(segments: Segments, idx: np.ndarray, config: DiffusionConfig 
     audio = torch.from_numpy(segments.audio[idx]).to(device).float()
     if audio.shape[1] != unet.audio_samples:
         raise ValueError(f"data has {audio.shape[1]} audio samples per segment, the model wants {unet.audio_samples}")
-    caption = torch.from_numpy(segments.caption[idx]).to(device).long()
+    if unet.describes:
+        caption = torch.from_numpy(segments.descriptions(config.captions)[idx]).to(device).float()
+        if caption.shape[1] != unet.attribute_slots:
+            raise ValueError(f"the data's descriptions have {caption.shape[1]} slots, the model reads {unet.attribute_slots}")
+    else:
+        caption = torch.from_numpy(segments.caption[idx]).to(device).long()
     return AV(video, audio_codec(config).encode(audio)), caption
 
 

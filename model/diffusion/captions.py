@@ -40,3 +40,63 @@ def caption_index(text: str, captions: tuple[str, ...] = DEFAULT_CAPTIONS) -> in
     if len(hits) > 1:
         raise ValueError(f"caption {text!r} is ambiguous; use one of {known}")
     raise ValueError(f"caption {text!r} is not understood; use one of {known} (or leave it empty)")
+
+
+def caption_condition(caption, captions: tuple[str, ...], describes: bool, device=None):
+    """What one request's caption is to a network: a long ``[1]`` index (0 = the null caption) for a
+    caption-index network, a float ``[1, SLOTS]`` description vector for a description network
+    (``UNetConfig.attribute_slots``).
+
+    ``caption``: None or 0 (no caption), an index into ``captions`` (the paper's captions), or a
+    description ``{attribute: value}`` (``model.describe.attributes``; what a free-form caption said).
+    A description given to a caption-index network keeps only its gender (the null caption without
+    one); an index given to a description network is its caption's gender."""
+    import torch
+
+    from model.describe.attributes import vector
+    from model.describe.conditioning import gender_captions
+
+    texts = [t.lower() for t in gender_captions()]  # "", man, woman: the gender block's slots
+    genders = [None, *_gender_values()]
+    if caption is None:
+        caption = NULL_CAPTION
+    if isinstance(caption, int):
+        if not 0 <= caption < len(captions):
+            raise ValueError(f"caption index {caption} is outside the model's {len(captions)} captions")
+        if not describes:
+            return torch.tensor([caption], dtype=torch.long, device=device)
+        text = captions[caption].lower()
+        if text not in texts:
+            raise ValueError(f"caption {captions[caption]!r} names no gender a description can say")
+        description = {"gender": genders[texts.index(text)]} if caption != NULL_CAPTION else {}
+    else:
+        description = {k: v for k, v in dict(caption).items() if v is not None}
+    if describes:
+        return torch.from_numpy(vector(description)).to(device).reshape(1, -1)
+    gender = description.get("gender")
+    index = NULL_CAPTION if gender is None else [c.lower() for c in captions].index(texts[genders.index(gender)])
+    return torch.tensor([index], dtype=torch.long, device=device)
+
+
+def null_condition_like(caption):
+    """The null caption shaped like ``caption``: index 0, or the vector with nothing said."""
+    import torch
+
+    if caption.is_floating_point():
+        from model.describe.conditioning import null_descriptions
+
+        return null_descriptions(caption)
+    return torch.full_like(caption, NULL_CAPTION)
+
+
+def is_null_condition(caption) -> bool:
+    """Whether a one-request condition (``caption_condition``'s) says nothing."""
+    import torch
+
+    return bool(torch.equal(caption, null_condition_like(caption)))
+
+
+def _gender_values() -> tuple[str, ...]:
+    from model.describe.attributes import ATTRIBUTES
+
+    return ATTRIBUTES[0].values

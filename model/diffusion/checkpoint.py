@@ -16,7 +16,7 @@ from torch import nn
 from model.checkpoint import CONFIG, WEIGHTS, save_weights
 from model.diffusion.config import ClassifierConfig, DiffusionConfig, load_config, save_config
 
-__all__ = ["CONFIG", "WEIGHTS", "build_model", "load_model", "save_model"]
+__all__ = ["CONFIG", "WEIGHTS", "build_model", "describing_from_caption_model", "load_model", "save_model"]
 
 
 def save_model(
@@ -55,3 +55,40 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
 
         module = EpsNetwork(module, linear_schedule(config.schedule))  # samplers and guidance speak eps
     return module.to(device).eval(), config
+
+
+def describing_from_caption_model(
+    state: dict[str, torch.Tensor], config: DiffusionConfig | ClassifierConfig
+) -> tuple[dict[str, torch.Tensor], DiffusionConfig | ClassifierConfig]:
+    """A caption-index model's weights -> a description-vector model (free-form captions) that does
+    exactly what it did on the paper's captions and on none.
+
+    The joint model's caption table becomes the linear map over the vector (its gender columns are
+    the table's rows, every other column zero: ``condition_from_caption_table``). The classifier's
+    head gets one row per slot: the gender values' rows are its two classes' rows, every other row
+    zero, so every other attribute is uniform (no guidance) until trained, and the gender's softmax
+    is the old one."""
+    import dataclasses
+
+    from model.describe.attributes import SLOTS
+    from model.describe.conditioning import condition_from_caption_table, gender_captions
+    from model.diffusion.captions import caption_index
+
+    if config.unet.describes:
+        raise ValueError("these weights already read a description vector")
+    out = dict(state)
+    if isinstance(config, ClassifierConfig):
+        if config.num_classes != 2:
+            raise ValueError("only a classifier of the paper's two captions converts to descriptions")
+        for name in ("head.weight", "head.bias"):
+            old = state[name]
+            new = torch.zeros((SLOTS, *old.shape[1:]), dtype=old.dtype)
+            # classes: caption index - 1; the gender block's value slots 1, 2 are those captions' genders
+            for slot, text in enumerate(gender_captions()[1:], start=1):
+                new[slot] = old[caption_index(text, config.captions) - 1]
+            out[name] = new
+    else:
+        out.pop("embed.caption.weight")
+        out["embed.condition.weight"] = condition_from_caption_table(state["embed.caption.weight"], config.caption_index)
+    return out, dataclasses.replace(config, unet=dataclasses.replace(config.unet, attribute_slots=SLOTS))
+

@@ -2,7 +2,9 @@
 
 The same U-Net blocks as the generator with its output (decoder) blocks removed, and a pooling
 layer plus a fully connected layer as the head. It sees both modalities (the paper found a video-only
-classifier let video and audio drift apart) and the timestep, not the caption.
+classifier let video and audio drift apart) and the timestep, not the caption. A description
+classifier (``unet.attribute_slots``, free-form captions; not in the paper) has a logit per slot of the
+description vector and a softmax per attribute (``model.describe.conditioning.value_log_prob``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class AVClassifier(nn.Module):
         self.norm_video = group_norm(ch, cfg.norm_groups)
         self.norm_audio = group_norm(ch, cfg.norm_groups)
         self.head = nn.Linear(2 * ch, config.num_classes)
+        self.describes = config.unet.describes  # one logit per description slot (a softmax per attribute)
 
     def forward(self, x: AV, t: Tensor) -> Tensor:
         h, _ = self.encoder(x, self.embed(t))

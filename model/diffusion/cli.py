@@ -36,7 +36,9 @@ def register_sample(subparsers) -> None:
         "--checkpoint", default=os.environ.get("TEXTCALL_DIFFUSION"), metavar="DIR",
         help="folder with model.safetensors + config.json (env TEXTCALL_DIFFUSION)",
     )
-    sub.add_argument("--caption", default="", help="e.g. 'A woman is talking' (default: none)")
+    sub.add_argument("--caption", default="",
+                     help="e.g. 'A woman is talking' (default: none); a model that reads descriptions (trained with\n"
+                     "--describe) takes free-form captions, read by the caption encoder in model/weights/captions")
     sub.add_argument("--audio", metavar="WAV", help="speech waveform to condition on (any rate, mono or stereo)")
     sub.add_argument("--sampler", choices=defaults.SAMPLERS, default=defaults.SAMPLER)
     sub.add_argument("--steps", type=int, default=None, help="denoising steps (default: the sampler's, "
@@ -73,6 +75,24 @@ def _read_audio(path: str, rate: int):
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
+def _caption(config, text: str):
+    """What the model reads of ``--caption``: a caption index, or for a description model what the
+    caption encoder reads (the shipped one; the gender keywords when it is missing)."""
+    if not config.unet.describes or not text.strip():
+        return config.caption_index(text) if text.strip() else 0
+    from pathlib import Path
+
+    from model.describe.encoder import CaptionEncoder
+
+    folder = Path(__file__).resolve().parent.parent / "weights" / "captions"
+    if not folder.is_dir():
+        return config.caption_index(text)
+    reading = CaptionEncoder.load(folder).read(text)
+    if reading.unknown:
+        print(f"textcall sample: passed over {', '.join(reading.unknown)} in the caption", file=sys.stderr)
+    return reading.said()
+
+
 def _run_sample(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
@@ -98,7 +118,7 @@ def _run_sample(args: argparse.Namespace) -> int:
         model, config = load_model(args.checkpoint, device)
         if isinstance(config, ClassifierConfig):
             raise ValueError(f"{args.checkpoint} is a classifier, not a diffusion model")
-        caption = config.caption_index(args.caption)
+        caption = _caption(config, args.caption)
         classifier = None
         if args.classifier:
             classifier, cconfig = load_model(args.classifier, device)
@@ -116,7 +136,7 @@ def _run_sample(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"textcall sample: {exc}", file=sys.stderr)
         return 2
-    stack = build_guidance(model, config, guidance=guidance, caption_index=caption, classifier=classifier,
+    stack = build_guidance(model, config, guidance=guidance, caption=caption, classifier=classifier,
                            audio_guide=guide)
     if args.paper_eq10:  # research only: Eq. 10 as printed (guidance.with_replacement says why it is not the default)
         stack = dataclasses.replace(stack, renoise=q_step_literal)

@@ -97,6 +97,10 @@ class DiffusionConfig:
     def caption_index(self, text: str) -> int:
         return caption_index(text, self.captions)
 
+    @property
+    def describes(self) -> bool:
+        return self.unet.describes
+
     # -- JSON round trip ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"kind": "diffusion", **dataclasses.asdict(self)}
@@ -110,7 +114,10 @@ class DiffusionConfig:
 class ClassifierConfig:
     """The noisy joint classifier (section IV-C): the U-Net's encoder, a pool and a linear head.
 
-    Classes are the non-null captions: class ``k`` is caption index ``k + 1``.
+    Classes are the non-null captions: class ``k`` is caption index ``k + 1``. A description classifier
+    (``unet.attribute_slots`` > 0, free-form captions; not in the paper) has one logit per slot of the
+    description vector and a softmax per attribute over its values: p(description | x_t) is the
+    product over the attributes a caption says.
     """
 
     unet: UNetConfig = field(default_factory=UNetConfig)
@@ -125,7 +132,7 @@ class ClassifierConfig:
 
     @property
     def num_classes(self) -> int:
-        return len(self.captions) - 1
+        return self.unet.attribute_slots if self.unet.describes else len(self.captions) - 1
 
     def to_dict(self) -> dict:
         return {"kind": "classifier", **dataclasses.asdict(self)}

@@ -28,6 +28,10 @@ class Segments:
     # int64 [N]: who speaks (a number per person, unique across the folders loaded together), or
     # None; a reference-conditioned model draws each segment's reference from its person's others
     speaker: np.ndarray | None = None
+    # float32 [N, SLOTS]: each segment's person as a description vector (``model.describe.attributes``)
+    # for a network that reads descriptions, or None; a drawn corpus's speakers are known in full
+    # (``corpus_people``), anyone else by the gender of the caption
+    description: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.video.dtype != np.uint8 or self.video.ndim != 5:
@@ -41,13 +45,22 @@ class Segments:
             raise ValueError("no segments")
         if self.speaker is not None and self.speaker.shape != (n,):
             raise ValueError("speaker must hold one id per segment")
+        if self.description is not None and (self.description.ndim != 2 or self.description.shape[0] != n):
+            raise ValueError("description must hold one vector per segment")
 
     def __len__(self) -> int:
         return self.video.shape[0]
 
     def subset(self, keep: np.ndarray) -> Segments:
         return Segments(self.video[keep], self.audio[keep], self.caption[keep],
-                        None if self.speaker is None else self.speaker[keep])
+                        None if self.speaker is None else self.speaker[keep],
+                        None if self.description is None else self.description[keep])
+
+    def descriptions(self, vocabulary: tuple[str, ...]) -> np.ndarray:
+        """float32 [N, SLOTS]: ``description`` when known, else each caption's gender (or nothing said)."""
+        if self.description is not None:
+            return self.description
+        return _caption_vectors(vocabulary)[self.caption]
 
 
 def _captions_to_indices(captions: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
@@ -75,15 +88,34 @@ def _from_corpus_cache(folder: Path, vocabulary: tuple[str, ...]) -> Segments:
     for name in ("arrays", "load_arrays", "to_arrays"):
         if hasattr(cache, name):
             video, audio, captions = getattr(cache, name)()
-            speakers = _speaker_numbers(cache.speakers()) if hasattr(cache, "speakers") else None
-            return Segments(np.asarray(video), np.asarray(audio, np.float32), _captions_to_indices(np.asarray(captions), vocabulary),
-                            speakers)
+            names = cache.speakers() if hasattr(cache, "speakers") else None
+            indices = _captions_to_indices(np.asarray(captions), vocabulary)
+            return Segments(np.asarray(video), np.asarray(audio, np.float32), indices,
+                            None if names is None else _speaker_numbers(names),
+                            None if names is None else _descriptions(cache, names, indices, vocabulary))
     items = list(cache)
     return Segments(
         np.stack([np.asarray(s.video) for s in items]),
         np.stack([np.asarray(s.audio, np.float32) for s in items]),
         _captions_to_indices(np.array([s.caption for s in items]), vocabulary),
     )
+
+
+def _caption_vectors(vocabulary: tuple[str, ...]) -> np.ndarray:
+    """float32 [captions, SLOTS]: each caption of the vocabulary as a description (its gender)."""
+    from model.diffusion.captions import caption_condition
+
+    return np.stack([caption_condition(k, vocabulary, True).numpy()[0] for k in range(len(vocabulary))])
+
+
+def _descriptions(cache, names: np.ndarray, indices: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Each segment's person as a description vector: in full for the speakers of a corpus that
+    ``textcall corpus synth`` drew (``corpus_people`` of the cache's source), else the caption's gender."""
+    from model.describe.attributes import corpus_people, vector
+
+    people = corpus_people(getattr(cache, "index", {}).get("source", "")) if getattr(cache, "index", None) else {}
+    table = _caption_vectors(vocabulary)
+    return np.stack([vector(people[n]) if n in people else table[k] for n, k in zip(names.tolist(), indices.tolist())]).astype(np.float32)
 
 
 def _speaker_numbers(names: np.ndarray) -> np.ndarray:
@@ -96,12 +128,14 @@ def load_segments(folder: str | Path, vocabulary: tuple[str, ...] = DEFAULT_CAPT
     parts = [p for p in str(folder).split(",") if p] if isinstance(folder, str) and "," in folder else [folder]
     if len(parts) > 1:
         loaded = [load_segments(p, vocabulary) for p in parts]
-        speaker = None
+        speaker = description = None
         if all(s.speaker is not None for s in loaded):
             offsets = np.cumsum([0] + [int(s.speaker.max()) + 1 for s in loaded[:-1]])
             speaker = np.concatenate([s.speaker + off for s, off in zip(loaded, offsets)])
+        if any(s.description is not None for s in loaded):
+            description = np.concatenate([s.descriptions(vocabulary) for s in loaded])
         return Segments(np.concatenate([s.video for s in loaded]), np.concatenate([s.audio for s in loaded]),
-                        np.concatenate([s.caption for s in loaded]), speaker)
+                        np.concatenate([s.caption for s in loaded]), speaker, description)
     folder = Path(folder).expanduser()  # "~" after a comma is not expanded by the shell
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder {folder} does not exist")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 from model.audio import fit_audio
 from model.diffusion.audio_codec import MelCodec, audio_codec
 from model.diffusion.av import AV
+from model.diffusion.captions import caption_condition, is_null_condition
 from model.diffusion.config import NULL_CAPTION, DiffusionConfig
 from model.diffusion.guidance import (
     Renoise,
@@ -30,6 +32,7 @@ from model.diffusion.guidance import (
     with_replacement,
 )
 from model.diffusion.sampling import Denoiser, sample
+from model.diffusion.unet import reads_descriptions
 from model.diffusion.schedule import Schedule, linear_schedule, q_sample
 
 
@@ -129,16 +132,20 @@ def build_guidance(
     config: DiffusionConfig,
     *,
     guidance: GuidanceConfig = GuidanceConfig(),
-    caption_index: int = NULL_CAPTION,
+    caption: int | Mapping[str, str | None] | None = NULL_CAPTION,
     reference: np.ndarray | None = None,
     classifier: nn.Module | None = None,
     audio_guide: nn.Module | None = None,
 ) -> GuidanceStack:
     """The guidance of one request, for all its chunks.
 
-    - caption: ``caption_index`` > 0 conditions the network through AdaGN (``cfg_scale`` > 1 adds
-      classifier-free guidance), unless ``classifier`` is given: then the network gets the null
-      caption and the caption is enforced by classifier guidance (Eq. 8) with ``classifier_scale``.
+    - caption: an index into ``config.captions`` (the paper's captions; 0 = none) or a description
+      ``{attribute: value}`` (what a free-form caption said, ``model.describe``). A network that reads
+      description vectors (``UNetConfig.attribute_slots``) gets the whole description; a caption-index
+      network its gender (``caption_condition``). It conditions the network through AdaGN
+      (``cfg_scale`` > 1 adds classifier-free guidance), unless ``classifier`` is given: then the
+      network gets the null caption and the caption is enforced by classifier guidance (Eq. 8) with
+      ``classifier_scale`` (a description classifier: one factor per attribute said).
     - the call's face: ``reference`` uint8 ``[H, W, 3]`` conditions the video branch of a network
       built with a reference input (``UNetConfig.reference``; not in the paper); None: the paper's.
       The autoguide network, a plain one, never gets it.
@@ -148,9 +155,12 @@ def build_guidance(
     cfg = config.unet
     device = next(model.parameters()).device
     schedule = linear_schedule(config.schedule)
-    use_classifier = classifier is not None and caption_index != NULL_CAPTION
-    net_caption = NULL_CAPTION if use_classifier else caption_index
-    caption = torch.full((1,), net_caption, dtype=torch.long, device=device)
+
+    def condition(net: nn.Module, value) -> Tensor:
+        return caption_condition(value, config.captions, reads_descriptions(net), device)
+
+    wanted = condition(model, caption)
+    use_classifier = classifier is not None and not is_null_condition(wanted)
 
     ref = None
     if reference is not None:
@@ -159,16 +169,19 @@ def build_guidance(
         ref = video_to_model(reference[None])[0].to(device)  # [1, 3, H, W]
 
     def bound(net: nn.Module, ref_image: Tensor | None = None) -> Denoiser:
-        if net_caption != NULL_CAPTION:
-            return with_cfg(net, caption, guidance.cfg_scale, ref_image)
-        return conditioned(net, caption, ref_image)
+        own = condition(net, NULL_CAPTION if use_classifier else caption)
+        if not is_null_condition(own):
+            return with_cfg(net, own, guidance.cfg_scale, ref_image)
+        return conditioned(net, own, ref_image)
 
     plain = bound(model, ref)
     autoguided = plain
     if audio_guide is not None:  # (a scale of 1 leaves ``plain`` as it is)
         autoguided = with_audio_autoguidance(plain, bound(audio_guide), guidance.audio_guide_scale)
     if use_classifier:
-        label = torch.full((1,), caption_index - 1, dtype=torch.long, device=device)
+        label = condition(classifier, caption)
+        if not label.is_floating_point():
+            label = label - 1  # class k is caption index k + 1
         plain, autoguided = (with_classifier(d, classifier, schedule, label, guidance.classifier_scale)
                              for d in (plain, autoguided))
     return GuidanceStack(config, device, schedule, guidance, from_noise=autoguided, with_speech=plain)

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.diffusion.av import AV
-from model.diffusion.config import NULL_CAPTION
+from model.describe.conditioning import value_log_prob
+from model.diffusion.captions import null_condition_like
 from model.diffusion.sampling import Denoiser
 from model.diffusion.schedule import Schedule, extract, predict_eps, predict_x0, q_sample
 
@@ -31,8 +32,9 @@ Renoise = Callable[[Schedule, Tensor, Tensor, Tensor], Tensor]  # (schedule, cle
 
 
 def conditioned(net: Network, caption: Tensor, reference: Tensor | None = None) -> Denoiser:
-    """Bind a caption index per sample ``[B]`` (0 = the learned null caption: no caption) and, for a
-    network with a reference input, the call's reference face ``[B, 3, H, W]`` (None: the paper's)."""
+    """Bind a caption per sample (an index ``[B]``, 0 = the learned null caption: no caption; or, for a
+    network that reads them, description vectors ``[B, SLOTS]``) and, for a network with a reference
+    input, the call's reference face ``[B, 3, H, W]`` (None: the paper's)."""
     extra = {} if reference is None else {"reference": reference}
 
     def denoiser(x: AV, t: Tensor) -> AV:
@@ -45,10 +47,11 @@ def with_cfg(net: Network, caption: Tensor, scale: float, reference: Tensor | No
     """Classifier-free guidance: eps_null + scale * (eps_caption - eps_null); scale 1 = plain caption.
 
     Conditional and null passes run as one batch of 2B (both with the reference, when one is bound).
+    The null of a description vector is the vector with every attribute "not said".
     """
     if scale == 1.0:
         return conditioned(net, caption, reference)
-    null = torch.full_like(caption, NULL_CAPTION)
+    null = null_condition_like(caption)
     extra = {} if reference is None else {"reference": torch.cat([reference, reference])}
 
     def guided(x: AV, t: Tensor) -> AV:
@@ -103,15 +106,21 @@ def with_classifier(
     p(x_{t-1} | x_t, y) ~ p(x_{t-1} | x_t) p_phi(y | x_{t-1}) shifts the mean by
     ``s * Sigma * grad log p_phi(y | x_t, t)``; in eps form, with eps = -sqrt(1 - ab_t) * score,
     ``eps' = eps - s * sqrt(1 - ab_t) * grad_x log p_phi(y | x_t, t)``, taken on video and audio jointly.
-    ``label`` is the classifier's class per sample ``[B]`` (caption index - 1).
+    ``label`` is the classifier's class per sample ``[B]`` (caption index - 1), or, for a description
+    classifier, description vectors ``[B, SLOTS]``: log p_phi(y | x_t) is then the sum over the
+    attributes they say of each one's log-probability (a product of per-attribute classifiers).
     """
 
     def guided(x: AV, t: Tensor) -> AV:
         eps = denoiser(x, t)
         with torch.enable_grad():
             xi = x.detach().map(lambda v: v.requires_grad_(True))
-            log_probs = F.log_softmax(classifier(xi, t).float(), dim=-1)  # [B, K]
-            chosen = log_probs[torch.arange(label.shape[0], device=label.device), label].sum()
+            logits = classifier(xi, t).float()  # [B, K]
+            if label.is_floating_point():
+                chosen = value_log_prob(logits, label).sum()
+            else:
+                log_probs = F.log_softmax(logits, dim=-1)
+                chosen = log_probs[torch.arange(label.shape[0], device=label.device), label].sum()
             gv, ga = torch.autograd.grad(chosen, [xi.video, xi.audio])
         grad = AV(gv, ga)
         sigma = grad.map(lambda g: extract((1.0 - schedule.alphas_cumprod).sqrt(), t, g))

@@ -100,6 +100,14 @@ class TrainConfig:
     # person it is shown, not to recall the corpus's few dozen people.
     reference_dropout: float = 0.2
     reference_augment: bool = True
+    # A network that reads description vectors (``UNetConfig.attribute_slots``; free-form captions):
+    # each attribute of a clip's full description is left "not said" with this chance (on top of
+    # ``caption_dropout``'s whole-caption null), so it learns every partial description a caption gives.
+    attribute_dropout: float = 0.5
+    # ... and its linear map over the vector learns at lr times this: converted from a caption table,
+    # every attribute but gender starts at zero, and at a fine-tune's small lr AdamW would move it by
+    # about lr per step (the portrait model's fine-tune used 20).
+    condition_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
@@ -116,6 +124,8 @@ class TrainConfig:
             raise ValueError("crop_frames must be >= 0 (0 = whole clips)")
         if not 0 <= self.reference_dropout <= 1:
             raise ValueError("reference_dropout must be in [0, 1]")
+        if not 0 <= self.attribute_dropout <= 1 or self.condition_lr_scale <= 0:
+            raise ValueError("attribute_dropout must be in [0, 1] and condition_lr_scale positive")
 
 
 
@@ -141,13 +151,14 @@ def run_training(
         segments = segments.subset(segments.caption != NULL_CAPTION)
         loss_fn = classifier_loss(schedule)
     else:
-        loss_fn = diffusion_loss(schedule, train.caption_dropout, config.prediction, train.train_branch)
+        loss_fn = diffusion_loss(schedule, train.caption_dropout, config.prediction, train.train_branch,
+                                 train.attribute_dropout)
 
     resuming = (out / "train_state.json").is_file()
     if train.init and not resuming:
         init = Path(train.init)
         init = init / WEIGHTS if init.is_dir() else init
-        state, own = load_file(str(init)), model.state_dict()
+        state, own = _as_describing(load_file(str(init)), config), model.state_dict()
         # a changed stem or head (e.g. another audio_features) starts fresh; everything else carries over
         reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
         missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in reshaped}, strict=False)
@@ -162,6 +173,12 @@ def run_training(
     else:
         groups = _param_groups(model, train.audio_lr_scale)
         lr_scales = (1.0, train.audio_lr_scale)
+    condition = getattr(getattr(model, "embed", None), "condition", None)
+    if condition is not None and train.condition_lr_scale != 1.0 and train.train_branch != "audio":  # its own group, last
+        for group in groups:
+            group["params"] = [p for p in group["params"] if p is not condition.weight]
+        groups.append({"params": [condition.weight]})
+        lr_scales = (*lr_scales[:len(groups) - 1], train.condition_lr_scale)
     optimizer = torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
     alone_params = audio_only_parameters(model) if train.audio_alone_steps else []
     ema = EMA(model, train.ema_decay)
@@ -204,6 +221,7 @@ def run_training(
     stop = GracefulStop(enabled=env.world == 1)  # DDP ranks must stop at the same step: torchrun's kill + resume
     bar = tqdm(total=train.steps, initial=start, desc=f"train {config.name}", disable=not (progress and env.main), dynamic_ncols=True)
     window: list[tuple[float, dict[str, float]]] = []
+    skipped = 0
     tick = time.perf_counter()
     last: dict = {}
     for step in range(start, train.steps):
@@ -229,8 +247,17 @@ def run_training(
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-        scaler.step(optimizer)
+        norm = nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        if torch.isfinite(norm) or scaler.is_enabled():  # (the float16 scaler skips such steps itself)
+            scaler.step(optimizer)
+        else:
+            # bf16 autocast on a CPU can give NaN gradients with a finite loss: on 2026-12-06 (torch
+            # 2.14.1, oneDNN with AMX) in one video convolution of small-mel-ref's decoder, in about half
+            # the steps, caption table or description alike. One such step would turn every weight to
+            # NaN through the clipping, so it is skipped and counted; --no-amp (float32) has none
+            skipped += 1
+            logger.warning("step %d: non-finite gradients, step skipped (%d so far%s)", step + 1, skipped,
+                           "; --no-amp trains in float32" if use_amp and env.device.type == "cpu" else "")
         scaler.update()
         if train.audio_alone_steps:
             parts["loss_audio_alone"] = audio_alone_steps(model, optimizer, alone_params, segments, config, train,
@@ -261,6 +288,24 @@ def run_training(
     stop.restore()
     bar.close()
     return last or {"step": train.steps}
+
+
+def _as_describing(state: dict, config: DiffusionConfig | ClassifierConfig) -> dict:
+    """Weights to start from: a caption-index model's converted exactly when ``config`` reads
+    description vectors (``describing_from_caption_model``); anything else as it is."""
+    from model.diffusion.checkpoint import describing_from_caption_model
+
+    if not config.unet.describes:
+        return state
+    index_config = replace(config, unet=replace(config.unet, attribute_slots=0))
+    if isinstance(config, ClassifierConfig):
+        head = state.get("head.weight")
+        if head is None or head.shape[0] != index_config.num_classes:
+            return state
+    elif "embed.caption.weight" not in state:
+        return state
+    logger.info("converting the caption-index weights to read description vectors")
+    return describing_from_caption_model(state, index_config)[0]
 
 
 def _param_groups(model: nn.Module, audio_lr_scale: float) -> list[dict]:
@@ -294,7 +339,12 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"{f'- network target: {config.prediction} (model/diffusion/prediction.py)' + chr(10) if not isinstance(config, ClassifierConfig) else ''}"
         f"{f'- started from the weights in `{train.init}`' + chr(10) if train.init else ''}"
         f"- last logged: {metrics} (full curve: `loss.csv`, `loss.png`)\n"
-        f"- limits: trained only on the data above; two captions (man / woman); one-second chunks\n"
+        + (f"- captions: description vectors ({config.unet.attribute_slots} slots, free-form captions), each attribute "
+           f"unsaid {train.attribute_dropout:.0%} of the time" + (f", {train.caption_dropout:.0%} null" if not isinstance(config, ClassifierConfig) else "")
+           + (f"; the linear map over them at lr x{train.condition_lr_scale:g}" if train.condition_lr_scale != 1 else "") + "\n"
+           if config.unet.describes else "")
+        + f"- limits: trained only on the data above; "
+        f"{'the corpus people' + chr(39) + 's attributes' if config.unet.describes else 'two captions (man / woman)'}; one-second chunks\n"
     )
 
 

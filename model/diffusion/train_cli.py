@@ -32,6 +32,12 @@ def _common(parser: argparse.ArgumentParser, *, lr: float, steps: int, save_ever
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast (on CUDA and CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--describe", action="store_true",
+                        help="condition on description vectors (free-form captions: gender, hair, skin, glasses, ...;\n"
+                        "model/describe) instead of the paper's caption index; with --init, a caption-index\n"
+                        "model's weights are converted exactly (same output on the paper's captions)")
+    parser.add_argument("--attribute-dropout", type=float, default=0.5,
+                        help="with --describe: chance each attribute of a clip's description is left unsaid (default %(default)s)")
 
 
 def register_diffusion(subparsers) -> None:
@@ -66,6 +72,12 @@ def register_diffusion(subparsers) -> None:
                      "clips' audio with no video (default 0, the paper): on a CPU they cost a fraction of a\n"
                      "joint step, so the audio branch sees many more clips (modality dropout)")
     sub.add_argument("--audio-alone-batch", type=int, default=64, help="clips per audio-alone step (default %(default)s)")
+    sub.add_argument("--reference-dropout", type=float, default=0.2,
+                     help="share of clips trained without their reference face, for a network with a reference\n"
+                     "input (default %(default)s)")
+    sub.add_argument("--condition-lr-scale", type=float, default=1.0,
+                     help="with --describe: the linear map over the description vector learns at --lr times this\n"
+                     "(default %(default)s; e.g. 20 when fine-tuning a converted caption model)")
     _init_option(sub, "e.g. to fine-tune an eps model as v")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
 
@@ -100,7 +112,7 @@ def _train(args: argparse.Namespace, kind: str) -> int:
     set_threads(args)
     out = Path(args.out)
     try:
-        config = _resolve(cfgs, args.config, out, kind, getattr(args, "prediction", None))
+        config = _resolve(cfgs, args.config, out, kind, getattr(args, "prediction", None), args.describe)
         unet = config.unet
         if args.toy:
             segments = toy_segments(args.toy, unet.frames, unet.image_size, unet.audio_samples, seed=args.seed)
@@ -108,8 +120,10 @@ def _train(args: argparse.Namespace, kind: str) -> int:
             segments = load_segments(args.data, config.captions)
         extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames,
                  "audio_lr_scale": args.audio_lr_scale, "train_branch": args.train_branch,
-                 "audio_alone_steps": args.audio_alone_steps, "audio_alone_batch": args.audio_alone_batch} if kind == "diffusion" else {
+                 "audio_alone_steps": args.audio_alone_steps, "audio_alone_batch": args.audio_alone_batch,
+                 "reference_dropout": args.reference_dropout, "condition_lr_scale": args.condition_lr_scale} if kind == "diffusion" else {
             "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
+        extra["attribute_dropout"] = args.attribute_dropout
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every, log_every=args.log_every,
             ema_decay=args.ema_decay, seed=args.seed, amp=not args.no_amp, init=args.init, **extra,
@@ -122,9 +136,9 @@ def _train(args: argparse.Namespace, kind: str) -> int:
     return 0
 
 
-def _resolve(cfgs, spec: str | None, out, kind: str, prediction: str | None = None):
-    """The run's own config when resuming (it must agree with --config and --prediction), else
-    --config or small, with --prediction applied."""
+def _resolve(cfgs, spec: str | None, out, kind: str, prediction: str | None = None, describe: bool = False):
+    """The run's own config when resuming (it must agree with --config, --prediction and --describe),
+    else --config or small, with --prediction and --describe applied."""
     import dataclasses
 
     want = None
@@ -133,6 +147,13 @@ def _resolve(cfgs, spec: str | None, out, kind: str, prediction: str | None = No
         if kind == "classifier" and not isinstance(want, cfgs.ClassifierConfig):
             want = cfgs.ClassifierConfig(unet=want.unet, schedule=want.schedule, captions=want.captions,
                                          audio_scale=want.audio_scale, name=want.name)
+    if describe:
+        from model.describe.attributes import SLOTS
+
+        if want is None and not (out / "train_state.json").is_file():
+            want = cfgs.classifier_preset("small") if kind == "classifier" else cfgs.preset("small")
+        if want is not None:
+            want = dataclasses.replace(want, unet=dataclasses.replace(want.unet, attribute_slots=SLOTS))
     if (out / "train_state.json").is_file():
         have = cfgs.load_config(out)
         if prediction is not None and prediction != have.prediction:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.diffusion.av import AV
@@ -60,7 +61,7 @@ from model.diffusion.unet_config import UNetConfig
 
 __all__ = [
     # this module's
-    "AVUNet", "ConditionEmbedding", "Encoder", "audio_branch_only", "audio_only_parameters", "count_parameters",
+    "AVUNet", "ConditionEmbedding", "Encoder", "audio_branch_only", "reads_descriptions", "audio_only_parameters", "count_parameters",
     # re-exported from blocks.py, layers.py and reference_encoder.py, where they live
     "AVDownsample", "AVResBlock", "AVSequential", "AVUpsample", "AudioConv", "AudioSelfAttention", "CrossModalAttention",
     "ReferenceEncoder", "ResBlock", "VideoConv", "cat_skip", "conv_nd", "group_norm", "merge_heads", "on_video",
@@ -70,10 +71,12 @@ __all__ = [
 
 
 class ConditionEmbedding(nn.Module):
-    """Timestep (sinusoidal + MLP) plus, optionally, a learned caption embedding: ``[B]`` -> ``[B, E]``.
+    """Timestep (sinusoidal + MLP) plus, optionally, the caption's embedding -> ``[B, E]``.
 
-    Caption 0 is the learned null caption ("no caption"), used for unconditional generation and
-    classifier-free guidance.
+    The caption is an index ``[B]`` into a learned table (the paper's two captions; 0 is the learned
+    null caption, "no caption", used for unconditional generation and classifier-free guidance), or,
+    for a network with ``attribute_slots``, a description vector float ``[B, slots]`` through a
+    bias-free linear map (the null caption is the vector with every attribute "not said").
     """
 
     def __init__(self, cfg: UNetConfig, with_caption: bool = True) -> None:
@@ -81,15 +84,38 @@ class ConditionEmbedding(nn.Module):
         self.base = cfg.base_channels
         e = cfg.emb_channels
         self.time = nn.Sequential(nn.Linear(self.base, e), nn.SiLU(), nn.Linear(e, e))
-        self.caption = nn.Embedding(cfg.num_captions, e) if with_caption else None
+        self.caption = nn.Embedding(cfg.num_captions, e) if with_caption and not cfg.describes else None
+        self.condition = nn.Linear(cfg.attribute_slots, e, bias=False) if with_caption and cfg.describes else None
 
     def forward(self, t: Tensor, caption: Tensor | None = None) -> Tensor:
         emb = self.time(timestep_embedding(t, self.base))
-        if self.caption is not None:
-            if caption is None:
-                raise ValueError("this network needs a caption index per sample (0 = no caption)")
-            emb = emb + self.caption(caption)
-        return emb
+        if self.caption is None and self.condition is None:
+            return emb
+        if caption is None:
+            raise ValueError("this network needs a caption per sample (0 or the null vector = no caption)")
+        if self.condition is not None:
+            if not caption.is_floating_point() or caption.ndim != 2:
+                raise ValueError("this network reads a description vector [B, slots] per sample, not a caption index")
+            # in float32 as the caption table's lookup is (autocast leaves an embedding alone): a bf16
+            # embedding here gave NaN gradients in a video convolution of the decoder on a CPU (oneDNN)
+            with torch.autocast(caption.device.type, enabled=False):
+                return emb + F.linear(caption.to(self.condition.weight.dtype), self.condition.weight)
+        if caption.is_floating_point():
+            raise ValueError("this network reads a caption index per sample, not a description vector")
+        return emb + self.caption(caption)
+
+
+def reads_descriptions(net: nn.Module) -> bool:
+    """Whether a network (a U-Net, a classifier, or a wrapper around one) reads its caption as a
+    description vector: a U-Net with ``attribute_slots``, or a classifier with one logit per slot."""
+    from model.diffusion.classifier import AVClassifier
+
+    for m in net.modules():
+        if isinstance(m, ConditionEmbedding) and m.condition is not None:
+            return True
+        if isinstance(m, AVClassifier):
+            return m.describes
+    return False
 
 
 class Encoder(nn.Module):

@@ -39,6 +39,11 @@ class UNetConfig:
     norm_groups: int = 32
     dropout: float = 0.0
     num_captions: int = len(DEFAULT_CAPTIONS)
+    # 0: the caption is an index into the fixed captions (the paper's AdaGN caption embedding).
+    # > 0: it is a description vector of this many slots (``model.describe.attributes``; free-form
+    # captions, not in the paper) read through one bias-free linear map; the null caption is the vector
+    # with every attribute "not said". ``describing_from_caption_model`` converts trained weights exactly.
+    attribute_slots: int = 0
     # A learned bias per video position after the stem (not in the paper). At high noise the input
     # carries no layout, and a shallow U-Net learns where things are only from its zero padding:
     # the `small` network's x0 estimate at t = T - 1 was one flat colour, not the corpus's mean
@@ -98,6 +103,13 @@ class UNetConfig:
                 raise ValueError(f"audio self-attention needs even head widths; {ch} channels give odd ones")
         if self.num_captions < 1:
             raise ValueError("num_captions must be >= 1 (index 0 is the null caption)")
+        if self.attribute_slots < 0:
+            raise ValueError("attribute_slots must be >= 0 (0 = caption indices)")
+
+    @property
+    def describes(self) -> bool:
+        """Conditioned on a description vector (free-form captions) rather than a caption index."""
+        return self.attribute_slots > 0
 
     @property
     def audio_channels(self) -> int:

@@ -134,16 +134,11 @@ def describing_from_caption_model(state: dict[str, Tensor], config: PortraitConf
     new model ignores the other attributes and equals the old one on every gender caption."""
     import dataclasses
 
-    from model.corpus.speakers import CAPTIONS
-    from model.describe.attributes import ATTRIBUTES, SLOTS
+    from model.describe.attributes import SLOTS
+    from model.describe.conditioning import condition_from_caption_table
 
     if config.describes:
         raise ValueError("these weights already read a description vector")
-    gender = ATTRIBUTES[0]  # the first block: slot 0 "not said", then its values
-    table = state["caption.weight"]  # [captions, E]
-    weight = torch.zeros(table.shape[1], SLOTS, dtype=table.dtype)
-    for slot, text in enumerate(["", *(CAPTIONS[v] for v in gender.values)]):
-        weight[:, slot] = table[config.caption_index(text)]
     out = {k: v for k, v in state.items() if k != "caption.weight"}
-    out["condition.weight"] = weight
+    out["condition.weight"] = condition_from_caption_table(state["caption.weight"], config.caption_index)
     return out, dataclasses.replace(config, attribute_slots=SLOTS)

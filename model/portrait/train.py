@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from model.checkpoint import EMA, load_train_state, save_train_state
 from model.corpus.stills import Stills
+from model.describe.conditioning import drop_descriptions
 from model.diffusion.config import NULL_CAPTION
 from model.diffusion.schedule import extract, linear_schedule, q_sample, v_target
 from model.diffusion.launch import GracefulStop, setup_distributed
@@ -84,21 +85,6 @@ def captions_for(stills: Stills, config: PortraitConfig) -> np.ndarray:
         return people[stills.speaker.astype(np.int64)]
     table = np.array([config.caption_index(GENDER_CAPTION[g]) for g in (0, 1)], np.int64)
     return table[stills.gender.astype(np.int64)]
-
-
-def drop_descriptions(vec: Tensor, attribute_p: float, all_p: float, gen: torch.Generator) -> Tensor:
-    """Leave each attribute "not said" with chance ``attribute_p`` and the whole description with
-    ``all_p`` (the null vector classifier-free guidance contrasts with)."""
-    from model.describe.attributes import ATTRIBUTES
-
-    b = vec.shape[0]
-    sizes = torch.tensor([a.slots for a in ATTRIBUTES], device=vec.device)
-    first = torch.zeros(vec.shape[1], device=vec.device)
-    first[torch.cumsum(sizes, 0) - sizes] = 1.0
-    drop = torch.rand(b, len(ATTRIBUTES), generator=gen, device=vec.device) < attribute_p
-    drop |= (torch.rand(b, 1, generator=gen, device=vec.device) < all_p)
-    drop_slots = drop.float().repeat_interleave(sizes, dim=1)  # [B, SLOTS]
-    return vec * (1 - drop_slots) + drop_slots * first
 
 
 def portrait_loss(net: nn.Module, schedule, x0: Tensor, caption: Tensor, gen: torch.Generator, train: PortraitTrainConfig,

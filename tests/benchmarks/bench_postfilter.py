@@ -57,7 +57,7 @@ def main() -> None:
     guide = load_model(args.weights / "autoguide")[0] if (args.weights / "autoguide" / "config.json").is_file() else None
     raw = []
     for k in range(args.clips):
-        stack = build_guidance(net, config, guidance=GuidanceConfig(audio_guide_scale=3.0), caption_index=1 + k % 2,
+        stack = build_guidance(net, config, guidance=GuidanceConfig(audio_guide_scale=3.0), caption=1 + k % 2,
                                audio_guide=guide)
         video, _ = generate_av(stack, sampler="dpm++", steps=args.steps, seed=args.seed + k)
         raw.append(video)

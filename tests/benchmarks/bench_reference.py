@@ -70,7 +70,7 @@ def main() -> None:
     raw, began = [], time.perf_counter()
     for k, (face, gender) in enumerate(zip(faces, genders)):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            stack = build_guidance(net, config, caption_index=1 + gender, reference=face)
+            stack = build_guidance(net, config, caption=1 + gender, reference=face)
             video, _ = generate_av(stack, steps=args.steps, seed=args.seed + k)
         raw.append(video)
     seconds = (time.perf_counter() - began) / len(raw)

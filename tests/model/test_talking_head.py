@@ -308,3 +308,34 @@ def test_settings_are_validated() -> None:
         TalkingHeadSettings(audio_guidance=-1.0)
     with pytest.raises(ValueError, match="audio_contrast"):
         TalkingHeadSettings(audio_contrast=-0.1)
+
+
+def test_a_joint_model_that_reads_descriptions_gets_what_the_caption_said(monkeypatch) -> None:
+    """A description-conditioned joint model (free-form captions) is given the reading's whole
+    description; a caption-index one its gender's caption (``reading_condition``)."""
+    import dataclasses
+
+    from model.describe.attributes import SLOTS
+    from model.diffusion import generate
+    from model.diffusion.unet import AVUNet
+
+    base = preset("tiny")
+    config = dataclasses.replace(base, unet=dataclasses.replace(base.unet, attribute_slots=SLOTS))
+    built = []
+    build = generate.build_guidance
+
+    def recording(*args, **kwargs):
+        built.append(kwargs.get("caption"))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "build_guidance", recording)
+    torch.manual_seed(0)
+    head = TalkingHead(AVUNet(config.unet).eval(), config, voice=SecondsVoice(), lipsync=None,
+                       settings=TalkingHeadSettings(sampler="ddim", steps=2, prefix_frames=1, unconditional_seconds=0.5,
+                                                    postfilter=False, lipsync=False))
+    clip = head.generate(Request(caption="A woman is talking", text="0.3"))
+    assert built[-1] == {"gender": "female"} and clip.info["caption_condition"] == {"gender": "female"}
+    clip = head.generate(Request(caption="", text="0.3", session="other"))
+    assert built[-1] == {} and clip.info["caption_condition"] == {}
+    index_head, _, _ = make((StaticFaceModel(base), base))
+    assert index_head.reading_condition(index_head.read_caption("A woman is talking")) == 2

@@ -148,7 +148,8 @@ def test_training_a_description_model_from_caption_weights(tmp_path) -> None:
     from model.portrait.config import PRESETS
     from model.portrait.network import PortraitUNet
     from model.portrait.sample import save_portrait_model
-    from model.portrait.train import PortraitTrainConfig, captions_for, drop_descriptions, train_portrait
+    from model.describe.conditioning import drop_descriptions
+    from model.portrait.train import PortraitTrainConfig, captions_for, train_portrait
 
     stills = tmp_path / "stills"
     make_stills(StillsConfig(out=stills, speakers=4, per_speaker=2, size=16, workers=1), progress=False)

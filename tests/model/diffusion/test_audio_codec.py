@@ -111,7 +111,7 @@ def test_mel_network_trains_and_samples(tmp_path) -> None:
     assert float(last["loss_audio"]) < 0.9 * float(first["loss_audio"]), rows  # the spectrogram is learned too
 
     model = build_model(config).eval()
-    video, audio = generate_av(build_guidance(model, config, caption_index=1), steps=3, seed=0)
+    video, audio = generate_av(build_guidance(model, config, caption=1), steps=3, seed=0)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,) and np.all(np.abs(audio) <= 1)
     speech = _syllables(0.25)
     _, same = generate_av(build_guidance(model, config), audio_condition=speech, steps=3, seed=0)
@@ -383,7 +383,7 @@ def test_generate_av_limits_the_contrast_of_audio_from_noise_only() -> None:
     model = build_model(config).eval()
     def run(contrast: float):
         torch.manual_seed(1)  # Griffin-Lim's phases come from the global generator: the same every run
-        stack = build_guidance(model, config, guidance=GuidanceConfig(audio_contrast=contrast), caption_index=1)
+        stack = build_guidance(model, config, guidance=GuidanceConfig(audio_contrast=contrast), caption=1)
         return generate_av(stack, steps=3, seed=0)
 
     v0, a0 = run(0.0)

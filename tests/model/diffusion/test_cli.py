@@ -112,3 +112,18 @@ def test_sample_takes_the_paper_literal_eq10_and_refuses_negative_scales(tmp_pat
     args = _parser().parse_args([*common, "--audio-contrast", "-1", "--out", str(tmp_path / "bad.mp4")])
     assert args.run(args) == 2
     assert "audio_contrast" in capsys.readouterr().err and not (tmp_path / "bad.mp4").exists()
+
+
+def test_sample_reads_a_free_form_caption_for_a_description_model(tmp_path, capsys) -> None:
+    import dataclasses
+
+    from model.describe.attributes import SLOTS
+
+    config = preset("tiny")
+    config = dataclasses.replace(config, unet=dataclasses.replace(config.unet, attribute_slots=SLOTS))
+    save_model(tmp_path / "ckpt", AVUNet(config.unet), config)
+    args = _parser().parse_args(["sample", "--checkpoint", str(tmp_path / "ckpt"), "--caption",
+                                 "a woman with red hair and a dragon", "--sampler", "ddim", "--steps", "2",
+                                 "--out", str(tmp_path / "out.mp4")])
+    assert args.run(args) == 0 and (tmp_path / "out.mp4").is_file()
+    assert "passed over" in capsys.readouterr().err  # "dragon": noted, not an error

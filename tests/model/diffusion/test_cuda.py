@@ -20,5 +20,5 @@ def test_amp_training_and_sampling_on_cuda(tmp_path) -> None:
     last = run_training(preset("tiny"), train, toy_segments(8, 4, 16, 4000), tmp_path, device="cuda", progress=False)
     assert np.isfinite(last["loss"])
     net, config = load_model(tmp_path, "cuda")
-    video, audio = generate_av(build_guidance(net, config, caption_index=1), audio_condition=np.zeros(4000, np.float32), steps=4)
+    video, audio = generate_av(build_guidance(net, config, caption=1), audio_condition=np.zeros(4000, np.float32), steps=4)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,)

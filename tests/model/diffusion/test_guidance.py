@@ -46,9 +46,9 @@ def test_one_stack_serves_every_chunk_of_a_request(net) -> None:
     guidance = GuidanceConfig(cfg_scale=2.0, recon_scale=0.5)
     prefix = np.full((2, 16, 16, 3), 90, np.uint8)
     chunks = [dict(seed=1), dict(seed=2, audio_condition=_speech(), video_prefix=prefix), dict(seed=3, video_prefix=prefix)]
-    stack = build_guidance(net, config, guidance=guidance, caption_index=2)
+    stack = build_guidance(net, config, guidance=guidance, caption=2)
     reused = [generate_av(stack, steps=3, **chunk) for chunk in chunks]
-    fresh = [generate_av(build_guidance(net, config, guidance=guidance, caption_index=2), steps=3, **chunk) for chunk in chunks]
+    fresh = [generate_av(build_guidance(net, config, guidance=guidance, caption=2), steps=3, **chunk) for chunk in chunks]
     for (v1, a1), (v2, a2) in zip(reused, fresh):
         assert np.array_equal(v1, v2) and np.array_equal(a1, a2)
     assert not np.array_equal(reused[0][0], reused[2][0])  # the chunks do differ
@@ -60,7 +60,7 @@ def test_the_paper_literal_eq10_is_a_research_swap_not_a_setting(net) -> None:
     research swaps the stack's re-noising, and it changes what the speech imposes on the video."""
     assert not any("paper" in f.name or "literal" in f.name for f in dataclasses.fields(GuidanceConfig))
     config = preset("tiny")
-    stack = build_guidance(net, config, caption_index=1)
+    stack = build_guidance(net, config, caption=1)
     assert stack.renoise is q_sample
     literal = dataclasses.replace(stack, renoise=q_step_literal)
     v_marginal, a_marginal = generate_av(stack, audio_condition=_speech(), steps=4, seed=0)
@@ -80,9 +80,9 @@ def test_a_classifier_takes_the_caption_from_the_network(net) -> None:
     for p in clf.parameters():
         torch.nn.init.normal_(p, std=0.1)
     null = generate_av(build_guidance(net, config), steps=2, seed=0)
-    weak = generate_av(build_guidance(net, config, classifier=clf, caption_index=1,
+    weak = generate_av(build_guidance(net, config, classifier=clf, caption=1,
                                       guidance=GuidanceConfig(classifier_scale=0.0)), steps=2, seed=0)
-    strong = generate_av(build_guidance(net, config, classifier=clf, caption_index=1,
+    strong = generate_av(build_guidance(net, config, classifier=clf, caption=1,
                                         guidance=GuidanceConfig(classifier_scale=50.0)), steps=2, seed=0)
     assert np.array_equal(null[0], weak[0])  # scale 0: the null-caption sample
     assert not np.array_equal(null[0], strong[0])
@@ -97,7 +97,7 @@ def test_the_talking_head_builds_its_guidance_once_per_request(monkeypatch) -> N
     build, sample = generate.build_guidance, generate.generate_av
 
     def counting_build(*args, **kwargs):
-        built.append(kwargs.get("caption_index"))
+        built.append(kwargs.get("caption"))
         return build(*args, **kwargs)
 
     def counting_sample(stack, **kwargs):

@@ -65,7 +65,7 @@ def test_a_network_without_a_reference_input_refuses_one() -> None:
 
 def test_generate_av_takes_the_calls_face() -> None:
     cfg = preset("tiny-ref")
-    stack = build_guidance(AVUNet(cfg.unet).eval(), cfg, guidance=GuidanceConfig(cfg_scale=2.0), caption_index=1,
+    stack = build_guidance(AVUNet(cfg.unet).eval(), cfg, guidance=GuidanceConfig(cfg_scale=2.0), caption=1,
                            reference=np.full((16, 16, 3), 200, np.uint8))
     video, audio = generate_av(stack, steps=2)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,)

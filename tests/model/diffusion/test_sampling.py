@@ -152,7 +152,7 @@ def test_replacement_ends_on_the_given_audio(net, sampler) -> None:
 def test_generate_av_returns_the_condition_exactly(net) -> None:
     config = preset("tiny")
     audio = (0.3 * np.sin(np.arange(config.unet.audio_samples) / 7.0)).astype(np.float32)
-    stack = build_guidance(net, config, guidance=GuidanceConfig(recon_scale=0.1), caption_index=2)
+    stack = build_guidance(net, config, guidance=GuidanceConfig(recon_scale=0.1), caption=2)
     video, out = generate_av(stack, audio_condition=audio, steps=5, seed=1)
     assert np.array_equal(out, audio)
     assert video.dtype == np.uint8 and video.shape == (4, 16, 16, 3)
@@ -235,7 +235,7 @@ def test_limit_scales_loud_audio_down_and_leaves_the_rest() -> None:
 def test_generate_av_modes(net, mode) -> None:
     config = preset("tiny")
     caption = 1 if "caption" in mode or mode == "cfg" else 0
-    stack = build_guidance(net, config, guidance=GuidanceConfig(cfg_scale=2.0 if mode == "cfg" else 1.0), caption_index=caption)
+    stack = build_guidance(net, config, guidance=GuidanceConfig(cfg_scale=2.0 if mode == "cfg" else 1.0), caption=caption)
     speech = np.zeros(1000, dtype=np.float32) if "speech" in mode else None
     video, audio = generate_av(stack, audio_condition=speech, steps=3, seed=0)
     assert video.shape == (4, 16, 16, 3) and audio.shape == (4000,) and audio.dtype == np.float32
