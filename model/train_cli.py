@@ -69,6 +69,24 @@ def run_flags(sub) -> None:
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def describe_flags(sub, *, condition_lr_scale: float | None) -> None:
+    """``--describe``, ``--attribute-dropout`` and ``--condition-lr-scale``: the options of a trainer whose
+    network can read description vectors (free-form captions, ``model/describe``) instead of the
+    paper's caption index (the portrait model, the joint model). A classifier (``condition_lr_scale``
+    None) has only ``--describe``: it learns from full descriptions and has no map over them."""
+    sub.add_argument("--describe", action="store_true",
+                     help="condition on description vectors (free-form captions: gender, hair, skin, glasses, ...;\n"
+                          "model/describe) instead of the paper's caption index; with --init, a caption-index\n"
+                          "model's weights are converted exactly (the run starts from exactly what they drew)")
+    if condition_lr_scale is None:
+        return
+    sub.add_argument("--attribute-dropout", type=float, default=0.5,
+                     help="--describe: chance each attribute is left unsaid in a training caption (default %(default)s)")
+    sub.add_argument("--condition-lr-scale", type=float, default=condition_lr_scale,
+                     help="--describe: learning rate of the description's linear map, times --lr (default %(default)s;\n"
+                          "its columns for every attribute but gender start at zero after a conversion)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.train_cli WHAT ...`` (what torchrun runs)."""
     parser = argparse.ArgumentParser(prog="textcall train")

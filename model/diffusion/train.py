@@ -339,8 +339,9 @@ def _write_card(folder: Path, config, train: TrainConfig, step: int, segments: i
         f"{f'- network target: {config.prediction} (model/diffusion/prediction.py)' + chr(10) if not isinstance(config, ClassifierConfig) else ''}"
         f"{f'- started from the weights in `{train.init}`' + chr(10) if train.init else ''}"
         f"- last logged: {metrics} (full curve: `loss.csv`, `loss.png`)\n"
-        + (f"- captions: description vectors ({config.unet.attribute_slots} slots, free-form captions), each attribute "
-           f"unsaid {train.attribute_dropout:.0%} of the time" + (f", {train.caption_dropout:.0%} null" if not isinstance(config, ClassifierConfig) else "")
+        + (f"- captions: description vectors ({config.unet.attribute_slots} slots, free-form captions), "
+           + ("each clip's full description, a cross-entropy per attribute" if isinstance(config, ClassifierConfig) else
+              f"each attribute unsaid {train.attribute_dropout:.0%} of the time, {train.caption_dropout:.0%} null")
            + (f"; the linear map over them at lr x{train.condition_lr_scale:g}" if train.condition_lr_scale != 1 else "") + "\n"
            if config.unet.describes else "")
         + f"- limits: trained only on the data above; "

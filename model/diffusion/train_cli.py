@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.train_cli import print_last, set_threads
+from model.train_cli import describe_flags, print_last, set_threads
 
 
 def _common(parser: argparse.ArgumentParser, *, lr: float, steps: int, save_every: int, ema: float) -> None:
@@ -32,12 +32,6 @@ def _common(parser: argparse.ArgumentParser, *, lr: float, steps: int, save_ever
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast (on CUDA and CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--describe", action="store_true",
-                        help="condition on description vectors (free-form captions: gender, hair, skin, glasses, ...;\n"
-                        "model/describe) instead of the paper's caption index; with --init, a caption-index\n"
-                        "model's weights are converted exactly (same output on the paper's captions)")
-    parser.add_argument("--attribute-dropout", type=float, default=0.5,
-                        help="with --describe: chance each attribute of a clip's description is left unsaid (default %(default)s)")
 
 
 def register_diffusion(subparsers) -> None:
@@ -52,6 +46,7 @@ def register_diffusion(subparsers) -> None:
         formatter_class=argparse.RawTextHelpFormatter,
     )
     _common(sub, lr=1e-4, steps=50_000, save_every=5_000, ema=0.9999)
+    describe_flags(sub, condition_lr_scale=1.0)
     sub.add_argument("--caption-dropout", type=float, default=0.1, help="share of null captions (default %(default)s)")
     sub.add_argument("--crop-frames", type=int, default=0,
                      help="train on random windows of N frames and their audio (0 = whole clips, the paper;\n"
@@ -75,9 +70,6 @@ def register_diffusion(subparsers) -> None:
     sub.add_argument("--reference-dropout", type=float, default=0.2,
                      help="share of clips trained without their reference face, for a network with a reference\n"
                      "input (default %(default)s)")
-    sub.add_argument("--condition-lr-scale", type=float, default=1.0,
-                     help="with --describe: the linear map over the description vector learns at --lr times this\n"
-                     "(default %(default)s; e.g. 20 when fine-tuning a converted caption model)")
     _init_option(sub, "e.g. to fine-tune an eps model as v")
     sub.set_defaults(run=lambda args: _train(args, "diffusion"))
 
@@ -99,6 +91,7 @@ def register_classifier(subparsers) -> None:
         formatter_class=argparse.RawTextHelpFormatter,
     )
     _common(sub, lr=1e-3, steps=300_000, save_every=5_000, ema=0.999)
+    describe_flags(sub, condition_lr_scale=None)
     sub.add_argument("--weight-decay", type=float, default=0.05)
     _init_option(sub, "e.g. to adapt one to another audio scale")
     sub.set_defaults(run=lambda args: _train(args, "classifier"))
@@ -121,9 +114,9 @@ def _train(args: argparse.Namespace, kind: str) -> int:
         extra = {"caption_dropout": args.caption_dropout, "crop_frames": args.crop_frames,
                  "audio_lr_scale": args.audio_lr_scale, "train_branch": args.train_branch,
                  "audio_alone_steps": args.audio_alone_steps, "audio_alone_batch": args.audio_alone_batch,
-                 "reference_dropout": args.reference_dropout, "condition_lr_scale": args.condition_lr_scale} if kind == "diffusion" else {
+                 "reference_dropout": args.reference_dropout, "condition_lr_scale": args.condition_lr_scale,
+                 "attribute_dropout": args.attribute_dropout} if kind == "diffusion" else {
             "weight_decay": args.weight_decay, "lr_decay": True, "caption_dropout": 0.0}
-        extra["attribute_dropout"] = args.attribute_dropout
         train = TrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every, log_every=args.log_every,
             ema_decay=args.ema_decay, seed=args.seed, amp=not args.no_amp, init=args.init, **extra,

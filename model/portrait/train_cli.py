@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.train_cli import print_last, run_flags, set_threads
+from model.train_cli import describe_flags, print_last, run_flags, set_threads
 
 
 def register_portrait(subparsers) -> None:
@@ -36,14 +36,7 @@ def register_portrait(subparsers) -> None:
     sub.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (default %(default)s)")
     sub.add_argument("--min-snr-gamma", type=float, default=0.0,
                      help="min-SNR loss weight cap (Hang et al. 2023), 0 = plain v loss (default %(default)s)")
-    sub.add_argument("--describe", action="store_true",
-                     help="condition on description vectors (free-form captions: gender, hair, skin, glasses, ...;\n"
-                          "model/describe) instead of the two captions; with --init, a caption model's weights are\n"
-                          "converted so the run starts from exactly what they drew")
-    sub.add_argument("--attribute-dropout", type=float, default=0.5,
-                     help="--describe: chance each attribute is left unsaid in a training caption (default %(default)s)")
-    sub.add_argument("--condition-lr-scale", type=float, default=20.0,
-                     help="--describe: learning rate of the description's linear map, times --lr (default %(default)s)")
+    describe_flags(sub, condition_lr_scale=20.0)
     sub.add_argument("--init", default="", metavar="DIR", help="start a new run from these weights (a model folder)")
     run_flags(sub)
 

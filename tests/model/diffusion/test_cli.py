@@ -127,3 +127,18 @@ def test_sample_reads_a_free_form_caption_for_a_description_model(tmp_path, caps
                                  "--out", str(tmp_path / "out.mp4")])
     assert args.run(args) == 0 and (tmp_path / "out.mp4").is_file()
     assert "passed over" in capsys.readouterr().err  # "dragon": noted, not an error
+
+
+def test_train_describe_flags_resolve_to_a_description_model(tmp_path) -> None:
+    from model.describe.attributes import SLOTS
+    from model.diffusion import config as cfgs
+    from model.diffusion.train_cli import _resolve
+
+    args = _parser().parse_args(["train", "diffusion", "--data", "d", "--out", "x", "--describe", "--condition-lr-scale", "20"])
+    assert args.describe and args.condition_lr_scale == 20 and args.attribute_dropout == 0.5
+    args = _parser().parse_args(["train", "classifier", "--data", "d", "--out", "x", "--describe"])
+    assert args.describe and not hasattr(args, "condition_lr_scale")
+    assert _resolve(cfgs, "tiny", tmp_path, "diffusion", None, True).unet.attribute_slots == SLOTS
+    clf = _resolve(cfgs, "tiny", tmp_path, "classifier", None, True)
+    assert isinstance(clf, cfgs.ClassifierConfig) and clf.num_classes == SLOTS
+    assert _resolve(cfgs, "tiny", tmp_path, "diffusion").unet.attribute_slots == 0
