@@ -108,13 +108,11 @@ class ConditionEmbedding(nn.Module):
 def reads_descriptions(net: nn.Module) -> bool:
     """Whether a network (a U-Net, a classifier, or a wrapper around one) reads its caption as a
     description vector: a U-Net with ``attribute_slots``, or a classifier with one logit per slot."""
-    from model.diffusion.classifier import AVClassifier
-
     for m in net.modules():
         if isinstance(m, ConditionEmbedding) and m.condition is not None:
             return True
-        if isinstance(m, AVClassifier):
-            return m.describes
+        if getattr(m, "describes", None) is True:  # an ``AVClassifier`` with a logit per slot
+            return True
     return False
 
 

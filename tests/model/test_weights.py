@@ -39,6 +39,11 @@ def test_diffusion_and_classifier_load_with_the_small_mel_ref_architecture() -> 
     classifier, cconfig = load_model(WEIGHTS_DIR / "classifier")
     assert isinstance(cconfig, ClassifierConfig)
     check_classifier(config, cconfig)  # it reads the diffusion model's x_t: same shape, schedule, audio scale
+    from model.describe.attributes import SLOTS
+    from model.diffusion.unet import reads_descriptions
+
+    # a classifier of free-form captions' attributes (gender, hair, skin, ...): a softmax per attribute
+    assert cconfig.num_classes == SLOTS and reads_descriptions(classifier) and not reads_descriptions(diffusion)
 
 
 def test_autoguide_is_a_weaker_network_of_the_same_kind() -> None:
