@@ -155,7 +155,9 @@ def markdown(report: dict) -> str:
     judge = report.get("judge", {})
     held, corpus = judge.get("heldout_accuracy", {}), judge.get("corpus_accuracy", {})
     scales = list(report["by_cfg"])
-    head = "| attribute | " + " | ".join(f"adherence, guidance {s} (asked)" for s in scales) + \
+    clf = report.get("generator", {}).get("classifier_scale")  # then the network has the null caption: no CFG
+    head = "| attribute | " + " | ".join(f"adherence, classifier guidance {clf:g} (asked)" if clf else
+                                         f"adherence, guidance {s} (asked)" for s in scales) + \
         " | judge on held-out real people | judge on corpus test frames | bar |"
     generator = report.get("generator", {"kind": "portrait"})
     drawn = "the portrait model (the call's face)" if generator["kind"] == "portrait" else (
