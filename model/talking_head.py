@@ -342,9 +342,8 @@ class TalkingHead:
         itself: one caption-only chunk with the clip sampler at ``face_steps`` steps (at most 5x the
         clip's), cleaned like any chunk, and its middle frame.
         """
-        caption = GENDER_CAPTIONS[description["gender"]]
         if self.portrait is not None:
-            wanted = caption
+            wanted = GENDER_CAPTIONS[description["gender"]]
             if self.portrait.config.describes:
                 from model.describe.attributes import vector
 
@@ -354,8 +353,8 @@ class TalkingHead:
                                             steps=self.settings.face_steps, cfg_scale=self.settings.face_cfg)
             return face[0], "portrait"
         steps = min(self.settings.face_steps, 5 * self.settings.steps)
-        wanted = description if self.config.unet.describes else self.caption_index(caption)
-        frames, _ = self.chunks.sample_chunk(self.chunks.guidance(wanted), None, None, seed, steps=steps)
+        # the whole description for a joint model that reads it, its gender's caption for one that does not
+        frames, _ = self.chunks.sample_chunk(self.chunks.guidance(description), None, None, seed, steps=steps)
         if self.settings.postfilter:
             from model.postfilter import postfilter
 

@@ -53,11 +53,11 @@ def caption_condition(caption, captions: tuple[str, ...], describes: bool, devic
     one); an index given to a description network is its caption's gender."""
     import torch
 
-    from model.describe.attributes import vector
+    from model.describe.attributes import ATTRIBUTES, vector
     from model.describe.conditioning import gender_captions
 
-    texts = [t.lower() for t in gender_captions()]  # "", man, woman: the gender block's slots
-    genders = [None, *_gender_values()]
+    texts = gender_captions()  # "", man, woman: the gender block's slots
+    genders = [None, *ATTRIBUTES[0].values]
     if caption is None:
         caption = NULL_CAPTION
     if isinstance(caption, int):
@@ -65,16 +65,17 @@ def caption_condition(caption, captions: tuple[str, ...], describes: bool, devic
             raise ValueError(f"caption index {caption} is outside the model's {len(captions)} captions")
         if not describes:
             return torch.tensor([caption], dtype=torch.long, device=device)
-        text = captions[caption].lower()
-        if text not in texts:
+        lowered = [t.lower() for t in texts]
+        if captions[caption].lower() not in lowered:
             raise ValueError(f"caption {captions[caption]!r} names no gender a description can say")
-        description = {"gender": genders[texts.index(text)]} if caption != NULL_CAPTION else {}
+        gender = genders[lowered.index(captions[caption].lower())]
+        description = {} if gender is None else {"gender": gender}
     else:
         description = {k: v for k, v in dict(caption).items() if v is not None}
     if describes:
         return torch.from_numpy(vector(description)).to(device).reshape(1, -1)
-    gender = description.get("gender")
-    index = NULL_CAPTION if gender is None else [c.lower() for c in captions].index(texts[genders.index(gender)])
+    # the gender's caption in the vocabulary ("" -> the null caption when none is said)
+    index = caption_index(texts[genders.index(description.get("gender"))], captions)
     return torch.tensor([index], dtype=torch.long, device=device)
 
 
@@ -94,9 +95,3 @@ def is_null_condition(caption) -> bool:
     import torch
 
     return bool(torch.equal(caption, null_condition_like(caption)))
-
-
-def _gender_values() -> tuple[str, ...]:
-    from model.describe.attributes import ATTRIBUTES
-
-    return ATTRIBUTES[0].values

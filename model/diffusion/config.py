@@ -97,10 +97,6 @@ class DiffusionConfig:
     def caption_index(self, text: str) -> int:
         return caption_index(text, self.captions)
 
-    @property
-    def describes(self) -> bool:
-        return self.unet.describes
-
     # -- JSON round trip ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"kind": "diffusion", **dataclasses.asdict(self)}

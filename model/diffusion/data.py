@@ -9,6 +9,7 @@ folder is one of its caches.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,7 @@ def _from_corpus_cache(folder: Path, vocabulary: tuple[str, ...]) -> Segments:
     )
 
 
+@functools.lru_cache(maxsize=8)  # a training step asks for it when its segments carry no descriptions
 def _caption_vectors(vocabulary: tuple[str, ...]) -> np.ndarray:
     """float32 [captions, SLOTS]: each caption of the vocabulary as a description (its gender)."""
     from model.diffusion.captions import caption_condition
@@ -113,7 +115,8 @@ def _descriptions(cache, names: np.ndarray, indices: np.ndarray, vocabulary: tup
     ``textcall corpus synth`` drew (``corpus_people`` of the cache's source), else the caption's gender."""
     from model.describe.attributes import corpus_people, vector
 
-    people = corpus_people(getattr(cache, "index", {}).get("source", "")) if getattr(cache, "index", None) else {}
+    index = getattr(cache, "index", None) or {}
+    people = corpus_people(index["source"]) if "source" in index else {}
     table = _caption_vectors(vocabulary)
     return np.stack([vector(people[n]) if n in people else table[k] for n, k in zip(names.tolist(), indices.tolist())]).astype(np.float32)
 

@@ -140,14 +140,14 @@ def _resolve(cfgs, spec: str | None, out, kind: str, prediction: str | None = No
         if kind == "classifier" and not isinstance(want, cfgs.ClassifierConfig):
             want = cfgs.ClassifierConfig(unet=want.unet, schedule=want.schedule, captions=want.captions,
                                          audio_scale=want.audio_scale, name=want.name)
-    if describe:
+    resuming = (out / "train_state.json").is_file()
+    if want is None and not resuming:
+        want = cfgs.classifier_preset("small") if kind == "classifier" else cfgs.preset("small")
+    if describe and want is not None:
         from model.describe.attributes import SLOTS
 
-        if want is None and not (out / "train_state.json").is_file():
-            want = cfgs.classifier_preset("small") if kind == "classifier" else cfgs.preset("small")
-        if want is not None:
-            want = dataclasses.replace(want, unet=dataclasses.replace(want.unet, attribute_slots=SLOTS))
-    if (out / "train_state.json").is_file():
+        want = dataclasses.replace(want, unet=dataclasses.replace(want.unet, attribute_slots=SLOTS))
+    if resuming:
         have = cfgs.load_config(out)
         if prediction is not None and prediction != have.prediction:
             raise ValueError(f"{out} holds a {have.prediction}-prediction run; pick a new --out to train {prediction}")
@@ -156,6 +156,4 @@ def _resolve(cfgs, spec: str | None, out, kind: str, prediction: str | None = No
         if want is not None and want != have:
             raise ValueError(f"{out} holds a run with another architecture; pick a new --out or drop --config")
         return have
-    if want is None:
-        want = cfgs.classifier_preset("small") if kind == "classifier" else cfgs.preset("small")
     return dataclasses.replace(want, prediction=prediction) if prediction is not None else want
