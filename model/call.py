@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 GENDERS = ("male", "female")
 GENDER_CAPTIONS = {"male": "A man is talking", "female": "A woman is talking"}
-FACE_PNG, FACE_JSON = "face.png", "face.json"
+FACE_PNG, FACE_JSON, FACE_HIRES_PNG = "face.png", "face.json", "face_hires.png"
 
 
 class GenerationError(ValueError):
@@ -60,6 +60,8 @@ class Face:
     portrait model), ``"joint"`` (drawn by the joint model, when no portrait model is loaded),
     ``"style"`` (the sender's style image) or ``"stub"``. gender: ``"male"``, ``"female"`` or None
     (a style image with no caption). ``number`` counts the faces of the call (1 = its first).
+    ``hires``: the same face at the output size when the generator upscales (the upscaler's
+    reference: the style image framed at that size, or the face upscaled once), else None.
     """
 
     image: np.ndarray
@@ -70,17 +72,18 @@ class Face:
     number: int = 1
     detail: str = ""  # e.g. the style image's file name
     description: dict = field(default_factory=dict)  # what the face was drawn as (attribute -> value)
+    hires: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        img = self.image
-        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"a face is uint8 [S, S, 3], got {getattr(img, 'dtype', type(img))} {getattr(img, 'shape', '')}")
+        for img in (self.image, self.hires) if self.hires is not None else (self.image,):
+            if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                raise ValueError(f"a face is uint8 [S, S, 3], got {getattr(img, 'dtype', type(img))} {getattr(img, 'shape', '')}")
         if self.gender not in (None, *GENDERS):
             raise ValueError(f"gender must be male, female or None, got {self.gender!r}")
 
     def describe(self) -> dict:
         """What the render log and the sender's journal say about it (no pixels)."""
-        return {k: v for k, v in asdict(self).items() if k != "image"}
+        return {k: v for k, v in asdict(self).items() if k not in ("image", "hires")}
 
 
 class FaceStore:
@@ -100,7 +103,9 @@ class FaceStore:
             bgr = cv2.imread(str(png), cv2.IMREAD_COLOR)
             if bgr is None:
                 raise ValueError("unreadable PNG")
-            return Face(image=np.ascontiguousarray(bgr[..., ::-1]), **{k: info[k] for k in ("source", "gender", "caption", "seed", "number", "detail", "description") if k in info})
+            hires = cv2.imread(str(self.folder / FACE_HIRES_PNG), cv2.IMREAD_COLOR) if info.get("hires") else None
+            return Face(image=np.ascontiguousarray(bgr[..., ::-1]),
+                        hires=np.ascontiguousarray(hires[..., ::-1]) if hires is not None else None, **{k: info[k] for k in ("source", "gender", "caption", "seed", "number", "detail", "description") if k in info})
         except (OSError, ValueError, TypeError, KeyError) as exc:
             logger.warning("call face in %s is unreadable (%s); the call starts a new one", self.folder, exc)
             return None
@@ -109,10 +114,16 @@ class FaceStore:
         import cv2
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        ok, data = cv2.imencode(".png", np.ascontiguousarray(face.image[..., ::-1]))
-        if not ok:
-            raise OSError("could not encode the call's face as PNG")
-        for name, payload in ((FACE_PNG, data.tobytes()), (FACE_JSON, (json.dumps(face.describe(), indent=1) + "\n").encode())):
+        files = []
+        for name, image in ((FACE_PNG, face.image), (FACE_HIRES_PNG, face.hires)):
+            if image is not None:
+                ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+                if not ok:
+                    raise OSError("could not encode the call's face as PNG")
+                files.append((name, data.tobytes()))
+        meta = {**face.describe(), "hires": face.hires is not None}
+        # the JSON last: it says whether the large PNG belongs to this face
+        for name, payload in (*files, (FACE_JSON, (json.dumps(meta, indent=1) + "\n").encode())):
             tmp = self.folder / (name + ".part")
             tmp.write_bytes(payload)
             os.replace(tmp, self.folder / name)
@@ -223,6 +234,10 @@ class Call:
     def draw_face(self, description: dict, seed: int, number: int) -> Face:
         raise NotImplementedError
 
+    def face_detail(self, face: Face, style_image: Path | None) -> np.ndarray | None:
+        """The face at the output size when the generator upscales (``Face.hires``), else None."""
+        return None
+
     def render(self, request: Request, face: Face | None, caption: int | dict) -> Iterator[Chunk]:
         raise NotImplementedError
 
@@ -263,8 +278,9 @@ class Call:
         if request.style_image is not None:
             image = self.style_face(Path(request.style_image))  # GenerationError: keep the current face
             gender = wanted or (current.gender if current is not None and current.source == "style" else None)
-            return self._adopt(Face(image, "style", gender, request.caption, 0, number, Path(request.style_image).name,
-                                    dict(reading.description)))
+            face = Face(image, "style", gender, request.caption, 0, number, Path(request.style_image).name,
+                        dict(reading.description))
+            return self._adopt(replace(face, hires=self.face_detail(face, Path(request.style_image))))
         described = {k: v for k, v in reading.description.items() if self.can_draw(k)}
         if current is not None:
             if current.source == "style" or not current.description:  # a style face (or one from before descriptions)
@@ -280,7 +296,8 @@ class Call:
                 if wanted is None or wanted == drawn_as.get("gender"):  # more of the same person: a face from both
                     described = {**drawn_as, **described}
         described.setdefault("gender", wanted or default_gender(self.call_id))
-        return self._adopt(self.draw_face(described, call_seed(self.call_id, "face", number), number))
+        face = self.draw_face(described, call_seed(self.call_id, "face", number), number)
+        return self._adopt(replace(face, hires=self.face_detail(face, None)) if face.hires is None else face)
 
     def _adopt(self, face: Face, made: bool = True) -> Face:
         self._face, self._loaded = face, True

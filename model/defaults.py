@@ -57,6 +57,9 @@ HEAD_MOTION = True
 # 0.02 against espeak-ng's 0.06-0.11; lip sync as good: docs/voices.md) and espeak-ng's female ones
 # (no neural female English voice ships on PyPI yet); without piper-tts, espeak-ng for both.
 VOICE = "mixed"
+# Output size (model/restore's upscaler, issue 24; not in the paper): None = the upscaler's 256 when the
+# weights have one (upscale/), else the joint model's own 64; 64 keeps the joint model's frames as they are.
+SIZES = (64, 256)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class GeneratorSettings:
     face_cfg: float = FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
     precision: str = PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
     head_motion: bool = HEAD_MOTION  # with a call's face: the corpus's sway and tilt (model/motion.py)
+    size: int | None = None  # output side: None = the upscaler's when loaded, else the joint model's (SIZES)
 
     def __post_init__(self) -> None:
         def one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -111,6 +115,8 @@ class GeneratorSettings:
             raise ValueError("cfg_scale, classifier_scale and recon_scale must be >= 0")
         if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
             raise ValueError("unconditional_seconds and max_speech_seconds must be positive")
+        if self.size is not None and self.size not in SIZES:
+            raise ValueError(f"size (--size) must be one of {', '.join(map(str, SIZES))}, got {self.size!r}")
 
     def check_schedule(self, timesteps: int) -> None:
         """The ddpm sampler walks every step of the model's schedule: refuse other step counts at start
@@ -161,6 +167,10 @@ def add_generation_flags(parser) -> None:
     parser.add_argument("--head-motion", choices=("on", "off"), default="on" if HEAD_MOTION else "off",
                         help="with a call's face, sway and tilt the head as the corpus's speakers do, continuous\n"
                         "over the call (not in the paper; model/motion.py) (default %(default)s)")
+    parser.add_argument("--size", type=int, choices=SIZES, default=None,
+                        help="output frames' side in pixels: 256 = the joint model's 64-pixel frames through the\n"
+                        "upscaler (the weights' upscale/), which copies the call's face's detail; 64 = the joint\n"
+                        "model's frames as they are (default: 256 when the weights have an upscaler, else 64)")
 
 
 def generation_settings(args) -> GeneratorSettings:
@@ -170,6 +180,7 @@ def generation_settings(args) -> GeneratorSettings:
         audio_contrast=args.audio_contrast, postfilter=args.postfilter == "on", face=args.face,
         face_sampler=args.face_sampler, face_steps=args.face_steps, face_cfg=args.face_cfg,
         precision=args.precision, head_motion=args.head_motion == "on", voice=args.voice,
+        size=getattr(args, "size", None),
     )
     settings.check_schedule(SCHEDULE_TIMESTEPS)
     return settings

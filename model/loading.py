@@ -8,8 +8,9 @@ from model.defaults import GeneratorSettings
 
 
 def load_components(folder: str | Path, device: str, settings: GeneratorSettings) -> dict:
-    """``folder/{diffusion,classifier,autoguide,lipsync,portrait,restore,captions}`` (all but the first optional)
-    and the voice, as ``TalkingHead`` keyword arguments. ``autoguide`` is loaded only when
+    """``folder/{diffusion,classifier,autoguide,lipsync,portrait,restore,upscale,captions}`` (all but the first
+    optional) and the voice, as ``TalkingHead`` keyword arguments. ``upscale`` is loaded unless
+    ``settings.size`` is the joint model's own. ``autoguide`` is loaded only when
     ``settings.audio_guidance`` is not 1; ``portrait`` and ``restore`` only for ``settings.face == "call"``
     (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync``."""
     from model.diffusion.checkpoint import load_model
@@ -48,6 +49,12 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
 
         restorer = Restorer.load(folder / "restore", device)
         sources["restore"] = str(folder / "restore")
+    upscaler = None
+    if settings.size != config.unet.image_size and (folder / "upscale" / "config.json").is_file():
+        from model.restore.restorer import Restorer
+
+        upscaler = Restorer.load(folder / "upscale", device)
+        sources["upscale"] = str(folder / "upscale")
     captions = None
     if (folder / "captions" / "config.json").is_file():
         from model.describe.encoder import CaptionEncoder
@@ -57,4 +64,5 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
     voice = load_voice(settings.voice, device=device)
     sources["voice"] = settings.voice
     return {"diffusion": diffusion, "config": config, "voice": voice, "lipsync": lipsync, "classifier": classifier,
-            "audio_guide": audio_guide, "portrait": portrait, "restorer": restorer, "captions": captions, "sources": sources}
+            "audio_guide": audio_guide, "portrait": portrait, "restorer": restorer, "upscaler": upscaler, "captions": captions,
+            "sources": sources}

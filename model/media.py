@@ -139,15 +139,17 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, np.ndarray, float, int]:
     return np.stack(frames), audio, fps, rate
 
 
-def contact_sheet(rows: Sequence[tuple[str, np.ndarray]], path: str | Path, columns: int = 6, scale: int = 2) -> Path | None:
+def contact_sheet(rows: Sequence[tuple[str, np.ndarray]], path: str | Path, columns: int = 6, scale: int | None = None) -> Path | None:
     """One row per clip, ``(label, video uint8 [F, H, W, 3])``: ``columns`` evenly spaced frames
-    under a label strip, scaled up by ``scale``; rows of other widths are padded white. A PNG."""
+    under a label strip, scaled up by ``scale`` (default: 2 for frames up to 64 pixels, else 1); rows
+    of other widths are padded white. A PNG."""
     import cv2
 
     if not rows:
         return None
     lines = []
     for label, video in rows:
+        scale = scale or (2 if video.shape[1] <= 64 else 1)
         picks = np.linspace(0, video.shape[0] - 1, columns).round().astype(int)
         line = np.concatenate([video[i] for i in picks], axis=1)
         line = cv2.resize(line, (line.shape[1] * scale, line.shape[0] * scale), interpolation=cv2.INTER_NEAREST)

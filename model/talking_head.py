@@ -73,6 +73,7 @@ class TalkingHead:
         audio_guide=None,
         portrait=None,
         restorer=None,
+        upscaler=None,
         captions=None,
         settings: GeneratorSettings = GeneratorSettings(),
         sources: dict[str, str] | None = None,
@@ -80,6 +81,7 @@ class TalkingHead:
         self.diffusion = diffusion.eval()
         self.portrait = portrait  # model.portrait.sample.PortraitModel or None
         self.restorer = restorer  # model.restore.train.Restorer or None
+        self.upscaler = upscaler  # model.restore.restorer.Restorer with scale > 1 (64 -> 256), or None
         self.captions = captions  # model.describe.encoder.CaptionEncoder or None (then captions are read for gender)
         self.config = config
         self.voice = voice
@@ -98,6 +100,9 @@ class TalkingHead:
             raise ValueError("a chunk's audio and video must span the same time")
         if portrait is not None and portrait.config.image_size != cfg.image_size:
             raise ValueError(f"the portrait model draws {portrait.config.image_size}px faces, the joint model {cfg.image_size}px")
+        if upscaler is not None and upscaler.net.cfg.image_size != cfg.image_size:
+            raise ValueError(f"the upscaler takes {upscaler.net.cfg.image_size}px frames, the joint model draws {cfg.image_size}px")
+        self.output_size  # refuses a size this generator cannot make
         self._speakers: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._calls: OrderedDict[str, TalkingHeadCall] = OrderedDict()  # generate()'s calls, by session
         self._lock = threading.Lock()
@@ -111,6 +116,47 @@ class TalkingHead:
         self._settings = settings
         self.chunks = ChunkSampler(self.diffusion, self.config, settings, classifier=self.classifier,
                                    audio_guide=self.audio_guide)
+
+    @property
+    def output_size(self) -> int:
+        """The side of the frames it hands out: ``settings.size``, or the upscaler's when one is loaded."""
+        native = self.config.unet.image_size
+        size = self.settings.size or (self.upscaler.output_size if self.upscaler is not None else native)
+        if size != native and (self.upscaler is None or self.upscaler.output_size != size):
+            raise ValueError(f"--size {size}: this generator makes {native}px frames"
+                             + (f" and {self.upscaler.output_size}px through its upscaler" if self.upscaler is not None
+                                else " and has no upscaler (the weights' upscale/)"))
+        return size
+
+    @property
+    def upscales(self) -> bool:
+        return self.output_size != self.config.unet.image_size
+
+    def face_detail(self, face: Face, style_image: Path | None = None) -> np.ndarray | None:
+        """The call's face at the output size, the reference the upscaler copies detail from: the
+        sender's style image framed at that size, else the face upscaled once on its own. None when the
+        output is the joint model's size."""
+        if not self.upscales:
+            return None
+        if face.hires is not None and face.hires.shape[0] == self.output_size:
+            return face.hires
+        if style_image is not None:
+            from model.lipsync.face import NoFaceError
+            from model.lipsync.style import StyleImageError, read_image, style_frame
+
+            try:
+                return style_frame(read_image(style_image), self.output_size)
+            except (StyleImageError, NoFaceError, OSError):
+                pass  # the 64-pixel face was framed from it already; upscale that
+        return self.upscaler.upscale(face.image[None], None)[0]
+
+    def _upscale(self, video: np.ndarray, reference: np.ndarray | None, timings: dict) -> np.ndarray:
+        if not self.upscales:
+            return video
+        t0 = time.perf_counter()
+        out = self.upscaler.upscale(video, reference)
+        timings["upscale"] = timings.get("upscale", 0.0) + time.perf_counter() - t0
+        return out
 
     @property
     def uses_reference(self) -> bool:
@@ -181,6 +227,7 @@ class TalkingHead:
         gender = (face.gender if face is not None else None) or (
             caption.get("gender") if isinstance(caption, dict) else _gender(self.config.captions[caption]) if caption else None)
         reference = face.image if face is not None and self.uses_reference else None
+        detail = self.face_detail(face) if face is not None else None  # the upscaler's reference (or None)
 
         speech = None
         text = request.text.strip()
@@ -205,6 +252,7 @@ class TalkingHead:
             "restored": False,  # the clean-up was the restorer (model/restore)
             "head_motion": moved,
             "reference": reference is not None and not still,  # the frames copy the call's face
+            "size": self.output_size,  # the upscaler's (copying ``detail``) when not the joint model's
             "timings": timings,
         }
         if still and speech is not None:
@@ -216,6 +264,7 @@ class TalkingHead:
         for video, audio, last in pieces:
             if len(video) == 0 and not last:
                 continue
+            video = self._upscale(video, detail, timings)
             if last:
                 info["restored"] = "restore" in timings
                 info["timings"] = {k: round(v, 3) for k, v in timings.items()}
@@ -392,6 +441,9 @@ class TalkingHeadCall(Call):
         image, source = self.head.draw_face(description, seed)
         logger.info("call %s: drew %s with the %s model in %.1f s", self.call_id, text_of(description), source, time.perf_counter() - t0)
         return Face(image, source, description["gender"], text_of(description), seed, number, description=dict(description))
+
+    def face_detail(self, face: Face, style_image: Path | None) -> np.ndarray | None:
+        return self.head.face_detail(face, style_image)
 
     def _face_for(self, request: Request, reading: CaptionReading) -> Face | None:
         if not self.head.uses_reference:

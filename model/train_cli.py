@@ -30,6 +30,7 @@ TRAINERS: dict[str, str] = {
     "identity": "model.evaluation.train_cli:register_identity",
     "restore": "model.restore.train_cli:register_restore",
     "portrait-clean": "model.restore.train_cli:register_portrait_clean",
+    "upscale": "model.restore.train_cli:register_upscale",
     "captions": "model.describe.train_cli:register_captions",
     "attributes": "model.describe.train_cli:register_attributes",
 }

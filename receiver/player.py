@@ -226,6 +226,7 @@ class Player:
         import cv2
 
         height, width = frame.shape[:2]
-        big = cv2.resize(frame, (width * self.scale, height * self.scale), interpolation=cv2.INTER_CUBIC)
+        factor = max(1, self.scale * 64 // max(height, 1))  # ``scale`` is for 64-pixel frames: 256 ones are shown as they are
+        big = frame if factor == 1 else cv2.resize(frame, (width * factor, height * factor), interpolation=cv2.INTER_CUBIC)
         cv2.imshow(title, cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
         cv2.waitKey(1)

@@ -119,12 +119,14 @@ def register(subparsers) -> None:
             "Render SPEAKERS drawn people (the synthesizer's looks) in PER_SPEAKER poses and expressions each,\n"
             "face-detected and cropped exactly as `prepare` crops, into OUT/stills.npz + speakers.json +\n"
             "sheet.png. --purpose picks the people: 'portrait' (the portrait model's training set, neutral\n"
-            "faces) or 'judge' (other people, any expression, for the identity judge; no generator sees them).\n"
+            "faces), 'detail' (the same people in any expression, for the super-resolution stage: render\n"
+            "them with --size 256) or 'judge' (other people, any expression, for the identity judge; no\n"
+            "generator sees them).\n"
             "About 25 portraits per second per worker."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    stills.add_argument("--purpose", choices=("portrait", "judge"), default="portrait", help="which people (default %(default)s)")
+    stills.add_argument("--purpose", choices=("portrait", "detail", "judge"), default="portrait", help="which people (default %(default)s)")
     stills.add_argument("--out", type=Path, help="output folder (default: stills-PURPOSE in the corpus home)")
     stills.add_argument("--speakers", type=int, default=4000, help="people (default %(default)s)")
     stills.add_argument("--per-speaker", type=int, default=4, help="portraits per person (default %(default)s)")
@@ -243,7 +245,7 @@ def _run_stills(args: argparse.Namespace) -> int:
     try:
         config = StillsConfig(out=out, speakers=args.speakers, per_speaker=args.per_speaker, size=args.size,
                               seed=JUDGE_SEED if judge else PORTRAIT_SEED, first_id=20_000 if judge else 1000,
-                              neutral=not judge, workers=args.workers)
+                              neutral=args.purpose == "portrait", workers=args.workers)
     except ValueError as exc:
         return _fail(str(exc))
     began = time.perf_counter()

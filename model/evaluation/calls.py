@@ -146,6 +146,10 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
     ref_video, ref_audio, ref_speakers = corpus_clips(caches, config.reference_clips)
     if len(ref_video) < 4:
         raise FileNotFoundError(f"the caches {', '.join(map(str, caches))} hold fewer than 4 test clips")
+    size = getattr(generator, "output_size", None)
+    if size is not None and ref_video[0].shape[1] != size:  # fidelity compares frames at the output size
+        raise ValueError(f"the generator makes {size}px frames and the caches hold {ref_video[0].shape[1]}px clips: pass "
+                         f"--caches made at {size} (textcall corpus prepare --size {size}), or --size {ref_video[0].shape[1]}")
 
     calls, all_clips = [], []
     bar = tqdm(total=sum(len(c) for c in plan), desc="calls", unit="utterance", disable=not progress)
@@ -179,7 +183,7 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
                       "same_as_first": round(float((cos >= judge.threshold).mean()), 4),
                       "cosine_min": round(float(cos.min()), 3), "cosine_median": round(float(np.median(cos)), 3),
                       "faces": sorted({r["face"]["number"] for r in rows if r.get("face")}), "utterances": rows})
-        contact_sheet(sheet, out / f"call{c}_sheet.png", columns=8, scale=2)
+        contact_sheet(sheet, out / f"call{c}_sheet.png", columns=8)
     bar.close()
 
     report: dict = {"config": asdict(config), "calls": calls}
@@ -193,14 +197,17 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
         rng = np.random.default_rng(config.seed + 7)
         t0 = time.perf_counter()
         faces = [generator.draw_face({"gender": ("female", "male")[k % 2]}, int(rng.integers(2**31)))[0] for k in range(config.faces)]
+        if getattr(generator, "upscales", False):  # a call's face at the output size: upscaled once, on its own
+            faces = [generator.upscaler.upscale(f[None], None)[0] for f in faces]
         per_face = (time.perf_counter() - t0) / config.faces
         stills = [v[len(v) // 2 : len(v) // 2 + 1] for v in ref_video]
         report["faces"] = {"count": config.faces, "seconds_per_face": round(per_face, 2),
                            "two_sample": two_sample_test([f[None] for f in faces], stills,
                                                          TwoSampleConfig(**{**asdict(config.two_sample), "frames_per_clip": 1}))}
-        image_grid(np.stack(faces), out / "faces.png", columns=8, scale=2)
+        image_grid(np.stack(faces), out / "faces.png", columns=8, scale=2 if faces[0].shape[0] <= 64 else 1)
     utterances = [r for c in calls for r in c["utterances"]]
-    sync_clips = reference_clips(corpus, 16) if corpus is not None else list(zip(ref_video[:16], ref_audio[:16]))
+    sync_clips = (reference_clips(corpus, 16, size=ref_video[0].shape[1]) if corpus is not None
+                  else list(zip(ref_video[:16], ref_audio[:16])))
     reference_sync = [_sync(v, a, syncnet, config.max_offset) for v, a in sync_clips]
     report["summary"] = summarise(utterances, reference_sync, report)
     report["sources"] = getattr(generator, "sources", {})

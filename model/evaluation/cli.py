@@ -90,7 +90,16 @@ def _corpus_face(corpus: Path, out: Path) -> Path:
     return path
 
 
-DEFAULT_CACHES = "~/.cache/textcall/corpus/cache64,~/.cache/textcall/corpus/cache64-s1"
+CORPUS_HOME = Path("~/.cache/textcall/corpus")
+
+
+def default_caches(size: int) -> list[Path]:
+    """The corpus caches at ``size`` pixels that exist: cacheSIZE and cacheSIZE-s1 (``textcall corpus prepare``)."""
+    found = [c for c in (CORPUS_HOME / f"cache{size}", CORPUS_HOME / f"cache{size}-s1") if (c.expanduser() / "index.json").is_file()]
+    if not found:
+        raise FileNotFoundError(f"no corpus cache of {size}px clips at {CORPUS_HOME}/cache{size}: make one with "
+                                f"`textcall corpus synth && textcall corpus prepare --size {size} --out {CORPUS_HOME}/cache{size}`")
+    return [c.expanduser() for c in found]
 
 
 def register_eval_calls(subparsers) -> None:
@@ -116,7 +125,8 @@ def register_eval_calls(subparsers) -> None:
     sub.add_argument("--style-calls", type=int, default=1, help="calls that start with a style image (default %(default)s)")
     sub.add_argument("--faces", type=int, default=32, help="faces drawn alone for their own two-sample test, 0 = none (default %(default)s)")
     sub.add_argument("--reference-clips", type=int, default=64, help="held-out corpus clips (default %(default)s)")
-    sub.add_argument("--caches", default=DEFAULT_CACHES, help="corpus caches whose test splits are the reference, comma-separated\n(default %(default)s)")
+    sub.add_argument("--caches", default=None, help="corpus caches whose test splits are the reference, comma-separated, at the\n"
+                     "output size (default: ~/.cache/textcall/corpus/cacheSIZE and cacheSIZE-s1, those that exist)")
     sub.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus whose held-out clips are the lip-sync reference\n(default %(default)s)")
     sub.add_argument("--identity", type=Path, default=None, help="identity judge folder (default: model/weights/identity)")
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
@@ -140,13 +150,16 @@ def _run_calls(args: argparse.Namespace) -> int:
     try:
         config = CallEvalConfig(calls=args.calls, utterances=args.utterances, style_calls=args.style_calls, faces=args.faces,
                                 reference_clips=args.reference_clips, seed=args.seed)
-        caches = [Path(c).expanduser() for c in args.caches.split(",") if c.strip()]
-        missing = [str(c) for c in caches if not (c / "index.json").is_file()]
-        if missing:
-            raise FileNotFoundError(f"no corpus cache at {', '.join(missing)} (textcall corpus synth, then prepare)")
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         settings = None if args.model == "stub" else defaults.generation_settings(args)
         generator = load_generator(args.model, args.device, settings)
+        if args.caches is None:
+            caches = default_caches(getattr(generator, "output_size", 64))
+        else:
+            caches = [Path(c).expanduser() for c in args.caches.split(",") if c.strip()]
+        missing = [str(c) for c in caches if not (c / "index.json").is_file()]
+        if missing:
+            raise FileNotFoundError(f"no corpus cache at {', '.join(missing)} (textcall corpus synth, then prepare)")
         corpus = args.corpus.expanduser()
         report = run_call_eval(generator, args.out, caches=caches, identity=args.identity or WEIGHTS_DIR / "identity",
                                gender_judge=args.judge or WEIGHTS_DIR / "gender", syncnet=syncnet,

@@ -4,6 +4,14 @@ A small two-level residual CNN on the pixel-unshuffled pair (``patch`` x ``patch
 global skip: it outputs a correction to the input frame, zero at the start. At the lower level the
 frame's features also attend to the reference's own features (``attention``), so detail is fetched
 from where it is in the reference, whatever the head's pose in the frame.
+
+With ``scale`` > 1 the same network is the super-resolution stage (the upscaler, issue 24):
+``(frame [B, 3, S, S], reference [B, 3, kS, kS]) -> frame [B, 3, kS, kS]``. The reference comes in at
+the output's size; it is read at the frame's grid as its area-downsampled self plus its pixels
+unshuffled (``k x k`` -> channels), so each grid cell carries the reference's full detail, and the
+correction is added to the bicubic-upsampled frame through a pixel-shuffle tail. A reference of all
+zeros means none (the trainer drops references at random so that a face alone can be upscaled).
+A batch of frames may share one reference (batch 1): its features are computed once.
 """
 
 from __future__ import annotations
@@ -31,10 +39,17 @@ class RestoreConfig:
     attention: bool = True  # cross-attention from the frame to the reference at the lower level
     head_channels: int = 32
     name: str = "restore"
+    scale: int = 1  # output side / input side: 1 the restorer, 4 the upscaler (64 -> 256)
 
     def __post_init__(self) -> None:
         if self.image_size % (2 * self.patch) or self.width % self.groups or min(self.blocks, self.mid_blocks) < 1:
             raise ValueError("image_size must be divisible by 2 * patch, width by groups, and blocks >= 1")
+        if self.scale not in (1, 2, 4):
+            raise ValueError("scale must be 1, 2 or 4")
+
+    @property
+    def output_size(self) -> int:
+        return self.image_size * self.scale
 
     def to_dict(self) -> dict:
         return {"kind": "restore", **dataclasses.asdict(self)}
@@ -45,6 +60,7 @@ class RestoreConfig:
         data = json.loads((path / "config.json" if path.is_dir() else path).read_text())
         if data.pop("kind", None) != "restore":
             raise ValueError(f"{path} is not a restorer's config")
+        data.setdefault("scale", 1)
         return cls(**data)
 
 
@@ -81,32 +97,47 @@ class RestoreNet(nn.Module):
     def __init__(self, cfg: RestoreConfig = RestoreConfig()) -> None:
         super().__init__()
         self.cfg = cfg
-        w, p = cfg.width, cfg.patch
-        self.stem = nn.Conv2d(6 * p * p, w, 3, padding=1)
+        w, p, k = cfg.width, cfg.patch, cfg.scale
+        ref_ch = 3 * p * p * (1 + k * k if k > 1 else 1)  # the reference at the frame's grid (+ its unshuffled detail)
+        self.stem = nn.Conv2d(3 * p * p + ref_ch, w, 3, padding=1)
         self.high = nn.Sequential(*[_Block(w, cfg.groups) for _ in range(cfg.blocks)])
         self.down = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
         self.mid = nn.ModuleList([_Block(2 * w, cfg.groups) for _ in range(cfg.mid_blocks)])
         if cfg.attention:  # the reference's own features at the lower level, for the frame to attend to
-            self.ref_stem = nn.Conv2d(3 * p * p, w, 3, padding=1)
+            self.ref_stem = nn.Conv2d(ref_ch, w, 3, padding=1)
             self.ref_high = _Block(w, cfg.groups)
             self.ref_down = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
             self.ref_mid = _Block(2 * w, cfg.groups)
-            self.attend = nn.ModuleList([_CrossAttention(2 * w, cfg.head_channels, cfg.groups) for _ in range(2)])
+            self.attend = nn.ModuleList([_CrossAttention(2 * w, cfg.head_channels, cfg.groups) for _ in range(min(2, cfg.mid_blocks))])
         self.up = nn.Conv2d(2 * w, w, 3, padding=1)
         self.out = nn.Sequential(*[_Block(w, cfg.groups) for _ in range(cfg.blocks)], group_norm(w, cfg.groups), nn.SiLU(),
-                                 zero_module(nn.Conv2d(w, 3 * p * p, 3, padding=1)))
+                                 zero_module(nn.Conv2d(w, 3 * (p * k) ** 2, 3, padding=1)))
+
+    def read_reference(self, reference: Tensor) -> Tensor:
+        """The reference at the frame's grid: itself (restorer), or area-downsampled + unshuffled (upscaler)."""
+        k, s = self.cfg.scale, self.cfg.image_size
+        if reference.shape[-1] != s * k:
+            raise ValueError(f"the reference must be {s * k}x{s * k}, got {tuple(reference.shape[-2:])}")
+        if k == 1:
+            return reference
+        return torch.cat([F.interpolate(reference, size=(s, s), mode="area"), F.pixel_unshuffle(reference, k)], dim=1)
 
     def forward(self, frame: Tensor, reference: Tensor) -> Tensor:
-        p = self.cfg.patch
-        x = F.pixel_unshuffle(torch.cat([frame, reference], dim=1), p)
-        h = self.high(self.stem(x))
-        m = self.down(h)
+        p, k = self.cfg.patch, self.cfg.scale
+        r_in = self.read_reference(reference)
         r = None
         if self.cfg.attention:
-            r = self.ref_mid(self.ref_down(self.ref_high(self.ref_stem(F.pixel_unshuffle(reference, p)))))
-        for k, block in enumerate(self.mid):
+            r = self.ref_mid(self.ref_down(self.ref_high(self.ref_stem(F.pixel_unshuffle(r_in, p)))))
+        if r_in.shape[0] == 1 and frame.shape[0] > 1:  # one reference for the batch: its features once
+            r_in = r_in.expand(frame.shape[0], -1, -1, -1)
+            r = r.expand(frame.shape[0], -1, -1, -1) if r is not None else None
+        x = F.pixel_unshuffle(torch.cat([frame, r_in], dim=1), p)
+        h = self.high(self.stem(x))
+        m = self.down(h)
+        for i, block in enumerate(self.mid):
             m = block(m)
-            if r is not None and k < len(self.attend):  # after the first blocks: attend, then refine
-                m = self.attend[k](m, r)
+            if r is not None and i < len(self.attend):  # after the first blocks: attend, then refine
+                m = self.attend[i](m, r)
         h = h + self.up(F.interpolate(m, scale_factor=2, mode="nearest"))
-        return frame + F.pixel_shuffle(self.out(h), p)
+        base = frame if k == 1 else F.interpolate(frame, scale_factor=k, mode="bicubic", align_corners=False)
+        return base + F.pixel_shuffle(self.out(h), p * k)

@@ -34,16 +34,34 @@ class Restorer:
         net.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
         return cls(net.to(device))
 
+    @property
+    def scale(self) -> int:
+        return self.net.cfg.scale
+
+    @property
+    def output_size(self) -> int:
+        return self.net.cfg.output_size
+
     @torch.no_grad()
-    def restore(self, frames: np.ndarray, reference: np.ndarray, batch: int = 64) -> np.ndarray:
-        """uint8 ``[F, S, S, 3]`` and uint8 ``[S, S, 3]`` -> uint8 ``[F, S, S, 3]``."""
-        size = self.net.cfg.image_size
-        if frames.ndim != 4 or frames.shape[1:] != (size, size, 3) or reference.shape != (size, size, 3):
-            raise ValueError(f"the restorer takes {size}x{size} frames and reference, got {frames.shape} and {reference.shape}")
+    def restore(self, frames: np.ndarray, reference: np.ndarray | None, batch: int = 64) -> np.ndarray:
+        """uint8 ``[F, S, S, 3]`` and uint8 ``[kS, kS, 3]`` -> uint8 ``[F, kS, kS, 3]`` (k = ``scale``: 1 the
+        restorer, 4 the upscaler). ``reference`` None: no reference (the upscaler was trained for it; a
+        restorer was not). The upscaler runs in float32 whatever the caller's autocast: bf16 convolutions
+        of its shapes take a slow path on CPU (45x slower here)."""
+        size, out_size = self.net.cfg.image_size, self.output_size
+        if frames.ndim != 4 or frames.shape[1:] != (size, size, 3):
+            raise ValueError(f"this network takes {size}x{size} frames, got {frames.shape}")
+        if reference is not None and reference.shape != (out_size, out_size, 3):
+            raise ValueError(f"this network takes a {out_size}x{out_size} reference, got {reference.shape}")
         device = next(self.net.parameters()).device
-        ref = to_tensor(reference[None]).to(device)
+        ref = (to_tensor(reference[None]) if reference is not None else torch.zeros(1, 3, out_size, out_size)).to(device)
         out = []
-        for i in range(0, len(frames), batch):
-            x = to_tensor(frames[i : i + batch]).to(device)
-            out.append(video_from_model(self.net(x, ref.expand(len(x), -1, -1, -1))))
-        return np.concatenate(out) if out else frames.copy()
+        with torch.autocast(device.type, enabled=torch.is_autocast_enabled(device.type) and self.scale == 1):
+            for i in range(0, len(frames), batch):
+                x = to_tensor(frames[i : i + batch]).to(device)
+                out.append(video_from_model(self.net(x, ref)))
+        if out:
+            return np.concatenate(out)
+        return frames.copy() if self.scale == 1 else np.zeros((0, out_size, out_size, 3), np.uint8)
+
+    upscale = restore  # the upscaler's verb (``scale`` > 1)

@@ -153,6 +153,70 @@ class StillBatches:
         return None
 
 
+class DetailBatches:
+    """Triples for the upscaler (``RestoreConfig.scale`` > 1): still portraits at the output size
+    (``textcall corpus stills --purpose detail --size 256``). The target is a still, its reference
+    another still of the same person (another pose and expression, so the mouth must come from the
+    input, not the reference), its input the target area-downsampled to the network's input size and,
+    for ``degraded_share`` of each batch (the trainer's ``generated_share``), made soft and mottled as
+    the call's 64-pixel frames are. Each pair gets one random colour change (channel order, gain,
+    offset) and mirror image, so colours are copied from the reference rather than recalled;
+    ``reference_dropout`` of the references are all zeros (none), so a face alone can be upscaled."""
+
+    def __init__(self, images: np.ndarray, speaker: np.ndarray, *, input_size: int = 64, reference_dropout: float = 0.15) -> None:
+        if len(images) != len(speaker) or not len(images):
+            raise ValueError("images and speaker must be the same non-zero length")
+        if images.shape[1] % input_size:
+            raise ValueError(f"stills of {images.shape[1]} px do not downsample to {input_size} px")
+        self.images, self.speaker = images, np.asarray(speaker)
+        self.generated = None  # (the restorer's batches may hold generated clips; these never do)
+        self.input_size, self.reference_dropout = input_size, reference_dropout
+        order = np.argsort(self.speaker, kind="stable")
+        sorted_speakers = self.speaker[order]
+        self._order = order  # still indices grouped by person
+        self._start = np.searchsorted(sorted_speakers, self.speaker, side="left")  # each still's group start
+        self._count = np.searchsorted(sorted_speakers, self.speaker, side="right") - self._start
+        self._rank = np.empty(len(order), np.int64)  # each still's place in its group
+        self._rank[order] = np.arange(len(order)) - self._start[order]
+
+    def held_out(self) -> None:  # validation stills are passed as ``val``
+        return None
+
+    def references(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Another still of each one's person (itself when the person has only one)."""
+        count, rank = self._count[idx], self._rank[idx]
+        k = rng.integers(0, np.maximum(count - 1, 1))
+        k = np.where(count > 1, k + (k >= rank), rank)  # skip the still itself
+        return self._order[self._start[idx] + k]
+
+    def draw(self, n: int, degraded_share: float, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        idx = rng.integers(0, len(self.images), size=n)
+        target = to_tensor(self.images[idx])
+        ref = to_tensor(self.images[self.references(idx, rng)])
+        # one colour change and mirror per pair
+        perm = torch.stack([torch.randperm(3, generator=gen) for _ in range(n)])
+        keep = torch.rand(n, generator=gen) < 0.5
+        perm[keep] = torch.arange(3)
+        gain = torch.empty(n, 3, 1, 1).uniform_(0.8, 1.2, generator=gen)
+        offset = torch.empty(n, 3, 1, 1).uniform_(-0.1, 0.1, generator=gen)
+        flip = torch.rand(n, generator=gen) < 0.5
+        pair = torch.stack([target, ref], dim=1)  # [n, 2, 3, S, S]
+        pair = torch.stack([pair[i][:, perm[i]] for i in range(n)])
+        pair = (((pair + 1) / 2 * gain[:, None] + offset[:, None]).clamp(0, 1) * 2 - 1)
+        pair[flip] = pair[flip].flip(-1)
+        target, ref = pair[:, 0].contiguous(), pair[:, 1].contiguous()
+        x = F.interpolate(target, size=(self.input_size, self.input_size), mode="area")
+        m = int(round(n * degraded_share))
+        if m:
+            soft = synthetic_degrade(x[:m], gen)
+            # milder than the joint model's raw frames: the upscaler sees frames the restorer has cleaned
+            amount = torch.empty(m, 1, 1, 1).uniform_(0.1, 0.6, generator=gen)
+            x = torch.cat([x[:m] + amount * (soft - x[:m]), x[m:]])
+        drop = torch.rand(n, generator=gen) < self.reference_dropout
+        ref[drop] = 0.0
+        return x.clamp(-1, 1), ref, target
+
+
 def validation_batches(cache: str | Path) -> Batches | None:
     """The val split of a cache as triples (synthetic inputs; the generated ones are training clips)."""
     from model.corpus.cache import SegmentCache
@@ -257,6 +321,8 @@ def evaluate(ema, config: RestoreConfig, val: Batches | None, held: Batches | No
         x, ref, target = batches.draw(n, share, rng, torch.Generator().manual_seed(123))
         with torch.no_grad():
             scores[f"val_{kind}"] = round(float(F.l1_loss(net(x, ref), target)), 5)
+        if x.shape[-1] != target.shape[-1]:  # the upscaler: its input as bicubic upsampling would give it
+            x = F.interpolate(x, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
         scores[f"val_{kind}_input"] = round(float(F.l1_loss(x, target)), 5)
     return scores
 
@@ -270,9 +336,11 @@ def sample_sheet(folder: Path, val: Batches, path: Path, n: int = 8) -> None:
     x, ref, target = val.draw(n, share, rng, torch.Generator().manual_seed(7))
     with torch.no_grad():
         y = restorer.net(x, ref)
+    if x.shape[-1] != y.shape[-1]:  # the upscaler: its input shown as bicubic upsampling would show it
+        x = F.interpolate(x, size=y.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
     images = [video_from_model(t) for t in (x, y, target, ref)]
     tiles = np.concatenate([np.stack(quad) for quad in zip(*images)])
-    image_grid(tiles, path, columns=8, scale=2)
+    image_grid(tiles, path, columns=8, scale=2 if y.shape[-1] <= 128 else 1)
 
 
 def save_restorer(folder: Path, state: dict, config: RestoreConfig) -> None:

@@ -125,3 +125,74 @@ def register_portrait_clean(subparsers) -> None:
         return 0
 
     sub.set_defaults(run=run)
+
+
+UPSCALE_DEFAULT = dict(image_size=64, patch=1, width=32, blocks=1, mid_blocks=1, groups=8, head_channels=64, scale=4, name="upscale")
+
+
+def register_upscale(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "upscale",
+        help="train the super-resolution stage: a call's 64-pixel frames to 256 with the detail of its face",
+        description=(
+            "Train the upscaler (model/restore with scale 4): (64x64 frame, the call's face at 256) -> 256x256\n"
+            "frame. Data: still portraits at 256 (`textcall corpus stills --purpose detail --size 256`); the\n"
+            "target a still, its reference another still of the same person (another pose and mouth), its\n"
+            "input the target at 64, some made soft and mottled like the call's frames; references\n"
+            "dropped at random (--reference-dropout) so that a face alone can be upscaled. The last tenth of\n"
+            "the people (at most 100) are held out for validation. L1 on pixels and gradients, EMA weights,\n"
+            "loss.csv/png and samples.png (bicubic input | upscaled | target | reference); resumes with the\n"
+            "same --out, Ctrl-C saves. Float32 by default: bf16 convolutions of this shape run on a slow path\n"
+            "on CPU (--amp to try it on a GPU)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("--data", required=True, metavar="DIR", help="a stills folder rendered at 256 (--purpose detail)")
+    sub.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
+    sub.add_argument("--steps", type=int, default=1500, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=16, help="frames per step (default %(default)s)")
+    sub.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine to zero (default %(default)s)")
+    sub.add_argument("--degraded-share", type=float, default=0.3, help="share of inputs made soft and mottled (default %(default)s)")
+    sub.add_argument("--reference-dropout", type=float, default=0.15, help="share of pairs with no reference (default %(default)s)")
+    sub.add_argument("--save-every", type=int, default=250, help="checkpoint interval (default %(default)s)")
+    sub.add_argument("--width", type=int, default=UPSCALE_DEFAULT["width"],
+                     help="channels of a new run (default %(default)s: 0.32 M parameters, 0.64 MB shipped as float16; "
+                          "a resumed run keeps its own)")
+    sub.add_argument("--amp", action="store_true", help="bf16 autocast (slow on CPU for this network)")
+    run_flags(sub)
+
+    def run(args: argparse.Namespace) -> int:
+        from model.corpus.stills import Stills
+        from model.restore.network import RestoreConfig
+        from model.restore.train import DetailBatches, RestoreTrainConfig, train_restore
+
+        set_threads(args)
+        out = Path(args.out)
+        try:
+            train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
+                                       generated_share=args.degraded_share, seed=args.seed, amp=args.amp and not args.no_amp)
+            if not 0 <= args.reference_dropout < 1:
+                raise ValueError("--reference-dropout must be in [0, 1)")
+            config = (RestoreConfig.load(out) if (out / "config.json").is_file()
+                      else RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
+            if config.scale == 1:
+                raise ValueError(f"{out} holds a restorer (scale 1), not an upscaler")
+            stills = Stills.load(args.data)
+            if stills.images.shape[1] != config.output_size:
+                raise ValueError(f"{args.data} holds {stills.images.shape[1]} px stills; the upscaler needs {config.output_size} px "
+                                 f"(`textcall corpus stills --purpose detail --size {config.output_size}`)")
+            people = int(stills.speaker.max()) + 1
+            held = stills.speaker >= people - max(1, min(100, people // 10))
+            if held.all():
+                raise ValueError(f"{args.data} has too few people to hold some out")
+            kw = dict(input_size=config.image_size, reference_dropout=args.reference_dropout)
+            batches = DetailBatches(stills.images[~held], stills.speaker[~held], **kw)
+            val = DetailBatches(stills.images[held], stills.speaker[held], **{**kw, "reference_dropout": 0.0})
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"textcall train upscale: {exc}", file=sys.stderr)
+            return 2
+        last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
+        print_last("upscale", last, f"checkpoint in {out} (ship it as model/weights/upscale)")
+        return 0
+
+    sub.set_defaults(run=run)

@@ -1,7 +1,8 @@
 """Offline encodes of the same clips with PyAV (FFmpeg) and Codec2: bytes and quality per setting.
 
 Bit rates count the codec's bitstream only (packet bytes, no container), over the media length.
-Video is measured at the paper's 64x64 / 16 fps and at GRID's 360x288 / 25 fps (the clips upscaled
+Video is measured at the paper's 64x64 / 16 fps, at textcall's output of 256x256 / 16 fps (what a
+user would otherwise send at the size they see) and at GRID's 360x288 / 25 fps (the clips resized
 bicubically, frames repeated to 25 fps); PSNR and SSIM compare decoded luma with the source at the
 same size. Audio (16 kHz mono) is compared by log-spectral distance after removing codec delay.
 """
@@ -44,7 +45,7 @@ class AudioSetting:
     bit_rate: int = 0  # FFmpeg target; Codec2: the mode
 
 
-SIZES = {"64x64@16": (64, 64, 16), "360x288@25": (360, 288, 25)}
+SIZES = {"64x64@16": (64, 64, 16), "256x256@16": (256, 256, 16), "360x288@25": (360, 288, 25)}
 
 
 def video_settings(size: str, quick: bool) -> list[VideoSetting]:
@@ -95,13 +96,15 @@ def codec2_all_in_bps(mode: int) -> float:
 
 
 def resample_video(frames: np.ndarray, fps: int, size: str) -> tuple[np.ndarray, int]:
-    """The clip at one of :data:`SIZES` (bicubic upscaling, nearest-frame rate change)."""
+    """The clip at one of :data:`SIZES` (bicubic resizing, area when shrinking; nearest-frame rate change)."""
     width, height, rate = SIZES[size]
     if frames.shape[1:3] == (height, width) and fps == rate:
         return frames, fps
     count = int(round(frames.shape[0] * rate / fps))
     picks = np.minimum((np.arange(count) * fps / rate).astype(int), frames.shape[0] - 1)
-    out = np.stack([cv2.resize(frames[i], (width, height), interpolation=cv2.INTER_CUBIC) for i in picks])
+    shrink = width < frames.shape[2] or height < frames.shape[1]
+    out = np.stack([cv2.resize(frames[i], (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+                    for i in picks])
     return out, rate
 
 
