@@ -32,10 +32,13 @@ POSTFILTER = True
 # chunk copies it; "paper" lets every chunk invent its face from noise.
 FACE = "call"
 FACES = ("call", "paper")
-# Network arithmetic while sampling: "bf16" autocast (about 2x faster on this CPU, frames within half
-# an 8-bit level of float32's on average) or "fp32". The sampler's own arithmetic stays float32.
-PRECISION = "bf16"
-PRECISIONS = ("bf16", "fp32")
+# Network arithmetic while sampling: "bf16" autocast (about 2x faster on a CPU with AMX, frames within
+# half an 8-bit level of float32's on average), "fp32", or "auto": bf16 where the device computes it
+# natively (CUDA with bf16, a CPU with AMX or AVX512-BF16), else fp32. On a CPU without (an AVX2-only
+# AMD EPYC, 2026-12-07) bf16 convolutions take PyTorch's reference path: the portrait model drew one face
+# in minutes instead of seconds. The sampler's own arithmetic stays float32.
+PRECISION = "auto"
+PRECISIONS = ("auto", "bf16", "fp32")
 # The sampler and steps for the one face a call draws (the portrait model; once per call, so it can
 # afford far more than a clip). "ancestral" is DDPM's stochastic step on a respaced grid (DDIM, eta 1):
 # on the shipped portrait model its faces have clean eyes and outlines where DPM-Solver++ and DDIM leave
@@ -88,7 +91,7 @@ class GeneratorSettings:
     face_sampler: str = FACE_SAMPLER  # the portrait model's sampler for the one face a call draws
     face_steps: int = FACE_STEPS  # its steps (the joint model, without a portrait model: at most 5x `steps`)
     face_cfg: float = FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
-    precision: str = PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"
+    precision: str = PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"; "auto": bf16 where native
     head_motion: bool = HEAD_MOTION  # with a call's face: the corpus's sway and tilt (model/motion.py)
     size: int | None = None  # output side: None = the upscaler's when loaded, else the joint model's (SIZES)
 
@@ -153,7 +156,8 @@ def add_generation_flags(parser) -> None:
                         help="classifier-free guidance on the caption for that face, 1 = none (default %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
                         help="network arithmetic while sampling: bf16 autocast (about 2x faster on a CPU with\n"
-                        "bf16 support) or fp32 (default %(default)s)")
+                        "AMX), fp32, or auto: bf16 where the device has native bf16 (CUDA, AMX, AVX512-BF16),\n"
+                        "else fp32 (bf16 on other CPUs is many times slower) (default %(default)s)")
     parser.add_argument("--postfilter", choices=("on", "off"), default="on" if POSTFILTER else "off",
                         help="clean the sampled frames before lip sync (not in the paper): with a call's face, a\n"
                         "Gaussian over time, then the reference restorer (the weights' restore/) copies the face's\n"

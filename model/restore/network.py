@@ -40,6 +40,7 @@ class RestoreConfig:
     head_channels: int = 32
     name: str = "restore"
     scale: int = 1  # output side / input side: 1 the restorer, 4 the upscaler (64 -> 256)
+    align: bool = False  # the reference is warped onto each frame's pose first (model/restore/align.py)
 
     def __post_init__(self) -> None:
         if self.image_size % (2 * self.patch) or self.width % self.groups or min(self.blocks, self.mid_blocks) < 1:
@@ -61,6 +62,7 @@ class RestoreConfig:
         if data.pop("kind", None) != "restore":
             raise ValueError(f"{path} is not a restorer's config")
         data.setdefault("scale", 1)
+        data.setdefault("align", False)
         return cls(**data)
 
 

@@ -46,7 +46,8 @@ class Restorer:
     def restore(self, frames: np.ndarray, reference: np.ndarray | None, batch: int = 64) -> np.ndarray:
         """uint8 ``[F, S, S, 3]`` and uint8 ``[kS, kS, 3]`` -> uint8 ``[F, kS, kS, 3]`` (k = ``scale``: 1 the
         restorer, 4 the upscaler). ``reference`` None: no reference (the upscaler was trained for it; a
-        restorer was not). The upscaler runs in float32 whatever the caller's autocast: bf16 convolutions
+        restorer was not). A network trained with aligned references (``align``) gets the reference
+        warped onto each frame's pose. The upscaler runs in float32 whatever the caller's autocast: bf16 convolutions
         of its shapes take a slow path on CPU (45x slower here)."""
         size, out_size = self.net.cfg.image_size, self.output_size
         if frames.ndim != 4 or frames.shape[1:] != (size, size, 3):
@@ -58,8 +59,12 @@ class Restorer:
         out = []
         with torch.autocast(device.type, enabled=torch.is_autocast_enabled(device.type) and self.scale == 1):
             for i in range(0, len(frames), batch):
-                x = to_tensor(frames[i : i + batch]).to(device)
-                out.append(video_from_model(self.net(x, ref)))
+                part = frames[i : i + batch]
+                if self.net.cfg.align and reference is not None:  # the face in each frame's pose
+                    from model.restore.align import align_to
+
+                    ref = to_tensor(align_to(part, reference)).to(device)
+                out.append(video_from_model(self.net(to_tensor(part).to(device), ref)))
         if out:
             return np.concatenate(out)
         return frames.copy() if self.scale == 1 else np.zeros((0, out_size, out_size, 3), np.uint8)

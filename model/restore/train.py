@@ -161,16 +161,18 @@ class DetailBatches:
     for ``degraded_share`` of each batch (the trainer's ``generated_share``), made soft and mottled as
     the call's 64-pixel frames are. Each pair gets one random colour change (channel order, gain,
     offset) and mirror image, so colours are copied from the reference rather than recalled;
-    ``reference_dropout`` of the references are all zeros (none), so a face alone can be upscaled."""
+    ``reference_dropout`` of the references are all zeros (none), so a face alone can be upscaled.
+    With ``align`` each reference is warped onto its input's pose (``model/restore/align.py``)."""
 
-    def __init__(self, images: np.ndarray, speaker: np.ndarray, *, input_size: int = 64, reference_dropout: float = 0.15) -> None:
+    def __init__(self, images: np.ndarray, speaker: np.ndarray, *, input_size: int = 64, reference_dropout: float = 0.15,
+                 align: bool = False) -> None:
         if len(images) != len(speaker) or not len(images):
             raise ValueError("images and speaker must be the same non-zero length")
         if images.shape[1] % input_size:
             raise ValueError(f"stills of {images.shape[1]} px do not downsample to {input_size} px")
         self.images, self.speaker = images, np.asarray(speaker)
         self.generated = None  # (the restorer's batches may hold generated clips; these never do)
-        self.input_size, self.reference_dropout = input_size, reference_dropout
+        self.input_size, self.reference_dropout, self.align = input_size, reference_dropout, align
         order = np.argsort(self.speaker, kind="stable")
         sorted_speakers = self.speaker[order]
         self._order = order  # still indices grouped by person
@@ -212,9 +214,16 @@ class DetailBatches:
             # milder than the joint model's raw frames: the upscaler sees frames the restorer has cleaned
             amount = torch.empty(m, 1, 1, 1).uniform_(0.1, 0.6, generator=gen)
             x = torch.cat([x[:m] + amount * (soft - x[:m]), x[m:]])
+        x = x.clamp(-1, 1)
+        if self.align:  # the reference warped onto the input's pose, as the upscaler gets it
+            from model.diffusion.generate import video_from_model
+            from model.restore.align import align_to
+
+            frames, refs = video_from_model(x), video_from_model(ref)
+            ref = torch.cat([to_tensor(align_to(frames[i : i + 1], refs[i])) for i in range(n)])
         drop = torch.rand(n, generator=gen) < self.reference_dropout
         ref[drop] = 0.0
-        return x.clamp(-1, 1), ref, target
+        return x, ref, target
 
 
 def validation_batches(cache: str | Path) -> Batches | None:

@@ -102,6 +102,8 @@ def test_training_beats_bicubic_and_the_upscaler_loads(tmp_path) -> None:
     assert upscaler.upscale(images[:1, ::4, ::4], None).shape == (1, 64, 64, 3)
     with pytest.raises(ValueError):
         upscaler.upscale(images[:2], images[0])  # frames at the output size
+    aligned = Restorer(RestoreNet(dataclasses.replace(TINY, align=True)))  # a reference per frame, warped onto it
+    assert aligned.upscale(images[:3, ::4, ::4], images[0]).shape == (3, 64, 64, 3)
 
 
 def _head(upscaler, native: int = 16, **settings) -> TalkingHead:
@@ -161,3 +163,23 @@ def test_size_64_keeps_the_joint_models_frames_and_a_size_it_cannot_make_is_refu
         _head(None, native=64, size=256)
     with pytest.raises(ValueError, match="--size 256"):
         _head(CountingUpscaler(), size=256)  # this one makes 64
+
+
+def test_the_reference_is_warped_onto_each_frames_pose() -> None:
+    import cv2
+
+    from model.corpus.stills import StillsConfig, render_speaker, stills_speakers
+    from model.restore.align import align_to
+
+    speaker = stills_speakers(StillsConfig(out=None, speakers=1, size=256))[0]
+    face = render_speaker((speaker, 1, 256, 0, True))[0]
+    turned = cv2.warpAffine(face, cv2.getRotationMatrix2D((128, 128), 4.0, 1.0) + np.array([[0, 0, 8.0], [0, 0, -6.0]]),
+                            (256, 256), borderMode=cv2.BORDER_REPLICATE)
+    frames = np.stack([cv2.resize(im, (64, 64), interpolation=cv2.INTER_AREA) for im in (face, turned)])
+    aligned = align_to(frames, face)
+    assert aligned.shape == (2, 256, 256, 3)
+    err = lambda a, b: np.abs(a.astype(np.float32) - b.astype(np.float32))[32:-32, 32:-32].mean()  # noqa: E731
+    assert err(aligned[0], face) < 1.0  # already aligned: (nearly) untouched
+    assert err(aligned[1], turned) < 0.4 * err(face, turned)
+    flat = np.full((1, 64, 64, 3), 128, np.uint8)
+    assert align_to(flat, face).shape == (1, 256, 256, 3)  # no texture to fit: the face as it is
