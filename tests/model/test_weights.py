@@ -114,8 +114,9 @@ def test_default_generator_renders_a_short_utterance() -> None:
 
     generator = load_generator("default", sampler="dpm++", steps=2)
     clip = generator.generate(Request(caption="A woman is talking", text="Hi."))
-    assert clip.video.shape[1:] == (64, 64, 3) and clip.video.shape[0] == int(np.ceil(clip.audio.size / 1000))
-    assert clip.info["timings"].keys() >= {"voice", "sampling", "lipsync"}
+    # 256 by default: the joint model's 64-pixel frames through the upscaler (model/weights/upscale)
+    assert clip.video.shape[1:] == (256, 256, 3) and clip.video.shape[0] == int(np.ceil(clip.audio.size / 1000))
+    assert clip.info["timings"].keys() >= {"voice", "sampling", "lipsync", "upscale"} and "upscale" in generator.sources
     quiet = generator.generate(Request(caption="A man is talking"))  # no text: audio from the mel branch
     assert quiet.audio.size == 16_000 and np.isfinite(quiet.audio).all() and 0 < np.abs(quiet.audio).max() <= 0.95
     assert "autoguide" in generator.sources and quiet.info["audio_autoguidance"] == 3.0
