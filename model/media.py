@@ -147,9 +147,9 @@ def contact_sheet(rows: Sequence[tuple[str, np.ndarray]], path: str | Path, colu
 
     if not rows:
         return None
+    scale = scale or (2 if rows[0][1].shape[1] <= 64 else 1)
     lines = []
     for label, video in rows:
-        scale = scale or (2 if video.shape[1] <= 64 else 1)
         picks = np.linspace(0, video.shape[0] - 1, columns).round().astype(int)
         line = np.concatenate([video[i] for i in picks], axis=1)
         line = cv2.resize(line, (line.shape[1] * scale, line.shape[0] * scale), interpolation=cv2.INTER_NEAREST)

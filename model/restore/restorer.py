@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,8 @@ class Restorer:
         device = next(self.net.parameters()).device
         ref = (to_tensor(reference[None]) if reference is not None else torch.zeros(1, 3, out_size, out_size)).to(device)
         out = []
-        with torch.autocast(device.type, enabled=torch.is_autocast_enabled(device.type) and self.scale == 1):
+        # the restorer keeps the caller's autocast as it is; the upscaler leaves it for float32
+        with contextlib.nullcontext() if self.scale == 1 else torch.autocast(device.type, enabled=False):
             for i in range(0, len(frames), batch):
                 part = frames[i : i + batch]
                 if self.net.cfg.align and reference is not None:  # the face in each frame's pose
