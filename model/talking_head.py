@@ -253,6 +253,7 @@ class TalkingHead:
             "head_motion": moved,
             "reference": reference is not None and not still,  # the frames copy the call's face
             "size": self.output_size,  # the upscaler's (copying ``detail``) when not the joint model's
+            **({"speaker": speech.speaker} if speech is not None else {}),  # the voice's speaker id
             "timings": timings,
         }
         if still and speech is not None:

@@ -150,3 +150,30 @@ class SegmentCache:
 
     def speakers(self) -> np.ndarray:
         return np.array([m["speaker"] for m in self.meta], dtype=str)
+
+
+def merge_caches(folders: list[str | Path], out: str | Path) -> dict:
+    """One cache holding every split of ``folders`` (same segment shape), in order; each segment's
+    metadata gains ``cache`` (the folder it came from). For training on two corpora at once, e.g.
+    the espeak-ng corpus and one spoken by another voice (``textcall corpus merge``)."""
+    if len(folders) < 2:
+        raise ValueError("merging needs at least two caches")
+    indexes = [SegmentCache(f, "train").index for f in folders]
+    keys = ("frames", "channels", "size", "samples", "fps", "sample_rate")
+    for folder, index in zip(folders[1:], indexes[1:]):
+        if any(index[k] != indexes[0][k] for k in keys):
+            raise ValueError(f"{folder} holds segments of another shape than {folders[0]} "
+                             f"({', '.join(f'{k} {index[k]} vs {indexes[0][k]}' for k in keys if index[k] != indexes[0][k])})")
+    first = indexes[0]
+    out = Path(out).expanduser()
+    if any(out.resolve() == Path(f).expanduser().resolve() for f in folders):
+        raise ValueError("the merged cache must be a new folder")
+    writer = CacheWriter(out, frames=first["frames"], size=first["size"], samples=first["samples"], fps=first["fps"],
+                         sample_rate=first["sample_rate"])
+    for split in SPLITS:
+        for folder in folders:
+            cache = SegmentCache(folder, split)
+            for i in range(len(cache)):
+                writer.add(split, np.asarray(cache._video[i]), cache._audio[i].astype(np.float32) / 32767.0,
+                           {**cache.meta[i], "cache": str(Path(folder).expanduser())})
+    return writer.close({"source": [str(Path(f).expanduser()) for f in folders]})

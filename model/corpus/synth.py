@@ -50,6 +50,8 @@ class SynthConfig:
     seed: int = 0
     workers: int = 2
     preview_clips: int = 8
+    voice: str = "espeak"  # or "kokoro": Kokoro-82M's neural voices (women jf_*, men jm_kumo), IPA timings
+
 
     def __post_init__(self) -> None:
         if self.n_female < 0 or self.n_male < 0 or self.n_female + self.n_male == 0:
@@ -58,6 +60,8 @@ class SynthConfig:
             raise ValueError("sentences per speaker must be 1..1000")
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
+        if self.voice not in VOICES:
+            raise ValueError(f"voice must be one of {', '.join(VOICES)}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,35 @@ class ClipJob:
     index: int
     seed: int
     out: Path
+    voice: str = "espeak"
+
+
+VOICES = ("espeak", "kokoro")
+KOKORO_FEMALE = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
+_engines: dict = {}
+
+
+def _speak(job: ClipJob, rate: int):
+    """The clip's speech and its phonemes as espeak-ng mnemonics ``(label, start, end)``: espeak-ng's own
+    (the speaker's voice, pitch and this clip's rate), or Kokoro's (a voice per speaker: one of the four
+    female ones by speaker number, jm_kumo for men; the rate as its speed) with its IPA timings mapped."""
+    spk = job.speaker
+    if job.voice == "espeak":
+        from model.speech.libespeak import synthesize  # noqa: PLC0415
+
+        speech = synthesize(job.sentence.text, voice=spk.voice, rate=rate, pitch=spk.pitch, pitch_range=spk.pitch_range)
+        return speech, [(p.label, p.start, p.end) for p in speech.phonemes]
+    from model.corpus.visemes import from_ipa  # noqa: PLC0415
+    from model.speech.kokoro import KokoroVoiceEngine  # noqa: PLC0415
+
+    engine = _engines.get("kokoro")
+    if engine is None:
+        engine = _engines["kokoro"] = KokoroVoiceEngine.installed()
+    engine.speed = float(np.clip(rate / 170, 0.8, 1.25))
+    female = spk.gender == "female"
+    voice = KOKORO_FEMALE[int(spk.id[1:]) % len(KOKORO_FEMALE)] if female else "jm_kumo"
+    speech = engine.synthesize(job.sentence.text, speaker=voice)
+    return speech, from_ipa(speech.phonemes)
 
 
 def _motion(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -142,12 +175,10 @@ def render_clip(job: ClipJob) -> dict:
 
     from model.corpus.face import FaceRenderer, FaceState  # noqa: PLC0415
     from model.corpus.visemes import mouth_track  # noqa: PLC0415
-    from model.speech.libespeak import synthesize  # noqa: PLC0415
-
     spk = job.speaker
     rng = np.random.default_rng([job.seed, int(spk.id[1:]), job.index, 11])
     rate = int(np.clip(spk.rate + rng.integers(-8, 9), 120, 220))
-    speech = synthesize(job.sentence.text, voice=spk.voice, rate=rate, pitch=spk.pitch, pitch_range=spk.pitch_range)
+    speech, spoken = _speak(job, rate)
     audio = speech.audio
     peak = float(np.abs(audio).max()) or 1.0
     audio = audio * (rng.uniform(0.55, 0.8) / peak)
@@ -161,7 +192,7 @@ def render_clip(job: ClipJob) -> dict:
     track[start : start + audio.size] = audio[: track.size - start]
     track += rng.normal(0, 10 ** (-62 / 20), track.size).astype(np.float32)  # faint room noise
 
-    phonemes = [(p.label, p.start + lead, p.end + lead) for p in speech.phonemes]
+    phonemes = [(label, start + lead, end + lead) for label, start, end in spoken]
     mouth = mouth_track(phonemes, n_frames, FPS)
     motion = _motion(rng, n_frames)
     renderer = _renderers.get(spk.id)
@@ -215,7 +246,7 @@ def plan(config: SynthConfig) -> tuple[list[Speaker], list[ClipJob]]:
     jobs = []
     for spk in speakers:
         sentences = random_sentences(config.sentences, np.random.default_rng([config.seed, int(spk.id[1:]), 1]))
-        jobs += [ClipJob(spk, s, i, config.seed, config.out) for i, s in enumerate(sentences)]
+        jobs += [ClipJob(spk, s, i, config.seed, config.out, config.voice) for i, s in enumerate(sentences)]
     return speakers, jobs
 
 
@@ -265,6 +296,7 @@ def synthesize_corpus(config: SynthConfig, progress: bool = True) -> dict:
         "size": [360, 288],
         "seconds": round(elapsed, 1),
         "workers": config.workers,
+        "voice": config.voice,
     }
     (out / "corpus.json").write_text(json.dumps(manifest, indent=1))
     return manifest

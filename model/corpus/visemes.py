@@ -111,3 +111,42 @@ def mouth_track(
         inside = (centres >= start) & (centres < end)
         vis[inside] = NAMES.index(viseme_of(label).name)
     return MouthTrack(per_frame_open.astype(np.float32), per_frame_width.astype(np.float32), vis)
+
+
+# IPA (Piper's and Kokoro's phoneme timings, one symbol each) -> espeak-ng mnemonics (``VISEMES``' keys)
+_IPA_PAIRS = {"aɪ": "aI", "aʊ": "aU", "eɪ": "eI", "oʊ": "oU", "ɔɪ": "OI", "dʒ": "dZ", "tʃ": "tS"}
+_IPA = {"ə": "@", "ɐ": "@", "ᵊ": "@", "ʌ": "V", "ɛ": "E", "æ": "a", "ɑ": "A", "ɒ": "0", "ɔ": "O", "ɪ": "I", "ᵻ": "I",
+        "ʊ": "U", "ɜ": "3", "ɚ": "3", "θ": "T", "ð": "D", "ʃ": "S", "ʒ": "Z", "ŋ": "N", "ɹ": "r", "ɾ": "t", "ʔ": "t",
+        "ɡ": "g", "ɫ": "l", "ʤ": "dZ", "ʧ": "tS", "A": "eI", "I": "aI", "O": "oU", "W": "aU", "Y": "OI"}
+_STRESS, _LENGTH = "ˈˌ", "ː"
+
+
+def from_ipa(phonemes) -> list[tuple[str, float, float]]:
+    """IPA phoneme timings (``(label, start, end)`` one symbol each, as Piper and Kokoro give them) as
+    espeak-ng mnemonics for ``mouth_track``: diphthongs and affricates joined, a stress mark's time given
+    to the sound after it, a length mark's and a space's to the sound before, punctuation as rests."""
+    out: list[list] = []
+    pending = None  # start of a stress mark's time, for the next sound
+    items = [(str(p[0]), float(p[1]), float(p[2])) for p in phonemes]
+    i = 0
+    while i < len(items):
+        label, start, end = items[i]
+        if label in _STRESS:
+            pending = start if pending is None else pending
+            i += 1
+            continue
+        if label in _LENGTH or label == " ":  # a space is no pause: connected speech runs on
+            if out:
+                out[-1][2] = end
+            i += 1
+            continue
+        if i + 1 < len(items) and label + items[i + 1][0] in _IPA_PAIRS:
+            name, end = _IPA_PAIRS[label + items[i + 1][0]], items[i + 1][2]
+            i += 2
+        else:
+            name = "_" if not label.strip() or not label.isalpha() and label not in _IPA else _IPA.get(label, label)
+            i += 1
+        if pending is not None:
+            start, pending = pending, None
+        out.append([name, start, end])
+    return [(n, s, e) for n, s, e in out]

