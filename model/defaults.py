@@ -84,7 +84,7 @@ class GeneratorSettings:
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
     unconditional_seconds: float = 1.0  # clip length when there is no speech text
     max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
-    voice: str = VOICE  # "espeak", "piper", "mixed" or a folder (Piper .onnx voices or YourTTS files)
+    voice: str = VOICE  # "espeak", "piper", "kokoro", "mixed" or a folder (Piper .onnx voices or YourTTS files)
     # "call": one face per call, drawn once (portrait model) or taken from a style image, copied into
     # every frame by the reference-conditioned joint model (model/call.py; not in the paper).
     # "paper": every chunk invents its face from noise, as the paper does.

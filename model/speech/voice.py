@@ -137,7 +137,7 @@ def gender_of_caption(caption: str | None) -> str | None:
 
 class MixedVoice:
     """Several voices as one: each speaker id is ``<engine>:<its id>``, and the speakers of each
-    gender come from the first engine that has that gender (``load_voice("mixed")``: Piper's neural
+    gender come from the first engine that has that gender (``load_voice("mixed")``: Piper's and Kokoro's neural
     voices where installed, espeak-ng's for the rest)."""
 
     name = "mixed"
