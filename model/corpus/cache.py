@@ -173,7 +173,6 @@ def merge_caches(folders: list[str | Path], out: str | Path) -> dict:
     for split in SPLITS:
         for folder in folders:
             cache = SegmentCache(folder, split)
-            for i in range(len(cache)):
-                writer.add(split, np.asarray(cache._video[i]), cache._audio[i].astype(np.float32) / 32767.0,
-                           {**cache.meta[i], "cache": str(Path(folder).expanduser())})
+            for segment, meta in zip(cache, cache.meta):
+                writer.add(split, segment.video, segment.audio, {**meta, "cache": str(Path(folder).expanduser())})
     return writer.close({"source": [str(Path(f).expanduser()) for f in folders]})

