@@ -44,12 +44,15 @@ class RestoreTrainConfig:
     log_every: int = 10
     seed: int = 0
     amp: bool = True
+    # weight of a patch discriminator's hinge loss beside L1 (ESRGAN's recipe, without its VGG term):
+    # L1 alone draws the mean of the edges a soft input leaves open, a blur; 0 = L1 only
+    adversarial_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.save_every, self.log_every) < 1 or self.lr <= 0:
             raise ValueError("steps, batch_size, save_every, log_every and lr must be positive")
-        if not 0 <= self.generated_share <= 1 or self.gradient_weight < 0:
-            raise ValueError("generated_share must be in [0, 1] and gradient_weight >= 0")
+        if not 0 <= self.generated_share <= 1 or self.gradient_weight < 0 or self.adversarial_weight < 0:
+            raise ValueError("generated_share must be in [0, 1], gradient_weight and adversarial_weight >= 0")
 
 
 def restore_loss(out: Tensor, target: Tensor, gradient_weight: float) -> Tensor:
@@ -58,6 +61,19 @@ def restore_loss(out: Tensor, target: Tensor, gradient_weight: float) -> Tensor:
         for dim in (-1, -2):
             loss = loss + gradient_weight * F.l1_loss(out.diff(dim=dim), target.diff(dim=dim))
     return loss
+
+
+def patch_discriminator(width: int = 32) -> torch.nn.Module:
+    """A PatchGAN critic (pix2pix's, spectrally normalised): real or upscaled, one score per ~40-pixel
+    patch. Training only; never shipped."""
+    from torch import nn
+    from torch.nn.utils import spectral_norm
+
+    layers, cin = [], 3
+    for cout, stride in ((width, 2), (2 * width, 2), (4 * width, 2), (4 * width, 1)):
+        layers += [spectral_norm(nn.Conv2d(cin, cout, 4, stride, 1)), nn.LeakyReLU(0.2)]
+        cin = cout
+    return nn.Sequential(*layers, spectral_norm(nn.Conv2d(cin, 1, 3, 1, 1)))
 
 
 class Batches:
@@ -260,6 +276,14 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
         net.load_state_dict({k: v.float() for k, v in load_file(str(Path(init) / "model.safetensors")).items()})
     ema = EMA(net, train.ema_decay)
     meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if resuming else None
+    critic = critic_opt = None
+    if train.adversarial_weight:
+        critic = patch_discriminator().to(env.device)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=2 * train.lr, betas=(0.5, 0.999))
+        if (out / "critic.pt").is_file():  # resumed with the run
+            saved = torch.load(out / "critic.pt", map_location=env.device)
+            critic.load_state_dict(saved["critic"])
+            critic_opt.load_state_dict(saved["optimizer"])
     start = int(meta["step"]) if meta else 0
     held = batches.held_out()
     model = net if env.world == 1 else torch.nn.parallel.DistributedDataParallel(
@@ -280,8 +304,15 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
         with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=train.amp):
             y = model(x, ref)
         loss = restore_loss(y.float(), target, train.gradient_weight)
+        total = loss
+        if critic is not None:  # hinge GAN: the critic first, on this step's frames
+            critic_loss = F.relu(1 - critic(target)).mean() + F.relu(1 + critic(y.detach().float())).mean()
+            critic_opt.zero_grad(set_to_none=True)
+            critic_loss.backward()
+            critic_opt.step()
+            total = loss - train.adversarial_weight * critic(y.float()).mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         ema.update(net, step)
@@ -302,6 +333,8 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
         if saving and env.main:
             save_restorer(out, ema.state_dict(), config)
             save_train_state(out, module=net, optimizer=opt, ema=ema, meta={"step": done, "seed": train.seed})
+            if critic is not None:
+                torch.save({"critic": critic.state_dict(), "optimizer": critic_opt.state_dict()}, out / "critic.pt")
             log.plot(out / "loss.png", [("loss", "train: L1 + gradient L1"), ("val_generated", "val L1, generated inputs"),
                                         ("val_synthetic", "val L1, synthetic inputs")])
             if held is not None or val is not None:

@@ -158,6 +158,11 @@ def register_upscale(subparsers) -> None:
                      "(default %(default)s: in a 240-step probe pure L1 learned faster on both measures)")
     sub.add_argument("--degraded-share", type=float, default=0.3, help="share of inputs made soft and mottled (default %(default)s)")
     sub.add_argument("--reference-dropout", type=float, default=0.15, help="share of pairs with no reference (default %(default)s)")
+    sub.add_argument("--adversarial-weight", type=float, default=0.0,
+                     help="weight of a patch discriminator's hinge loss beside L1 (default %(default)s = L1 only;\n"
+                          "sharper edges where the input leaves them open; the critic is kept as critic.pt)")
+    sub.add_argument("--init", type=Path, default=None, metavar="DIR",
+                     help="start a new run from this upscaler's weights (a fine-tune; ignored when resuming)")
     sub.add_argument("--save-every", type=int, default=250, help="checkpoint interval (default %(default)s)")
     sub.add_argument("--width", type=int, default=UPSCALE_DEFAULT["width"],
                      help="channels of a new run (default %(default)s: 0.32 M parameters, 0.64 MB shipped as float16; "
@@ -175,10 +180,11 @@ def register_upscale(subparsers) -> None:
         try:
             train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
                                        generated_share=args.degraded_share, gradient_weight=args.gradient_weight, seed=args.seed,
-                                       amp=args.amp and not args.no_amp)
+                                       amp=args.amp and not args.no_amp, adversarial_weight=args.adversarial_weight)
             if not 0 <= args.reference_dropout < 1:
                 raise ValueError("--reference-dropout must be in [0, 1)")
             config = (RestoreConfig.load(out) if (out / "config.json").is_file()
+                      else RestoreConfig.load(args.init.expanduser()) if args.init is not None
                       else RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
             if config.scale == 1:
                 raise ValueError(f"{out} holds a restorer (scale 1), not an upscaler")
@@ -196,7 +202,8 @@ def register_upscale(subparsers) -> None:
         except (ValueError, FileNotFoundError) as exc:
             print(f"textcall train upscale: {exc}", file=sys.stderr)
             return 2
-        last = train_restore(config, train, batches, out, val=val, device=args.device, progress=not args.no_progress)
+        last = train_restore(config, train, batches, out, val=val, init=args.init.expanduser() if args.init is not None else None,
+                             device=args.device, progress=not args.no_progress)
         print_last("upscale", last, f"checkpoint in {out} (ship it as model/weights/upscale)")
         return 0
 

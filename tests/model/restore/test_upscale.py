@@ -130,6 +130,27 @@ class CountingUpscaler(Restorer):
     upscale = restore
 
 
+def test_an_adversarial_fine_tune_starts_from_its_init_keeps_its_critic_and_resumes(tmp_path) -> None:
+    """``--adversarial-weight``: a patch critic beside L1, saved as critic.pt and read back on resume;
+    ``--init``: the run starts from another upscaler's weights."""
+    images, speaker = _stills()
+    batches = DetailBatches(images, speaker, input_size=16, reference_dropout=0.5)
+    plain = RestoreTrainConfig(steps=20, batch_size=4, lr=3e-3, ema_decay=0.9, save_every=20, log_every=5, amp=False, generated_share=0.0)
+    train_restore(TINY, plain, batches, tmp_path / "init", val=batches, progress=False)
+    gan = dataclasses.replace(plain, steps=4, save_every=2, lr=1e-4, adversarial_weight=0.01)
+    first = train_restore(TINY, gan, batches, tmp_path / "gan", val=batches, init=tmp_path / "init", progress=False)
+    assert (tmp_path / "gan" / "critic.pt").is_file() and np.isfinite(first["loss"])
+    start = Restorer.load(tmp_path / "init").upscale(images[:2, ::4, ::4], None)
+    tuned = Restorer.load(tmp_path / "gan").upscale(images[:2, ::4, ::4], None)
+    fresh = Restorer(RestoreNet(TINY)).upscale(images[:2, ::4, ::4], None)  # bicubic
+    # a few small steps from the init, not from scratch
+    assert np.abs(start.astype(int) - tuned.astype(int)).mean() < 0.5 * np.abs(fresh.astype(int) - tuned.astype(int)).mean()
+    more = train_restore(TINY, dataclasses.replace(gan, steps=6), batches, tmp_path / "gan", val=batches, progress=False)
+    assert more["step"] == 6
+    with pytest.raises(ValueError):
+        RestoreTrainConfig(adversarial_weight=-1.0)
+
+
 def test_a_call_upscales_every_clip_with_its_face_at_the_output_size(tmp_path) -> None:
     upscaler = CountingUpscaler()
     head = _head(upscaler)
@@ -183,3 +204,40 @@ def test_the_reference_is_warped_onto_each_frames_pose() -> None:
     assert err(aligned[1], turned) < 0.4 * err(face, turned)
     flat = np.full((1, 64, 64, 3), 128, np.uint8)
     assert align_to(flat, face).shape == (1, 256, 256, 3)  # no texture to fit: the face as it is
+
+
+def test_the_face_is_pasted_where_the_frame_shows_it_unchanged_and_the_network_keeps_what_changed() -> None:
+    """``paste_face``: far from a changed region the output is the aligned face at 256 pixel for pixel;
+    inside it, the network's upscaled frame; the join is soft (no value outside the two)."""
+    import cv2
+
+    from model.restore.composite import paste_face
+
+    rng = np.random.default_rng(0)
+    face = cv2.resize(rng.integers(0, 255, (32, 32, 3)).astype(np.uint8), (256, 256), interpolation=cv2.INTER_NEAREST)
+    frame = cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA)
+    frame[40:52, 24:40] = (250, 20, 20)  # "the mouth" moved
+    upscaled = np.full((256, 256, 3), 128, np.uint8)  # what the network made of the frame
+    out = paste_face(frame[None], upscaled[None], face[None])[0]
+    assert np.array_equal(out[:100], face[:100]) and np.array_equal(out[:, :60], face[:, :60])
+    assert (out[168:200, 104:152] == 128).all()
+    low, high = np.minimum(face, upscaled).astype(int) - 1, np.maximum(face, upscaled).astype(int) + 1
+    assert ((out >= low) & (out <= high)).all()
+    with pytest.raises(ValueError):
+        paste_face(frame[None], upscaled[None], face[None, :128])
+
+
+def test_the_upscaler_pastes_the_call_face_only_with_a_reference_and_can_be_told_not_to() -> None:
+    torch.manual_seed(0)
+    net = RestoreNet(dataclasses.replace(TINY, align=True)).eval()
+    up = Restorer(net)
+    face = np.random.default_rng(1).integers(0, 255, (64, 64, 3)).astype(np.uint8)
+    frames = np.repeat(F.avg_pool2d(torch.from_numpy(face).permute(2, 0, 1)[None].float(), 4)[0].permute(1, 2, 0)
+                       .round().byte().numpy()[None], 2, axis=0)
+    pasted = up.upscale(frames, face)
+    assert np.abs(pasted.astype(int) - face.astype(int)).mean() < 2  # the frames show the face unchanged: it is copied
+    up.paste = False
+    plain = up.upscale(frames, face)
+    assert np.abs(plain.astype(int) - face.astype(int)).mean() > 10  # the new network alone is bicubic: no detail
+    alone = up.upscale(frames, None)
+    assert np.array_equal(alone, plain)  # a new network ignores its reference; without one nothing is pasted
