@@ -281,7 +281,7 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
         critic = patch_discriminator().to(env.device)
         critic_opt = torch.optim.Adam(critic.parameters(), lr=2 * train.lr, betas=(0.5, 0.999))
         if (out / "critic.pt").is_file():  # resumed with the run
-            saved = torch.load(out / "critic.pt", map_location=env.device)
+            saved = torch.load(out / "critic.pt", map_location=env.device, weights_only=True)
             critic.load_state_dict(saved["critic"])
             critic_opt.load_state_dict(saved["optimizer"])
     start = int(meta["step"]) if meta else 0
