@@ -11,8 +11,9 @@ sinusoids, 0.15-1.1 Hz, random phases and weights), with its amplitudes brought 
 heads also turn and nod (its yaw and pitch move eyes, nose and mouth against the outline), which a
 rigid warp cannot draw, and the restorer pulls part of the warp back towards the call's face. Measured
 by phase correlation between consecutive frames at 64: corpus clips 0.19 pixels per frame; calls
-with the plain amplitudes 0.10-0.14; with the shifts 1.6x, 0.18-0.21. The phases are drawn once per call from its id, and time runs
-on across utterances, so one utterance ends in the pose the next starts from.
+with the plain amplitudes 0.10-0.14; with the shifts 1.6x, 0.18-0.21. The phases are drawn once per
+call from its id, and time runs on across utterances, so one utterance ends in the pose the next
+starts from.
 
 The frames are warped before the restorer, which gives back the detail the resampling costs.
 ``--head-motion off`` (``GeneratorSettings.head_motion``) leaves the frames as the model drew them.

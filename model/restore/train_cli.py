@@ -55,9 +55,7 @@ def register_restore(subparsers) -> None:
             for path in generated:
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: no such file (make it with `textcall corpus resample`)")
-            init = args.init.expanduser() if args.init is not None else None
-            if init is not None and not (init / "model.safetensors").is_file():
-                raise FileNotFoundError(f"--init {init}: no model.safetensors there")
+            init = _init_folder(args)
             if init is not None and not (out / "config.json").is_file():
                 config = RestoreConfig.load(init)
             batches = Batches(load_segments(args.data), generated, holdout=args.holdout)
@@ -178,13 +176,14 @@ def register_upscale(subparsers) -> None:
         set_threads(args)
         out = Path(args.out)
         try:
+            init = _init_folder(args)
             train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
                                        generated_share=args.degraded_share, gradient_weight=args.gradient_weight, seed=args.seed,
                                        amp=args.amp and not args.no_amp, adversarial_weight=args.adversarial_weight)
             if not 0 <= args.reference_dropout < 1:
                 raise ValueError("--reference-dropout must be in [0, 1)")
             config = (RestoreConfig.load(out) if (out / "config.json").is_file()
-                      else RestoreConfig.load(args.init.expanduser()) if args.init is not None
+                      else RestoreConfig.load(init) if init is not None
                       else RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
             if config.scale == 1:
                 raise ValueError(f"{out} holds a restorer (scale 1), not an upscaler")
@@ -202,9 +201,18 @@ def register_upscale(subparsers) -> None:
         except (ValueError, FileNotFoundError) as exc:
             print(f"textcall train upscale: {exc}", file=sys.stderr)
             return 2
-        last = train_restore(config, train, batches, out, val=val, init=args.init.expanduser() if args.init is not None else None,
-                             device=args.device, progress=not args.no_progress)
+        last = train_restore(config, train, batches, out, val=val, init=init, device=args.device, progress=not args.no_progress)
         print_last("upscale", last, f"checkpoint in {out} (ship it as model/weights/upscale)")
         return 0
 
     sub.set_defaults(run=run)
+
+
+def _init_folder(args: argparse.Namespace) -> Path | None:
+    """``--init``'s folder (user-expanded), or None; FileNotFoundError when it holds no weights."""
+    if args.init is None:
+        return None
+    init = args.init.expanduser()
+    if not (init / "model.safetensors").is_file():
+        raise FileNotFoundError(f"--init {init}: no model.safetensors there")
+    return init

@@ -170,7 +170,6 @@ class PiperVoiceEngine:
         return Speech(np.clip(audio, -1.0, 1.0), SAMPLE_RATE, tuple(phonemes), words_between_spaces(phonemes, text))
 
 
-
 def _require_piper() -> None:
     try:
         import piper  # noqa: F401

@@ -208,6 +208,7 @@ def words_between_spaces(phonemes: Sequence[Timed], text: str) -> tuple[Timed, .
     labels = names if len(names) == len(groups) else ["".join(p.label for p in g) for g in groups]
     return tuple(Timed(label, g[0].start, g[-1].end) for label, g in zip(labels, groups))
 
+
 def at_speech_rate(audio: np.ndarray, rate: int) -> np.ndarray:
     """An engine's float ``audio`` [S] at ``rate`` Hz as ``Speech`` holds it: float32 at ``SAMPLE_RATE``
     in [-1, 1] (``model.audio.resample``, then clipped: the filter may ring past full scale)."""
