@@ -64,6 +64,11 @@ VOICE = "mixed"
 # Output size (model/restore's upscaler, issue 24; not in the paper): None = the upscaler's 256 when the
 # weights have one (upscale/), else the joint model's own 64; 64 keeps the joint model's frames as they are.
 SIZES = (64, 256)
+# Where lip sync runs when the output is upscaled (not in the paper): "output" = on the upscaled frames,
+# the generator reading and drawing a 96-pixel crop of a 256-pixel face (a mouth with lips and teeth,
+# not a 64-pixel blob enlarged; docs/lipsync.md); "model" = on the joint model's 64-pixel frames before
+# upscaling (the order until 2026-12-07). The same at --size 64.
+LIPSYNC_AT = ("output", "model")
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class GeneratorSettings:
     prefix_frames: int = 4  # frames a chunk inherits from the chunk before
     postfilter: bool = POSTFILTER  # clean the sampled frames before lip sync (model/postfilter.py; not in the paper)
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
+    lipsync_at: str = "output"  # upscaled output: lip sync on the output frames or the model's (LIPSYNC_AT)
     unconditional_seconds: float = 1.0  # clip length when there is no speech text
     max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
     voice: str = VOICE  # "espeak", "piper", "kokoro", "mixed" or a folder (Piper .onnx voices or YourTTS files)
@@ -105,6 +111,7 @@ class GeneratorSettings:
         one_of("face", self.face, FACES)
         one_of("face_sampler", self.face_sampler, FACE_SAMPLERS)
         one_of("precision", self.precision, PRECISIONS)
+        one_of("lipsync_at", self.lipsync_at, LIPSYNC_AT)
         if self.steps < 1 or self.face_steps < 1:
             raise ValueError(f"steps (--steps, --face-steps) must be positive, got {self.steps} and {self.face_steps}")
         if self.prefix_frames < 0:
@@ -177,6 +184,10 @@ def add_generation_flags(parser) -> None:
                         help="output frames' side in pixels: 256 = the joint model's 64-pixel frames through the\n"
                         "upscaler (the weights' upscale/), which copies the call's face's detail; 64 = the joint\n"
                         "model's frames as they are (default: 256 when the weights have an upscaler, else 64)")
+    parser.add_argument("--lipsync-at", choices=LIPSYNC_AT, default="output",
+                        help="with upscaled output: output = redraw the mouth on the upscaled frames (a 96-pixel\n"
+                        "crop of the 256-pixel face: lips and teeth); model = on the joint model's 64-pixel\n"
+                        "frames before upscaling (not in the paper either way) (default %(default)s)")
 
 
 def generation_settings(args) -> GeneratorSettings:
@@ -186,7 +197,7 @@ def generation_settings(args) -> GeneratorSettings:
         audio_contrast=args.audio_contrast, postfilter=args.postfilter == "on", face=args.face,
         face_sampler=args.face_sampler, face_steps=args.face_steps, face_cfg=args.face_cfg,
         precision=args.precision, head_motion=args.head_motion == "on", voice=args.voice,
-        size=getattr(args, "size", None),
+        size=getattr(args, "size", None), lipsync_at=getattr(args, "lipsync_at", "output"),
     )
     settings.check_schedule(SCHEDULE_TIMESTEPS)
     return settings

@@ -258,14 +258,15 @@ class TalkingHead:
         }
         if still and speech is not None:
             speech = speech.whole(timings)
-        pieces = (self._animate_still(request, caption, speech, timings, face) if still
-                  else self._frames(caption, request.seed, speech, reference, call, timings, moved))
+        pieces = (self._animate_still(request, caption, speech, timings, face, detail) if still
+                  else self._frames(caption, request.seed, speech, reference, call, timings, moved, detail))
         first, index = 0, 0
         spf = AUDIO_RATE // VIDEO_FPS
         for video, audio, last in pieces:
             if len(video) == 0 and not last:
                 continue
-            video = self._upscale(video, detail, timings)
+            if video.shape[1] != self.output_size:  # (lip sync on the output frames upscaled them already)
+                video = self._upscale(video, detail, timings)
             if last:
                 info["restored"] = "restore" in timings
                 info["timings"] = {k: round(v, 3) for k, v in timings.items()}
@@ -273,15 +274,26 @@ class TalkingHead:
                         VIDEO_FPS, AUDIO_RATE, last=last, info=info if last else {})
             first, index = first + len(video), index + 1
 
+    @property
+    def _lipsync_box(self) -> int | None:
+        """Lip sync on the upscaled frames (``settings.lipsync_at``): the side its face box is found
+        at (the joint model's), else None (lip sync on the joint model's frames, before upscaling)."""
+        if self.upscales and self.settings.lipsync_at == "output":
+            return self.config.unet.image_size
+        return None
+
     def _frames(self, caption: int | dict, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
-                call: TalkingHeadCall, timings: dict, moved: bool) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+                call: TalkingHeadCall, timings: dict, moved: bool,
+                detail: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
         """The sampled chunks through head motion, clean-up and lip sync: ``(frames, audio, last)`` as
         soon as each frame is final. The clean-up looks a few frames ahead (a Gaussian over time), so
         each piece ends that far behind the frames sampled so far. Lip sync reads the speech: the
         first sentences for the first chunk, the whole of it after; audio sampled with the frames (no
         speech text) is known only at the end, so there the frames wait for it (one chunk at the
-        default ``unconditional_seconds``)."""
+        default ``unconditional_seconds``). With lip sync on the output frames (``_lipsync_box``) the
+        frames are upscaled (copying ``detail``) before it."""
         spf = AUDIO_RATE // VIDEO_FPS
+        box = self._lipsync_box if self.settings.lipsync and self.lipsync is not None else None
         cleanup = Cleanup(self.restorer, reference, timings, self.chunks.autocast) if self.settings.postfilter else None
         lipsync = self.lipsync if self.settings.lipsync else None
         lips, held, sound = None, [], []
@@ -297,14 +309,16 @@ class TalkingHead:
             if moved:
                 frames = self._move(frames, call)
             ready = frames if cleanup is None else cleanup.push(frames, last)
+            if box is not None:
+                ready = self._upscale(ready, detail, timings)
             t0 = time.perf_counter()
             if lipsync is not None and speech is None:
                 held.append(ready)
-                ready = lipsync.refine(np.concatenate(held), np.concatenate(sound)) if last else ready[:0]
+                ready = lipsync.refine(np.concatenate(held), np.concatenate(sound), box_size=box) if last else ready[:0]
             elif lipsync is not None and len(ready):
                 if lips is None:  # the speech may still be coming: the first chunk's mouths need only its start
-                    lips = (lipsync.growing(speech.first, VIDEO_FPS) if n_frames is None
-                            else lipsync.stream(whole(), n_frames, VIDEO_FPS))
+                    lips = (lipsync.growing(speech.first, VIDEO_FPS, box_size=box) if n_frames is None
+                            else lipsync.stream(whole(), n_frames, VIDEO_FPS, box_size=box))
                 elif n_frames is not None and lips.n_frames is None:
                     lips.extend(whole(), n_frames)
                 ready = lips.push(ready)
@@ -347,12 +361,20 @@ class TalkingHead:
         start, call.video_seconds = call.video_seconds, call.video_seconds + len(video) / VIDEO_FPS
         return apply_pose(video, HeadMotion.for_call(call.call_id).pose(start + np.arange(len(video)) / VIDEO_FPS))
 
-    def _animate_still(self, request: Request, caption: int | dict, speech, timings, face: Face | None = None):
+    def _animate_still(self, request: Request, caption: int | dict, speech, timings, face: Face | None = None,
+                       detail: np.ndarray | None = None):
         """The style image driven by the speech (or by audio the joint model sampled): ``(frames,
-        audio, last)`` pieces of one chunk's stride each."""
+        audio, last)`` pieces of one chunk's stride each; with lip sync on the output frames
+        (``_lipsync_box``), the image at the output size (``detail``, or framed at it) is driven."""
         if self.lipsync is None:
             raise GenerationError("this receiver has no lip-sync model loaded, so it cannot animate a style image")
         image = face.image if face is not None and face.source == "style" else self._style_face(request.style_image)
+        box = self._lipsync_box
+        if box is not None:
+            if face is not None and face.source == "style" and detail is not None:
+                image = detail
+            else:
+                image = self._hires_style(request.style_image, image, timings)
         if speech is None:  # the paper: audio generated from noise by the joint model drives the image
             t0 = time.perf_counter()
             _, audio = self.chunks.sample_chunks(caption, request.seed)
@@ -362,7 +384,7 @@ class TalkingHead:
         spf = AUDIO_RATE // VIDEO_FPS
         n = max(1, math.ceil(len(audio) / spf))
         audio = fit_audio(audio, n * spf)
-        lips = self.lipsync.stream(audio, n, VIDEO_FPS, still=image)
+        lips = self.lipsync.stream(audio, n, VIDEO_FPS, still=image, box_size=box)
         step = self.config.unet.frames - self.settings.prefix_frames
         for start in range(0, n, step):
             stop = min(n, start + step)
@@ -370,6 +392,16 @@ class TalkingHead:
             video = lips.push(np.broadcast_to(image, (stop - start, *image.shape)))
             timings["lipsync"] = timings.get("lipsync", 0.0) + time.perf_counter() - t0
             yield video, audio[start * spf : stop * spf], stop == n
+
+    def _hires_style(self, path: Path, image: np.ndarray, timings: dict) -> np.ndarray:
+        """The style image framed at the output size, else its framing at the joint model's upscaled."""
+        from model.lipsync.face import NoFaceError
+        from model.lipsync.style import StyleImageError, read_image, style_frame
+
+        try:
+            return style_frame(read_image(path), self.output_size)
+        except (StyleImageError, NoFaceError, OSError):
+            return self._upscale(image[None], None, timings)[0]
 
     def _style_face(self, path: Path) -> np.ndarray:
         """The style image's face framed like the corpus at the call's size (so a style clip

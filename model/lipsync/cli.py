@@ -163,13 +163,25 @@ def register_train_lipsync(subparsers) -> None:
     sub.add_argument("--disc-lr", type=float, default=1e-4, help="the discriminator's learning rate (default %(default)s)")
     sub.add_argument("--disc-warmup", type=int, default=0,
                      help="steps in which only the discriminator learns (default %(default)s)")
+    sub.add_argument("--also", default=None, metavar="DIR[,DIR...]",
+                     help="more segment caches to draw generator windows from, beside --data (for example\n"
+                     "the corpus at 256 px: crops of sharp faces, for lip sync on upscaled frames);\n"
+                     "validation then reads the last of them")
+    sub.add_argument("--shares", default=None, metavar="S,S,...",
+                     help="share of each batch from --data and each --also cache (default: equal)")
+    sub.add_argument("--box-size", type=int, default=None, metavar="PX",
+                     help="find each clip's face box on its frames brought down to PX (64: the receiver's\n"
+                     "frames), so that a cache at 256 is cropped as its 64-pixel version is")
+    sub.add_argument("--expert-size", type=int, default=0, metavar="PX",
+                     help="the expert sees generated crops brought down to PX and back (its training\n"
+                     "sharpness; ~61 for an expert trained on 64-pixel frames), 0 = as they are (default)")
     sub.set_defaults(run=lambda args: _train(args, "lipsync"))
 
 
 def _train(args: argparse.Namespace, what: str) -> int:
     import torch  # noqa: PLC0415
 
-    from model.lipsync.data import LipData  # noqa: PLC0415
+    from model.lipsync.data import LipData, LipMix  # noqa: PLC0415
     from model.lipsync.train import TrainConfig, load_or_default_config, run_training  # noqa: PLC0415
 
     if args.threads:
@@ -184,12 +196,21 @@ def _train(args: argparse.Namespace, what: str) -> int:
             weight_decay=args.weight_decay, grad_clip=args.grad_clip,
             save_every=args.save_every, log_every=args.log_every, seed=args.seed, init=args.init or "",
             **({"sync_weight": args.sync_weight, "edge_weight": args.edge_weight, "disc_weight": args.disc_weight,
-                "disc_lr": args.disc_lr, "disc_warmup": args.disc_warmup} if what == "lipsync"
+                "disc_lr": args.disc_lr, "disc_warmup": args.disc_warmup, "expert_size": args.expert_size} if what == "lipsync"
                else {"min_shift": args.min_shift, "other_segment": args.other_segment}),
         )
-        data = LipData.from_cache(args.data, "train", limit=args.limit, progress=not args.no_progress)
+        box = getattr(args, "box_size", None)
+        caches = [args.data, *(c for c in (getattr(args, "also", None) or "").split(",") if c.strip())]
+        parts = [LipData.from_cache(c.strip(), "train", limit=args.limit, box_size=box, progress=not args.no_progress)
+                 for c in caches]
+        data = parts[0]
+        if len(parts) > 1 or getattr(args, "shares", None):
+            shares = [float(v) for v in args.shares.split(",")] if getattr(args, "shares", None) else [1.0] * len(parts)
+            if len(shares) != len(parts):
+                raise ValueError(f"--shares gives {len(shares)} shares for {len(parts)} caches")
+            data = LipMix(parts, shares)
         try:
-            val = LipData.from_cache(args.data, "val", progress=not args.no_progress)
+            val = LipData.from_cache(caches[-1].strip(), "val", box_size=box, progress=not args.no_progress)
         except ValueError as exc:
             logger.warning("no validation data: %s", exc)
             val = None

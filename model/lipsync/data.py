@@ -56,8 +56,12 @@ class LipData:
 
     @classmethod
     def from_arrays(cls, video: np.ndarray, audio: np.ndarray, fps: int = 16, *, speakers=None,
-                    progress: bool = False) -> LipData:
-        """``video uint8 [N, F, 3, H, W]``, ``audio float32 [N, S]`` at 16 kHz, optional speaker labels [N]."""
+                    box_size: int | None = None, progress: bool = False) -> LipData:
+        """``video uint8 [N, F, 3, H, W]``, ``audio float32 [N, S]`` at 16 kHz, optional speaker labels [N].
+
+        ``box_size``: find each clip's face box on its frames brought down to that side (``box_at``),
+        so that clips of one corpus at two sizes are cropped alike (the receiver's frames are 64 px
+        when it finds the box; its lip sync at 256 uses that box, scaled)."""
         from tqdm.auto import tqdm  # noqa: PLC0415
 
         if audio.ndim != 2 or audio.shape[0] != video.shape[0]:
@@ -67,7 +71,7 @@ class LipData:
         windows = torch.zeros(n, f, 1, 80, 16)
         for k in tqdm(range(n), desc="face boxes + mels", unit="seg", disable=not progress):
             frames = np.ascontiguousarray(np.asarray(video[k]).transpose(0, 2, 3, 1))  # [F, H, W, 3]
-            b = clip_box(frames)
+            b = clip_box(frames, at=box_size)
             boxes[k] = (b.x0, b.y0, b.x1, b.y1)
             windows[k] = mel_windows(melspectrogram(np.asarray(audio[k], np.float32)), f, fps)
         ids = None
@@ -76,7 +80,8 @@ class LipData:
         return cls(video, boxes, windows, ids)
 
     @classmethod
-    def from_cache(cls, folder: str | Path, split: str = "train", *, limit: int | None = None, progress: bool = True) -> LipData:
+    def from_cache(cls, folder: str | Path, split: str = "train", *, limit: int | None = None, box_size: int | None = None,
+                   progress: bool = True) -> LipData:
         from model.corpus.cache import SegmentCache  # noqa: PLC0415
 
         cache = SegmentCache(folder, split)
@@ -88,7 +93,7 @@ class LipData:
             video, audio, speakers = video[:limit], audio[:limit], speakers[:limit]
         if len(video) == 0:
             raise ValueError(f"{folder}: the {split} split is empty")
-        return cls.from_arrays(video, audio, cache.fps, speakers=speakers, progress=progress)
+        return cls.from_arrays(video, audio, cache.fps, speakers=speakers, box_size=box_size, progress=progress)
 
     # -- crops --------------------------------------------------------------------------------------
     def faces(self, n: int, frames: np.ndarray) -> Tensor:
@@ -174,6 +179,27 @@ class LipData:
         mels = self.windows[idx_n, idx_f]  # [B,5,1,80,16]
         sync_mel = self.windows[torch.as_tensor(n), torch.as_tensor(start) + T // 2]  # [B,1,80,16]
         return mels, inputs.contiguous(), target.permute(0, 2, 1, 3, 4).contiguous(), sync_mel
+
+
+class LipMix:
+    """Generator batches drawn from several ``LipData`` (for example one corpus at 64 and at 256 px):
+    each batch takes ``shares`` of its windows from each part (rounded; the rest from the last)."""
+
+    def __init__(self, parts: list[LipData], shares: list[float]) -> None:
+        if not parts or len(parts) != len(shares) or min(shares) < 0 or sum(shares) <= 0:
+            raise ValueError("LipMix needs one non-negative share per part, not all zero")
+        self.parts = list(parts)
+        total = float(sum(shares))
+        self.shares = [s / total for s in shares]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def gen_batch(self, rng: np.random.Generator, batch: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        counts = [int(round(batch * s)) for s in self.shares[:-1]]
+        counts.append(batch - sum(counts))
+        pieces = [p.gen_batch(rng, c) for p, c in zip(self.parts, counts) if c > 0]
+        return tuple(torch.cat(items) for items in zip(*pieces))
 
 
 def lower_halves(faces: Tensor) -> Tensor:

@@ -111,8 +111,11 @@ def _fit(x0: float, y0: float, side: float, w: int, h: int) -> FaceBox:
     return FaceBox(x0i, y0i, min(w, x0i + s), min(h, y0i + s))
 
 
-def face_box(image: np.ndarray, *, fallback: bool = True) -> FaceBox:
-    """Detected face box, or the whole frame for a small non-flat image (see the module docstring)."""
+def face_box(image: np.ndarray, *, fallback: bool = True, at: int | None = None) -> FaceBox:
+    """Detected face box, or the whole frame for a small non-flat image (see the module docstring).
+    ``at``: found on the image brought down to that side (``scaled``)."""
+    if at:
+        return scaled(lambda small: face_box(small[0], fallback=fallback), image[None], at)
     box = detect(image)
     if box is not None:
         return box
@@ -126,14 +129,17 @@ def face_box(image: np.ndarray, *, fallback: bool = True) -> FaceBox:
                       "use a frontal photo or drawing with the face clearly visible")
 
 
-def clip_box(frames: np.ndarray, *, probes: int = 3) -> FaceBox:
+def clip_box(frames: np.ndarray, *, probes: int = 3, at: int | None = None) -> FaceBox:
     """One box for a clip ``uint8 [F, H, W, 3]``: the median of boxes on ``probes`` spread frames
     (``4 * probes``, then every frame, when none of those shows a face).
 
     Falls back to the whole frame for small frames (see the module docstring) when no probe finds a face.
+    ``at``: found on the frames brought down to that side (``scaled``).
     """
     if frames.ndim != 4 or frames.shape[0] == 0:
         raise ValueError(f"frames must be uint8 [F, H, W, 3] with F >= 1, got {frames.shape}")
+    if at:
+        return scaled(lambda small: clip_box(small, probes=probes), frames, at)
     boxes: list[FaceBox] = []
     for count in (probes, 4 * probes, len(frames)):  # a few frames first; more (then all) when none shows a face
         picks = np.unique(np.linspace(0, len(frames) - 1, max(1, count)).round().astype(int))
@@ -145,6 +151,24 @@ def clip_box(frames: np.ndarray, *, probes: int = 3) -> FaceBox:
     x0, y0, x1, y1 = np.median(np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes]), axis=0)
     h, w = frames.shape[1:3]
     return _fit(x0, y0, max(x1 - x0, y1 - y0), w, h)
+
+
+def scaled(find, frames: np.ndarray, at: int) -> FaceBox:
+    """The box ``find`` gives on uint8 ``[F, H, W, 3]`` frames area-downsampled to ``at`` px on their
+    longer side, scaled back to theirs (frames no larger than ``at`` are searched as they are). So a
+    clip drawn at 256 is cropped as its 64-pixel version is: where the lip-sync networks learnt the box,
+    and where a drawn face the cascade misses at 256 still gets the small-frame fallback."""
+    import cv2  # noqa: PLC0415
+
+    h, w = frames.shape[1:3]
+    if max(h, w) <= at:
+        return find(frames)
+    k = at / max(h, w)
+    size = (max(16, round(w * k)), max(16, round(h * k)))
+    b = find(np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]))
+    kx, ky = w / size[0], h / size[1]
+    x0, y0 = min(w - 1, int(round(b.x0 * kx))), min(h - 1, int(round(b.y0 * ky)))
+    return FaceBox(x0, y0, min(w, max(x0 + 1, int(round(b.x1 * kx)))), min(h, max(y0 + 1, int(round(b.y1 * ky)))))
 
 
 def crop(image: np.ndarray, box: FaceBox, size: int = CROP) -> np.ndarray:
@@ -184,13 +208,41 @@ def paste_mask(height: int, width: int, feather: float = 0.12) -> np.ndarray:
     return (vert[:, None] * horiz[None, :]).astype(np.float32)
 
 
-def paste(image: np.ndarray, face: np.ndarray, box: FaceBox) -> np.ndarray:
-    """Blend a generated ``uint8 [S, S, 3]`` face into a copy of ``image`` at ``box`` (feathered)."""
+SAME, OTHER = 8.0, 24.0  # 8-bit levels between a generated face and its input, both low-passed
+LOW_PASS = 2.0  # sigma at the crop's 96 pixels: a softer redraw of an edge is not a change
+GROW = 3  # crop pixels by which a changed region grows
+
+
+def changed(face: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """float32 ``[S, S]`` in [0, 1]: where a generated face (uint8 ``[S, S, 3]``) shows something else
+    than the crop it was given (a mouth opened, a jaw moved), not merely the same drawn softer:
+    the largest channel difference of the two low-passed, 0 below ``SAME``, 1 above ``OTHER``,
+    grown by ``GROW``."""
+    import cv2  # noqa: PLC0415
+
+    a = cv2.GaussianBlur(face.astype(np.float32), (0, 0), LOW_PASS)
+    b = cv2.GaussianBlur(given.astype(np.float32), (0, 0), LOW_PASS)
+    diff = np.abs(a - b).max(-1)
+    mask = np.clip((diff - SAME) / (OTHER - SAME), 0.0, 1.0)
+    return cv2.dilate(mask, np.ones((2 * GROW + 1, 2 * GROW + 1), np.uint8))
+
+
+def paste(image: np.ndarray, face: np.ndarray, box: FaceBox, *, keep: np.ndarray | None = None) -> np.ndarray:
+    """Blend a generated ``uint8 [S, S, 3]`` face into a copy of ``image`` at ``box`` (feathered).
+
+    ``keep``: the crop the generator was given (uint8 ``[S, S, 3]``); then only where the generated
+    face differs from it (the mouth, the jaw it moves) is pasted, and the image keeps its own pixels
+    wherever the generator redrew what was there: for a box larger than the crop, whose lower half
+    the 96-pixel face would otherwise soften (``changed``)."""
     import cv2  # noqa: PLC0415
 
     out = image.copy()
     patch = cv2.resize(face, (box.width, box.height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     alpha = paste_mask(box.height, box.width)[..., None]
+    if keep is not None:
+        moved = cv2.resize(changed(face, keep), (box.width, box.height), interpolation=cv2.INTER_LINEAR)
+        moved = cv2.GaussianBlur(moved, (0, 0), max(1.0, box.width / face.shape[1]))
+        alpha = alpha * moved[..., None]
     region = out[box.y0:box.y1, box.x0:box.x1].astype(np.float32)
     out[box.y0:box.y1, box.x0:box.x1] = np.clip(region * (1 - alpha) + patch * alpha + 0.5, 0, 255).astype(np.uint8)
     return out

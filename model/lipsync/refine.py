@@ -50,31 +50,34 @@ class LipSync:
         return cls(generator, config, device=device, batch_size=batch_size)
 
     # -- public verbs --------------------------------------------------------------------------------
-    def refine(self, frames: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
+    def refine(self, frames: np.ndarray, audio: np.ndarray, fps: float = 16, *, box_size: int | None = None) -> np.ndarray:
         """Redraw the mouth of every frame to match ``audio``: ``uint8 [F, H, W, 3] -> uint8 [F, H, W, 3]``.
 
         ``audio``: float32 ``[S]`` at 16 kHz, starting with frame 0 (a shorter track is padded by
-        repeating its last mel step, a longer one is cut to the frames' duration).
+        repeating its last mel step, a longer one is cut to the frames' duration). ``box_size``: as
+        ``stream``'s.
         """
         frames = _check_frames(frames)
         if len(frames) == 0:
             return frames.copy()
-        return self.stream(audio, len(frames), fps, probes=3).push(frames)
+        return self.stream(audio, len(frames), fps, probes=3, box_size=box_size).push(frames)
 
     def stream(self, audio: np.ndarray, n_frames: int, fps: float = 16, *, still: np.ndarray | None = None,
-               probes: int | None = None) -> LipStream:
+               probes: int | None = None, box_size: int | None = None) -> LipStream:
         """Lip sync chunk by chunk, for frames that arrive in order while the whole ``audio`` is known:
         ``stream(audio, n).push(frames)`` per chunk. The face box is fixed from the first chunk's
         frames, the median of face boxes on ``probes`` of them spread over it (None: 3, as ``refine``
         does over the whole clip; more is not steadier on 64-pixel frames), or from ``still`` (uint8 ``[H, W, 3]``, its
-        face the reference of every frame: ``animate``)."""
-        return LipStream(self, _check_audio(audio), n_frames, fps, still, probes)
+        face the reference of every frame: ``animate``). ``box_size``: the box is found on the frames
+        brought down to that side (``face.scaled``; 64 for the receiver's upscaled frames, so they
+        are cropped as their 64-pixel versions are)."""
+        return LipStream(self, _check_audio(audio), n_frames, fps, still, probes, box_size)
 
-    def growing(self, audio: np.ndarray, fps: float = 16) -> LipStream:
+    def growing(self, audio: np.ndarray, fps: float = 16, *, box_size: int | None = None) -> LipStream:
         """A stream over speech still being made: ``extend`` it as more comes, with ``n_frames`` at the end."""
-        return LipStream(self, _check_audio(audio), None, fps)
+        return LipStream(self, _check_audio(audio), None, fps, box_size=box_size)
 
-    def animate(self, image: np.ndarray, audio: np.ndarray, fps: float = 16) -> np.ndarray:
+    def animate(self, image: np.ndarray, audio: np.ndarray, fps: float = 16, *, box_size: int | None = None) -> np.ndarray:
         """Drive a still face with ``audio``: ``uint8 [H, W, 3] -> uint8 [ceil(S / 16000 * fps), H, W, 3]``.
 
         Raises :class:`NoFaceError` when the image holds no face.
@@ -82,7 +85,7 @@ class LipSync:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be uint8 [H, W, 3] RGB, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
         audio = _check_audio(audio)
-        stream = self.stream(audio, math.ceil(len(audio) / SAMPLE_RATE * fps), fps, still=image)  # NoFaceError
+        stream = self.stream(audio, math.ceil(len(audio) / SAMPLE_RATE * fps), fps, still=image, box_size=box_size)  # NoFaceError
         if stream.n_frames == 0:
             return np.zeros((0, *image.shape), np.uint8)
         return stream.push(np.broadcast_to(image, (stream.n_frames, *image.shape)))
@@ -98,9 +101,9 @@ class LipStream:
     MARGIN = 3200  # samples of speech a pushed frame needs beyond its own window while the speech grows
 
     def __init__(self, lips: LipSync, audio: np.ndarray, n_frames: int | None, fps: float, still: np.ndarray | None = None,
-                 probes: int | None = None) -> None:
-        self.lips, self.fps, self.done, self.probes = lips, fps, 0, probes
-        self.box: FaceBox | None = face_box(still) if still is not None else None  # NoFaceError when none
+                 probes: int | None = None, box_size: int | None = None) -> None:
+        self.lips, self.fps, self.done, self.probes, self.box_size = lips, fps, 0, probes, box_size
+        self.box: FaceBox | None = face_box(still, at=box_size) if still is not None else None  # NoFaceError when none
         self._still_crop = None
         if still is not None:
             self._still_crop = _to_tensor(crop_frames(still[None], self.box, CROP)).to(lips.device)  # [1, 3, 96, 96]
@@ -130,7 +133,7 @@ class LipStream:
         if n == 0:
             return frames.copy()
         if self.box is None:
-            self.box = clip_box(frames, probes=self.probes or 3)
+            self.box = clip_box(frames, probes=self.probes or 3, at=self.box_size)
         lips, box = self.lips, self.box
         windows = self._windows(self.done, self.done + n)  # [n, 1, 80, 16]
         out = np.empty(frames.shape, np.uint8)
@@ -141,8 +144,11 @@ class LipStream:
             inputs = torch.cat([mask_lower_half(crops), refs], dim=1)  # [b, 6, 96, 96]
             gen = lips.generator(windows[start:stop], inputs)  # [b, 3, 96, 96] in [0, 1]
             faces = gen.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            # a box larger than the crop (upscaled frames): only what the generator changed is pasted,
+            # so the frame's own sharper chin, beard and collar stay (face.paste's ``keep``)
+            seen = crops.mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy() if box.width > CROP else None
             for k, face in enumerate(faces):
-                out[start + k] = paste(frames[start + k], face, box)
+                out[start + k] = paste(frames[start + k], face, box, keep=None if seen is None else seen[k])
         self.done += n
         return out
 

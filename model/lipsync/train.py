@@ -55,6 +55,10 @@ class TrainConfig:
     # steps at the start in which only the discriminator learns (the generator's adversarial term is
     # off): a fine-tuned generator's L1 is small, and a discriminator still at chance then steers it
     disc_warmup: int = 0
+    # lipsync only: the expert sees each generated crop brought down to this side and back up, the
+    # sharpness of the crops it learnt from (64-pixel frames' faces: ~61 px); 0 = as generated. For a
+    # generator trained on sharper crops (faces at 256) than its expert
+    expert_size: int = 0
     min_shift: int = 2  # syncnet: off-sync windows are at least this many frames away
     other_segment: float = 0.0  # syncnet: share of off-sync audio taken from another segment
     grad_clip: float = 1.0  # 0 = no clipping
@@ -68,6 +72,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size, save_every, log_every and min_shift must be positive")
         if self.lr <= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.sync_weight <= 1:
             raise ValueError("lr must be positive, ema_decay in [0, 1) and sync_weight in [0, 1]")
+        if not 0 <= self.expert_size <= 96:
+            raise ValueError("expert_size must be in [0, 96] (0 = off)")
         if self.edge_weight < 0 or self.disc_weight < 0 or self.sync_weight + self.disc_weight >= 1 or self.disc_lr <= 0:
             raise ValueError("edge_weight and disc_weight must be >= 0, sync_weight + disc_weight < 1, disc_lr > 0")
         if not 0 <= self.other_segment <= 1:
@@ -88,9 +94,20 @@ def syncnet_loss(net: SyncNet, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[
     return loss, {"accuracy": acc}
 
 
+def as_expert_sees(gen: Tensor, size: int) -> Tensor:
+    """Generated crops ``[B, 3, T, H, W]`` brought down to ``size`` px (area) and back (bilinear, as
+    ``face.crop`` enlarges a small box): what the expert saw in training. ``size`` 0: unchanged."""
+    if not size or size >= gen.shape[-1]:
+        return gen
+    b, c, t, h, w = gen.shape
+    flat = gen.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+    flat = F.interpolate(F.interpolate(flat, size=(size, size), mode="area"), size=(h, w), mode="bilinear", align_corners=False)
+    return flat.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4)
+
+
 def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple[Tensor, ...],
                  edge_weight: float = 0.0, disc: nn.Module | None = None, disc_weight: float = 0.0,
-                 keep: dict | None = None) -> tuple[Tensor, dict[str, float]]:
+                 keep: dict | None = None, expert_size: int = 0) -> tuple[Tensor, dict[str, float]]:
     """Wav2Lip's generator loss, ``(1 - w) L1 + w sync``; with ``edge_weight`` the L1 also covers the
     frames' horizontal and vertical differences (as the restorer's loss does): a blurred mouth costs
     more than under L1 alone, which prefers the average of the mouths the audio allows. With ``disc``,
@@ -103,7 +120,7 @@ def lipsync_loss(net: Wav2Lip, expert: SyncNet, sync_weight: float, batch: tuple
     l1 = F.l1_loss(gen, target)
     if edge_weight:
         l1 = l1 + edge_weight * sum(F.l1_loss(gen.diff(dim=d), target.diff(dim=d)) for d in (-1, -2))
-    a, v = expert(sync_mel, lower_halves(gen.permute(0, 2, 1, 3, 4)))
+    a, v = expert(sync_mel, lower_halves(as_expert_sees(gen, expert_size).permute(0, 2, 1, 3, 4)))
     sync, _ = cosine_bce(a, v, torch.ones(len(a), device=a.device))
     if disc is None:
         loss = (1 - sync_weight) * l1 + sync_weight * sync
@@ -146,7 +163,8 @@ def evaluate_syncnet(net: SyncNet, data: LipData, *, min_shift: int = 2, batch: 
 
 
 @torch.no_grad()
-def evaluate_lipsync(net: Wav2Lip, expert: SyncNet, data: LipData, *, batch: int = 16, device="cpu") -> dict[str, float]:
+def evaluate_lipsync(net: Wav2Lip, expert: SyncNet, data: LipData, *, batch: int = 16, device="cpu",
+                     expert_size: int = 0) -> dict[str, float]:
     """Validation L1 and expert sync loss (and the expert's mean cosine) on fixed windows."""
     was = net.training
     net.eval()
@@ -157,7 +175,7 @@ def evaluate_lipsync(net: Wav2Lip, expert: SyncNet, data: LipData, *, batch: int
         mels, inputs, target, sync_mel = (t.to(device) for t in data._gen_items(n, s, r))
         gen = net(mels, inputs)
         l1s.append(F.l1_loss(gen, target).item() * len(n))
-        a, v = expert(sync_mel, lower_halves(gen.permute(0, 2, 1, 3, 4)))
+        a, v = expert(sync_mel, lower_halves(as_expert_sees(gen, expert_size).permute(0, 2, 1, 3, 4)))
         sync, d = cosine_bce(a, v, torch.ones(len(a), device=a.device))
         syncs.append(sync.item() * len(n))
         cos.append(d.sum().item())
@@ -197,7 +215,7 @@ def run_training(
             disc_optimizer = torch.optim.AdamW(disc.parameters(), lr=train.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
         def loss_fn(m, b, step):
             weight = train.disc_weight if step >= train.disc_warmup else 0.0
-            return lipsync_loss(m, expert, train.sync_weight, b, train.edge_weight, disc, weight, kept)
+            return lipsync_loss(m, expert, train.sync_weight, b, train.edge_weight, disc, weight, kept, train.expert_size)
         draw = lambda rng: data.gen_batch(rng, train.batch_size)  # noqa: E731
         columns = ["l1", "sync"] + (["fool", "disc", "real", "fake"] if disc is not None else [])
     else:
@@ -246,7 +264,7 @@ def run_training(
             probe = build(config).to(dev)
             probe.load_state_dict(weights)
             last_val = (evaluate_syncnet(probe, val, min_shift=train.min_shift, device=dev) if expert is None
-                        else evaluate_lipsync(probe, expert, val, device=dev))
+                        else evaluate_lipsync(probe, expert, val, device=dev, expert_size=train.expert_size))
             with open(val_csv, "a", newline="") as fh:
                 csv.writer(fh).writerow([step, *(f"{v:.6f}" for v in last_val.values())])
             if expert is not None:

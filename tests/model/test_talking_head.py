@@ -37,9 +37,11 @@ class MouthLipSync:
     def __init__(self) -> None:
         self.refined = 0
         self.animated = 0
+        self.sizes: list[tuple[int, int | None]] = []  # (side of the frames driven, box_size) per stream
 
-    def refine(self, frames: np.ndarray, audio: np.ndarray, fps: int = 16) -> np.ndarray:
+    def refine(self, frames: np.ndarray, audio: np.ndarray, fps: int = 16, *, box_size: int | None = None) -> np.ndarray:
         self.refined += 1
+        self.sizes.append((frames.shape[1], box_size))
         return self._drive(frames.copy(), audio, fps)
 
     def animate(self, image: np.ndarray, audio: np.ndarray, fps: int = 16) -> np.ndarray:
@@ -47,8 +49,11 @@ class MouthLipSync:
         n = max(1, int(np.ceil(audio.size / 16_000 * fps)))
         return self._drive(np.repeat(image[None], n, axis=0), audio, fps)
 
-    def stream(self, audio: np.ndarray, n_frames: int, fps: int = 16, *, still: np.ndarray | None = None):
+    def stream(self, audio: np.ndarray, n_frames: int, fps: int = 16, *, still: np.ndarray | None = None,
+               box_size: int | None = None):
         """Chunk by chunk, as ``LipSync.stream``: the same frames as ``refine``/``animate`` on the whole."""
+        if still is not None:
+            self.sizes.append((still.shape[0], box_size))
         if still is None:
             self.refined += 1
         else:
@@ -63,14 +68,16 @@ class MouthLipSync:
                 self.audio, self.n_frames = more, n
 
             def push(self, frames: np.ndarray) -> np.ndarray:
+                if still is None and self.done == 0:
+                    fake.sizes.append((frames.shape[1], box_size))
                 out = fake._drive(np.array(frames), self.audio, fps, first=self.done)
                 self.done += len(frames)
                 return out
 
         return Stream()
 
-    def growing(self, audio: np.ndarray, fps: int = 16):
-        return self.stream(audio, None, fps)
+    def growing(self, audio: np.ndarray, fps: int = 16, *, box_size: int | None = None):
+        return self.stream(audio, None, fps, box_size=box_size)
 
     @staticmethod
     def _drive(frames: np.ndarray, audio: np.ndarray, fps: int, first: int = 0) -> np.ndarray:

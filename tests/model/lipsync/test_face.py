@@ -74,3 +74,48 @@ def test_clip_box_is_one_box_for_the_clip(portrait: np.ndarray) -> None:
     box = clip_box(frames)
     single = face_box(portrait)
     assert abs(box.x0 - single.x0) <= 6 and abs(box.width - single.width) <= 12
+
+
+def test_a_box_found_at_a_smaller_size_is_the_small_frames_box_scaled(portrait: np.ndarray) -> None:
+    """``at``: frames drawn at 256 are cropped where their 64-pixel versions are (the receiver's lip
+    sync on upscaled frames), and a face the cascade misses at 256 still gets the small-frame box."""
+    import cv2
+
+    square = cv2.resize(portrait[:, 36:324], (256, 256), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(square, (64, 64), interpolation=cv2.INTER_AREA)
+    frames = np.stack([square] * 3)
+    big, little = clip_box(frames, at=64), clip_box(np.stack([small] * 3))
+    assert (big.x0, big.y0, big.x1, big.y1) == tuple(4 * v for v in (little.x0, little.y0, little.x1, little.y1))
+    assert face_box(square, at=64) == big
+    assert clip_box(np.stack([small] * 3), at=64) == little  # frames no larger than ``at``: as they are
+    textured = np.random.default_rng(1).integers(0, 255, (256, 256, 3), dtype=np.uint8)  # no face the cascade finds
+    assert face_box(textured, at=64) == FaceBox(0, 0, 256, 256)  # the 64-pixel fallback, scaled
+
+
+def test_paste_with_keep_changes_only_what_the_generator_redrew(portrait: np.ndarray) -> None:
+    """A box larger than the crop: the frame keeps its own pixels wherever the generated face matches
+    the crop it was given; where it differs (here a dark mouth), the generated face is pasted."""
+    import cv2
+
+    box = face_box(portrait)
+    given = crop(portrait, box)
+    drawn = crop(crop(portrait, box, 40), FaceBox(0, 0, 40, 40))  # the crop as a soft 40-pixel face redraws it
+    drawn[66:80, 30:66] = 10  # and a mouth
+    mouth = np.zeros((96, 96), np.uint8)
+    mouth[66:80, 30:66] = 1
+    near = cv2.dilate(mouth, np.ones((25, 25), np.uint8))  # the mouth and 12 crop pixels around it
+
+    def on_image(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(portrait.shape[:2], bool)
+        out[box.y0:box.y1, box.x0:box.x1] = cv2.resize(mask, (box.width, box.height), interpolation=cv2.INTER_NEAREST) > 0
+        return out
+
+    lower = np.zeros((96, 96), np.uint8)
+    lower[56:88, 12:84] = 1  # where paste_mask pastes fully
+    far = on_image(lower * (1 - near))
+    plain, kept = paste(portrait, drawn, box), paste(portrait, drawn, box, keep=given)
+    inner = on_image(cv2.erode(mouth, np.ones((5, 5), np.uint8)))
+    assert np.abs(kept[inner].astype(int) - plain[inner]).mean() < 3  # the mouth is pasted either way
+    soft = np.abs(plain[far].astype(int) - portrait[far]).mean()
+    sharp = np.abs(kept[far].astype(int) - portrait[far]).mean()
+    assert soft > 2 and sharp < 0.25 * soft  # away from it the frame keeps its own (sharper) pixels

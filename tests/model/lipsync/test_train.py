@@ -205,3 +205,58 @@ def load_file_keys(path: Path) -> list[str]:
     from safetensors.torch import load_file
 
     return sorted(load_file(str(path)))
+
+
+def test_a_mix_draws_each_batch_from_every_part_by_share_and_the_expert_sees_soft_crops() -> None:
+    """``LipMix`` (``--also``/``--shares``): windows from each cache in proportion; ``as_expert_sees``
+    brings sharp generated crops to the expert's training sharpness (``--expert-size``)."""
+    from model.lipsync.data import LipMix
+    from model.lipsync.train import as_expert_sees
+
+    small, big = toy_data(n=2, seed=1), toy_data(n=3, seed=2)
+    big = LipData(np.zeros_like(big.video), big.boxes, big.windows)  # all-black frames: tell the parts apart
+    mix = LipMix([small, big], [1.0, 3.0])
+    assert len(mix) == 5
+    mels, inputs, target, sync_mel = mix.gen_batch(np.random.default_rng(0), 8)
+    assert mels.shape[0] == inputs.shape[0] == target.shape[0] == sync_mel.shape[0] == 8
+    black = (target.flatten(1).amax(dim=1) == 0).sum().item()
+    assert black == 6  # three quarters from the second part
+    with pytest.raises(ValueError):
+        LipMix([small], [1.0, 2.0])
+    crisp = torch.zeros(1, 3, 5, 96, 96)
+    crisp[..., ::2, :] = 1.0  # one-pixel stripes
+    seen = as_expert_sees(crisp, 48)
+    assert seen.shape == crisp.shape and float(seen.std()) < 0.1 * float(crisp.std())  # smoothed away
+    assert as_expert_sees(crisp, 0) is crisp
+    with pytest.raises(ValueError):
+        TrainConfig(expert_size=200)
+
+
+def test_the_train_command_mixes_a_cache_at_256_with_one_at_64(tmp_path: Path, capsys) -> None:
+    """``textcall train lipsync --also DIR --shares ... --box-size 64 --expert-size 61``: generator
+    windows from both caches, validation on the last, boxes found at 64 px."""
+    from model.corpus.cache import CacheWriter
+    from sender.cli import main
+
+    data = toy_data(n=2, frames=8)
+    for size in (64, 256):
+        writer = CacheWriter(tmp_path / f"c{size}", frames=8, size=size, samples=8000, fps=16, sample_rate=16000)
+        for split in ("train", "val"):
+            for k in range(2):
+                video = np.asarray(data.video[k])
+                if size != 64:
+                    video = video.repeat(size // 64, axis=2).repeat(size // 64, axis=3)
+                audio = np.random.default_rng(k).normal(0, 0.1, 8000).astype(np.float32)
+                writer.add(split, np.ascontiguousarray(video), audio,
+                           {"speaker": f"s{k}", "sentence": f"x{k}", "caption": "A man is talking", "start": 0.0})
+        writer.close()
+    expert, gen = tmp_path / "expert", tmp_path / "gen"
+    common = ["--preset", "tiny", "--steps", "2", "--batch-size", "4", "--save-every", "2", "--no-progress"]
+    assert main(["train", "syncnet", "--data", str(tmp_path / "c64"), "--out", str(expert), *common]) == 0
+    argv = ["train", "lipsync", "--data", str(tmp_path / "c64"), "--also", str(tmp_path / "c256"), "--shares", "1,3",
+            "--box-size", "64", "--expert-size", "61", "--syncnet", str(expert), "--out", str(gen), *common]
+    assert main(argv) == 0 and "checkpoint in" in capsys.readouterr().out
+    assert (gen / "samples.png").is_file() and json.loads((gen / "train_state.json").read_text())["train"]["expert_size"] == 61
+    bad = [("1,2,3" if a == "1,3" else str(tmp_path / "bad") if a == str(gen) else a) for a in argv]
+    assert main(bad) == 2
+    assert "--shares gives 3 shares for 2 caches" in capsys.readouterr().err

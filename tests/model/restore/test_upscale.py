@@ -170,6 +170,23 @@ def test_a_call_upscales_every_clip_with_its_face_at_the_output_size(tmp_path) -
     assert json.loads((tmp_path / "face.json").read_text())["hires"] is True
 
 
+@pytest.mark.parametrize("where", ["output", "model"])
+def test_lip_sync_runs_on_the_upscaled_frames_with_the_box_of_the_models_size(tmp_path, where) -> None:
+    """``lipsync_at="output"`` (the default): the mouth is redrawn on the upscaled frames, the face box
+    found at the joint model's size; ``"model"``: on the joint model's frames, before upscaling. The
+    clips are the output size either way; a style image is driven at the output size too."""
+    from model.pipeline import draw_portrait
+
+    head = _head(CountingUpscaler(), lipsync_at=where)
+    call = head.open_call("dora", store=tmp_path)
+    clip = call.say(Request(caption="A woman is talking", text="0.5", seed=1))
+    silent = call.say(Request(seed=2))  # no speech text: lip sync reads the sampled audio at the end
+    styled = call.say(Request(text="0.4", style_image=draw_portrait(tmp_path / "eve.png", gender="female", seed=1)))
+    assert all(c.video.shape[1:] == (64, 64, 3) for c in (clip, silent, styled))
+    expected = (64, 16) if where == "output" else (16, None)
+    assert head.lipsync.sizes == [expected] * 3
+
+
 def test_size_64_keeps_the_joint_models_frames_and_a_size_it_cannot_make_is_refused() -> None:
     upscaler = Restorer(RestoreNet(dataclasses.replace(TINY, image_size=64)))  # 64 -> 256, as shipped
     head = _head(upscaler, native=64, size=64)
