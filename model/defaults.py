@@ -65,8 +65,8 @@ VOICE = "mixed"
 # weights have one (upscale/), else the joint model's own 64; 64 keeps the joint model's frames as they are.
 SIZES = (64, 256)
 # Where lip sync runs when the output is upscaled (not in the paper): "output" = on the upscaled frames,
-# the generator reading and drawing a 96-pixel crop of a 256-pixel face (a mouth with lips and teeth,
-# not a 64-pixel blob enlarged; docs/lipsync.md); "model" = on the joint model's 64-pixel frames before
+# the generator reading and drawing a 96-pixel crop of a 256-pixel face (crisp lips and closed mouths
+# where a 64-pixel mouth enlarged is a blob; docs/lipsync.md); "model" = on the joint model's 64-pixel frames before
 # upscaling (the order until 2026-12-07). The same at --size 64.
 LIPSYNC_AT = ("output", "model")
 
@@ -186,7 +186,7 @@ def add_generation_flags(parser) -> None:
                         "model's frames as they are (default: 256 when the weights have an upscaler, else 64)")
     parser.add_argument("--lipsync-at", choices=LIPSYNC_AT, default="output",
                         help="with upscaled output: output = redraw the mouth on the upscaled frames (a 96-pixel\n"
-                        "crop of the 256-pixel face: lips and teeth); model = on the joint model's 64-pixel\n"
+                        "crop of the 256-pixel face: crisper lips); model = on the joint model's 64-pixel\n"
                         "frames before upscaling (not in the paper either way) (default %(default)s)")
 
 
