@@ -58,6 +58,7 @@ def register_restore(subparsers) -> None:
             init = _init_folder(args)
             if init is not None and not (out / "config.json").is_file():
                 config = RestoreConfig.load(init)
+            _check_init(init, config, out)
             batches = Batches(load_segments(args.data), generated, holdout=args.holdout)
             val = validation_batches(args.data.split(",")[0])
         except (ValueError, FileNotFoundError) as exc:
@@ -187,6 +188,7 @@ def register_upscale(subparsers) -> None:
                       else RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
             if config.scale == 1:
                 raise ValueError(f"{out} holds a restorer (scale 1), not an upscaler")
+            _check_init(init, config, out)
             stills = Stills.load(args.data)
             if stills.images.shape[1] != config.output_size:
                 raise ValueError(f"{args.data} holds {stills.images.shape[1]} px stills; the upscaler needs {config.output_size} px "
@@ -206,6 +208,15 @@ def register_upscale(subparsers) -> None:
         return 0
 
     sub.set_defaults(run=run)
+
+
+def _check_init(init: Path | None, config, out: Path) -> None:
+    """ValueError (a one-line error, not a traceback from the trainer) when ``--init`` would start a new
+    run in ``out`` with weights of another shape than ``out``'s config."""
+    from model.restore.network import RestoreConfig
+
+    if init is not None and not (out / "train_state.json").is_file() and RestoreConfig.load(init) != config:
+        raise ValueError(f"--init {init} is a network of another shape than {out}'s config.json: pick another --out")
 
 
 def _init_folder(args: argparse.Namespace) -> Path | None:

@@ -144,7 +144,7 @@ def test_a_fine_tune_starts_from_the_init_weights(tmp_path) -> None:
         train_restore(dataclasses.replace(TINY, width=32), still, Batches(segments), tmp_path / "d", init=tmp_path / "a", progress=False)
 
 
-def test_lipsynced_inputs_restore_then_redraw_the_mouth(tmp_path) -> None:
+def test_lipsynced_inputs_restore_then_redraw_the_mouth(tmp_path, capsys) -> None:
     """`textcall corpus lipsynced` on a cache: same index and references, mouths redrawn, and the
     restorer trains on both files with a held-out share and a fine-tune start."""
     from model.corpus.cache import CacheWriter
@@ -185,6 +185,11 @@ def test_lipsynced_inputs_restore_then_redraw_the_mouth(tmp_path) -> None:
     state = json.loads((run / "train.json").read_text())["last"]
     assert "val_generated" in state and "val_synthetic" in state
     assert RestoreConfig.load(run) == restore_cfg  # the fine-tune took the init's shape
+    other = tmp_path / "other"  # a folder whose config is of another shape: a one-line error, no traceback
+    save_restorer(other, RestoreNet(RestoreConfig(width=8, blocks=1, mid_blocks=1, groups=4, head_channels=8)).state_dict(),
+                  RestoreConfig(width=8, blocks=1, mid_blocks=1, groups=4, head_channels=8))
+    argv[argv.index(str(run))] = str(other)
+    assert main(argv) == 2 and "another shape" in capsys.readouterr().err
 
 
 def load_cache_video(cache) -> np.ndarray:
