@@ -293,9 +293,9 @@ class TalkingHead:
         default ``unconditional_seconds``). With lip sync on the output frames (``_lipsync_box``) the
         frames are upscaled (copying ``detail``) before it."""
         spf = AUDIO_RATE // VIDEO_FPS
-        box = self._lipsync_box if self.settings.lipsync and self.lipsync is not None else None
         cleanup = Cleanup(self.restorer, reference, timings, self.chunks.autocast) if self.settings.postfilter else None
         lipsync = self.lipsync if self.settings.lipsync else None
+        box = self._lipsync_box if lipsync is not None else None
         lips, held, sound = None, [], []
         pending = np.zeros(0, np.float32)  # audio of the frames sampled but not handed out yet
 

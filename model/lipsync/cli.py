@@ -200,8 +200,8 @@ def _train(args: argparse.Namespace, what: str) -> int:
                else {"min_shift": args.min_shift, "other_segment": args.other_segment}),
         )
         box = getattr(args, "box_size", None)
-        caches = [args.data, *(c for c in (getattr(args, "also", None) or "").split(",") if c.strip())]
-        parts = [LipData.from_cache(c.strip(), "train", limit=args.limit, box_size=box, progress=not args.no_progress)
+        caches = [args.data, *(c.strip() for c in (getattr(args, "also", None) or "").split(",") if c.strip())]
+        parts = [LipData.from_cache(c, "train", limit=args.limit, box_size=box, progress=not args.no_progress)
                  for c in caches]
         data = parts[0]
         if len(parts) > 1 or getattr(args, "shares", None):
@@ -210,7 +210,7 @@ def _train(args: argparse.Namespace, what: str) -> int:
                 raise ValueError(f"--shares gives {len(shares)} shares for {len(parts)} caches")
             data = LipMix(parts, shares)
         try:
-            val = LipData.from_cache(caches[-1].strip(), "val", box_size=box, progress=not args.no_progress)
+            val = LipData.from_cache(caches[-1], "val", box_size=box, progress=not args.no_progress)
         except ValueError as exc:
             logger.warning("no validation data: %s", exc)
             val = None

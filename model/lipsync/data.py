@@ -59,7 +59,7 @@ class LipData:
                     box_size: int | None = None, progress: bool = False) -> LipData:
         """``video uint8 [N, F, 3, H, W]``, ``audio float32 [N, S]`` at 16 kHz, optional speaker labels [N].
 
-        ``box_size``: find each clip's face box on its frames brought down to that side (``box_at``),
+        ``box_size``: find each clip's face box on its frames brought down to that side (``clip_box``'s ``at``),
         so that clips of one corpus at two sizes are cropped alike (the receiver's frames are 64 px
         when it finds the box; its lip sync at 256 uses that box, scaled)."""
         from tqdm.auto import tqdm  # noqa: PLC0415

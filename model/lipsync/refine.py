@@ -139,16 +139,17 @@ class LipStream:
         out = np.empty(frames.shape, np.uint8)
         for start in range(0, n, lips.batch_size):
             stop = min(n, start + lips.batch_size)
-            crops = _to_tensor(crop_frames(frames[start:stop], box, CROP)).to(lips.device)  # [b, 3, 96, 96]
+            given = crop_frames(frames[start:stop], box, CROP)  # uint8 [b, 96, 96, 3]
+            crops = _to_tensor(given).to(lips.device)  # [b, 3, 96, 96]
             refs = crops if self._still_crop is None else self._still_crop.expand(stop - start, -1, -1, -1)
             inputs = torch.cat([mask_lower_half(crops), refs], dim=1)  # [b, 6, 96, 96]
             gen = lips.generator(windows[start:stop], inputs)  # [b, 3, 96, 96] in [0, 1]
             faces = gen.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             # a box larger than the crop (upscaled frames): only what the generator changed is pasted,
             # so the frame's own sharper chin, beard and collar stay (face.paste's ``keep``)
-            seen = crops.mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy() if box.width > CROP else None
+            enlarged = box.width > CROP
             for k, face in enumerate(faces):
-                out[start + k] = paste(frames[start + k], face, box, keep=None if seen is None else seen[k])
+                out[start + k] = paste(frames[start + k], face, box, keep=given[k] if enlarged else None)
         self.done += n
         return out
 

@@ -255,6 +255,13 @@ def validation_batches(cache: str | Path) -> Batches | None:
     return Batches(Segments(np.asarray(video), audio, _captions_to_indices(captions, DEFAULT_CAPTIONS), _speaker_numbers(val.speakers())))
 
 
+def check_init(init: Path | None, config: RestoreConfig, out: Path) -> None:
+    """ValueError when ``init`` would start a new run in ``out`` (no training state there yet) with
+    weights of another shape than ``config``."""
+    if init is not None and not (out / "train_state.json").is_file() and RestoreConfig.load(init) != config:
+        raise ValueError(f"--init {init} is a network of another shape than {out}'s config.json: pick another --out")
+
+
 def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Batches, out: str | Path, *,
                   val: Batches | None = None, init: Path | None = None, device: str | None = None, progress: bool = True) -> dict:
     """Train (or resume) the restorer in ``out``; ``init``: a restorer folder whose weights start a new run
@@ -270,9 +277,8 @@ def train_restore(config: RestoreConfig, train: RestoreTrainConfig, batches: Bat
     net = RestoreNet(config).to(env.device)
     opt = torch.optim.AdamW(net.parameters(), lr=train.lr, weight_decay=1e-4)
     resuming = (out / "train_state.json").is_file()
+    check_init(init, config, out)
     if init is not None and not resuming:
-        if RestoreConfig.load(init) != config:
-            raise ValueError(f"{init} is a restorer of another shape than {out}'s config")
         net.load_state_dict({k: v.float() for k, v in load_file(str(Path(init) / "model.safetensors")).items()})
     ema = EMA(net, train.ema_decay)
     meta = load_train_state(out, module=net, optimizer=opt, ema=ema) if resuming else None

@@ -43,7 +43,7 @@ def register_restore(subparsers) -> None:
     def run(args: argparse.Namespace) -> int:
         from model.diffusion.data import load_segments
         from model.restore.network import RestoreConfig
-        from model.restore.train import Batches, RestoreTrainConfig, train_restore, validation_batches
+        from model.restore.train import Batches, RestoreTrainConfig, check_init, train_restore, validation_batches
 
         set_threads(args)
         try:
@@ -58,7 +58,7 @@ def register_restore(subparsers) -> None:
             init = _init_folder(args)
             if init is not None and not (out / "config.json").is_file():
                 config = RestoreConfig.load(init)
-            _check_init(init, config, out)
+            check_init(init, config, out)
             batches = Batches(load_segments(args.data), generated, holdout=args.holdout)
             val = validation_batches(args.data.split(",")[0])
         except (ValueError, FileNotFoundError) as exc:
@@ -172,7 +172,7 @@ def register_upscale(subparsers) -> None:
     def run(args: argparse.Namespace) -> int:
         from model.corpus.stills import Stills
         from model.restore.network import RestoreConfig
-        from model.restore.train import DetailBatches, RestoreTrainConfig, train_restore
+        from model.restore.train import DetailBatches, RestoreTrainConfig, check_init, train_restore
 
         set_threads(args)
         out = Path(args.out)
@@ -188,7 +188,7 @@ def register_upscale(subparsers) -> None:
                       else RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
             if config.scale == 1:
                 raise ValueError(f"{out} holds a restorer (scale 1), not an upscaler")
-            _check_init(init, config, out)
+            check_init(init, config, out)
             stills = Stills.load(args.data)
             if stills.images.shape[1] != config.output_size:
                 raise ValueError(f"{args.data} holds {stills.images.shape[1]} px stills; the upscaler needs {config.output_size} px "
@@ -208,15 +208,6 @@ def register_upscale(subparsers) -> None:
         return 0
 
     sub.set_defaults(run=run)
-
-
-def _check_init(init: Path | None, config, out: Path) -> None:
-    """ValueError (a one-line error, not a traceback from the trainer) when ``--init`` would start a new
-    run in ``out`` with weights of another shape than ``out``'s config."""
-    from model.restore.network import RestoreConfig
-
-    if init is not None and not (out / "train_state.json").is_file() and RestoreConfig.load(init) != config:
-        raise ValueError(f"--init {init} is a network of another shape than {out}'s config.json: pick another --out")
 
 
 def _init_folder(args: argparse.Namespace) -> Path | None:
