@@ -2,20 +2,23 @@
 
 Not in the paper. The reference-conditioned joint model copies the call's face so faithfully, and the
 restorer pulls every frame so close to it, that heads hardly move: frame-to-frame change was 0.64x the
-corpus's (``textcall eval calls``; 0.78x with this motion), and a frozen head reads as a photograph.
-Talking-head systems commonly draw head pose apart from the face (SadTalker's pose generator, for one); here the pose is the
-synthetic corpus's own motion model (``model.corpus.synth._motion``: each axis a sum of three slow
-sinusoids, 0.15-1.1 Hz, random phases and weights), with its amplitudes brought to the 64-pixel crop
-(the corpus's crop is about 175 pixels of its 360x288 frame, so its 4 and 2.5 pixel sways become about
-1.5 and 0.9; roll, in degrees, is kept), and then the shifts raised 1.6x to 2.4 and 1.45: the corpus's
-heads also turn and nod (its yaw and pitch move eyes, nose and mouth against the outline), which a
-rigid warp cannot draw, and the restorer pulls part of the warp back towards the call's face. Measured
-by phase correlation between consecutive frames at 64: corpus clips 0.19 pixels per frame; calls
-with the plain amplitudes 0.10-0.14; with the shifts 1.6x, 0.18-0.21. The phases are drawn once per
-call from its id, and time runs on across utterances, so one utterance ends in the pose the next
-starts from.
+corpus's (``textcall eval calls``), and a frozen head reads as a photograph; an animated style image
+(paper IV-E: only the mouth moves) was one. Talking-head systems commonly draw head pose apart from
+the face (SadTalker's pose generator, for one); here the pose is the synthetic corpus's own motion
+model (``model.corpus.synth._motion``: each axis a sum of three slow sinusoids, 0.15-1.1 Hz, random
+phases and weights), with its amplitudes brought to the 64-pixel crop (the corpus's crop is about 175
+pixels of its 360x288 frame, so its 4 and 2.5 pixel sways become about 1.5 and 0.9; roll, in degrees,
+is kept). The phases are drawn once per call from its id, and time runs on across utterances, so one
+utterance ends in the pose the next starts from.
 
-The frames are warped before the restorer, which gives back the detail the resampling costs.
+The warp is the last step (``TalkingHead._render``): the clean-up, the upscaler's copy of the call's
+face and lip sync all work on the face in its own pose, and the finished frames are moved rigidly at
+the output size. (Until 2026-12-07 the 64-pixel frames were warped before the restorer, which pulled
+part of the warp back towards the call's face, so the shifts were raised 1.6x to 2.4 and 1.45 to make
+up for it; style images did not move.) Measured by phase correlation between consecutive frames
+brought to 64: held-out corpus clips 0.197 pixels per frame; these amplitudes give 0.17 on average
+over 300 call ids (translation alone, before roll).
+
 ``--head-motion off`` (``GeneratorSettings.head_motion``) leaves the frames as the model drew them.
 """
 
@@ -27,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 ROLL_DEGREES = 2.5  # the synthesizer's wobble amplitudes (model/corpus/synth.py), at the crop's scale
-SHIFT_X = 2.4  # 1.5 and 0.9 are the corpus's dx, dy; 1.6x for its yaw and nod (module docstring)
-SHIFT_Y = 1.45
+SHIFT_X = 1.5  # the corpus's dx, dy brought to the 64-pixel crop (module docstring)
+SHIFT_Y = 0.9
 CENTRE = (0.5, 0.58)  # rotation centre as a share of width and height: about the middle of the face
 
 

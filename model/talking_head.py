@@ -221,8 +221,9 @@ class TalkingHead:
 
     def _render(self, request: Request, face: Face | None, caption: int | dict, call: TalkingHeadCall) -> Iterator[Chunk]:
         """One utterance, chunk by chunk: the voice, then the still animation (style image) or chunked
-        joint sampling (with the call's face as reference when ``uses_reference``), head motion,
-        clean-up and lip sync, each chunk handed out as soon as its frames are final."""
+        joint sampling (with the call's face as reference when ``uses_reference``), clean-up, lip
+        sync and upscaling, then the call's head motion on the output frames (a copied face: the
+        call's or the style image's), each chunk handed out as soon as its frames are final."""
         timings: dict[str, float] = {}
         gender = (face.gender if face is not None else None) or (
             caption.get("gender") if isinstance(caption, dict) else _gender(self.config.captions[caption]) if caption else None)
@@ -240,7 +241,8 @@ class TalkingHead:
                 speech = None
 
         still = request.style_image is not None
-        moved = reference is not None and self.settings.head_motion and not still
+        # head motion (model/motion.py) on a copied face: the call's face, or the style image
+        moved = self.settings.head_motion and (reference is not None or still)
         info: dict[str, Any] = {
             "generator": self.name,
             "mode": request.mode,
@@ -259,7 +261,7 @@ class TalkingHead:
         if still and speech is not None:
             speech = speech.whole(timings)
         pieces = (self._animate_still(request, caption, speech, timings, face, detail) if still
-                  else self._frames(caption, request.seed, speech, reference, call, timings, moved, detail))
+                  else self._frames(caption, request.seed, speech, reference, timings, detail))
         first, index = 0, 0
         spf = AUDIO_RATE // VIDEO_FPS
         for video, audio, last in pieces:
@@ -267,6 +269,8 @@ class TalkingHead:
                 continue
             if video.shape[1] != self.output_size:  # (lip sync on the output frames upscaled them already)
                 video = self._upscale(video, detail, timings)
+            if moved:  # last, on the final frames: everything before worked on the face in its own pose
+                video = self._move(video, call)
             if last:
                 info["restored"] = "restore" in timings
                 info["timings"] = {k: round(v, 3) for k, v in timings.items()}
@@ -283,9 +287,8 @@ class TalkingHead:
         return None
 
     def _frames(self, caption: int | dict, seed: int, speech: np.ndarray | None, reference: np.ndarray | None,
-                call: TalkingHeadCall, timings: dict, moved: bool,
-                detail: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
-        """The sampled chunks through head motion, clean-up and lip sync: ``(frames, audio, last)`` as
+                timings: dict, detail: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+        """The sampled chunks through clean-up and lip sync: ``(frames, audio, last)`` as
         soon as each frame is final. The clean-up looks a few frames ahead (a Gaussian over time), so
         each piece ends that far behind the frames sampled so far. Lip sync reads the speech: the
         first sentences for the first chunk, the whole of it after; audio sampled with the frames (no
@@ -306,8 +309,6 @@ class TalkingHead:
             pending = np.concatenate([pending, audio])
             if speech is None:
                 sound.append(audio)  # lip sync reads it all at the end
-            if moved:
-                frames = self._move(frames, call)
             ready = frames if cleanup is None else cleanup.push(frames, last)
             if box is not None:
                 ready = self._upscale(ready, detail, timings)

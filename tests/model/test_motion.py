@@ -71,3 +71,45 @@ def test_the_head_moves_through_a_call_and_its_clock_runs_on() -> None:
     still = _head(head_motion=False).open_call("carol").say(Request(caption="A woman is talking", text="0.75", seed=1))
     assert not still.info["head_motion"]
     assert np.abs(np.diff(still.video[:, :half].astype(np.float32), axis=0)).max() <= 2  # a copied face stands still
+
+
+class RecordingLipSync(MouthLipSync):
+    """Keeps every frame lip sync was handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[np.ndarray] = []
+
+    def stream(self, audio, n_frames, fps=16, *, still=None, box_size=None):
+        inner = super().stream(audio, n_frames, fps, still=still, box_size=box_size)
+        push, seen = inner.push, self.seen
+
+        def recording(frames: np.ndarray) -> np.ndarray:
+            seen.append(np.array(frames))
+            return push(frames)
+
+        inner.push = recording
+        return inner
+
+
+def test_the_head_moves_last_so_lip_sync_sees_the_face_in_its_own_pose_and_a_style_image_moves_too(tmp_path) -> None:
+    from model.pipeline import draw_portrait
+
+    head = _head()
+    head.lipsync = lips = RecordingLipSync()
+    call = head.open_call("dave")
+    path = draw_portrait(tmp_path / "dave.png", gender="male", seed=4)
+    styled = call.say(Request(text="1.0", style_image=path, seed=1))
+    assert styled.info["head_motion"] and lips.animated == 1
+    handed = np.concatenate(lips.seen)
+    assert (handed == handed[:1]).all()  # the still, unmoved, every frame
+    half = styled.video.shape[1] // 2
+    assert np.abs(np.diff(styled.video[:, :half].astype(np.float32), axis=0)).mean() > 0.5  # ... and the output moves
+    assert call.video_seconds == pytest.approx(len(styled.video) / VIDEO_FPS)  # on the call's one clock
+    lips.seen.clear()
+    spoken = call.say(Request(text="0.75", seed=2))
+    handed = np.concatenate(lips.seen)[:, :half].astype(np.float32)  # the upper face: untouched by the fake lip sync
+    assert np.abs(np.diff(handed, axis=0)).max() <= 2  # the copied face, in its own pose
+    assert np.abs(np.diff(spoken.video[:, :half].astype(np.float32), axis=0)).mean() > 0.5
+    paper = _head(head_motion=False)
+    assert not paper.open_call("dave").say(Request(text="1.0", style_image=path, seed=1)).info["head_motion"]
