@@ -7,6 +7,11 @@ after 700 steps), while copying from an aligned one it learns in tens of steps. 
 its own reference: the face warped by the rigid transform (rotation + shift) that best maps the
 face onto the frame at 64 pixels (OpenCV's ECC, Evangelidis & Psarakis 2008), applied at 256.
 What a rigid warp cannot match (the mouth, blinks, yaw) the network takes from the frame.
+
+The warp resamples bicubically: the fits are mostly sub-pixel (median corner displacement 0.6-0.9
+pixels at 256 on whole calls, now that head motion comes after the upscaler), and a bilinear
+half-pixel shift is a two-tap average, which softened every pasted face (luma detail of a style
+call's spoken utterance 2.18 bilinear, 2.36 bicubic; the still itself 2.63).
 """
 
 from __future__ import annotations
@@ -47,5 +52,5 @@ def align_to(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
         # pixel centres: x_big = k x_small + (k - 1) / 2, in both images
         shift = k * t + (k - 1) / 2 * (1 - a.sum(axis=1))
         out[i] = cv2.warpAffine(reference, np.concatenate([a, shift[:, None]], axis=1).astype(np.float32), (big, big),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+                                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     return out
