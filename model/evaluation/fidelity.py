@@ -92,11 +92,32 @@ def _frames(clips: list[np.ndarray], per_clip: int) -> list[np.ndarray]:
     return out
 
 
-def two_sample_test(generated: list[np.ndarray], corpus: list[np.ndarray], config: TwoSampleConfig = TwoSampleConfig()) -> dict:
+def split_halves(clips: list, rng: np.random.Generator, labels: list | None = None) -> tuple[list, list]:
+    """A random (training, test) split of ``clips``: half the clips, or, with ``labels`` (one per
+    clip), half the labels, so that no label has clips on both sides."""
+    if labels is None:
+        order = rng.permutation(len(clips))
+        cut = len(clips) // 2
+        return [clips[i] for i in order[:cut]], [clips[i] for i in order[cut:]]
+    if len(labels) != len(clips):
+        raise ValueError(f"{len(labels)} group labels for {len(clips)} clips")
+    names = sorted(set(labels), key=str)
+    if len(names) < 2:
+        raise ValueError("a split by group needs at least two groups on each side")
+    train = {names[i] for i in rng.permutation(len(names))[: len(names) // 2]}
+    return [c for c, g in zip(clips, labels) if g in train], [c for c, g in zip(clips, labels) if g not in train]
+
+
+def two_sample_test(generated: list[np.ndarray], corpus: list[np.ndarray], config: TwoSampleConfig = TwoSampleConfig(),
+                    groups: tuple[list, list] | None = None) -> dict:
     """Train on half of each side's clips, test on the other half; returns accuracy and counts.
 
     Clips are uint8 ``[F, H, W, 3]`` of one size. The halves are split by clip, so frames of a test
     clip were never seen in training; the test set is balanced by subsampling the larger side.
+    ``groups``: a label per clip on each side (the person: a call, a corpus speaker); then the halves
+    are split by group, so no person of the test half was seen in training. Clips of one person share
+    a face, so a split by clip lets the classifier tell the sides apart by who is in them (a handful of
+    calls against a handful of speakers) rather than by how the frames look.
     """
     import torch
     import torch.nn.functional as F
@@ -108,13 +129,9 @@ def two_sample_test(generated: list[np.ndarray], corpus: list[np.ndarray], confi
         raise ValueError("generated and corpus frames must have one size")
     rng = np.random.default_rng(config.seed)
 
-    def halves(clips):
-        order = rng.permutation(len(clips))
-        cut = len(clips) // 2
-        return [clips[i] for i in order[:cut]], [clips[i] for i in order[cut:]]
-
-    gen_train, gen_test = halves(_frames(generated, config.frames_per_clip))
-    cor_train, cor_test = halves(_frames(corpus, config.frames_per_clip))
+    gen_groups, cor_groups = groups if groups is not None else (None, None)
+    gen_train, gen_test = split_halves(_frames(generated, config.frames_per_clip), rng, gen_groups)
+    cor_train, cor_test = split_halves(_frames(corpus, config.frames_per_clip), rng, cor_groups)
 
     def stack(parts):
         return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
@@ -157,5 +174,6 @@ def two_sample_test(generated: list[np.ndarray], corpus: list[np.ndarray], confi
         "test_frames": int(len(test)),
         "train_frames": int(len(x)),
         "clips": {"generated": len(generated), "corpus": len(corpus)},
+        "split": "by group" if groups is not None else "by clip",
         "steps": config.steps,
     }

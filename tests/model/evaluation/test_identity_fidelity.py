@@ -116,3 +116,49 @@ def test_the_gender_judge_also_learns_many_people_and_reports_held_out_ones(judg
     assert {"stills_test_accuracy_male", "stills_test_accuracy_female"} <= set(metrics)
     assert meta["gender"]["width"] == 8 and "held-out people" in (out / "README.md").read_text()
     assert GenderClassifier.load(out).probabilities(np.zeros((1, 16, 16, 3), np.uint8)).shape == (1, 2)
+
+
+def test_a_split_by_person_keeps_every_person_on_one_side() -> None:
+    from model.evaluation.fidelity import split_halves
+
+    rng = np.random.default_rng(2)
+    clips = list(range(20))
+    people = [f"p{k % 5}" for k in clips]
+    for _ in range(10):
+        train, test = split_halves(clips, rng, people)
+        assert sorted(train + test) == clips and train and test
+        assert not {people[k] for k in train} & {people[k] for k in test}
+    train, test = split_halves(clips, rng)  # by clip: the same person may be on both sides
+    assert sorted(train + test) == clips and len(train) == 10
+    with pytest.raises(ValueError, match="two groups"):
+        split_halves(clips, rng, ["one"] * 20)
+    with pytest.raises(ValueError, match="labels"):
+        split_halves(clips, rng, people[:3])
+
+
+def test_two_sample_test_split_by_person_reports_it() -> None:
+    rng = np.random.default_rng(3)
+    config = TwoSampleConfig(steps=5, batch_size=8)
+    generated, corpus = _clips(rng, 6, 10.0), _clips(rng, 6, 10.0)
+    report = two_sample_test(generated, corpus, config, groups=(["a", "a", "b", "b", "c", "c"], [0, 1, 2, 3, 4, 5]))
+    assert report["split"] == "by group" and report["test_frames"] > 0
+    assert two_sample_test(generated, corpus, config)["split"] == "by clip"
+
+
+def test_the_call_evals_fidelity_bar_reads_the_split_by_person() -> None:
+    from model.evaluation.calls import markdown, summarise
+
+    rows = [{"mode": "caption+text", "s_per_output_s": 2.0, "offset": 0, "confidence": 0.3, "adherent": True, "face": None}]
+    fidelity = {"corpus": {"luma detail": 4.0, "colour noise": 3.0, "frame change": 3.0},
+                "generated": {"luma detail": 3.8, "colour noise": 3.0, "frame change": 3.1},
+                "ratios": {"luma detail": 0.95, "colour noise": 1.0, "frame change": 1.03},
+                "two_sample": {"accuracy": 1.0, "test_frames": 80}}
+    report = {"calls": [], "identity": {"min": 1.0, "calibration": {"same_speaker_judged_same": 1.0, "threshold": 0.4, "clips": 8,
+                                                                     "speakers": 4, "different_speakers_judged_same": 0.0}},
+              "fidelity": fidelity}
+    assert not summarise(rows, [], report)["bars"]["two_sample<=0.80"]  # one call: only the split by clip
+    fidelity["two_sample_by_person"] = {"accuracy": 0.7, "test_frames": 64}
+    report["summary"] = summary = summarise(rows, [], report)
+    assert summary["bars"]["two_sample<=0.80"] and summary["two_sample_accuracy_by_clip"] == 1.0
+    text = markdown(report)
+    assert "split by clip, test accuracy 1.0" in text and "split by person" in text and "0.7 on 64 frames" in text
