@@ -54,7 +54,8 @@ FACE_STEPS = 100
 # more hair and skin colours than 5.
 FACE_CFG = 3.0
 # Head motion for a call's frames (model/motion.py; not in the paper): the corpus's slow sway and tilt,
-# continuous over the call, added before the restorer. The joint model alone leaves heads nearly still.
+# continuous over the call, a rigid warp of the finished frames (a call's face or a style image). The
+# joint model alone leaves heads nearly still; an animated style image moves only its mouth (paper IV-E).
 HEAD_MOTION = True
 # The voice (model/speech): per gender the best installed, Piper's neural male voice (word error rate
 # 0.02 against espeak-ng's 0.06-0.11; lip sync as good: docs/voices.md) and Kokoro's neural female ones
@@ -99,7 +100,7 @@ class GeneratorSettings:
     face_steps: int = FACE_STEPS  # its steps (the joint model, without a portrait model: at most 5x `steps`)
     face_cfg: float = FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
     precision: str = PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"; "auto": bf16 where native
-    head_motion: bool = HEAD_MOTION  # with a call's face: the corpus's sway and tilt (model/motion.py)
+    head_motion: bool = HEAD_MOTION  # a call's face or style image: the corpus's sway and tilt (model/motion.py)
     size: int | None = None  # output side: None = the upscaler's when loaded, else the joint model's (SIZES)
 
     def __post_init__(self) -> None:
@@ -178,8 +179,9 @@ def add_generation_flags(parser) -> None:
                         "voice, Kokoro's female ones, espeak-ng where a package is missing); or a folder of Piper\n"
                         ".onnx voices or YourTTS files (default %(default)s)")
     parser.add_argument("--head-motion", choices=("on", "off"), default="on" if HEAD_MOTION else "off",
-                        help="with a call's face, sway and tilt the head as the corpus's speakers do, continuous\n"
-                        "over the call (not in the paper; model/motion.py) (default %(default)s)")
+                        help="with a call's face or a style image, sway and tilt the finished frames as the corpus's\n"
+                        "speakers' heads do, continuous over the call (not in the paper; off: only the mouth of a\n"
+                        "style image moves, as in the paper; model/motion.py) (default %(default)s)")
     parser.add_argument("--size", type=int, choices=SIZES, default=None,
                         help="output frames' side in pixels: 256 = the joint model's 64-pixel frames through the\n"
                         "upscaler (the weights' upscale/), which copies the call's face's detail; 64 = the joint\n"
