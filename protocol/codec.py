@@ -90,14 +90,17 @@ def _inflate(msg: pb.Utterance, limits: Limits, history: textpack.History | None
     seq = msg.seq or None
     if msg.caption or msg.text:
         raise ProtocolError("an utterance with packed text must leave caption and text empty", seq=seq)
+    coded = msg.dictionary >= textpack.PPM
     streamed = msg.dictionary >= textpack.STREAM
-    version = msg.dictionary - textpack.STREAM if streamed else msg.dictionary
+    version = msg.dictionary - (textpack.PPM if coded else textpack.STREAM if streamed else 0)
     if version not in textpack.DICTIONARIES:
         raise ProtocolError(f"unknown text dictionary {msg.dictionary}", Code.BAD_MESSAGE, seq)
     if streamed and history is None:
         raise ProtocolError("text packed against the connection's history needs a session", Code.BAD_MESSAGE, seq)
     cap = 4 * (limits.max_caption_chars + limits.max_text_chars) + 1  # UTF-8: at most 4 bytes a char
     try:
+        if coded:
+            return textpack.unpack_ppm(msg.packed, version, max_bytes=cap, history=history)
         return textpack.unpack(msg.packed, version, max_bytes=cap, history=history.data if streamed else None)
     except textpack.PackError as exc:
         code = Code.TOO_LARGE if "more than" in str(exc) else Code.BAD_MESSAGE
@@ -284,18 +287,22 @@ def utterance(
     """An utterance; with ``dictionary`` (a version the receiver announced as ``deflate-N``),
     caption and text travel compressed in ``packed`` when that is smaller. With ``history`` (the
     connection's, when the receiver announced ``deflate-stream-N``) they are packed against the
-    connection's earlier texts too, and this one is added to it. ``timestamp=False`` leaves out
+    connection's earlier texts too, and this one is added to it; a history made with ``ppm=True``
+    (the receiver announced ``ppm-stream-N``) codes them with its PPM model instead of DEFLATE. ``timestamp=False`` leaves out
     ``sent_unix_ms`` (7 bytes; the receiver knows when it arrived)."""
     message = pb.Utterance(seq=seq, style_image_id=style_image_id,
                            sent_unix_ms=(sent_unix_ms or now_ms()) if timestamp else 0)
     if history is not None:  # packed against the history, it can be checked only here
         _check_text(caption, "caption", DEFAULT_LIMITS.max_caption_chars, seq)
         _check_text(text, "speech text", DEFAULT_LIMITS.max_text_chars, seq)
-    context = history.data if history is not None else None
-    packed = textpack.pack(caption, text, dictionary, context) if dictionary and (caption or text) else b""
+    coded = history is not None and history.ppm
+    packed = b""
+    if dictionary and (caption or text):
+        packed = (textpack.pack_ppm(caption, text, dictionary, history) if coded
+                  else textpack.pack(caption, text, dictionary, history.data if history is not None else None))
     if packed and len(packed) < len(caption.encode()) + len(text.encode()):
         message.packed = packed
-        message.dictionary = dictionary + (textpack.STREAM if history is not None else 0)
+        message.dictionary = dictionary + (textpack.PPM if coded else textpack.STREAM if history is not None else 0)
     else:
         message.caption, message.text = caption, text
     if history is not None:  # the receiver adds every utterance's text, in the same order
@@ -306,7 +313,8 @@ def utterance(
 def capabilities() -> tuple[str, ...]:
     """What a receiver with this codec understands beyond the core (Welcome.capabilities)."""
     return (tuple(textpack.capability(v) for v in sorted(textpack.DICTIONARIES))
-            + tuple(textpack.stream_capability(v) for v in sorted(textpack.DICTIONARIES)) + (QUIET,))
+            + tuple(textpack.stream_capability(v) for v in sorted(textpack.DICTIONARIES))
+            + tuple(textpack.ppm_capability(v) for v in sorted(textpack.DICTIONARIES)) + (QUIET,))
 
 
 # Hello/Welcome capability: the sender wants no QUEUED acks and pings only when the link is idle;

@@ -117,6 +117,7 @@ class SendOptions:
             ice_servers=ice_servers_from_args(args),
             tls_ca=Path(args.tls_ca) if args.tls_ca else None,
             compress=bool(getattr(args, "compress", False) or _mode(args)),
+            text_coder=getattr(args, "text_coder", "ppm"),
             quiet=bool(getattr(args, "quiet_heartbeat", False) or _mode(args)),
             loopback=bool(args.loopback),
         )

@@ -1,7 +1,7 @@
 """Joining sentences into fewer utterances, for links where every message costs.
 
-Each data-channel message costs about 65 bytes of SCTP and DTLS framing, and the receiver's ack of it
-another 65 in the sender's direction (the SCTP SACK): at 150 words per minute, one message per
+Each data-channel message costs about 60 bytes of SCTP and DTLS framing, and the receiver's ack of it
+another 57 in the sender's direction (the SCTP SACK): at 150 words per minute, one message per
 sentence costs more than the text itself. A :class:`Batcher` holds speech text for up to
 ``seconds`` and sends it as one utterance; a new caption or style image, text that would exceed the
 receiver's limit, or :meth:`flush` sends what is held at once. Lines without speech text (caption

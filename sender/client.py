@@ -20,7 +20,7 @@ from protocol import codec
 from protocol import textcall_pb2 as pb
 from protocol import textpack
 from protocol.codec import Code, Outcome, ProtocolError
-from protocol.rtc import loopback_only, rtc_configuration, sparse_consent
+from protocol.rtc import loopback_only, prefer_chacha20, rtc_configuration, sparse_consent
 from sender.events import (  # the configuration and the events (imported from here by callers too)
     Connected, Counters, Disconnected, Event, FatalError, Queued, ReceiverError, Refused, Rendered, SenderConfig, Waiting,
 )
@@ -179,6 +179,7 @@ class Sender:
             if self.config.loopback:
                 loopback_only(pc)
             sparse_consent(pc)  # the receiver runs textcall: both ends check consent sparsely (RFC 7675 allows)
+            prefer_chacha20(pc)  # 8 bytes fewer a DTLS record where the receiver agrees (a textcall receiver does)
             conn = _Connection(pc, channel, asyncio.get_running_loop().create_future())
             # a connection that dies before Welcome fails this future with nobody awaiting it
             conn.welcome.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -207,7 +208,9 @@ class Sender:
                 known = [v for v in textpack.DICTIONARIES if textpack.capability(v) in offered]
                 conn.dictionary = max(known, default=0)
                 if conn.dictionary and textpack.stream_capability(conn.dictionary) in offered:
-                    conn.history = textpack.History()  # later texts point back at earlier ones
+                    # later texts point back at earlier ones; coded by a PPM model where the receiver has it
+                    conn.history = textpack.History(ppm=self.config.text_coder == "ppm"
+                                                    and textpack.ppm_capability(conn.dictionary) in offered)
             conn.quiet = self.config.quiet and codec.QUIET in offered
             conn.last_heard = time.monotonic()
             return conn

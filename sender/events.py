@@ -23,10 +23,13 @@ class SenderConfig:
     ping_interval: float = 2.0
     dead_after: float = 8.0
     # Low-bitrate link (see README "Bits per second"): compress caption and text with the shared
-    # preset dictionary when the receiver offers it, and with `quiet` skip QUEUED acks, take RENDERED
+    # preset dictionary when the receiver offers it (`text_coder` "ppm": a PPM model of the dictionary
+    # and the call's earlier texts, where the receiver offers it; "deflate": DEFLATE against them),
+    # and with `quiet` skip QUEUED acks, take RENDERED
     # acks for runs of seqs, and ping only after `quiet_ping_interval` seconds with nothing from the
     # receiver (any datagram of it, its SCTP SACK of an utterance included, proves it alive).
     compress: bool = False
+    text_coder: str = "ppm"
     quiet: bool = False
     quiet_ping_interval: float = 25.0  # longer than a batch window (--batch up to 20 s) plus a render
     quiet_dead_after: float = 50.0  # below the receiver's 60 s for quiet sessions

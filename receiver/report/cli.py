@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     sub.add_argument("--script", type=Path, metavar="FILE",
                      help="utterances, one per line ('caption | speech text | style id' or just text)")
     sub.add_argument("--out", type=Path, default=Path("report-out"), help="output folder (default %(default)s)")
-    sub.add_argument("--quick", action="store_true", help="two text options and a small codec sweep")
+    sub.add_argument("--quick", action="store_true", help="four text options (conversational, economy with PPM and with DEFLATE text, plain) and a small codec sweep")
     sub.add_argument("--text-only", action="store_true", help="skip the media baselines")
     sub.add_argument("--wpm", type=float, default=150.0, help="speaking pace (default %(default)s)")
     sub.add_argument("--max-media-seconds", type=float, default=20.0,

@@ -203,14 +203,16 @@ def compose(text: list[TextLinkResult], baselines: list[Baseline], *, source: st
         "protobuf message inside.",
         "The setup before Hello (ICE checks, DTLS handshake, SCTP association, data channel open) is a "
         "one-off cost of about 2.5 KB plus its headers per connection, shown apart.",
-        "Every SCTP DATA chunk costs about 65 bytes of framing (12 SCTP common header + 16 DATA chunk "
-        "header + 37 DTLS record header, nonce and AES-GCM tag) + 28 of UDP/IPv4, and is answered by a "
+        "Every SCTP DATA chunk costs 57-65 bytes of framing (12 SCTP common header + 16 DATA chunk "
+        "header + 29 DTLS record header and ChaCha20-Poly1305 tag between two textcall peers, 37 with "
+        "AES-GCM's explicit nonce otherwise) + 28 of UDP/IPv4, and is answered by a "
         "SACK of as much (RFC 4960 section 6.2; aiortc sends it at once): the sender pays a SACK for every "
         "message the receiver sends. Conversational and economy hold RENDERED acks up to 30 s and send one "
         "for the run (Ack.first_seq).",
         f"Consent checks (RFC 7675): consent expires 30 s after the last answered check; checks go at a "
         f"randomised interval. Between two textcall peers both ends check every ~{SPARSE_CONSENT_INTERVAL:g} s "
-        f"(protocol.rtc.sparse_consent; two checks within the lifetime); a browser or other WebRTC peer keeps "
+        f"(protocol.rtc.sparse_consent; an unanswered check is followed by a fresh one every second until "
+        f"the lifetime ends); a browser or other WebRTC peer keeps "
         f"its own ~5 s checks and the receiver answers each (counted the same way).",
         "Added latency: how long a line waited in `textcall send` before it went out (batching), as the "
         "sender measured it; one message per line adds none.",

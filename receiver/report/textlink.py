@@ -40,11 +40,12 @@ class LinkOption:
     compress: bool = False
     quiet: bool = False
     preset: str = ""  # "conversational" / "economy": textcall send's own presets
+    text_coder: str = ""  # "deflate": textcall send --text-coder deflate (default: its own, PPM)
 
     def sender_args(self) -> list[str]:
+        args = ["--text-coder", self.text_coder] if self.text_coder else []
         if self.preset:
-            return [f"--{self.preset}"]
-        args = []
+            return [f"--{self.preset}"] + args
         if self.batch_seconds:
             args += ["--batch", f"{self.batch_seconds:g}"]
         if self.compress:
@@ -55,22 +56,25 @@ class LinkOption:
 
 
 OPTIONS = (
-    LinkOption("conversational", "conversational: one message per line, DEFLATE, quiet heartbeat, merged acks",
+    LinkOption("conversational", "conversational: one message per line, PPM text, quiet heartbeat, merged acks",
                compress=True, quiet=True, preset="conversational"),
-    LinkOption("economy", "economy: lines batched up to 8 s, DEFLATE, quiet heartbeat, merged acks",
+    LinkOption("economy", "economy: lines batched up to 8 s, PPM text, quiet heartbeat, merged acks",
                batch_seconds=8, compress=True, quiet=True, preset="economy"),
     LinkOption("sentence", "one message per sentence, plain text, ping every 2 s (textcall 0.1)"),
-    LinkOption("sentence-deflate", "one message per sentence, DEFLATE + dictionary", compress=True),
+    LinkOption("economy-deflate", "economy with DEFLATE text (textcall before 2026-12-07)",
+               batch_seconds=8, compress=True, quiet=True, preset="economy", text_coder="deflate"),
+    LinkOption("sentence-deflate", "one message per sentence, DEFLATE + dictionary", compress=True,
+               text_coder="deflate"),
     LinkOption("sentence-quiet", "one message per sentence, quiet heartbeat", quiet=True),
     LinkOption("batch15", "15 s batches, plain text, ping every 2 s", batch_seconds=15),
-    LinkOption("batch15-deflate-quiet", "15 s batches, DEFLATE + dictionary, quiet heartbeat",
+    LinkOption("batch15-deflate-quiet", "15 s batches, PPM text, quiet heartbeat",
                batch_seconds=15, compress=True, quiet=True),
-    LinkOption("batch10-deflate-quiet", "10 s batches, DEFLATE + dictionary, quiet heartbeat",
+    LinkOption("batch10-deflate-quiet", "10 s batches, PPM text, quiet heartbeat",
                batch_seconds=10, compress=True, quiet=True),
-    LinkOption("batch20-deflate-quiet", "20 s batches, DEFLATE + dictionary, quiet heartbeat",
+    LinkOption("batch20-deflate-quiet", "20 s batches, PPM text, quiet heartbeat",
                batch_seconds=20, compress=True, quiet=True),
 )
-QUICK_OPTIONS = ("conversational", "economy", "sentence")
+QUICK_OPTIONS = ("conversational", "economy", "economy-deflate", "sentence")
 BAR_OPTION = "economy"
 # the bars of issue 27, all-in UDP each way over the call (setup apart)
 CONVERSATIONAL_BAR_BPS, CONVERSATIONAL_LATENCY_S = 400.0, 2.0  # mean added latency

@@ -122,7 +122,7 @@ def test_dictionary_without_packed_is_refused():
 
 def test_welcome_capabilities_are_checked():
     ok = codec.welcome("s1", last_rendered_seq=0, window=1, model="stub", capabilities=codec.capabilities())
-    assert set(codec.decode(codec.encode(ok)).welcome.capabilities) == {"deflate-1", "deflate-stream-1", "quiet"}
+    assert set(codec.decode(codec.encode(ok)).welcome.capabilities) == {"deflate-1", "deflate-stream-1", "ppm-stream-1", "quiet"}
     bad = pb.Envelope(welcome=pb.Welcome(session_id="s1", window=1, capabilities=["no spaces"]))
     with pytest.raises(ProtocolError):
         codec.decode(bad.SerializeToString())

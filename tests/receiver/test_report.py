@@ -60,10 +60,17 @@ def test_payload_count_equals_the_messages_sent(report):
     # economy: all three lines fall in one batch (under 8 s): one compressed utterance holding the joined text
     batched = by_key["economy"]
     joined = " ".join(t for _, t, _ in LINES)
-    # packed against the connection's (still empty) history, no sender timestamp (the receiver times arrivals)
-    one = codec.utterance(1, caption=LINES[0][0], text=joined, dictionary=1, history=textpack.History(), timestamp=False)
-    assert one.utterance.packed and one.utterance.dictionary == textpack.STREAM + 1
+    # coded by the PPM model of the connection's (still empty) history, no sender timestamp (the receiver
+    # times arrivals)
+    one = codec.utterance(1, caption=LINES[0][0], text=joined, dictionary=1, history=textpack.History(ppm=True),
+                          timestamp=False)
+    assert one.utterance.packed and one.utterance.dictionary == textpack.PPM + 1
     assert batched["utterance_payload_bytes"] == _size(one)
+    # the same with DEFLATE (textcall send --text-coder deflate), for the report's comparison row
+    deflated = codec.utterance(1, caption=LINES[0][0], text=joined, dictionary=1, history=textpack.History(),
+                               timestamp=False)
+    assert deflated.utterance.dictionary == textpack.STREAM + 1
+    assert by_key["economy-deflate"]["utterance_payload_bytes"] == _size(deflated) > _size(one)
     assert batched["breakdown_up"]["utterance"]["count"] == 1
     assert "ack" not in batched["breakdown_up"] and "queued" not in json.dumps(batched["breakdown_down"])
 
