@@ -28,11 +28,17 @@ def register(subparsers) -> None:
     sub.add_argument("--script", type=Path, metavar="FILE",
                      help="utterances, one per line ('caption | speech text | style id' or just text)")
     sub.add_argument("--out", type=Path, default=Path("report-out"), help="output folder (default %(default)s)")
-    sub.add_argument("--quick", action="store_true", help="four text options (conversational, economy with PPM and with DEFLATE text, plain) and a small codec sweep")
+    sub.add_argument("--quick", action="store_true",
+                     help="four text options (conversational, economy with PPM and with DEFLATE text, plain)\n"
+                     "and a small codec sweep")
     sub.add_argument("--text-only", action="store_true", help="skip the media baselines")
     sub.add_argument("--wpm", type=float, default=150.0, help="speaking pace (default %(default)s)")
     sub.add_argument("--max-media-seconds", type=float, default=20.0,
                      help="seconds of the clips used for the media baselines (default %(default)s)")
+    sub.add_argument("--baseline-voice", default="mixed", metavar="VOICE",
+                     help="voice that speaks the script for the audio baselines (Opus, Codec2): mixed (default:\n"
+                     "the demo's voices), espeak, piper, kokoro, or none for the stub's tones; recordings\n"
+                     "keep their own speech")
     sub.set_defaults(run=_run)
 
 
@@ -47,7 +53,8 @@ def _run(args: argparse.Namespace) -> int:
         logging.getLogger("aiortc").setLevel(logging.ERROR)
     try:
         config = ReportConfig(out_dir=args.out, recordings=args.recordings, script=args.script, quick=args.quick,
-                              media=not args.text_only, wpm=args.wpm, max_media_seconds=args.max_media_seconds)
+                              media=not args.text_only, wpm=args.wpm, max_media_seconds=args.max_media_seconds,
+                              speech_voice="" if args.baseline_voice == "none" else args.baseline_voice)
     except ValueError as exc:
         print(f"textcall report: {exc}", file=sys.stderr)
         return 2

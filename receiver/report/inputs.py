@@ -115,6 +115,41 @@ def load_recorded_media(session: Path, max_seconds: float):
     return _join(clips, max_seconds)
 
 
+def spoken_script(lines: list[tuple[str, str, str]], samples: int, rate: int, voice_spec: str = "mixed",
+                  whole_seconds: float = 60.0) -> tuple[np.ndarray, str, list[tuple[str, np.ndarray]]]:
+    """The script's speech texts spoken by ``voice_spec`` (one speaker per caption gender, as a
+    call has), one after the other, resampled to ``rate`` and cut or padded to ``samples``: what a
+    user would otherwise send as audio. A speech codec judged on the stub's tones says nothing
+    about speech. Returns the audio, who spoke it, and the lines spoken whole within the first
+    ``whole_seconds`` (at least the audio's length): (text, audio at ``rate``), for an intelligibility
+    test that wants more words than the media baselines' seconds hold."""
+    from model.audio import resample
+    from model.speech import choose_speaker, gender_of_caption, load_voice
+
+    voice = load_voice(voice_spec)
+    rng = np.random.default_rng(0)
+    speakers: dict[str | None, str] = {}
+    pieces, whole, total = [], [], 0
+    enough = max(samples, int(whole_seconds * rate))
+    for caption, text, _ in lines:
+        if not text:
+            continue
+        gender = gender_of_caption(caption)
+        if gender not in speakers:
+            speakers[gender] = choose_speaker(voice, gender, rng)
+        speech = voice.synthesize(text, speaker=speakers[gender])
+        audio = resample(speech.audio, speech.sample_rate, rate) if speech.sample_rate != rate else speech.audio
+        pieces.append(audio.astype(np.float32))
+        total += audio.size
+        if total <= enough:
+            whole.append((text, pieces[-1]))
+        if total >= enough:
+            break
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    audio = np.pad(audio[:samples], (0, max(0, samples - audio.size))).astype(np.float32)
+    return audio, f"{voice_spec} voice ({', '.join(sorted(speakers.values()))})", whole
+
+
 def _join(clips, max_seconds: float):
     fps, rate = clips[0][2], clips[0][3]
     videos, audios = [], []

@@ -110,6 +110,7 @@ class Baseline:
     psnr_db: float | None = None
     ssim: float | None = None
     audio_lsd_db: float | None = None  # log-spectral distance of decoded audio vs source
+    audio_wer: float | None = None  # word error rate of an offline ASR on the decoded speech (Codec2)
     acceptable: bool | None = None
     wire_bits_per_second: float | None = None  # WebRTC: DTLS/SRTP level, RTP headers and RTCP included
     note: str = ""

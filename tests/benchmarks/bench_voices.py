@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
-import numpy as np
+from receiver.report.asr import word_errors, words
 
 SENTENCES = [
     "Good morning, I hope you had a nice weekend with the family.",
@@ -46,18 +45,9 @@ SENTENCES = [
 ]
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
-
-
 def wer(reference: list[str], hypothesis: list[str]) -> tuple[int, int]:
     """(edit distance in words, reference length)."""
-    d = np.arange(len(hypothesis) + 1)
-    for i, r in enumerate(reference, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hypothesis, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return int(d[-1]), len(reference)
+    return word_errors(reference, hypothesis), len(reference)
 
 
 def asr(threads: int):
