@@ -80,7 +80,7 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
-CHART_TEXT = ("conversational", "economy", "sentence", "batch15-deflate-quiet", "recorded")
+CHART_TEXT = ("conversational", "economy", "sentence", "batch15-ppm-quiet", "recorded")
 CHART_CODEC2 = ("450", "700C")
 
 
@@ -123,7 +123,7 @@ def write_chart(report: dict, path: Path) -> Path | None:
              "bitstream": ("#9aa5b1", "v", "Codec2 bitstream alone (no packets)")}
     fig, ax = plt.subplots(figsize=(10, 6))
     for group, (color, marker, label) in style.items():
-        chosen = [p for p in points if p[3] == group]
+        chosen = sorted((p for p in points if p[3] == group), key=lambda p: (p[2], p[1]))  # by latency, then rate
         if chosen:
             ax.scatter([p[2] + 0.02 for p in chosen], [p[1] for p in chosen], color=color, marker=marker,
                        s=60, label=label, zorder=3)

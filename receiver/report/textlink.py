@@ -67,11 +67,11 @@ OPTIONS = (
                text_coder="deflate"),
     LinkOption("sentence-quiet", "one message per sentence, quiet heartbeat", quiet=True),
     LinkOption("batch15", "15 s batches, plain text, ping every 2 s", batch_seconds=15),
-    LinkOption("batch15-deflate-quiet", "15 s batches, PPM text, quiet heartbeat",
+    LinkOption("batch15-ppm-quiet", "15 s batches, PPM text, quiet heartbeat",
                batch_seconds=15, compress=True, quiet=True),
-    LinkOption("batch10-deflate-quiet", "10 s batches, PPM text, quiet heartbeat",
+    LinkOption("batch10-ppm-quiet", "10 s batches, PPM text, quiet heartbeat",
                batch_seconds=10, compress=True, quiet=True),
-    LinkOption("batch20-deflate-quiet", "20 s batches, PPM text, quiet heartbeat",
+    LinkOption("batch20-ppm-quiet", "20 s batches, PPM text, quiet heartbeat",
                batch_seconds=20, compress=True, quiet=True),
 )
 QUICK_OPTIONS = ("conversational", "economy", "economy-deflate", "sentence")
