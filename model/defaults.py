@@ -57,6 +57,13 @@ FACE_CFG = 3.0
 # continuous over the call, a rigid warp of the finished frames (a call's face or a style image). The
 # joint model alone leaves heads nearly still; an animated style image moves only its mouth (paper IV-E).
 HEAD_MOTION = True
+# An unsharp mask on the luma of the upscaled frames of a drawn face (model/postfilter.sharpen_luma; not in
+# the paper): the upscaler, trained with an L1 loss, returns the mean of the detail it could add, softer
+# than the corpus's flat-shaded, hard-edged faces (luma detail 0.65-0.70x the corpus's at 256), and
+# softness was what told a classifier its frames from the corpus's. Amount 1.0 at sigma 1.5 pixels,
+# picked by eye and on a probe of the 6-call eval's clips (0.6 and 1.0 tried; docs/2026-12-07-256-pixels.md,
+# twelfth session); 0 = off. A style image keeps its own detail.
+SHARPEN = 1.0
 # The voice (model/speech): per gender the best installed, Piper's neural male voice (word error rate
 # 0.02 against espeak-ng's 0.06-0.11; lip sync as good: docs/voices.md) and Kokoro's neural female ones
 # (0.03 against espeak-ng's 0.10-0.18; the only neural female voices found on PyPI, Japanese speakers
@@ -101,6 +108,7 @@ class GeneratorSettings:
     face_cfg: float = FACE_CFG  # classifier-free guidance on the caption for that face (1 = none)
     precision: str = PRECISION  # "bf16": networks under bf16 autocast while sampling; "fp32"; "auto": bf16 where native
     head_motion: bool = HEAD_MOTION  # a call's face or style image: the corpus's sway and tilt (model/motion.py)
+    sharpen: float = SHARPEN  # unsharp mask on the luma of a drawn face's upscaled frames (0 = off)
     size: int | None = None  # output side: None = the upscaler's when loaded, else the joint model's (SIZES)
 
     def __post_init__(self) -> None:
@@ -123,6 +131,8 @@ class GeneratorSettings:
             raise ValueError("audio_contrast (--audio-contrast) must be >= 0 (0 = off)")
         if self.face_cfg < 0:
             raise ValueError("face_cfg (--face-cfg) must be >= 0 (1 = none)")
+        if not 0 <= self.sharpen <= 3:
+            raise ValueError(f"sharpen (--sharpen) must be between 0 (off) and 3, got {self.sharpen}")
         if self.cfg_scale < 0 or self.classifier_scale < 0 or self.recon_scale < 0:
             raise ValueError("cfg_scale, classifier_scale and recon_scale must be >= 0")
         if self.unconditional_seconds <= 0 or self.max_speech_seconds <= 0:
@@ -182,6 +192,10 @@ def add_generation_flags(parser) -> None:
                         help="with a call's face or a style image, sway and tilt the finished frames as the corpus's\n"
                         "speakers' heads do, continuous over the call (not in the paper; off: only the mouth of a\n"
                         "style image moves, as in the paper; model/motion.py) (default %(default)s)")
+    parser.add_argument("--sharpen", type=float, default=SHARPEN, metavar="AMOUNT",
+                        help="unsharp mask on the luma of a drawn face's upscaled frames (not in the paper): the\n"
+                        "upscaler's output is softer than the corpus's faces; 0 = off, frames as the upscaler made\n"
+                        "them; a style image keeps its own detail (default %(default)s)")
     parser.add_argument("--size", type=int, choices=SIZES, default=None,
                         help="output frames' side in pixels: 256 = the joint model's 64-pixel frames through the\n"
                         "upscaler (the weights' upscale/), which copies the call's face's detail; 64 = the joint\n"
@@ -200,6 +214,7 @@ def generation_settings(args) -> GeneratorSettings:
         face_sampler=args.face_sampler, face_steps=args.face_steps, face_cfg=args.face_cfg,
         precision=args.precision, head_motion=args.head_motion == "on", voice=args.voice,
         size=getattr(args, "size", None), lipsync_at=getattr(args, "lipsync_at", "output"),
+        sharpen=getattr(args, "sharpen", SHARPEN),
     )
     settings.check_schedule(SCHEDULE_TIMESTEPS)
     return settings

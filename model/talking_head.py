@@ -39,7 +39,7 @@ from model.audio import fit_audio
 from model.call import GENDER_CAPTIONS, Call, CaptionReading, Face, GenerationError, read_gender
 from model.chunked import ChunkSampler, plan_chunks
 from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Request
-from model.postfilter import Cleanup
+from model.postfilter import Cleanup, sharpen_luma
 from model.speaking import Speaking
 
 logger = logging.getLogger(__name__)
@@ -243,6 +243,8 @@ class TalkingHead:
         still = request.style_image is not None
         # head motion (model/motion.py) on a copied face: the call's face, or the style image
         moved = self.settings.head_motion and (reference is not None or still)
+        # the upscaler's soft output sharpened (model/postfilter.sharpen_luma); a style image keeps its detail
+        sharpen = self.settings.sharpen if self.upscales and not still else 0.0
         info: dict[str, Any] = {
             "generator": self.name,
             "mode": request.mode,
@@ -253,6 +255,7 @@ class TalkingHead:
             "postfilter": self.settings.postfilter and not still,
             "restored": False,  # the clean-up was the restorer (model/restore)
             "head_motion": moved,
+            "sharpen": sharpen,
             "reference": reference is not None and not still,  # the frames copy the call's face
             "size": self.output_size,  # the upscaler's (copying ``detail``) when not the joint model's
             **({"speaker": speech.speaker} if speech is not None else {}),  # the voice's speaker id
@@ -269,8 +272,10 @@ class TalkingHead:
                 continue
             if video.shape[1] != self.output_size:  # (lip sync on the output frames upscaled them already)
                 video = self._upscale(video, detail, timings)
-            if moved:  # last, on the final frames: everything before worked on the face in its own pose
+            if moved:  # on the final frames: everything before worked on the face in its own pose
                 video = self._move(video, call)
+            if sharpen:  # last: the frames as they are shown
+                video = sharpen_luma(video, sharpen)
             if last:
                 info["restored"] = "restore" in timings
                 info["timings"] = {k: round(v, 3) for k, v in timings.items()}

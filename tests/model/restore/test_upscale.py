@@ -258,3 +258,21 @@ def test_the_upscaler_pastes_the_call_face_only_with_a_reference_and_can_be_told
     assert np.abs(plain.astype(int) - face.astype(int)).mean() > 10  # the new network alone is bicubic: no detail
     alone = up.upscale(frames, None)
     assert np.array_equal(alone, plain)  # a new network ignores its reference; without one nothing is pasted
+
+
+def test_a_drawn_faces_upscaled_frames_are_sharpened_last_and_a_style_image_keeps_its_own_detail(tmp_path) -> None:
+    """``sharpen`` (default 0.6): an unsharp mask on the luma of the upscaled frames of a drawn face,
+    the last step; 0 leaves them as the upscaler made them. A style image is never sharpened."""
+    from model.pipeline import draw_portrait
+    from model.postfilter import sharpen_luma
+
+    soft, sharp = _head(Restorer(RestoreNet(TINY)), sharpen=0.0), _head(Restorer(RestoreNet(TINY)), sharpen=1.0)
+    request = Request(caption="A man is talking", text="0.5", seed=1)
+    plain, sharpened = soft.open_call("bob").say(request), sharp.open_call("bob").say(request)
+    assert plain.info["sharpen"] == 0.0 and sharpened.info["sharpen"] == 1.0
+    assert np.array_equal(sharpened.video, sharpen_luma(plain.video, 1.0))
+    path = draw_portrait(tmp_path / "ann.png", gender="female", seed=4)
+    styled = [head.open_call("ann").say(Request(text="0.5", style_image=path, seed=1)) for head in (soft, sharp)]
+    assert styled[1].info["sharpen"] == 0.0 and np.array_equal(styled[0].video, styled[1].video)
+    with pytest.raises(ValueError, match="--sharpen"):
+        TalkingHeadSettings(sharpen=-1.0)
