@@ -75,7 +75,9 @@ class History:
     def add(self, caption: str, text: str) -> None:
         if caption or text:
             self.data = (self.data + f"{caption}{SEPARATOR}{text}\n".encode("utf-8"))[-WINDOW:]
-            message = _message(caption, text)
+            # a text is added before it is validated (codec.decode): a control character that would end
+            # a PPM message is left out here, alike on both sides, and the text is refused after
+            message = _message(caption, text).replace(bytes((ppm.END,)), b"")
             for model in self._models.values():
                 model.learn(message)
             self._texts.append(message)

@@ -128,3 +128,13 @@ def test_coded_text_needs_the_same_history_and_a_known_dictionary():
     unknown = pb.Envelope(utterance=pb.Utterance(seq=1, packed=b"\x00\x00\x01", dictionary=textpack.PPM + 9))
     with pytest.raises(ProtocolError, match="unknown text dictionary"):
         codec.decode(unknown.SerializeToString(), history=textpack.History())
+
+
+def test_a_plain_text_with_the_end_marker_is_refused_not_a_crash():
+    """Plain texts are added to the history before they are validated; one holding U+001E (the PPM
+    end marker, a control character no valid text has) must end as the protocol's refusal."""
+    received = textpack.History()
+    received.model(1)  # a model exists, as after a first coded message
+    bad = pb.Envelope(utterance=pb.Utterance(seq=1, text="hello\x1eworld")).SerializeToString()
+    with pytest.raises(ProtocolError, match="control characters"):
+        codec.decode(bad, history=received)
