@@ -32,6 +32,9 @@ _EXPORTS = {
     "partial_path": "model.media", "contact_sheet": "model.media",
     # audio at another sample rate (model/audio.py: the one resampler)
     "resample": "model.audio",
+    # voices on their own (model/speech): `textcall report` speaks a script for its audio baselines
+    "load_voice": "model.speech", "choose_speaker": "model.speech", "gender_of_caption": "model.speech",
+    "normalize": "model.speech.normalize",  # (its module's name too: taken from the module itself)
 }
 
 __all__ = sorted(_EXPORTS)
@@ -56,3 +59,5 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names load o
     from model.audio import resample
     from model.media import Mp4Writer, contact_sheet, partial_path, read_mp4, write_clip
     from model.pipeline import GENERATORS, draw_portrait, load_generator
+    from model.speech import choose_speaker, gender_of_caption, load_voice
+    from model.speech.normalize import normalize

@@ -63,7 +63,7 @@ def load_asr(threads: int = 2) -> tuple[Transcribe | None, str]:
 
 def word_error_rate(transcribe: Transcribe, lines: list[tuple[str, np.ndarray]]) -> tuple[float, int]:
     """(errors / reference words, reference words) over ``lines``: (what was said, 16 kHz audio)."""
-    from model.speech.normalize import normalize
+    from model import normalize
 
     errors = total = 0
     for text, audio in lines:

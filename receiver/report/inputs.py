@@ -123,8 +123,7 @@ def spoken_script(lines: list[tuple[str, str, str]], samples: int, rate: int, vo
     about speech. Returns the audio, who spoke it, and the lines spoken whole within the first
     ``whole_seconds`` (at least the audio's length): (text, audio at ``rate``), for an intelligibility
     test that wants more words than the media baselines' seconds hold."""
-    from model.audio import resample
-    from model.speech import choose_speaker, gender_of_caption, load_voice
+    from model import choose_speaker, gender_of_caption, load_voice, resample
 
     voice = load_voice(voice_spec)
     rng = np.random.default_rng(0)
