@@ -212,6 +212,7 @@ class _Intelligibility:
         self._asr = None
         self.why = "" if spoken else "no whole spoken line in the clips (the stub's tones, or too short)"
         self.floor: float | None = None
+        self._narrow: list[tuple[str, np.ndarray]] | None = None
 
     def _ready(self) -> bool:
         from receiver.report import asr
@@ -229,11 +230,10 @@ class _Intelligibility:
         """(WER, words) of the lines through ``codec``: int16 8 kHz PCM -> int16 8 kHz PCM."""
         from receiver.report import asr
 
-        lines = []
-        for text, audio in self.spoken:
-            pcm = (np.clip(resample(audio, self.rate, 8000), -1, 1) * 32767).astype(np.int16)
-            decoded = codec(pcm).astype(np.float32) / 32768
-            lines.append((text, resample(decoded, 8000, 16000)))
+        if self._narrow is None:  # each line at 8 kHz once, for every mode
+            self._narrow = [(text, (np.clip(resample(audio, self.rate, 8000), -1, 1) * 32767).astype(np.int16))
+                            for text, audio in self.spoken]
+        lines = [(text, resample(codec(pcm).astype(np.float32) / 32768, 8000, 16000)) for text, pcm in self._narrow]
         return asr.word_error_rate(self._asr, lines)
 
     def measure(self, codec) -> tuple[float, int] | None:
@@ -266,20 +266,19 @@ def _codec2_baseline(audio: np.ndarray, rate: int, mode: int, intelligibility: _
     narrow = resample(audio, rate, 8000)
     pcm = (np.clip(narrow, -1, 1) * 32767).astype(np.int16)
     n = codec.samples_per_frame()
+
+    def through(line: np.ndarray) -> np.ndarray:
+        """int16 8 kHz PCM through the codec, frame by frame (padded to whole frames)."""
+        padded = np.pad(line, (0, (-line.size) % n))
+        return np.concatenate([codec.decode(codec.encode(padded[s : s + n])) for s in range(0, padded.size, n)])
+
     pcm = np.pad(pcm, (0, (-pcm.size) % n))
-    frames, out = 0, []
-    for start in range(0, pcm.size, n):
-        out.append(codec.decode(codec.encode(pcm[start : start + n])))
-        frames += 1
-    decoded = np.concatenate(out).astype(np.float32) / 32768
+    frames = pcm.size // n
+    decoded = through(pcm).astype(np.float32) / 32768
     reference = pcm.astype(np.float32) / 32768
     lsd = quality.log_spectral_distance(reference, quality.align_audio(reference, decoded, 8000), 8000)
     true_rate = round(codec.bits_per_frame() * frames / (pcm.size / 8000), 1)
     common = {**common, "audio_bits_per_second": true_rate}
-
-    def through(line: np.ndarray) -> np.ndarray:
-        padded = np.pad(line, (0, (-line.size) % n))
-        return np.concatenate([codec.decode(codec.encode(padded[s : s + n])) for s in range(0, padded.size, n)])
 
     from receiver.report.asr import ACCEPTABLE_WER
 
