@@ -65,13 +65,25 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
+class Said:
+    """A sentence outside the grammar, for a clip that speaks given speech (``ClipJob.speech``)."""
+
+    id: str
+    text: str
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClipJob:
     speaker: Speaker
-    sentence: Sentence
+    sentence: Sentence | Said
     index: int
     seed: int
     out: Path
     voice: str = "espeak"
+    # speech already said (a ``Speech`` with phoneme timings, from any voice): the clip's speaker says
+    # it instead of their own voice (``textcall eval calls``'s references spoken in the calls' voices)
+    speech: object | None = None
 
 
 KOKORO_FEMALE = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
@@ -83,6 +95,10 @@ def _speak(job: ClipJob, rate: int):
     (the speaker's voice, pitch and this clip's rate), or Kokoro's (a voice per speaker: one of the four
     female ones by speaker number, jm_kumo for men; the rate as its speed) with its IPA timings mapped."""
     spk = job.speaker
+    if job.speech is not None:
+        from model.corpus.visemes import as_mnemonics  # noqa: PLC0415
+
+        return job.speech, as_mnemonics(job.speech.phonemes)
     if job.voice == "espeak":
         from model.speech.libespeak import synthesize  # noqa: PLC0415
 
@@ -215,7 +231,8 @@ def render_clip(job: ClipJob) -> dict:
         later = phon_starts[phon_starts >= t0 - 1e-3]
         t0 = float(later[0]) if later.size else t0
         t1 = speech.words[i + 1].start + lead if i + 1 < len(speech.words) else spoken_end
-        words.append(align_io.Word(job.sentence.words[i] if i < 6 else w.label, t0, max(t1, t0 + 0.01)))
+        said = job.sentence.words
+        words.append(align_io.Word(said[i] if i < min(6, len(said)) else w.label, t0, max(t1, t0 + 0.01)))
     # fix each word's end to the next word's start (after the start snapping above)
     for i in range(len(words) - 1):
         words[i] = align_io.Word(words[i].word, words[i].start, max(words[i + 1].start, words[i].start + 0.01))

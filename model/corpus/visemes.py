@@ -121,6 +121,15 @@ _IPA = {"ə": "@", "ɐ": "@", "ᵊ": "@", "ʌ": "V", "ɛ": "E", "æ": "a", "ɑ":
 _STRESS, _LENGTH = "ˈˌ", "ː"
 
 
+def as_mnemonics(phonemes) -> list[tuple[str, float, float]]:
+    """Phoneme timings of any voice as ``mouth_track`` reads them: espeak-ng's mnemonics (ASCII) as
+    they are, IPA (Piper's, Kokoro's: non-ASCII symbols, stress marks) through ``from_ipa``."""
+    items = [(str(p[0]), float(p[1]), float(p[2])) for p in phonemes]
+    if any(not label.isascii() for label, _, _ in items):
+        return from_ipa(items)
+    return items
+
+
 def from_ipa(phonemes) -> list[tuple[str, float, float]]:
     """IPA phoneme timings (``(label, start, end)`` one symbol each, as Piper and Kokoro give them) as
     espeak-ng mnemonics for ``mouth_track``: diphthongs and affricates joined, a stress mark's time given

@@ -16,8 +16,13 @@ Measured, and written to ``OUT/eval.json`` / ``eval.md`` with a contact sheet pe
   of the test half's people seen in training). A call is one person in every clip, so split by clip
   the classifier can learn who the calls' few people are rather than what generated frames look
   like; the bar reads the split by person;
-- lip sync on the speech-text utterances (SyncNet offset within one frame, LSE-C) against held-out
-  2.5 s corpus clips (as ``textcall eval model``); caption adherence of drawn faces (face-gender judge);
+- lip sync on the speech-text utterances (SyncNet offset within one frame, LSE-C) against two
+  references: held-out 2.5 s corpus clips (as ``textcall eval model``: the corpus's grammar spoken by
+  espeak-ng), and *spoken references*, corpus people drawn by the corpus synthesizer (true mouths from
+  the phoneme timings) saying the calls' own sentences in the calls' own voices and speakers
+  (``spoken_references``). LSE-C depends on the speech as much as on the mouth (the same judge gives
+  the corpus spoken by Kokoro 0.18 and by espeak-ng 0.32: docs/voices.md), so only the second compares
+  mouths on the same speech; caption adherence of drawn faces (face-gender judge);
 - seconds of generation per second of output, the one-off face apart.
 """
 
@@ -67,6 +72,7 @@ class CallEvalConfig:
     max_offset: int = 15
     seed: int = 0
     two_sample: TwoSampleConfig = field(default_factory=TwoSampleConfig)
+    spoken_references: bool = True  # the calls' sentences said by corpus people with true mouths (sync reference)
 
     def __post_init__(self) -> None:
         if self.calls < 1 or self.utterances < 2 or not 0 <= self.style_calls <= self.calls:
@@ -176,6 +182,8 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
                 row["adherent"] = judged == row["wanted"]
             if request.text:
                 row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
+                if clip.info.get("speaker"):
+                    row["speaker"] = clip.info["speaker"]  # the voice's speaker: its spoken reference says it alike
             rows.append(row)
             frames.append(clip.video)
             all_clips.append(clip.video)
@@ -217,6 +225,11 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
     sync_clips = (reference_clips(corpus, 16, size=ref_video[0].shape[1]) if corpus is not None
                   else list(zip(ref_video[:16], ref_audio[:16])))
     reference_sync = [_sync(v, a, syncnet, config.max_offset) for v, a in sync_clips]
+    voice = getattr(generator, "voice", None)
+    if config.spoken_references and syncnet is not None and voice is not None:
+        said = [(r["text"], r["speaker"]) for r in utterances if "offset" in r and r.get("speaker")]
+        report["spoken_references"] = spoken_references(voice, said, size=ref_video[0].shape[1], syncnet=syncnet,
+                                                        max_offset=config.max_offset, seed=config.seed, progress=progress)
     report["summary"] = summarise(utterances, reference_sync, report)
     report["sources"] = getattr(generator, "sources", {})
     settings = getattr(generator, "settings", None)
@@ -224,6 +237,59 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
     (out / "eval.json").write_text(json.dumps(report, indent=2, default=str))
     (out / "eval.md").write_text(markdown(report))
     return report
+
+
+def spoken_references(voice, said: list[tuple[str, str]], *, size: int, syncnet: Path, max_offset: int = 15, seed: int = 0,
+                      fps: float = 16.0, progress: bool = True) -> list[dict]:
+    """The calls' own speech with true mouths: for each ``(text, speaker)`` (a voice's speaker id), the
+    voice says the text again as that speaker, a corpus person of the speaker's gender (the corpus's
+    own people, in turn) says it in a clip rendered, written and read back exactly as corpus clips are
+    (``model.corpus.synth.render_clip``: MPEG-1 at 25 fps, mouths from the phoneme timings), the clip
+    is cut to the speech (50 ms either side, like a call's utterance) and cropped as the caches are at
+    ``size``, and SyncNet judges it as it judges the calls (``_sync``). Returns one row per sentence:
+    its text, speaker, corpus person and the sync figures."""
+    import tempfile
+
+    from model.audio import resample
+    from model.corpus.grid import crop_square, face_track
+    from model.corpus.media import read_clip
+    from model.corpus.speakers import make_speakers
+    from model.corpus.synth import ClipJob, Said, render_clip
+    from model.evaluation.suite import _sync
+
+    genders = {s.id: s.gender for s in voice.speakers()}
+    people = make_speakers()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="textcall-spoken-") as tmp:
+        for k, (text, speaker) in enumerate(tqdm(said, desc="spoken references", unit="clip", disable=not progress)):
+            gender = genders.get(speaker)
+            pool = [p for p in people if p.gender == gender] or people
+            person = pool[k % len(pool)]
+            speech = voice.synthesize(text, speaker=speaker)
+            if not speech.phonemes:
+                logger.warning("spoken reference %d: the voice gave no phoneme timings; skipped", k)
+                continue
+            job = ClipJob(person, Said(f"said{k:03d}", text, tuple(w.label for w in speech.words)), k, seed, Path(tmp),
+                          speech=speech)
+            render_clip(job)
+            folder = Path(tmp) / person.id
+            clip = read_clip(folder / f"said{k:03d}.mpg")
+            with np.load(folder / f"said{k:03d}.truth.npz") as truth:
+                start = max(0.0, float(truth["speech_start"]) - 0.05)
+            count = int((speech.duration + 0.1) * fps)
+            idx = np.minimum(((start + (np.arange(count) + 0.5) / fps) * clip.fps).astype(int), len(clip.frames) - 1)
+            track, found = face_track(clip.frames, idx, 3)
+            if found == 0:
+                logger.warning("spoken reference %d: no face found in the rendered clip; skipped", k)
+                continue
+            video = np.stack([crop_square(clip.frames[i], cx, cy + 0.1 * side, side * 1.25, size)
+                              for i, (cx, cy, side) in zip(idx, track)])
+            audio = resample(clip.audio, clip.sample_rate, 16_000)
+            first = int(round(start * 16_000))
+            audio = audio[first : first + int(round(count / fps * 16_000))]
+            rows.append({"text": text, "speaker": speaker, "person": person.id, "seconds": round(count / fps, 3),
+                         **_sync(video, audio, syncnet, max_offset)})
+    return rows
 
 
 def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) -> dict:
@@ -247,6 +313,14 @@ def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) 
         summary["confidence"] = round(float(np.mean([r["confidence"] for r in synced])), 3)
     if reference_sync and "offset" in reference_sync[0]:
         summary["reference_confidence"] = round(float(np.mean([r["confidence"] for r in reference_sync])), 3)
+    spoken = [r for r in report.get("spoken_references", []) if "offset" in r]
+    if spoken:
+        summary["spoken_reference_confidence"] = round(float(np.mean([r["confidence"] for r in spoken])), 3)
+        summary["spoken_reference_offset_within_1"] = round(float(np.mean([abs(r["offset"]) <= 1 for r in spoken])), 3)
+        # the calls' own utterances that have a spoken reference, paired
+        texts = {(r["text"], r["speaker"]) for r in spoken}
+        paired = [r for r in synced if (r["text"], r.get("speaker")) in texts]
+        summary["spoken_reference_pairs"] = len(paired)
     if judged:
         summary["caption_adherence"] = round(float(np.mean([r["adherent"] for r in judged])), 3)
     bars = {
@@ -259,6 +333,8 @@ def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) 
         bars["offset_within_1>=0.95"] = summary["offset_within_1"] >= 0.95
         if "reference_confidence" in summary:
             bars["confidence>=reference"] = summary["confidence"] >= summary["reference_confidence"]
+        if "spoken_reference_confidence" in summary:
+            bars["confidence>=spoken reference"] = summary["confidence"] >= summary["spoken_reference_confidence"]
     if judged:
         bars["caption_adherence>=0.95"] = summary["caption_adherence"] >= 0.95
     summary["bars"] = bars
@@ -290,7 +366,10 @@ def markdown(report: dict) -> str:
         lines.append(f"Faces drawn for new calls alone ({f['count']}, {f['seconds_per_face']} s each): two-sample accuracy "
                      f"{f['two_sample']['accuracy']} against corpus frames.")
     lines += ["", f"Lip sync on speech-text utterances: offset within one frame {s.get('offset_within_1', '')}, LSE-C "
-              f"{s.get('confidence', '')} (held-out corpus clips {s.get('reference_confidence', '')}); caption adherence "
+              f"{s.get('confidence', '')} (held-out corpus clips {s.get('reference_confidence', '')}"
+              + (f"; corpus people saying the calls' own sentences in their voices {s['spoken_reference_confidence']}, "
+                 f"offset within one frame {s['spoken_reference_offset_within_1']}" if "spoken_reference_confidence" in s else "")
+              + "); caption adherence "
               f"{s.get('caption_adherence', '')}; {s['s_per_output_s']} s per output second ({s['s_per_output_s_drawn']} without "
               "style utterances), the one-off face apart.", "",
               "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["bars"].items()), ""]

@@ -133,6 +133,9 @@ def register_eval_calls(subparsers) -> None:
     sub.add_argument("--identity", type=Path, default=None, help="identity judge folder (default: model/weights/identity)")
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
+    sub.add_argument("--no-spoken-references", dest="spoken_references", action="store_false",
+                     help="skip the second sync reference: corpus people with true mouths saying the calls' own\n"
+                          "sentences in the calls' voices (a few seconds per sentence)")
     defaults.add_generation_flags(sub)
     sub.add_argument("--device", default="cpu")
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -151,7 +154,7 @@ def _run_calls(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         config = CallEvalConfig(calls=args.calls, utterances=args.utterances, style_calls=args.style_calls, faces=args.faces,
-                                reference_clips=args.reference_clips, seed=args.seed)
+                                reference_clips=args.reference_clips, seed=args.seed, spoken_references=args.spoken_references)
         syncnet = args.syncnet or (WEIGHTS_DIR / "syncnet" if (WEIGHTS_DIR / "syncnet" / "config.json").is_file() else None)
         settings = None if args.model == "stub" else defaults.generation_settings(args)
         generator = load_generator(args.model, args.device, settings)

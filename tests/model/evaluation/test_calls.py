@@ -1,0 +1,48 @@
+"""``textcall eval calls``'s sync references: the calls' own sentences said with true mouths."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.corpus.visemes import as_mnemonics
+from model.evaluation.calls import markdown, spoken_references, summarise
+from model.speech import load_voice
+from model.talking_head import WEIGHTS_DIR
+
+
+def test_any_voices_phonemes_become_mouth_track_mnemonics() -> None:
+    espeak = [("h", 0.0, 0.1), ("'aI", 0.1, 0.3)]
+    assert as_mnemonics(espeak) == espeak  # espeak-ng's own: as they are
+    ipa = as_mnemonics([("h", 0.0, 0.1), ("ˈ", 0.1, 0.12), ("a", 0.12, 0.2), ("ɪ", 0.2, 0.3)])
+    assert [label for label, _, _ in ipa] == ["h", "aI"] and ipa[1][1] == 0.1  # IPA: joined, the stress's time its
+
+
+def test_spoken_references_say_the_calls_sentences_with_true_mouths() -> None:
+    voice = load_voice("espeak")
+    speaker = next(s.id for s in voice.speakers() if s.gender == "female")
+    said = [("Could you share your screen, please?", speaker), ("Do you want coffee or tea?", speaker)]
+    rows = spoken_references(voice, said, size=64, syncnet=WEIGHTS_DIR / "syncnet", progress=False)
+    assert [r["text"] for r in rows] == [t for t, _ in said] and all(r["speaker"] == speaker for r in rows)
+    people = {r["person"] for r in rows}
+    assert len(people) == 2  # corpus people of the voice's gender, in turn
+    speech = voice.synthesize(said[0][0], speaker=speaker)
+    assert abs(rows[0]["seconds"] - (speech.duration + 0.1)) < 0.1  # cut to the speech
+    assert all(abs(r["offset"]) <= 1 and r["confidence"] > 0 for r in rows)  # true mouths: the judge finds them in sync
+
+
+def test_the_sync_bar_reads_both_references() -> None:
+    rows = [{"mode": "text", "text": "a", "speaker": "x", "s_per_output_s": 2.0, "offset": 0, "confidence": 0.25, "face": None}]
+    report = {"calls": [], "identity": {"min": 1.0, "calibration": {"same_speaker_judged_same": 1.0, "threshold": 0.4, "clips": 8,
+                                                                     "speakers": 4, "different_speakers_judged_same": 0.0}},
+              "fidelity": {"corpus": {k: 1.0 for k in ("luma detail", "colour noise", "frame change")},
+                           "generated": {k: 1.0 for k in ("luma detail", "colour noise", "frame change")},
+                           "ratios": {k: 1.0 for k in ("luma detail", "colour noise", "frame change")},
+                           "two_sample": {"accuracy": 0.6, "test_frames": 8}},
+              "spoken_references": [{"text": "a", "speaker": "x", "offset": 0, "confidence": 0.2},
+                                    {"text": "b", "speaker": "x", "offset": 4, "confidence": 0.1}]}
+    report["summary"] = s = summarise(rows, [{"offset": 0, "confidence": 0.3}], report)
+    assert s["spoken_reference_confidence"] == 0.15 and s["spoken_reference_offset_within_1"] == 0.5
+    assert s["spoken_reference_pairs"] == 1
+    assert not s["bars"]["confidence>=reference"] and s["bars"]["confidence>=spoken reference"]
+    assert "saying the calls' own sentences in their voices 0.15" in markdown(report)
+    assert np.isfinite(s["confidence"])
