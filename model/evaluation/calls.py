@@ -250,12 +250,7 @@ def spoken_references(voice, said: list[tuple[str, str]], *, size: int, syncnet:
     its text, speaker, corpus person and the sync figures."""
     import tempfile
 
-    from model.audio import resample
-    from model.corpus.grid import crop_square, face_track
-    from model.corpus.media import read_clip
     from model.corpus.speakers import make_speakers
-    from model.corpus.synth import ClipJob, Said, render_clip
-    from model.evaluation.suite import _sync
 
     genders = {s.id: s.gender for s in voice.speakers()}
     people = make_speakers()
@@ -265,31 +260,44 @@ def spoken_references(voice, said: list[tuple[str, str]], *, size: int, syncnet:
             gender = genders.get(speaker)
             pool = [p for p in people if p.gender == gender] or people
             person = pool[k % len(pool)]
-            speech = voice.synthesize(text, speaker=speaker)
-            if not speech.phonemes:
-                logger.warning("spoken reference %d: the voice gave no phoneme timings; skipped", k)
-                continue
-            job = ClipJob(person, Said(f"said{k:03d}", text, tuple(w.label for w in speech.words)), k, seed, Path(tmp),
-                          speech=speech)
-            render_clip(job)
-            folder = Path(tmp) / person.id
-            clip = read_clip(folder / f"said{k:03d}.mpg")
-            with np.load(folder / f"said{k:03d}.truth.npz") as truth:
-                start = max(0.0, float(truth["speech_start"]) - 0.05)
-            count = int((speech.duration + 0.1) * fps)
-            idx = np.minimum(((start + (np.arange(count) + 0.5) / fps) * clip.fps).astype(int), len(clip.frames) - 1)
-            track, found = face_track(clip.frames, idx, 3)
-            if found == 0:
-                logger.warning("spoken reference %d: no face found in the rendered clip; skipped", k)
-                continue
-            video = np.stack([crop_square(clip.frames[i], cx, cy + 0.1 * side, side * 1.25, size)
-                              for i, (cx, cy, side) in zip(idx, track)])
-            audio = resample(clip.audio, clip.sample_rate, 16_000)
-            first = int(round(start * 16_000))
-            audio = audio[first : first + int(round(count / fps * 16_000))]
-            rows.append({"text": text, "speaker": speaker, "person": person.id, "seconds": round(count / fps, 3),
-                         **_sync(video, audio, syncnet, max_offset)})
+            try:
+                rows.append(_spoken_reference(voice, text, speaker, person, k, seed, Path(tmp), size, syncnet, max_offset, fps))
+            except Exception as exc:  # an extra reference never costs the eval its calls
+                logger.warning("spoken reference %d (%r, %s) failed: %s", k, text, speaker, exc)
+                rows.append({"text": text, "speaker": speaker, "person": person.id, "error": str(exc)})
     return rows
+
+
+def _spoken_reference(voice, text: str, speaker: str, person, k: int, seed: int, tmp: Path, size: int, syncnet: Path,
+                      max_offset: int, fps: float) -> dict:
+    from model.audio import resample
+    from model.corpus.grid import crop_square, face_track
+    from model.corpus.media import read_clip
+    from model.corpus.synth import ClipJob, Said, render_clip
+    from model.evaluation.suite import _sync
+
+    speech = voice.synthesize(text, speaker=speaker)
+    if not speech.phonemes:
+        raise ValueError("the voice gave no phoneme timings")
+    words = tuple("".join(c for c in w if c.isascii() and (c.isalnum() or c == "'")) or f"w{i}"
+                  for i, w in enumerate(text.split()))
+    render_clip(ClipJob(person, Said(f"said{k:03d}", text, words), k, seed, tmp, speech=speech))
+    folder = tmp / person.id
+    clip = read_clip(folder / f"said{k:03d}.mpg")
+    with np.load(folder / f"said{k:03d}.truth.npz") as truth:
+        start = max(0.0, float(truth["speech_start"]) - 0.05)
+    count = int((speech.duration + 0.1) * fps)
+    idx = np.minimum(((start + (np.arange(count) + 0.5) / fps) * clip.fps).astype(int), len(clip.frames) - 1)
+    track, found = face_track(clip.frames, idx, 3)
+    if found == 0:
+        raise ValueError("no face found in the rendered clip")
+    video = np.stack([crop_square(clip.frames[i], cx, cy + 0.1 * side, side * 1.25, size)
+                      for i, (cx, cy, side) in zip(idx, track)])
+    audio = resample(clip.audio, clip.sample_rate, 16_000)
+    first = int(round(start * 16_000))
+    audio = audio[first : first + int(round(count / fps * 16_000))]
+    return {"text": text, "speaker": speaker, "person": person.id, "seconds": round(count / fps, 3),
+            **_sync(video, audio, syncnet, max_offset)}
 
 
 def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) -> dict:

@@ -46,3 +46,23 @@ def test_the_sync_bar_reads_both_references() -> None:
     assert not s["bars"]["confidence>=reference"] and s["bars"]["confidence>=spoken reference"]
     assert "saying the calls' own sentences in their voices 0.15" in markdown(report)
     assert np.isfinite(s["confidence"])
+
+
+def test_a_corpus_clip_says_speech_whose_word_labels_are_ipa(tmp_path) -> None:
+    """Piper's and Kokoro's word labels are IPA where espeak-ng joins words ("with the" -> "wɪððə"); the
+    clip's GRID alignment stays ASCII (a call eval once stopped on it)."""
+    import dataclasses
+
+    from model.corpus import align as align_io
+    from model.corpus.speakers import make_speakers
+    from model.corpus.synth import ClipJob, Said, render_clip
+
+    voice = load_voice("espeak")
+    speech = voice.synthesize("Start with the budget.", speaker=voice.speakers()[0].id)
+    ipa = tuple(w._replace(label=f"wɪð{i}") for i, w in enumerate(speech.words))
+    speech = dataclasses.replace(speech, words=ipa)
+    person = make_speakers()[0]
+    render_clip(ClipJob(person, Said("said000", "Start with the budget.", ("Start",)), 0, 0, tmp_path, speech=speech))
+    words = align_io.read_align(tmp_path / "alignments" / person.id / "said000.align")
+    labels = [w.word for w in words if not w.is_silence]
+    assert labels[0].lower() == "start" and all(label.isascii() for label in labels) and len(labels) == len(ipa)
