@@ -43,7 +43,8 @@ def test_the_sync_bar_reads_both_references() -> None:
     report["summary"] = s = summarise(rows, [{"offset": 0, "confidence": 0.3}], report)
     assert s["spoken_reference_confidence"] == 0.15 and s["spoken_reference_offset_within_1"] == 0.5
     assert s["spoken_reference_pairs"] == 1
-    assert not s["bars"]["confidence>=reference"] and s["bars"]["confidence>=spoken reference"]
+    # the bar stays the issue's (held-out corpus clips); the spoken reference is reported beside it
+    assert not s["bars"]["confidence>=reference"] and not any("spoken" in k for k in s["bars"])
     assert "saying the calls' own sentences in their voices 0.15" in markdown(report)
     assert np.isfinite(s["confidence"])
 
