@@ -355,6 +355,8 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
 
     from tqdm import tqdm  # noqa: PLC0415
 
+    from model.corpus import POOL_START  # noqa: PLC0415
+
     from model.corpus.cache import CacheWriter  # noqa: PLC0415
     from model.describe.attributes import corpus_people  # noqa: PLC0415
 
@@ -377,7 +379,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
                          fps=config.fps, sample_rate=config.sample_rate)
     people = corpus_people(config.root)  # {} unless the corpus is textcall's synthetic one
     jobs = [(s, config) for s in sources]
-    pool = mp.get_context("fork").Pool(config.workers) if config.workers > 1 and len(jobs) > 1 else None
+    pool = mp.get_context(POOL_START).Pool(config.workers) if config.workers > 1 and len(jobs) > 1 else None
     results = pool.imap(_work, jobs, chunksize=2) if pool else map(_work, jobs)
     try:
         for src, result, reason, detail in tqdm(results, total=len(jobs), desc="prepare", unit="clip", disable=not progress):

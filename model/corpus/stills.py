@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.corpus import POOL_START
 from model.corpus.speakers import FEMALE, MALE, Speaker, make_speaker
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def make_stills(config: StillsConfig, progress: bool = True) -> Path:
     speakers = stills_speakers(config)
     jobs = [(s, config.per_speaker, config.size, config.seed, config.neutral) for s in speakers]
     images = np.empty((len(speakers), config.per_speaker, config.size, config.size, 3), np.uint8)
-    pool = mp.get_context("fork").Pool(config.workers) if config.workers > 1 else None
+    pool = mp.get_context(POOL_START).Pool(config.workers) if config.workers > 1 else None
     try:
         results = pool.imap(render_speaker, jobs, chunksize=8) if pool else map(render_speaker, jobs)
         for i, faces in enumerate(tqdm(results, total=len(jobs), desc="stills", unit="person", disable=not progress)):

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from model.audio import resample
+from model.corpus import POOL_START
 from model.corpus import align as align_io
 from model.corpus.grammar import Sentence, random_sentences
 from model.corpus.speakers import Speaker, make_speakers
@@ -284,7 +285,7 @@ def synthesize_corpus(config: SynthConfig, progress: bool = True) -> dict:
         results = map(_safe_render, jobs)
         pool = None
     else:
-        pool = mp.get_context("fork").Pool(config.workers)
+        pool = mp.get_context(POOL_START).Pool(config.workers)
         results = pool.imap_unordered(_safe_render, jobs, chunksize=4)
     try:
         for result in results:
