@@ -356,7 +356,6 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     from tqdm import tqdm  # noqa: PLC0415
 
     from model.corpus import POOL_START  # noqa: PLC0415
-
     from model.corpus.cache import CacheWriter  # noqa: PLC0415
     from model.describe.attributes import corpus_people  # noqa: PLC0415
 
