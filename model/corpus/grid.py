@@ -257,6 +257,13 @@ def crop_square(frame: np.ndarray, cx: float, cy: float, side: float, size: int)
     return cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
 
 
+def face_crop(frame: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """The cache's crop of a face the cascade boxed at (cx, cy, side): the box runs from the brows to
+    the upper lip, so it is widened and lowered to take the chin (every clip, still and reference
+    the networks and judges read is cropped so)."""
+    return crop_square(frame, cx, cy + 0.1 * side, side * 1.25, size)
+
+
 def process_clip(src: ClipSource, config: PrepareConfig) -> dict:
     """One clip -> ``{"video": uint8 [F,3,S,S], "audio": float32 [N], "meta": {...}}`` or SkipClip."""
     from model.corpus.media import MediaError, read_clip  # noqa: PLC0415
@@ -296,9 +303,7 @@ def process_clip(src: ClipSource, config: PrepareConfig) -> dict:
         track = np.tile([w / 2, h / 2, min(h, w) * 0.8], (indices.size, 1))
     video = np.empty((config.frames, 3, config.size, config.size), np.uint8)
     for k, (i, (cx, cy, side)) in enumerate(zip(indices, track)):
-        # the cascade's box runs from the brows to the upper lip: widen and lower it to take the chin
-        crop = crop_square(clip.frames[i], cx, cy + 0.1 * side, side * 1.25, config.size)
-        video[k] = crop.transpose(2, 0, 1)
+        video[k] = face_crop(clip.frames[i], cx, cy, side, config.size).transpose(2, 0, 1)
     audio = resample(clip.audio, clip.sample_rate, config.sample_rate)
     a0 = int(round(start * config.sample_rate))
     seg = audio[a0 : a0 + config.samples]

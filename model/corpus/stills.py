@@ -73,7 +73,7 @@ def random_state(rng: np.random.Generator, neutral: bool):
 def render_speaker(args: tuple[Speaker, int, int, int, bool]) -> np.ndarray:
     """``per_speaker`` framed portraits of one person: uint8 ``[K, S, S, 3]`` RGB."""
     from model.corpus.face import FaceRenderer, FaceState
-    from model.corpus.grid import crop_square, detect_face
+    from model.corpus.grid import detect_face, face_crop
 
     speaker, per_speaker, size, seed, neutral = args
     rng = np.random.default_rng([seed, int(speaker.id[1:]), 5])
@@ -88,7 +88,7 @@ def render_speaker(args: tuple[Speaker, int, int, int, bool]) -> np.ndarray:
         # one box size per person, as the cache keeps one per clip; the centre follows the head
         cx, cy = (box[0], box[1]) if box is not None else (home[0] + state.dx, home[1] + state.dy)
         side = home[2]
-        out[k] = crop_square(frame, cx, cy + 0.1 * side, side * 1.25, size)
+        out[k] = face_crop(frame, cx, cy, side, size)
     return out
 
 

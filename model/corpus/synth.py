@@ -233,9 +233,9 @@ def render_clip(job: ClipJob) -> dict:
         t0 = float(later[0]) if later.size else t0
         t1 = speech.words[i + 1].start + lead if i + 1 < len(speech.words) else spoken_end
         said = job.sentence.words
+        label = said[i] if i < len(said) else w.label
         # GRID's alignments are ASCII; a voice's own word labels may be IPA (espeak-ng joins "with the")
-        label = said[i] if i < len(said) else (w.label if w.label.isascii() else f"w{i}")
-        words.append(align_io.Word(label, t0, max(t1, t0 + 0.01)))
+        words.append(align_io.Word(label if label.isascii() else f"w{i}", t0, max(t1, t0 + 0.01)))
     # fix each word's end to the next word's start (after the start snapping above)
     for i in range(len(words) - 1):
         words[i] = align_io.Word(words[i].word, words[i].start, max(words[i + 1].start, words[i].start + 0.01))

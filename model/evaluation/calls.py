@@ -273,7 +273,7 @@ def spoken_references(voice, said: list[tuple[str, str]], *, size: int, syncnet:
 def _spoken_reference(voice, text: str, speaker: str, person, k: int, seed: int, tmp: Path, size: int, syncnet: Path,
                       max_offset: int, fps: float) -> dict:
     from model.audio import resample
-    from model.corpus.grid import crop_square, face_track
+    from model.corpus.grid import face_crop, face_track
     from model.corpus.media import read_clip
     from model.corpus.synth import ClipJob, Said, render_clip
     from model.evaluation.suite import _sync
@@ -281,9 +281,7 @@ def _spoken_reference(voice, text: str, speaker: str, person, k: int, seed: int,
     speech = voice.synthesize(text, speaker=speaker)
     if not speech.phonemes:
         raise ValueError("the voice gave no phoneme timings")
-    words = tuple("".join(c for c in w if c.isascii() and (c.isalnum() or c == "'")) or f"w{i}"
-                  for i, w in enumerate(text.split()))
-    render_clip(ClipJob(person, Said(f"said{k:03d}", text, words), k, seed, tmp, speech=speech))
+    render_clip(ClipJob(person, Said(f"said{k:03d}", text, tuple(text.split())), k, seed, tmp, speech=speech))
     folder = tmp / person.id
     clip = read_clip(folder / f"said{k:03d}.mpg")
     with np.load(folder / f"said{k:03d}.truth.npz") as truth:
@@ -293,8 +291,7 @@ def _spoken_reference(voice, text: str, speaker: str, person, k: int, seed: int,
     track, found = face_track(clip.frames, idx, 3)
     if found == 0:
         raise ValueError("no face found in the rendered clip")
-    video = np.stack([crop_square(clip.frames[i], cx, cy + 0.1 * side, side * 1.25, size)
-                      for i, (cx, cy, side) in zip(idx, track)])
+    video = np.stack([face_crop(clip.frames[i], cx, cy, side, size) for i, (cx, cy, side) in zip(idx, track)])
     audio = resample(clip.audio, clip.sample_rate, 16_000)
     first = int(round(start * 16_000))
     audio = audio[first : first + int(round(count / fps * 16_000))]

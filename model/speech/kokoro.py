@@ -189,7 +189,7 @@ def sound_end(audio: np.ndarray, rate: int, stop: int) -> int:
         return stop
     rms = np.sqrt(np.mean(np.square(audio[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
     loud = np.flatnonzero(rms > QUIET * rms.max())
-    return int((loud[-1] + 1) * hop) if loud.size and rms.max() > 0 else stop
+    return int((loud[-1] + 1) * hop) if loud.size else stop
 
 
 def _pieces(phonemes: str, limit: int = MAX_TOKENS) -> list[str]:

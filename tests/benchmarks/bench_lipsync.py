@@ -34,7 +34,7 @@ CACHE = Path("~/.cache/textcall/corpus/cache64").expanduser()
 def held_out_clips(n: int) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """Whole test-split clips as uint8 [F, 64, 64, 3] at 16 fps + 16 kHz audio, cropped like the cache."""
     from model.audio import resample
-    from model.corpus.grid import crop_square, face_track
+    from model.corpus.grid import face_crop, face_track
     from model.corpus.media import read_clip
 
     index = json.loads((CACHE / "index.json").read_text())
@@ -48,7 +48,7 @@ def held_out_clips(n: int) -> list[tuple[np.ndarray, np.ndarray, str]]:
         track, found = face_track(clip.frames, idx, 3)
         if found == 0:
             continue
-        frames = np.stack([crop_square(clip.frames[i], cx, cy + 0.1 * s, s * 1.25, 64) for i, (cx, cy, s) in zip(idx, track)])
+        frames = np.stack([face_crop(clip.frames[i], cx, cy, s, 64) for i, (cx, cy, s) in zip(idx, track)])
         out.append((frames, resample(clip.audio, clip.sample_rate, 16000)[: count * 1000], str(src)))
     return out
 
