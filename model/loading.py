@@ -12,7 +12,9 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
     optional) and the voice, as ``TalkingHead`` keyword arguments. ``upscale`` is loaded unless
     ``settings.size`` is the joint model's own. ``autoguide`` is loaded only when
     ``settings.audio_guidance`` is not 1; ``portrait`` and ``restore`` only for ``settings.face == "call"``
-    (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync``."""
+    (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync``; ``gender`` (the
+    face-gender judge, which picks the voice of a style picture no caption names) only with lip sync,
+    since without it no style picture is animated."""
     from model.diffusion.checkpoint import load_model
     from model.diffusion.config import check_autoguide, check_classifier
     from model.speech import load_voice
@@ -61,8 +63,14 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
 
         captions = CaptionEncoder.load(folder / "captions")
         sources["captions"] = str(folder / "captions")
+    gender_judge = None
+    if lipsync is not None and (folder / "gender" / "config.json").is_file():  # style pictures' voices
+        from model.evaluation.gender import GenderClassifier
+
+        gender_judge = GenderClassifier.load(folder / "gender", device)
+        sources["gender"] = str(folder / "gender")
     voice = load_voice(settings.voice, device=device)
     sources["voice"] = settings.voice
     return {"diffusion": diffusion, "config": config, "voice": voice, "lipsync": lipsync, "classifier": classifier,
             "audio_guide": audio_guide, "portrait": portrait, "restorer": restorer, "upscaler": upscaler, "captions": captions,
-            "sources": sources}
+            "gender_judge": gender_judge, "sources": sources}

@@ -36,7 +36,7 @@ import numpy as np
 
 from model.defaults import GeneratorSettings
 from model.audio import fit_audio
-from model.call import GENDER_CAPTIONS, Call, CaptionReading, Face, GenerationError, read_gender
+from model.call import GENDER_CAPTIONS, GENDERS, Call, CaptionReading, Face, GenerationError, read_gender
 from model.chunked import ChunkSampler, plan_chunks
 from model.clip import AUDIO_RATE, VIDEO_FPS, Chunk, Clip, Request
 from model.postfilter import Cleanup, sharpen_luma
@@ -45,6 +45,9 @@ from model.speaking import Speaking
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# how sure the gender judge must be of a style picture nothing names before the voice follows it
+# (below it the voice picks any speaker, as before the judge): a wrong guess is a man's voice on a woman
+PICTURE_SURE = 0.9
 
 __all__ = ["GenerationError", "TalkingHead", "TalkingHeadCall", "TalkingHeadSettings", "plan_chunks"]
 
@@ -75,6 +78,7 @@ class TalkingHead:
         restorer=None,
         upscaler=None,
         captions=None,
+        gender_judge=None,
         settings: GeneratorSettings = GeneratorSettings(),
         sources: dict[str, str] | None = None,
     ) -> None:
@@ -83,6 +87,8 @@ class TalkingHead:
         self.restorer = restorer  # model.restore.train.Restorer or None
         self.upscaler = upscaler  # model.restore.restorer.Restorer with scale > 1 (64 -> 256), or None
         self.captions = captions  # model.describe.encoder.CaptionEncoder or None (then captions are read for gender)
+        # model.evaluation.gender.GenderClassifier or None: the voice's gender for a style picture nothing names
+        self.gender_judge = gender_judge
         self.config = config
         self.voice = voice
         self.lipsync = lipsync
@@ -225,8 +231,7 @@ class TalkingHead:
         sync and upscaling, then the call's head motion on the output frames (a copied face: the
         call's or the style image's), each chunk handed out as soon as its frames are final."""
         timings: dict[str, float] = {}
-        gender = (face.gender if face is not None else None) or (
-            caption.get("gender") if isinstance(caption, dict) else _gender(self.config.captions[caption]) if caption else None)
+        gender, said_by = self._voice_gender(face, caption)
         reference = face.image if face is not None and self.uses_reference else None
         detail = self.face_detail(face) if face is not None else None  # the upscaler's reference (or None)
 
@@ -258,7 +263,8 @@ class TalkingHead:
             "sharpen": sharpen,
             "reference": reference is not None and not still,  # the frames copy the call's face
             "size": self.output_size,  # the upscaler's (copying ``detail``) when not the joint model's
-            **({"speaker": speech.speaker} if speech is not None else {}),  # the voice's speaker id
+            **({"speaker": speech.speaker, "speaker_gender": {"gender": gender, "from": said_by}}
+               if speech is not None else {}),  # the voice's speaker id, and where its gender came from
             "timings": timings,
         }
         if still and speech is not None:
@@ -344,6 +350,23 @@ class TalkingHead:
                                   "of speech per utterance; send it in parts")
         need = self.config.unet.frames * (AUDIO_RATE // VIDEO_FPS) + AUDIO_RATE // 2  # a chunk and half a second
         return Speaking(self.voice, text, self._speaker_for(call_id, gender), need, self.settings.max_speech_seconds)
+
+    def _voice_gender(self, face: Face | None, caption: int | dict) -> tuple[str | None, str | None]:
+        """The gender the voice speaks in, and who said it: the call's face (drawn as, or told by a
+        caption), else this utterance's caption, else, for a style picture nothing named, what the
+        gender judge sees in it when it is sure (``PICTURE_SURE``); ``(None, None)`` leaves the voice
+        free to pick any speaker (kept for the call)."""
+        if face is not None and face.gender:
+            return face.gender, "face"
+        said = caption.get("gender") if isinstance(caption, dict) else _gender(self.config.captions[caption]) if caption else None
+        if said:
+            return said, "caption"
+        if face is not None and face.source == "style" and self.gender_judge is not None:
+            p = self.gender_judge.probabilities(face.image[None])[0]
+            if p.max() >= PICTURE_SURE:
+                return GENDERS[int(p.argmax())], "picture"
+            logger.info("style picture %s: the gender judge is unsure (%.2f); any speaker", face.detail, p.max())
+        return None, None
 
     def _speaker_for(self, call_id: str, gender: str | None) -> str:
         """A speaker of the face's (or caption's) gender, chosen once per call and gender and then kept."""

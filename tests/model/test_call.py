@@ -166,6 +166,51 @@ def test_a_style_image_becomes_the_face_and_later_utterances_copy_it(head, tmp_p
     assert np.abs(_upper(later.video) - call.face.image[: call.face.image.shape[0] // 2]).mean() < 2
 
 
+class SureJudge:
+    """A gender judge stand-in: says ``gender`` of every picture with probability ``sure``."""
+
+    def __init__(self, gender: str, sure: float) -> None:
+        self.p = np.array([sure, 1 - sure] if gender == "male" else [1 - sure, sure], np.float32)
+        self.seen = 0
+
+    def probabilities(self, frames: np.ndarray) -> np.ndarray:
+        self.seen += len(frames)
+        return np.tile(self.p, (len(frames), 1))
+
+
+def test_a_style_picture_nothing_names_speaks_in_the_voice_the_judge_sees(head, tmp_path) -> None:
+    path = draw_portrait(tmp_path / "anna.png", gender="female", seed=3)
+    head.gender_judge = SureJudge("female", 0.97)
+    clip = head.open_call("no-caption").say(Request(text="0.3", style_image=path))
+    assert head.voice.calls[-1][1].startswith("f")
+    assert clip.info["speaker_gender"] == {"gender": "female", "from": "picture"}
+    assert clip.info["face"]["gender"] is None  # the picture's gender is the voice's guess, not the face's
+    # a caption still says it: it wins over what the judge sees
+    said = head.open_call("said").say(Request(caption="A man is talking", text="0.3", style_image=path))
+    assert head.voice.calls[-1][1] == "m1" and said.info["speaker_gender"] == {"gender": "male", "from": "face"}
+
+
+def test_an_unsure_judge_leaves_the_voice_to_the_call(head, tmp_path) -> None:
+    path = draw_portrait(tmp_path / "anna.png", gender="female", seed=3)
+    head.gender_judge = SureJudge("male", 0.6)
+    clip = head.open_call("unsure").say(Request(text="0.3", style_image=path))
+    assert head.gender_judge.seen == 1 and clip.info["speaker_gender"] == {"gender": None, "from": None}
+
+
+def test_the_shipped_gender_judge_tells_the_demo_gallerys_people_apart(tmp_path) -> None:
+    """The shipped judge on procedural portraits (the demo gallery's kind), framed as a style face is."""
+    from model.evaluation.gender import GenderClassifier
+    from model.lipsync.style import read_image, style_frame
+    from model.talking_head import PICTURE_SURE, WEIGHTS_DIR
+
+    judge = GenderClassifier.load(WEIGHTS_DIR / "gender")
+    for gender in ("male", "female"):
+        for seed in range(4, 8):
+            face = style_frame(read_image(draw_portrait(tmp_path / f"{gender}{seed}.png", gender=gender, seed=seed)), 64)
+            p = judge.probabilities(face[None])[0]
+            assert p[("male", "female").index(gender)] >= PICTURE_SURE, (gender, seed, p)
+
+
 def test_bad_input_fails_the_utterance_and_keeps_the_face(head, tmp_path) -> None:
     call = head.open_call("dave")
     call.say(Request(caption="A woman is talking", text="0.3"))
