@@ -25,6 +25,36 @@ def test_detects_a_drawn_face_and_keeps_the_chin(portrait: np.ndarray) -> None:
     assert box.x1 <= portrait.shape[1] and box.y1 <= portrait.shape[0]
 
 
+def test_the_second_cascade_finds_a_beard_the_first_misses_and_frames_it_alike(tmp_path, monkeypatch) -> None:
+    """Procedural portraits the frontal-face default cascade misses (a full beard; long hair on darker
+    skin) are found by the second (``CASCADES``), boxed as the first boxes the faces it finds."""
+    import cv2
+
+    from model.lipsync import face as face_module
+    from model.pipeline import draw_portrait
+
+    def rgb(gender: str, seed: int) -> np.ndarray:
+        return cv2.cvtColor(cv2.imread(str(draw_portrait(tmp_path / f"{gender}{seed}.png", gender=gender, seed=seed))),
+                            cv2.COLOR_BGR2RGB)
+
+    def detect_with(cascades, image):
+        with monkeypatch.context() as patch:
+            patch.setattr(face_module, "CASCADES", cascades)
+            return detect(image)
+
+    first, second = face_module.CASCADES[:1], face_module.CASCADES[1:]
+    for gender, seed in (("male", 2), ("female", 14)):
+        image = rgb(gender, seed)
+        assert detect_with(first, image) is None
+        box = detect(image)
+        assert box is not None and box.width == box.height and box.x0 < 180 < box.x1 and box.y0 < 144 < box.y1
+    # where both find the face, the second's box (mapped) lies within 12 % of a side of the first's
+    image = rgb("male", 4)
+    default, mapped = detect_with(first, image), detect_with(second, image)
+    assert default is not None and mapped is not None
+    assert max(abs(mapped.width - default.width), abs(mapped.x0 - default.x0), abs(mapped.y0 - default.y0)) <= 0.12 * default.width
+
+
 def test_small_frames_fall_back_to_the_whole_frame_and_blank_is_no_face() -> None:
     rng = np.random.default_rng(0)
     textured = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)  # no face, but a 64x64 face crop is assumed
