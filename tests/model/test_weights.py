@@ -117,6 +117,8 @@ def test_default_generator_renders_a_short_utterance() -> None:
     # 256 by default: the joint model's 64-pixel frames through the upscaler (model/weights/upscale)
     assert clip.video.shape[1:] == (256, 256, 3) and clip.video.shape[0] == int(np.ceil(clip.audio.size / 1000))
     assert clip.info["timings"].keys() >= {"voice", "sampling", "lipsync", "upscale"} and "upscale" in generator.sources
+    assert "gender" in generator.sources  # a style picture's voice (model/talking_head._voice_gender)
+    assert clip.info["speaker_gender"] == {"gender": "female", "from": "face"}
     quiet = generator.generate(Request(caption="A man is talking"))  # no text: audio from the mel branch
     assert quiet.audio.size == 16_000 and np.isfinite(quiet.audio).all() and 0 < np.abs(quiet.audio).max() <= 0.95
     assert "autoguide" in generator.sources and quiet.info["audio_autoguidance"] == 3.0
