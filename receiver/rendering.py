@@ -167,6 +167,7 @@ class Rendering:
                           arrived=round(job.wall, 3), chunks=int(times.get("chunks", 0)),
                           first_frame_ms=first_frame_ms,
                           last_frame_ms=_ms(times.get("last", job.arrived) - job.arrived),
+                          **{k: clip.info[k] for k in ("speaker", "speaker_gender") if k in clip.info},  # the voice
                           **({"session_closed": True} if self.closed.is_set() else {}))
             self.meter.rendered(clip.seconds)  # before the sinks: the viewer shows the bitrate so far
             self._update_wire()

@@ -131,6 +131,8 @@ class SendOptions:
         if args.style_image:
             path = Path(args.style_image)
             images[image_id_for(path)] = path.read_bytes()
+            if single is not None and not single.style_image_id:  # one utterance and one picture: the picture is its face
+                single = Line(single.caption, single.text, image_id_for(path))
         batch = getattr(args, "batch", 0.0) or (ECONOMY_BATCH_S if _mode(args) == "economy" else 0.0)
         pace = getattr(args, "pace", 0.0) or 0.0
         if batch < 0 or pace < 0:

@@ -96,7 +96,8 @@ def register_send(subparsers) -> None:
     sub.add_argument(
         "--style-image",
         metavar="PATH",
-        help="upload this image first; the utterances may then use its id (the file's stem)",
+        help="upload this image first; the utterances may then use its id (the file's stem); a single "
+        "utterance (--text/--caption/--once) without --style shows it",
     )
     sub.add_argument(
         "--once",
