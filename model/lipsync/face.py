@@ -226,20 +226,46 @@ def paste_mask(height: int, width: int, feather: float = 0.12) -> np.ndarray:
 SAME, OTHER = 8.0, 24.0  # 8-bit levels between a generated face and its input, both low-passed
 LOW_PASS = 2.0  # sigma at the crop's 96 pixels: a softer redraw of an edge is not a change
 GROW = 3  # crop pixels by which a changed region grows
+# What the generator changed is pasted only around the mouth: an ellipse (half-height, half-width as
+# shares of the crop's side; full inside 0.8 of its radius, faded to 0 at its edge) centred on where the
+# changes inside ``MOUTH_BAND`` (rows, columns) weigh most: the mouth sits at ~0.55 of a whole-frame
+# crop and at ~0.7 of a detector's box. A speck drawn in long hair by a cheek, or the collar at the
+# crop's bottom edge redrawn lighter, keeps the frame's own pixels.
+MOUTH_BAND = ((0.45, 0.85), (0.3, 0.7))
+MOUTH_RADII = (0.24, 0.3)
 
 
 def changed(face: np.ndarray, given: np.ndarray) -> np.ndarray:
     """float32 ``[S, S]`` in [0, 1]: where a generated face (uint8 ``[S, S, 3]``) shows something else
     than the crop it was given (a mouth opened, a jaw moved), not merely the same drawn softer:
     the largest channel difference of the two low-passed, 0 below ``SAME``, 1 above ``OTHER``,
-    grown by ``GROW``."""
+    grown by ``GROW``, the mouth's regions only (``mouths_only``)."""
     import cv2  # noqa: PLC0415
 
     a = cv2.GaussianBlur(face.astype(np.float32), (0, 0), LOW_PASS)
     b = cv2.GaussianBlur(given.astype(np.float32), (0, 0), LOW_PASS)
     diff = np.abs(a - b).max(-1)
     mask = np.clip((diff - SAME) / (OTHER - SAME), 0.0, 1.0)
-    return cv2.dilate(mask, np.ones((2 * GROW + 1, 2 * GROW + 1), np.uint8))
+    mask = cv2.dilate(mask, np.ones((2 * GROW + 1, 2 * GROW + 1), np.uint8))
+    return mouths_only(mask)
+
+
+def mouths_only(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (float32 ``[S, S]``) weighted by an ellipse (``MOUTH_RADII``) around the centre of its
+    changes inside ``MOUTH_BAND`` (the band's centre when nothing there changed)."""
+    h, w = mask.shape
+    (r0, r1), (c0, c1) = MOUTH_BAND
+    rows, cols = slice(int(r0 * h), int(np.ceil(r1 * h))), slice(int(c0 * w), int(np.ceil(c1 * w)))
+    weight = mask[rows, cols] ** 2
+    y = (np.arange(h)[rows] + 0.5) / h
+    x = (np.arange(w)[cols] + 0.5) / w
+    total = float(weight.sum())
+    cy = float((weight.sum(1) * y).sum() / total) if total > 0 else (r0 + r1) / 2
+    cx = float((weight.sum(0) * x).sum() / total) if total > 0 else (c0 + c1) / 2
+    ry, rx = MOUTH_RADII
+    r = np.hypot(((np.arange(h) + 0.5) / h - cy)[:, None] / ry, ((np.arange(w) + 0.5) / w - cx)[None, :] / rx)
+    t = np.clip((1.0 - r) / 0.2, 0.0, 1.0)
+    return mask * (t * t * (3 - 2 * t)).astype(np.float32)
 
 
 def paste(image: np.ndarray, face: np.ndarray, box: FaceBox, *, keep: np.ndarray | None = None) -> np.ndarray:

@@ -149,3 +149,34 @@ def test_paste_with_keep_changes_only_what_the_generator_redrew(portrait: np.nda
     soft = np.abs(plain[far].astype(int) - portrait[far]).mean()
     sharp = np.abs(kept[far].astype(int) - portrait[far]).mean()
     assert soft > 2 and sharp < 0.25 * soft  # away from it the frame keeps its own (sharper) pixels
+
+
+def test_paste_with_keep_leaves_out_what_the_generator_changed_away_from_the_mouth(portrait: np.ndarray) -> None:
+    """A speck drawn at the crop's side (in long hair by a cheek), or a collar redrawn at the bottom of a
+    whole-frame crop, are changes too, but not the mouth's: with ``keep`` the frame keeps its own pixels."""
+    import cv2
+
+    from model.lipsync.face import mouths_only
+
+    box = face_box(portrait)
+    given = crop(portrait, box)
+    drawn = given.copy()
+    drawn[66:80, 30:66] = 10  # a mouth
+    drawn[60:68, 8:16] = (200, 40, 40)  # a speck at the side
+    kept = paste(portrait, drawn, box, keep=given)
+
+    def on_image(y0: int, y1: int, x0: int, x1: int) -> tuple[slice, slice]:
+        sy, sx = box.height / 96, box.width / 96
+        return slice(box.y0 + int(y0 * sy), box.y0 + int(y1 * sy)), slice(box.x0 + int(x0 * sx), box.x0 + int(x1 * sx))
+
+    mouth, speck = on_image(69, 77, 36, 60), on_image(61, 67, 9, 15)
+    assert kept[mouth].mean() < 40  # the mouth is pasted
+    assert np.abs(kept[speck].astype(int) - portrait[speck]).max() <= 2
+    # where a whole-frame crop has its mouth (~0.55 of the side), a change is the mouth's too
+    mask = np.zeros((96, 96), np.float32)
+    mask[50:58, 36:60] = 1.0  # a mouth
+    mask[44:50, 10:16] = 1.0  # a speck by a cheek
+    mask[88:96, :] = 1.0  # the collar
+    kept = mouths_only(mask)
+    assert kept[50:58, 38:58].min() == 1.0 and not kept[44:50, 10:16].any() and not kept[88:96].any()
+    assert cv2.resize(mouths_only(np.ones((48, 48), np.float32)), (96, 96)).any()  # any size
