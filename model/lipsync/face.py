@@ -232,7 +232,7 @@ GROW = 3  # crop pixels by which a changed region grows
 # crop and at ~0.7 of a detector's box. A speck drawn in long hair by a cheek, or the collar at the
 # crop's bottom edge redrawn lighter, keeps the frame's own pixels.
 MOUTH_BAND = ((0.45, 0.85), (0.3, 0.7))
-MOUTH_RADII = (0.24, 0.3)
+MOUTH_RADII = (0.3, 0.36)  # half-height, half-width (docs/lipsync.md: a smaller one cut some jaw motion)
 
 
 def changed(face: np.ndarray, given: np.ndarray) -> np.ndarray:
