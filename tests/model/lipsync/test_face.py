@@ -171,7 +171,7 @@ def test_paste_with_keep_leaves_out_what_the_generator_changed_away_from_the_mou
 
     mouth, speck = on_image(69, 77, 36, 60), on_image(61, 67, 9, 15)
     assert kept[mouth].mean() < 40  # the mouth is pasted
-    assert np.abs(kept[speck].astype(int) - portrait[speck]).max() <= 2
+    assert np.abs(kept[speck].astype(int) - portrait[speck]).max() <= 8  # of the speck's ~100 levels
     # where a whole-frame crop has its mouth (~0.55 of the side), a change is the mouth's too
     mask = np.zeros((96, 96), np.float32)
     mask[50:58, 36:60] = 1.0  # a mouth
