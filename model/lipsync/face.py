@@ -67,8 +67,9 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} pixels is too small for a face")
 
 
-# The cascades tried in turn on images larger than SMALL_SIDE (small frames use the first only), each with how its box maps onto the first's framing (side x, top moved
-# down by a share of the mapped side). ``alt2`` finds heavy beards and darker faces under long hair that
+# The cascades tried in turn on images larger than SMALL_SIDE (small frames use the first only), each
+# with how its box maps onto the first's framing (side x, top moved down by a share of the mapped
+# side). ``alt2`` finds heavy beards and darker faces under long hair that
 # ``default`` misses (6 of the 8 misses on 120 procedural portraits, seeds 0-59 of each gender); on the
 # 110 portraits both found, its box's side was 0.903 (sd 0.051) of default's, its centre 0.002 (sd 0.008)
 # of a side to the right and its top 0.058 (sd 0.029) lower: mapped back, every box frames a face alike.
@@ -98,23 +99,26 @@ def detect(image: np.ndarray) -> FaceBox | None:
         scale = 640.0 / max(h, w)
         grey = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     min_side = max(20, int(0.15 * min(grey.shape)))
-    found, grow, lower = [], 1.0, 0.0
+    images = (grey, cv2.equalizeHist(grey))
     # the next cascade only where none before it found a face, and not on small frames (their fallback
     # is the whole frame, as the lip-sync network learnt its boxes)
     for name, grow, lower in CASCADES if max(h, w) > SMALL_SIDE else CASCADES[:1]:
-        for img in (grey, cv2.equalizeHist(grey)):
-            found = _cascade(name).detectMultiScale(img, scaleFactor=1.1, minNeighbors=3, minSize=(min_side, min_side))
-            if len(found):
-                break
+        found = _largest(_cascade(name), images, min_side)
+        if found is not None:
+            x, y, bw, bh = (float(v) / scale for v in found)
+            cx, bh = x + bw / 2, bh * grow  # in the first cascade's framing
+            side = bh * (1.0 + CHIN)
+            return _fit(cx - side / 2, y - lower * bh, side, w, h)
+    return None
+
+
+def _largest(cascade, images, min_side: int):
+    """The largest detection ``(x, y, w, h)`` on the first of ``images`` where the cascade finds any; None."""
+    for img in images:
+        found = cascade.detectMultiScale(img, scaleFactor=1.1, minNeighbors=3, minSize=(min_side, min_side))
         if len(found):
-            break
-    if not len(found):
-        return None
-    x, y, bw, bh = (float(v) / scale for v in max(found, key=lambda r: r[2] * r[3]))
-    cx, bh = x + bw / 2, bh * grow  # in the first cascade's framing
-    y -= lower * bh
-    side = bh * (1.0 + CHIN)
-    return _fit(cx - side / 2, y, side, w, h)
+            return max(found, key=lambda r: r[2] * r[3])
+    return None
 
 
 def _fit(x0: float, y0: float, side: float, w: int, h: int) -> FaceBox:
@@ -208,15 +212,24 @@ def mask_lower_half(faces):
 
 
 @lru_cache(maxsize=32)
+def _centres(n: int) -> np.ndarray:
+    """Pixel centres of a side of ``n`` pixels as shares of it."""
+    return (np.arange(n) + 0.5) / n
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    """0 below 0, 1 above 1, smooth in between."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
 def paste_mask(height: int, width: int, feather: float = 0.12) -> np.ndarray:
     """Blend weights ``float32 [H, W]`` for pasting a generated face back: 0 above 40 % of the box
     height rising smoothly to 1 at 55 % (the generator only redraws the lower half), and fading over
     ``feather`` of the box at the left, right and bottom edges so no seam shows."""
 
     def ramp(n: int, start: float, end: float) -> np.ndarray:
-        t = (np.arange(n) + 0.5) / n
-        x = np.clip((t - start) / max(end - start, 1e-6), 0.0, 1.0)
-        return x * x * (3 - 2 * x)  # smoothstep
+        return _smoothstep((_centres(n) - start) / max(end - start, 1e-6))
 
     vert = ramp(height, 0.40, 0.55) * (1.0 - ramp(height, 1.0 - feather / 2, 1.0))
     horiz = ramp(width, 0.0, feather) * ramp(width, 0.0, feather)[::-1]
@@ -257,15 +270,13 @@ def mouths_only(mask: np.ndarray) -> np.ndarray:
     (r0, r1), (c0, c1) = MOUTH_BAND
     rows, cols = slice(int(r0 * h), int(np.ceil(r1 * h))), slice(int(c0 * w), int(np.ceil(c1 * w)))
     weight = mask[rows, cols] ** 2
-    y = (np.arange(h)[rows] + 0.5) / h
-    x = (np.arange(w)[cols] + 0.5) / w
+    y, x = _centres(h), _centres(w)
     total = float(weight.sum())
-    cy = float((weight.sum(1) * y).sum() / total) if total > 0 else (r0 + r1) / 2
-    cx = float((weight.sum(0) * x).sum() / total) if total > 0 else (c0 + c1) / 2
+    cy = float((weight.sum(1) * y[rows]).sum() / total) if total > 0 else (r0 + r1) / 2
+    cx = float((weight.sum(0) * x[cols]).sum() / total) if total > 0 else (c0 + c1) / 2
     ry, rx = MOUTH_RADII
-    r = np.hypot(((np.arange(h) + 0.5) / h - cy)[:, None] / ry, ((np.arange(w) + 0.5) / w - cx)[None, :] / rx)
-    t = np.clip((1.0 - r) / 0.2, 0.0, 1.0)
-    return mask * (t * t * (3 - 2 * t)).astype(np.float32)
+    r = np.hypot((y - cy)[:, None] / ry, (x - cx)[None, :] / rx)
+    return mask * _smoothstep((1.0 - r) / 0.2).astype(np.float32)
 
 
 def paste(image: np.ndarray, face: np.ndarray, box: FaceBox, *, keep: np.ndarray | None = None) -> np.ndarray:
