@@ -96,6 +96,9 @@ class GeneratorSettings:
     postfilter: bool = POSTFILTER  # clean the sampled frames before lip sync (model/postfilter.py; not in the paper)
     lipsync: bool = True  # refine with the lip-sync network after the last denoising step
     lipsync_at: str = "output"  # upscaled output: lip sync on the output frames or the model's (LIPSYNC_AT)
+    # lip sync on the output frames: its mouth redrawn crisp by a weights folder's mouth/ (model/restore/mouth.py;
+    # not in the paper). Off, and none shipped: it costs sync (docs/lipsync.md, fifteenth session)
+    mouth: bool = False
     unconditional_seconds: float = 1.0  # clip length when there is no speech text
     max_speech_seconds: float = 300.0  # longer utterances are refused with a clear error
     voice: str = VOICE  # "espeak", "piper", "kokoro", "mixed" or a folder (Piper .onnx voices or YourTTS files)
@@ -204,6 +207,10 @@ def add_generation_flags(parser) -> None:
                         help="with upscaled output: output = redraw the mouth on the upscaled frames (a 96-pixel\n"
                         "crop of the 256-pixel face: crisper lips); model = on the joint model's 64-pixel\n"
                         "frames before upscaling (not in the paper either way) (default %(default)s)")
+    parser.add_argument("--mouth", choices=("on", "off"), default="off",
+                        help="with lip sync on the upscaled frames, redraw its soft mouth crisp with a mouth\n"
+                        "sharpener in the weights folder (mouth/, `textcall train mouth`; none is shipped: the ones\n"
+                        "trained so far cost lip sync, docs/lipsync.md); not in the paper (default %(default)s)")
 
 
 def generation_settings(args) -> GeneratorSettings:
@@ -214,7 +221,7 @@ def generation_settings(args) -> GeneratorSettings:
         face_sampler=args.face_sampler, face_steps=args.face_steps, face_cfg=args.face_cfg,
         precision=args.precision, head_motion=args.head_motion == "on", voice=args.voice,
         size=getattr(args, "size", None), lipsync_at=getattr(args, "lipsync_at", "output"),
-        sharpen=getattr(args, "sharpen", SHARPEN),
+        sharpen=getattr(args, "sharpen", SHARPEN), mouth=getattr(args, "mouth", "off") == "on",
     )
     settings.check_schedule(SCHEDULE_TIMESTEPS)
     return settings

@@ -12,7 +12,8 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
     optional) and the voice, as ``TalkingHead`` keyword arguments. ``upscale`` is loaded unless
     ``settings.size`` is the joint model's own. ``autoguide`` is loaded only when
     ``settings.audio_guidance`` is not 1; ``portrait`` and ``restore`` only for ``settings.face == "call"``
-    (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync``; ``gender`` (the
+    (``restore`` with ``settings.postfilter``); ``lipsync`` only with ``settings.lipsync`` (and its ``mouth``
+    sharpener with ``settings.mouth``); ``gender`` (the
     face-gender judge, which picks the voice of a style picture no caption names) only with lip sync,
     since without it no style picture is animated."""
     from model.diffusion.checkpoint import load_model
@@ -40,6 +41,11 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
 
         lipsync = LipSync.load(folder / "lipsync", device=device)
         sources["lipsync"] = str(folder / "lipsync")
+        if settings.mouth and (folder / "mouth" / "config.json").is_file():  # used on frames larger than its crop
+            from model.restore.mouth import MouthSharpener
+
+            lipsync.mouth = MouthSharpener.load(folder / "mouth", device)
+            sources["mouth"] = str(folder / "mouth")
     portrait = restorer = None
     if settings.face == "call" and (folder / "portrait" / "config.json").is_file():
         from model.portrait.sample import PortraitModel

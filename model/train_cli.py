@@ -31,6 +31,7 @@ TRAINERS: dict[str, str] = {
     "restore": "model.restore.train_cli:register_restore",
     "portrait-clean": "model.restore.train_cli:register_portrait_clean",
     "upscale": "model.restore.train_cli:register_upscale",
+    "mouth": "model.restore.train_cli:register_mouth",
     "captions": "model.describe.train_cli:register_captions",
     "attributes": "model.describe.train_cli:register_attributes",
 }

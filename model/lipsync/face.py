@@ -74,6 +74,7 @@ def _check_image(image: np.ndarray) -> None:
 # 110 portraits both found, its box's side was 0.903 (sd 0.051) of default's, its centre 0.002 (sd 0.008)
 # of a side to the right and its top 0.058 (sd 0.029) lower: mapped back, every box frames a face alike.
 CASCADES = (("haarcascade_frontalface_default.xml", 1.0, 0.0), ("haarcascade_frontalface_alt2.xml", 1 / 0.903, 0.058))
+COARSE_STEP, FINE_STEP = 1.1, 1.05  # scale factor between the cascades' search sizes
 
 
 @lru_cache(maxsize=len(CASCADES))
@@ -102,20 +103,24 @@ def detect(image: np.ndarray) -> FaceBox | None:
     images = (grey, cv2.equalizeHist(grey))
     # the next cascade only where none before it found a face, and not on small frames (their fallback
     # is the whole frame, as the lip-sync network learnt its boxes)
-    for name, grow, lower in CASCADES if max(h, w) > SMALL_SIDE else CASCADES[:1]:
-        found = _largest(_cascade(name), images, min_side)
-        if found is not None:
-            x, y, bw, bh = (float(v) / scale for v in found)
-            cx, bh = x + bw / 2, bh * grow  # in the first cascade's framing
-            side = bh * (1.0 + CHIN)
-            return _fit(cx - side / 2, y - lower * bh, side, w, h)
+    large = max(h, w) > SMALL_SIDE
+    # then, on larger images, the same cascades again at finer steps of scale (FINE_STEP): slower, and
+    # it finds low-contrast faces the coarse steps step over
+    for step in (COARSE_STEP, FINE_STEP) if large else (COARSE_STEP,):
+        for name, grow, lower in CASCADES if large else CASCADES[:1]:
+            found = _largest(_cascade(name), images, min_side, step)
+            if found is not None:
+                x, y, bw, bh = (float(v) / scale for v in found)
+                cx, bh = x + bw / 2, bh * grow  # in the first cascade's framing
+                side = bh * (1.0 + CHIN)
+                return _fit(cx - side / 2, y - lower * bh, side, w, h)
     return None
 
 
-def _largest(cascade, images, min_side: int):
+def _largest(cascade, images, min_side: int, step: float = 1.1):
     """The largest detection ``(x, y, w, h)`` on the first of ``images`` where the cascade finds any; None."""
     for img in images:
-        found = cascade.detectMultiScale(img, scaleFactor=1.1, minNeighbors=3, minSize=(min_side, min_side))
+        found = cascade.detectMultiScale(img, scaleFactor=step, minNeighbors=3, minSize=(min_side, min_side))
         if len(found):
             return max(found, key=lambda r: r[2] * r[3])
     return None
@@ -279,22 +284,33 @@ def mouths_only(mask: np.ndarray) -> np.ndarray:
     return mask * _smoothstep((1.0 - r) / 0.2).astype(np.float32)
 
 
-def paste(image: np.ndarray, face: np.ndarray, box: FaceBox, *, keep: np.ndarray | None = None) -> np.ndarray:
+def paste_weights(face: np.ndarray, box: FaceBox, keep: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``[box.height, box.width]`` in [0, 1]: how much of each pixel of the box ``paste`` takes
+    from the generated face (``keep``: as ``paste``'s)."""
+    import cv2  # noqa: PLC0415
+
+    alpha = paste_mask(box.height, box.width)
+    if keep is not None:
+        moved = cv2.resize(changed(face, keep), (box.width, box.height), interpolation=cv2.INTER_LINEAR)
+        moved = cv2.GaussianBlur(moved, (0, 0), max(1.0, box.width / face.shape[1]))
+        alpha = alpha * moved
+    return alpha
+
+
+def paste(image: np.ndarray, face: np.ndarray, box: FaceBox, *, keep: np.ndarray | None = None,
+          alpha: np.ndarray | None = None) -> np.ndarray:
     """Blend a generated ``uint8 [S, S, 3]`` face into a copy of ``image`` at ``box`` (feathered).
 
     ``keep``: the crop the generator was given (uint8 ``[S, S, 3]``); then only where the generated
     face differs from it (the mouth, the jaw it moves) is pasted, and the image keeps its own pixels
     wherever the generator redrew what was there: for a box larger than the crop, whose lower half
-    the 96-pixel face would otherwise soften (``changed``)."""
+    the 96-pixel face would otherwise soften (``changed``). ``alpha``: ``paste_weights(face, box, keep)``
+    when the caller has it already."""
     import cv2  # noqa: PLC0415
 
     out = image.copy()
     patch = cv2.resize(face, (box.width, box.height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    alpha = paste_mask(box.height, box.width)[..., None]
-    if keep is not None:
-        moved = cv2.resize(changed(face, keep), (box.width, box.height), interpolation=cv2.INTER_LINEAR)
-        moved = cv2.GaussianBlur(moved, (0, 0), max(1.0, box.width / face.shape[1]))
-        alpha = alpha * moved[..., None]
+    a = (paste_weights(face, box, keep) if alpha is None else alpha)[..., None]
     region = out[box.y0:box.y1, box.x0:box.x1].astype(np.float32)
-    out[box.y0:box.y1, box.x0:box.x1] = np.clip(region * (1 - alpha) + patch * alpha + 0.5, 0, 255).astype(np.uint8)
+    out[box.y0:box.y1, box.x0:box.x1] = np.clip(region * (1 - a) + patch * a + 0.5, 0, 255).astype(np.uint8)
     return out

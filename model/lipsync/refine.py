@@ -21,7 +21,7 @@ import torch
 
 from model.lipsync.audio import SAMPLE_RATE, mel_windows, melspectrogram
 from model.lipsync.checkpoint import load_model
-from model.lipsync.face import CROP, FaceBox, NoFaceError, clip_box, crop_frames, face_box, mask_lower_half, paste
+from model.lipsync.face import CROP, FaceBox, NoFaceError, clip_box, crop_frames, face_box, mask_lower_half, paste, paste_weights
 from model.lipsync.networks import LipSyncConfig, Wav2Lip
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ class LipSync:
         self.generator = generator.to(self.device).eval()
         self.config = config
         self.batch_size = batch_size
+        # the mouth sharpener (``MouthSharpener``: ``sharpen(frames, weights)``), run on what is pasted into
+        # frames larger than the crop; None: the generator's mouth as it is
+        self.mouth = None
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu", *, batch_size: int = 32) -> LipSync:
@@ -148,8 +151,15 @@ class LipStream:
             # a box larger than the crop (upscaled frames): only what the generator changed is pasted,
             # so the frame's own sharper chin, beard and collar stay (face.paste's ``keep``)
             enlarged = box.width > CROP
+            sharpen = lips.mouth is not None and enlarged
+            weights = np.zeros((stop - start, *frames.shape[1:3]), np.float32) if sharpen else None
             for k, face in enumerate(faces):
-                out[start + k] = paste(frames[start + k], face, box, keep=given[k] if enlarged else None)
+                alpha = paste_weights(face, box, given[k] if enlarged else None)
+                out[start + k] = paste(frames[start + k], face, box, alpha=alpha)
+                if weights is not None:
+                    weights[k, box.y0:box.y1, box.x0:box.x1] = alpha
+            if weights is not None:  # the drawn mouth made crisp where it was drawn (model/restore/mouth.py)
+                out[start:stop] = lips.mouth.sharpen(out[start:stop], weights)
         self.done += n
         return out
 

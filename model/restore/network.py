@@ -115,9 +115,10 @@ class RestoreNet(nn.Module):
         self.out = nn.Sequential(*[_Block(w, cfg.groups) for _ in range(cfg.blocks)], group_norm(w, cfg.groups), nn.SiLU(),
                                  zero_module(nn.Conv2d(w, 3 * (p * k) ** 2, 3, padding=1)))
 
-    def read_reference(self, reference: Tensor) -> Tensor:
-        """The reference at the frame's grid: itself (restorer), or area-downsampled + unshuffled (upscaler)."""
-        k, s = self.cfg.scale, self.cfg.image_size
+    def read_reference(self, reference: Tensor, size: int | None = None) -> Tensor:
+        """The reference at the frame's grid (``size``: the frame's side, default ``image_size``): itself
+        (restorer), or area-downsampled + unshuffled (upscaler)."""
+        k, s = self.cfg.scale, size or self.cfg.image_size
         if reference.shape[-1] != s * k:
             raise ValueError(f"the reference must be {s * k}x{s * k}, got {tuple(reference.shape[-2:])}")
         if k == 1:
@@ -126,7 +127,7 @@ class RestoreNet(nn.Module):
 
     def forward(self, frame: Tensor, reference: Tensor) -> Tensor:
         p, k = self.cfg.patch, self.cfg.scale
-        r_in = self.read_reference(reference)
+        r_in = self.read_reference(reference, frame.shape[-1])
         r = None
         if self.cfg.attention:
             r = self.ref_mid(self.ref_down(self.ref_high(self.ref_stem(F.pixel_unshuffle(r_in, p)))))

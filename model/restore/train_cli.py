@@ -172,7 +172,7 @@ def register_upscale(subparsers) -> None:
     def run(args: argparse.Namespace) -> int:
         from model.corpus.stills import Stills
         from model.restore.network import RestoreConfig
-        from model.restore.train import DetailBatches, RestoreTrainConfig, check_init, train_restore
+        from model.restore.train import DetailBatches, RestoreTrainConfig, train_restore
 
         set_threads(args)
         out = Path(args.out)
@@ -183,12 +183,9 @@ def register_upscale(subparsers) -> None:
                                        amp=args.amp and not args.no_amp, adversarial_weight=args.adversarial_weight)
             if not 0 <= args.reference_dropout < 1:
                 raise ValueError("--reference-dropout must be in [0, 1)")
-            config = (RestoreConfig.load(out) if (out / "config.json").is_file()
-                      else RestoreConfig.load(init) if init is not None
-                      else RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
+            config = _run_config(out, init, lambda: RestoreConfig(**{**UPSCALE_DEFAULT, "width": args.width}))
             if config.scale == 1:
                 raise ValueError(f"{out} holds a restorer (scale 1), not an upscaler")
-            check_init(init, config, out)
             stills = Stills.load(args.data)
             if stills.images.shape[1] != config.output_size:
                 raise ValueError(f"{args.data} holds {stills.images.shape[1]} px stills; the upscaler needs {config.output_size} px "
@@ -208,6 +205,79 @@ def register_upscale(subparsers) -> None:
         return 0
 
     sub.set_defaults(run=run)
+
+
+MOUTH_DEFAULT = dict(image_size=128, patch=2, width=32, blocks=2, mid_blocks=3, groups=8, attention=False, name="mouth")
+
+
+def register_mouth(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "mouth",
+        help="train the mouth sharpener: the lip-sync network's soft mouths drawn crisp at 256",
+        description=(
+            "Train the mouth sharpener (model/restore/mouth.py: the restorer network without a reference) on\n"
+            "128-pixel squares around corpus mouths at 256 (`textcall corpus mouths`): inputs the lip-sync\n"
+            "network's redraw of the clip from its own speech (only frames whose mouth agrees with the truth at low\n"
+            "frequencies: --keep) and the true mouth degraded (brought down, blurred, mottled, speckled), targets\n"
+            "the true mouths. L1 on pixels and gradients, EMA weights, loss.csv/png and samples.png (input |\n"
+            "sharpened | target); resumes with the same --out, Ctrl-C saves. Used as mouth/ of a weights folder\n"
+            "with --mouth on. None is shipped: the ones trained so far cost lip sync (docs/lipsync.md)."
+        ),
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    sub.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="a `textcall corpus mouths` folder")
+    sub.add_argument("--out", required=True, type=Path, metavar="DIR", help="checkpoint folder (resumed if it holds a run)")
+    sub.add_argument("--steps", type=int, default=2000, help="optimisation steps (default %(default)s)")
+    sub.add_argument("--batch-size", type=int, default=16, help="squares per step (default %(default)s)")
+    sub.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, cosine to zero (default %(default)s)")
+    sub.add_argument("--crop", type=int, default=96, help="side of the random crops trained on (default %(default)s; the\n"
+                     "network runs on 128-pixel squares, it is convolutional)")
+    sub.add_argument("--keep", type=float, default=0.6, help="share of lip-synced frames drawn from: those agreeing best\n"
+                     "with their truth (default %(default)s)")
+    sub.add_argument("--lipsynced-share", type=float, default=0.6, help="share of each batch from the lip-synced frames, the rest\n"
+                     "degraded truth (default %(default)s)")
+    sub.add_argument("--save-every", type=int, default=250, help="checkpoint interval (default %(default)s)")
+    sub.add_argument("--width", type=int, default=MOUTH_DEFAULT["width"], help="channels of a new run (default %(default)s)")
+    sub.add_argument("--init", type=Path, default=None, metavar="DIR",
+                     help="start a new run from this sharpener's weights (a fine-tune; ignored when resuming)")
+    run_flags(sub)
+
+    def run(args: argparse.Namespace) -> int:
+        from model.restore.mouth import MouthBatches
+        from model.restore.network import RestoreConfig
+        from model.restore.train import RestoreTrainConfig, train_restore
+
+        set_threads(args)
+        out = args.out.expanduser()
+        try:
+            init = _init_folder(args)
+            train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
+                                       generated_share=args.lipsynced_share, seed=args.seed, amp=not args.no_amp)
+            config = _run_config(out, init, lambda: RestoreConfig(**{**MOUTH_DEFAULT, "width": args.width}))
+            if not 16 <= args.crop <= config.image_size:
+                raise ValueError(f"--crop must be in [16, {config.image_size}]")
+            batches, val = MouthBatches.load(args.pairs, keep=args.keep, size=args.crop)
+            if val is not None:  # validation on whole squares, as the receiver runs it
+                val.size = config.image_size
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"textcall train mouth: {exc}", file=sys.stderr)
+            return 2
+        last = train_restore(config, train, batches, out, val=val, init=init, device=args.device, progress=not args.no_progress)
+        print_last("mouth", last, f"checkpoint in {out} (a weights folder's mouth/, with --mouth on)")
+        return 0
+
+    sub.set_defaults(run=run)
+
+
+def _run_config(out: Path, init: Path | None, new):
+    """The network shape of a run in ``out``: its own when resuming, else ``init``'s (a fine-tune), else
+    ``new()``; ValueError when ``init`` does not fit ``out``'s (``check_init``)."""
+    from model.restore.network import RestoreConfig
+    from model.restore.train import check_init
+
+    config = RestoreConfig.load(out) if (out / "config.json").is_file() else RestoreConfig.load(init) if init is not None else new()
+    check_init(init, config, out)
+    return config
 
 
 def _init_folder(args: argparse.Namespace) -> Path | None:

@@ -40,6 +40,7 @@ def test_the_second_cascade_finds_a_beard_the_first_misses_and_frames_it_alike(t
     def detect_with(cascades, image):
         with monkeypatch.context() as patch:
             patch.setattr(face_module, "CASCADES", cascades)
+            patch.setattr(face_module, "FINE_STEP", face_module.COARSE_STEP)  # one pass of scales
             return detect(image)
 
     first, second = face_module.CASCADES[:1], face_module.CASCADES[1:]
@@ -54,6 +55,23 @@ def test_the_second_cascade_finds_a_beard_the_first_misses_and_frames_it_alike(t
     assert default is not None and mapped is not None
     assert max(abs(mapped.width - default.width), abs(mapped.x0 - default.x0), abs(mapped.y0 - default.y0)) <= 0.12 * default.width
 
+
+
+def test_finer_scale_steps_find_a_low_contrast_face_the_coarse_ones_step_over(tmp_path, monkeypatch) -> None:
+    """A procedural portrait (a woman of darker skin under grey hair, seed 38) neither cascade finds at
+    the coarse steps of scale is found at the fine ones, and framed as a face."""
+    import cv2
+
+    from model.lipsync import face as face_module
+    from model.pipeline import draw_portrait
+
+    image = cv2.cvtColor(cv2.imread(str(draw_portrait(tmp_path / "f38.png", gender="female", seed=38))), cv2.COLOR_BGR2RGB)
+    with monkeypatch.context() as patch:
+        patch.setattr(face_module, "FINE_STEP", face_module.COARSE_STEP)
+        assert detect(image) is None
+    box = detect(image)
+    assert box is not None and box.width == box.height and box.x0 < 180 < box.x1 and box.y0 < 144 < box.y1
+    assert 0.35 * 288 < box.width < 0.8 * 288
 
 def test_small_frames_fall_back_to_the_whole_frame_and_blank_is_no_face() -> None:
     rng = np.random.default_rng(0)
