@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from model.defaults import GeneratorSettings
+
+logger = logging.getLogger(__name__)
 
 
 def load_components(folder: str | Path, device: str, settings: GeneratorSettings) -> dict:
@@ -46,6 +49,8 @@ def load_components(folder: str | Path, device: str, settings: GeneratorSettings
 
             lipsync.mouth = MouthSharpener.load(folder / "mouth", device)
             sources["mouth"] = str(folder / "mouth")
+        elif settings.mouth:
+            logger.warning("--mouth on, but %s holds no mouth sharpener: lip sync's own mouth is shown", folder / "mouth")
     portrait = restorer = None
     if settings.face == "call" and (folder / "portrait" / "config.json").is_file():
         from model.portrait.sample import PortraitModel
