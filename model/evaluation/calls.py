@@ -140,10 +140,13 @@ def style_portraits(folder: Path, count: int = 2) -> list[tuple[Path, str]]:
 
 
 def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, gender_judge: Path, syncnet: Path | None,
-                  corpus: Path | None = None, config: CallEvalConfig = CallEvalConfig(), progress: bool = True) -> dict:
+                  corpus: Path | None = None, config: CallEvalConfig = CallEvalConfig(), progress: bool = True,
+                  sync_judge: Path | None = None) -> dict:
     """``caches``: corpus caches whose test splits are the fidelity and identity reference; ``corpus``:
     a corpus folder whose held-out 2.5 s clips are the lip-sync reference (as ``textcall eval model``'s;
-    None: the caches' one-second segments)."""
+    None: the caches' one-second segments). ``sync_judge``: a second SyncNet that is not the lip-sync
+    generator's training expert (``syncnet`` is): the calls and the corpus clips judged by it too
+    (``independent_*`` fields), since a generator learns to please its own expert."""
     from model.evaluation.gender import GenderClassifier
     from model.evaluation.identity import IdentityJudge
     from model.evaluation.suite import _sync, reference_clips
@@ -184,6 +187,8 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
                 row["adherent"] = judged == row["wanted"]
             if request.text:
                 row.update(_sync(clip.video, clip.audio, syncnet, config.max_offset))
+                if sync_judge is not None:
+                    row.update(_independent(_sync(clip.video, clip.audio, sync_judge, config.max_offset)))
                 if clip.info.get("speaker"):
                     row["speaker"] = clip.info["speaker"]  # the voice's speaker: its spoken reference says it alike
             rows.append(row)
@@ -227,6 +232,9 @@ def run_call_eval(generator, out: Path, *, caches: list[Path], identity: Path, g
     sync_clips = (reference_clips(corpus, 16, size=ref_video[0].shape[1]) if corpus is not None
                   else list(zip(ref_video[:16], ref_audio[:16])))
     reference_sync = [_sync(v, a, syncnet, config.max_offset) for v, a in sync_clips]
+    if sync_judge is not None:
+        for row, (v, a) in zip(reference_sync, sync_clips):
+            row.update(_independent(_sync(v, a, sync_judge, config.max_offset)))
     voice = getattr(generator, "voice", None)
     if config.spoken_references and syncnet is not None and voice is not None:
         said = [(r["text"], r["speaker"]) for r in utterances if "offset" in r and r.get("speaker")]
@@ -299,6 +307,11 @@ def _spoken_reference(voice, text: str, speaker: str, person, k: int, seed: int,
             **_sync(video, audio, syncnet, max_offset)}
 
 
+def _independent(sync: dict) -> dict:
+    """The second judge's offset and LSE-C under their own names."""
+    return {"independent_offset": sync["offset"], "independent_confidence": sync["confidence"]} if "offset" in sync else {}
+
+
 def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) -> dict:
     synced = [r for r in utterances if "offset" in r]
     judged = [r for r in utterances if "adherent" in r]
@@ -320,6 +333,14 @@ def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) 
         summary["confidence"] = round(float(np.mean([r["confidence"] for r in synced])), 3)
     if reference_sync and "offset" in reference_sync[0]:
         summary["reference_confidence"] = round(float(np.mean([r["confidence"] for r in reference_sync])), 3)
+    second = [r for r in synced if "independent_offset" in r]
+    if second:  # the judge that is not the generator's expert
+        summary["independent_offset_within_1"] = round(float(np.mean([abs(r["independent_offset"]) <= 1 for r in second])), 3)
+        summary["independent_confidence"] = round(float(np.mean([r["independent_confidence"] for r in second])), 3)
+        refs = [r for r in reference_sync if "independent_offset" in r]
+        if refs:
+            summary["independent_reference_offset_within_1"] = round(float(np.mean([abs(r["independent_offset"]) <= 1 for r in refs])), 3)
+            summary["independent_reference_confidence"] = round(float(np.mean([r["independent_confidence"] for r in refs])), 3)
     spoken = [r for r in report.get("spoken_references", []) if "offset" in r]
     if spoken:
         summary["spoken_reference_confidence"] = round(float(np.mean([r["confidence"] for r in spoken])), 3)
@@ -340,6 +361,11 @@ def summarise(utterances: list[dict], reference_sync: list[dict], report: dict) 
         bars["offset_within_1>=0.95"] = summary["offset_within_1"] >= 0.95
         if "reference_confidence" in summary:
             bars["confidence>=reference"] = summary["confidence"] >= summary["reference_confidence"]
+        if "independent_offset_within_1" in summary:
+            bars["independent judge: offset_within_1>=0.95"] = summary["independent_offset_within_1"] >= 0.95
+        if "independent_reference_confidence" in summary:
+            bars["independent judge: confidence>=reference"] = (summary["independent_confidence"]
+                                                                >= summary["independent_reference_confidence"])
     if judged:
         bars["caption_adherence>=0.95"] = summary["caption_adherence"] >= 0.95
     summary["bars"] = bars
@@ -376,6 +402,10 @@ def markdown(report: dict) -> str:
                  f"offset within one frame {s['spoken_reference_offset_within_1']}" if "spoken_reference_confidence" in s else "")
               + "); caption adherence "
               f"{s.get('caption_adherence', '')}; {s['s_per_output_s']} s per output second ({s['s_per_output_s_drawn']} without "
-              "style utterances), the one-off face apart.", "",
+              "style utterances), the one-off face apart."
+              + (f" Under a second SyncNet that is not the lip-sync network's training expert: offset within one frame "
+                 f"{s['independent_offset_within_1']}, LSE-C {s['independent_confidence']} (held-out corpus clips "
+                 f"{s.get('independent_reference_offset_within_1', '')}, {s.get('independent_reference_confidence', '')})."
+                 if "independent_offset_within_1" in s else ""), "",
               "Bars: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["bars"].items()), ""]
     return "\n".join(lines)

@@ -133,6 +133,9 @@ def register_eval_calls(subparsers) -> None:
     sub.add_argument("--identity", type=Path, default=None, help="identity judge folder (default: model/weights/identity)")
     sub.add_argument("--judge", type=Path, default=None, help="gender classifier folder (default: model/weights/gender)")
     sub.add_argument("--syncnet", type=Path, default=None, help="SyncNet folder (default: model/weights/syncnet)")
+    sub.add_argument("--sync-judge", type=Path, default=None,
+                     help="a second SyncNet, not the lip-sync network's training expert, whose verdicts are reported\n"
+                          "beside (default: model/weights/syncnet-judge; 'none' to skip)")
     sub.add_argument("--no-spoken-references", dest="spoken_references", action="store_false",
                      help="skip the second sync reference: corpus people with true mouths saying the calls' own\n"
                           "sentences in the calls' voices (a few seconds per sentence)")
@@ -141,6 +144,20 @@ def register_eval_calls(subparsers) -> None:
     sub.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sub.add_argument("--seed", type=int, default=0)
     sub.set_defaults(run=_run_calls)
+
+
+def _sync_judge(flag: Path | None) -> Path | None:
+    """``--sync-judge``: the folder given, None for 'none', else the shipped second judge when there is one."""
+    from model.talking_head import WEIGHTS_DIR
+
+    if flag is not None:
+        if str(flag) == "none":
+            return None
+        if not (flag.expanduser() / "config.json").is_file():
+            raise FileNotFoundError(f"--sync-judge {flag}: no SyncNet there")
+        return flag.expanduser()
+    default = WEIGHTS_DIR / "syncnet-judge"
+    return default if (default / "config.json").is_file() else None
 
 
 def _run_calls(args: argparse.Namespace) -> int:
@@ -168,7 +185,7 @@ def _run_calls(args: argparse.Namespace) -> int:
         corpus = args.corpus.expanduser()
         report = run_call_eval(generator, args.out, caches=caches, identity=args.identity or WEIGHTS_DIR / "identity",
                                gender_judge=args.judge or WEIGHTS_DIR / "gender", syncnet=syncnet,
-                               corpus=corpus if corpus.is_dir() else None, config=config)
+                               corpus=corpus if corpus.is_dir() else None, config=config, sync_judge=_sync_judge(args.sync_judge))
     except (ValueError, FileNotFoundError) as exc:
         print(f"textcall eval calls: {exc}", file=sys.stderr)
         return 2

@@ -69,3 +69,35 @@ def test_a_corpus_clip_says_speech_whose_word_labels_are_ipa(tmp_path) -> None:
     words = align_io.read_align(tmp_path / "alignments" / person.id / "said000.align")
     labels = [w.word for w in words if not w.is_silence]
     assert labels[0].lower() == "start" and all(label.isascii() for label in labels) and len(labels) == len(ipa)
+
+
+def test_a_second_judge_is_reported_beside_the_expert_with_its_own_bars(tmp_path) -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from model.evaluation.calls import _independent
+    from model.evaluation.cli import _sync_judge
+
+    rows = [{"mode": "text", "text": t, "speaker": "x", "s_per_output_s": 2.0, "offset": 0, "confidence": 0.3, "face": None,
+             **_independent({"offset": off, "confidence": c})} for t, off, c in (("a", 0, 0.2), ("b", 3, 0.1))]
+    report = {"calls": [], "identity": {"min": 1.0, "calibration": {"same_speaker_judged_same": 1.0, "threshold": 0.4, "clips": 8,
+                                                                     "speakers": 4, "different_speakers_judged_same": 0.0}},
+              "fidelity": {"corpus": {k: 1.0 for k in ("luma detail", "colour noise", "frame change")},
+                           "generated": {k: 1.0 for k in ("luma detail", "colour noise", "frame change")},
+                           "ratios": {k: 1.0 for k in ("luma detail", "colour noise", "frame change")},
+                           "two_sample": {"accuracy": 0.6, "test_frames": 8}}}
+    references = [{"offset": 0, "confidence": 0.25, **_independent({"offset": 1, "confidence": 0.4})}]
+    report["summary"] = s = summarise(rows, references, report)
+    assert s["offset_within_1"] == 1.0 and s["bars"]["offset_within_1>=0.95"]  # the expert's verdicts
+    assert s["independent_offset_within_1"] == 0.5 and s["independent_confidence"] == 0.15
+    assert s["independent_reference_offset_within_1"] == 1.0 and s["independent_reference_confidence"] == 0.4
+    assert not s["bars"]["independent judge: offset_within_1>=0.95"]
+    assert not s["bars"]["independent judge: confidence>=reference"]
+    assert "not the lip-sync network's training expert: offset within one frame 0.5" in markdown(report)
+    assert _independent({"motion_lag": 0}) == {}  # no SyncNet verdict: nothing
+    # the judge's folder: the shipped one by default, none on request, a clear error for a wrong one
+    assert _sync_judge(None) == WEIGHTS_DIR / "syncnet-judge"
+    assert _sync_judge(Path("none")) is None
+    with pytest.raises(FileNotFoundError, match="no SyncNet"):
+        _sync_judge(tmp_path)
