@@ -199,9 +199,10 @@ def register(subparsers) -> None:
     )
     mouths.add_argument("--data", type=Path, default=Path("~/.cache/textcall/corpus/cache256"),
                         help="a corpus cache at the output size (default %(default)s)")
-    mouths.add_argument("--lipsync", type=Path, default=Path("model/weights/lipsync"),
+    shipped = Path(__file__).resolve().parents[1] / "weights"  # model/weights, wherever textcall runs from
+    mouths.add_argument("--lipsync", type=Path, default=shipped / "lipsync",
                         help="lip-sync generator folder (default %(default)s)")
-    mouths.add_argument("--upscale", type=Path, default=Path("model/weights/upscale"),
+    mouths.add_argument("--upscale", type=Path, default=shipped / "upscale",
                         help="upscaler folder: lip sync redraws the clip brought down to 64 and upscaled, as a call's\n"
                         "frames reach it (default %(default)s); 'none': the true frames")
     mouths.add_argument("--out", type=Path, required=True, help="output folder")
