@@ -117,7 +117,7 @@ def detect(image: np.ndarray) -> FaceBox | None:
     return None
 
 
-def _largest(cascade, images, min_side: int, step: float = 1.1):
+def _largest(cascade, images, min_side: int, step: float = COARSE_STEP):
     """The largest detection ``(x, y, w, h)`` on the first of ``images`` where the cascade finds any; None."""
     for img in images:
         found = cascade.detectMultiScale(img, scaleFactor=step, minNeighbors=3, minSize=(min_side, min_side))
@@ -268,17 +268,23 @@ def changed(face: np.ndarray, given: np.ndarray) -> np.ndarray:
     return mouths_only(mask)
 
 
+def weighted_centre(weight: np.ndarray, ys: np.ndarray, xs: np.ndarray, default: tuple[float, float]) -> tuple[float, float]:
+    """The centre ``(row, column)`` of a non-negative ``[H, W]`` weight map whose rows sit at ``ys`` and
+    columns at ``xs``; ``default`` when it weighs nothing."""
+    total = float(weight.sum())
+    if total <= 0:
+        return default
+    return float((weight.sum(1) * ys).sum() / total), float((weight.sum(0) * xs).sum() / total)
+
+
 def mouths_only(mask: np.ndarray) -> np.ndarray:
     """``mask`` (float32 ``[S, S]``) weighted by an ellipse (``MOUTH_RADII``) around the centre of its
     changes inside ``MOUTH_BAND`` (the band's centre when nothing there changed)."""
     h, w = mask.shape
     (r0, r1), (c0, c1) = MOUTH_BAND
     rows, cols = slice(int(r0 * h), int(np.ceil(r1 * h))), slice(int(c0 * w), int(np.ceil(c1 * w)))
-    weight = mask[rows, cols] ** 2
     y, x = _centres(h), _centres(w)
-    total = float(weight.sum())
-    cy = float((weight.sum(1) * y[rows]).sum() / total) if total > 0 else (r0 + r1) / 2
-    cx = float((weight.sum(0) * x[cols]).sum() / total) if total > 0 else (c0 + c1) / 2
+    cy, cx = weighted_centre(mask[rows, cols] ** 2, y[rows], x[cols], ((r0 + r1) / 2, (c0 + c1) / 2))
     ry, rx = MOUTH_RADII
     r = np.hypot((y - cy)[:, None] / ry, (x - cx)[None, :] / rx)
     return mask * _smoothstep((1.0 - r) / 0.2).astype(np.float32)

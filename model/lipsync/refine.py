@@ -151,8 +151,7 @@ class LipStream:
             # a box larger than the crop (upscaled frames): only what the generator changed is pasted,
             # so the frame's own sharper chin, beard and collar stay (face.paste's ``keep``)
             enlarged = box.width > CROP
-            sharpen = lips.mouth is not None and enlarged
-            weights = np.zeros((stop - start, *frames.shape[1:3]), np.float32) if sharpen else None
+            weights = np.zeros((stop - start, *frames.shape[1:3]), np.float32) if lips.mouth is not None and enlarged else None
             for k, face in enumerate(faces):
                 alpha = paste_weights(face, box, given[k] if enlarged else None)
                 out[start + k] = paste(frames[start + k], face, box, alpha=alpha)

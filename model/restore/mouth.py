@@ -29,7 +29,7 @@ Training pairs (``MouthBatches``), 128-pixel patches around the mouth of corpus 
 
     textcall corpus mouths --out ~/.cache/textcall/train/mouth-pairs        # pairs from cache256 (minutes)
     textcall train mouth --pairs ~/.cache/textcall/train/mouth-pairs --out DIR   # model/restore/train_cli.py
-    textcall receive --weights W --mouth on       # W: a weights folder with DIR as W/mouth
+    textcall receive --model W --mouth on         # W: a weights folder with DIR as W/mouth
 """
 
 from __future__ import annotations
@@ -56,12 +56,9 @@ AGREE_QUANTILE = 95  # of the patch's pixels: the mouth is a small part of it, s
 
 def mouth_centre(change: np.ndarray, default: tuple[float, float]) -> tuple[float, float]:
     """The weighted centre (row, column) in pixels of a non-negative ``[H, W]`` change map; ``default`` when flat."""
-    total = float(change.sum())
-    if total <= 0:
-        return default
-    rows = (change.sum(1) * np.arange(change.shape[0])).sum() / total
-    cols = (change.sum(0) * np.arange(change.shape[1])).sum() / total
-    return float(rows), float(cols)
+    from model.lipsync.face import weighted_centre
+
+    return weighted_centre(change, np.arange(change.shape[0]), np.arange(change.shape[1]), default)
 
 
 def patch_origin(centre: tuple[float, float], height: int, width: int, side: int = PATCH) -> tuple[int, int]:
@@ -79,8 +76,7 @@ def make_mouth_pairs(cache: Path, lipsync: Path, out: Path, *, upscale: Path | N
     around each clip's mouth. With ``upscale`` (an upscaler folder) the frames lip sync redraws are the
     clip brought down to the joint model's 64 pixels and upscaled, its first frame upscaled alone as the
     call's face, as a drawn call's frames reach lip sync (soft, the mouth only roughly drawn); without, the
-    true frames, whose crisp mouth the lip-sync network then largely copies. Squares are kept
-    around each clip's mouth: ``out/{split}.npz`` with ``synced``, ``truth`` (uint8 ``[N, F, P, P, 3]``),
+    true frames, whose crisp mouth the lip-sync network then largely copies. Writes ``out/{split}.npz`` with ``synced``, ``truth`` (uint8 ``[N, F, P, P, 3]``),
     ``agree`` (float ``[N, F]``: the ``AGREE_QUANTILE`` percentile of the largest channel difference of the
     two low-passed, 8-bit levels),
     ``index`` (the clip in its split) and ``origin`` (``[N, 2]``: the patch's top-left corner)."""
@@ -194,9 +190,11 @@ class MouthBatches:
         rows = self.good[rng.integers(0, len(self.good), size=n)]
         s, p = self.size, self.truth.shape[2]
         ys, xs = rng.integers(0, p - s + 1, size=n), rng.integers(0, p - s + 1, size=n)
-        cut = lambda a: np.stack([a[c, f, y : y + s, x : x + s] for (c, f), y, x in zip(rows, ys, xs)])  # noqa: E731
-        target = to_tensor(cut(self.truth))
-        x = torch.cat([to_tensor(cut(self.synced)[:n_real]), speckle_degrade(target[n_real:], gen)]) if n_real < n else to_tensor(cut(self.synced))
+        cut = lambda a, k: np.stack([a[c, f, y : y + s, x : x + s] for (c, f), y, x in zip(rows[:k], ys[:k], xs[:k])])  # noqa: E731
+        target = to_tensor(cut(self.truth, n))
+        x = to_tensor(cut(self.synced, n_real)) if n_real else target[:0]  # only the lip-synced crops it uses
+        if n_real < n:
+            x = torch.cat([x, speckle_degrade(target[n_real:], gen)])
         flip = torch.from_numpy(rng.random(n) < 0.5)
         x[flip], target[flip] = x[flip].flip(-1), target[flip].flip(-1)
         return x, torch.zeros_like(x), target
@@ -205,7 +203,7 @@ class MouthBatches:
 class MouthSharpener:
     """A loaded mouth sharpener for the receiver: ``sharpen(frames, weight)`` on lip-synced output frames."""
 
-    def __init__(self, restorer, lock: float = None) -> None:
+    def __init__(self, restorer, lock: float | None = None) -> None:
         self.restorer = restorer
         self.side = restorer.net.cfg.image_size
         self.lock = LOCK_SIGMA if lock is None else lock

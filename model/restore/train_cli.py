@@ -43,22 +43,19 @@ def register_restore(subparsers) -> None:
     def run(args: argparse.Namespace) -> int:
         from model.diffusion.data import load_segments
         from model.restore.network import RestoreConfig
-        from model.restore.train import Batches, RestoreTrainConfig, check_init, train_restore, validation_batches
+        from model.restore.train import Batches, RestoreTrainConfig, train_restore, validation_batches
 
         set_threads(args)
         try:
             train = RestoreTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, save_every=args.save_every,
                                        generated_share=args.generated_share, seed=args.seed, amp=not args.no_amp)
             out = Path(args.out)
-            config = RestoreConfig.load(out) if (out / "config.json").is_file() else RestoreConfig()
             generated = [Path(p).expanduser() for p in (args.generated or "").split(",") if p.strip()]
             for path in generated:
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: no such file (make it with `textcall corpus resample`)")
             init = _init_folder(args)
-            if init is not None and not (out / "config.json").is_file():
-                config = RestoreConfig.load(init)
-            check_init(init, config, out)
+            config = _run_config(out, init, RestoreConfig)
             batches = Batches(load_segments(args.data), generated, holdout=args.holdout)
             val = validation_batches(args.data.split(",")[0])
         except (ValueError, FileNotFoundError) as exc:
